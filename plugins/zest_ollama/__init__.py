@@ -1,0 +1,1 @@
+"""zest plugin: ollama."""

@@ -1,0 +1,1 @@
+"""zest CLI commands: corpora."""

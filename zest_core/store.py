@@ -1,0 +1,194 @@
+"""The SQLite store of synthetic corpora: every run or filter is an immutable version.
+
+One plain SQLite file (WAL mode, so a reader never blocks the writer and a killed process
+leaves only whole transactions). Each document is committed the moment it exists.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import platformdirs
+import sqlite_utils
+
+from .errors import ZestError
+from .migrations import migrate
+
+ENV_DB = "ZEST_DB"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def default_db_path() -> Path:
+    """``$ZEST_DB``; else ``corpora/zest.db`` in a source checkout; else the user data dir."""
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB])
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists() and (checkout / "corpora").is_dir():
+        return checkout / "corpora" / "zest.db"
+    return Path(platformdirs.user_data_dir("zest")) / "zest.db"
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_db_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            migrate(self.db)
+        except Exception as e:  # sqlite3.DatabaseError, OSError
+            raise ZestError(f"cannot open the zest database {self.path}: {e}") from None
+
+    # corpora and versions ------------------------------------------------------------
+    def corpus_id(self, name: str) -> int:
+        row = self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()
+        if row:
+            return row[0]
+        with self.db.conn:
+            return self.db["corpora"].insert({"name": name, "created": now()}).last_pk
+
+    def create_version(self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None,
+                       **fields: Any) -> int:
+        row = {
+            "corpus_id": self.corpus_id(corpus),
+            "parent_id": parent_id,
+            "kind": kind,
+            "status": "running",
+            "created": now(),
+            "config": json.dumps(config, sort_keys=True),
+            **{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+               for k, v in fields.items()},
+        }
+        with self.db.conn:
+            return self.db["versions"].insert(row).last_pk
+
+    def version(self, ref: int | str) -> dict:
+        """A version by id, or the newest version of a corpus by name."""
+        sql = """SELECT versions.*, corpora.name AS corpus FROM versions
+                 JOIN corpora ON corpora.id = versions.corpus_id"""
+        text = str(ref)
+        if text.isdigit():
+            rows = self.db.execute_returning_dicts(sql + " WHERE versions.id = ?", [int(text)])
+        else:
+            rows = self.db.execute_returning_dicts(
+                sql + " WHERE corpora.name = ? ORDER BY versions.id DESC LIMIT 1", [text])
+        if not rows:
+            raise ZestError(f"no corpus version '{ref}' in {self.path}")
+        version = rows[0]
+        for key in ("config", "prompt_hashes", "provenance"):
+            version[key] = json.loads(version[key]) if version[key] else {}
+        return version
+
+    def complete_version(self, ref: int | str) -> dict:
+        """The version, which must be complete (as a filter parent or an encoder context)."""
+        version = self.version(ref)
+        if version["status"] != "complete":
+            raise ZestError(
+                f"version {version['id']} is {version['status']}, not complete"
+                f" (finish it with: zest run --resume {version['id']})")
+        return version
+
+    def versions(self) -> list[dict]:
+        return self.db.execute_returning_dicts(
+            """SELECT versions.id, corpora.name AS corpus, versions.parent_id, versions.kind,
+                      versions.status, versions.created, versions.generator, versions.model,
+                      versions.strategy, versions.seed, versions.target_docs,
+                      (SELECT count(*) FROM documents d WHERE d.version_id = versions.id)
+                        AS documents,
+                      versions.wall_seconds
+               FROM versions JOIN corpora ON corpora.id = versions.corpus_id
+               ORDER BY versions.id""")
+
+    def update_version(self, version_id: int, **fields: Any) -> None:
+        values = {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+                  for k, v in fields.items()}
+        with self.db.conn:
+            self.db["versions"].update(version_id, values)
+
+    def finish(self, version_id: int, status: str, seconds: float, error: str | None = None):
+        """Close one session of work on a version: add its time, set the new status."""
+        with self.db.conn:
+            self.db.execute(
+                """UPDATE versions SET status = ?, error = ?, finished = ?,
+                   wall_seconds = coalesce(wall_seconds, 0) + ? WHERE id = ?""",
+                [status, error, now(), seconds, version_id])
+
+    # exemplars, anchors, documents ---------------------------------------------------
+    def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
+        rows = [{"version_id": version_id, "ordinal": i, "title": e.get("title"),
+                 "text": e["text"], "source": e.get("source")} for i, e in enumerate(exemplars)]
+        with self.db.conn:
+            self.db["exemplars"].insert_all(rows)
+
+    def exemplars(self, version_id: int) -> list[dict]:
+        return list(self.db["exemplars"].rows_where(
+            "version_id = ?", [version_id], order_by="ordinal"))
+
+    def add_anchors(self, version_id: int, anchors: Iterable[dict]) -> None:
+        """All anchors of a version in one transaction: there are all of them or none."""
+        rows = [{"version_id": version_id, "ordinal": i, **a} for i, a in enumerate(anchors)]
+        with self.db.conn:
+            self.db["anchors"].insert_all(rows)
+
+    def anchors(self, version_id: int) -> list[dict]:
+        return list(self.db["anchors"].rows_where(
+            "version_id = ?", [version_id], order_by="ordinal"))
+
+    def add_document(self, version_id: int, ordinal: int, text: str, **fields: Any) -> int:
+        row = {"version_id": version_id, "ordinal": ordinal, "text": text,
+               "content_hash": content_hash(text), "created": now(), **fields}
+        with self.db.conn:
+            return self.db["documents"].insert(row).last_pk
+
+    def documents(self, version_id: int) -> list[dict]:
+        return self.db.execute_returning_dicts(
+            """SELECT documents.*, anchors.text AS anchor FROM documents
+               LEFT JOIN anchors ON anchors.id = documents.anchor_id
+               WHERE documents.version_id = ? ORDER BY documents.ordinal""", [version_id])
+
+    def ordinals(self, version_id: int) -> set[int]:
+        return {row[0] for row in self.db.execute(
+            "SELECT ordinal FROM documents WHERE version_id = ?", [version_id])}
+
+    def totals(self, version_id: int) -> dict:
+        """Token counts of a version, summed from its anchors and documents."""
+        docs = self.db.execute(
+            """SELECT count(*), coalesce(sum(token_count), 0), coalesce(sum(prompt_tokens), 0)
+               FROM documents WHERE version_id = ?""", [version_id]).fetchone()
+        anchors = self.db.execute(
+            """SELECT coalesce(sum(completion_tokens), 0), coalesce(sum(prompt_tokens), 0)
+               FROM anchors WHERE version_id = ?""", [version_id]).fetchone()
+        return {"documents": docs[0], "completion_tokens": docs[1] + anchors[0],
+                "prompt_tokens": docs[2] + anchors[1]}
+
+    def copy_into(self, parent_id: int, child_id: int, keep: Iterable[int] | None = None) -> None:
+        """Copy exemplars, anchors and the documents whose ids are in ``keep`` (all if None)
+        from a parent version into a new child, in one transaction."""
+        keep_ids = None if keep is None else set(keep)
+        with self.db.conn:
+            self.db["exemplars"].insert_all(
+                {**{k: v for k, v in e.items() if k != "id"}, "version_id": child_id}
+                for e in self.exemplars(parent_id))
+            anchor_map = {}
+            for anchor in self.anchors(parent_id):
+                row = {k: v for k, v in anchor.items() if k != "id"}
+                anchor_map[anchor["id"]] = self.db["anchors"].insert(
+                    {**row, "version_id": child_id}).last_pk
+            for doc in self.db["documents"].rows_where("version_id = ?", [parent_id]):
+                if keep_ids is not None and doc["id"] not in keep_ids:
+                    continue
+                row = {k: v for k, v in doc.items() if k != "id"}
+                row.update(version_id=child_id, anchor_id=anchor_map.get(doc["anchor_id"]))
+                self.db["documents"].insert(row)
