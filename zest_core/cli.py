@@ -1,0 +1,160 @@
+"""The ``zest`` command line."""
+
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__, pipeline, plugins
+from .errors import ZestError
+from .exemplars import read_exemplars
+from .generation import parse_option_pairs
+from .store import Store
+
+console = Console(stderr=True)
+
+
+class ZestGroup(click.Group):
+    """Turns a ZestError anywhere below into one clear message and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZestError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def db_option(fn):
+    return click.option("--db", type=click.Path(dir_okay=False), envvar="ZEST_DB",
+                        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
+                             "checkout, else the user data directory).")(fn)
+
+
+@click.group(cls=ZestGroup)
+@click.version_option(__version__, prog_name="zest")
+def cli():
+    """zest: domain-adapted embeddings from a few exemplars and a local LLM."""
+
+
+@cli.command()
+@click.option("--exemplars", "exemplar_paths", multiple=True, type=click.Path(),
+              help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.")
+@click.option("--k", type=int, default=5, show_default=True,
+              help="Exemplars to use; more are sampled down with the seed.")
+@click.option("--generator", default="llama-cpp", show_default=True)
+@click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
+@click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Generator option, e.g. -o temperature=0.7 -o batch_size=8.")
+@click.option("--host", help="Server address (generators that take a host, e.g. ollama).")
+@click.option("--base-url", help="API base URL (OpenAI-compatible servers).")
+@click.option("--strategy", default="hierarchical", show_default=True)
+@click.option("--templates", type=click.Path(), help="TOML prompt templates for the strategy.")
+@click.option("--anchors", "n_anchors", type=int, default=20, show_default=True)
+@click.option("--docs", "n_docs", type=int, default=512, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--name", help="Corpus name (default: the exemplar path's name).")
+@click.option("--resume", metavar="VERSION", help="Continue an unfinished version.")
+@click.option("--top-up", metavar="VERSION",
+              help="Generate replacements for a filtered version, up to its target size.")
+@db_option
+def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strategy, templates,
+        n_anchors, n_docs, seed, name, resume, top_up, db):
+    """Generate a synthetic corpus version from exemplar documents."""
+    store = Store(db)
+    started = time.monotonic()
+    if resume or top_up:
+        if exemplar_paths:
+            raise ZestError("--exemplars cannot be combined with --resume or --top-up")
+        if resume and top_up:
+            raise ZestError("use either --resume or --top-up, not both")
+        ref = resume or top_up
+        target = store.version(ref)["target_docs"] or 0
+        with _progress(target, store.totals(store.version(ref)["id"])["documents"]) as advance:
+            action = pipeline.resume if resume else pipeline.top_up
+            version_id = action(store, ref, on_document=advance)
+    else:
+        if not exemplar_paths:
+            raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
+        options = parse_option_pairs(option_pairs)
+        options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
+        exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
+        corpus = name or _default_name(exemplar_paths[0])
+        with _progress(n_docs, 0) as advance:
+            version_id = pipeline.start(
+                store, exemplars=exemplars, corpus=corpus, generator=generator, model=model,
+                options=options, strategy=strategy, templates=templates, n_anchors=n_anchors,
+                n_docs=n_docs, seed=seed, on_document=advance)
+    _summary(store, version_id, time.monotonic() - started)
+
+
+def _default_name(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return (p if p.is_dir() else p.parent if p.stem in ("corpus", "exemplars") else p).stem or "corpus"
+
+
+class _progress:
+    """A progress bar over documents that the pipeline advances through its callback."""
+
+    def __init__(self, total: int, done: int):
+        self.bar = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
+                            console=console, disable=not console.is_terminal)
+        self.task = self.bar.add_task("docs", total=total, completed=done, tokens=0)
+        self.tokens = 0
+
+    def __enter__(self):
+        self.bar.start()
+        return self.advance
+
+    def advance(self, doc: dict) -> None:
+        self.tokens += doc["token_count"] or 0
+        self.bar.update(self.task, advance=1, tokens=self.tokens)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+
+def _summary(store: Store, version_id: int, seconds: float) -> None:
+    version = store.version(version_id)
+    totals = store.totals(version_id)
+    rate = totals["completion_tokens"] / version["wall_seconds"] if version["wall_seconds"] else 0
+    click.echo(
+        f"version {version_id} ({version['corpus']}) {version['status']}: "
+        f"{totals['documents']} documents over {len(store.anchors(version_id))} anchors, "
+        f"{totals['completion_tokens']} tokens generated ({totals['prompt_tokens']} prompt), "
+        f"{rate:.1f} tokens/s, wall time {seconds:.1f} s")
+
+
+@cli.command(name="plugins")
+def plugins_command():
+    """List loaded plugins, their hooks and versions, and what they provide."""
+    table = Table("plugin", "version", "hooks")
+    for row in plugins.plugin_info():
+        table.add_row(row["name"], row["version"] or "", ", ".join(row["hooks"]))
+    Console().print(table)
+    for kind, found in (("generators", plugins.generators()),
+                        ("anchor strategies", plugins.anchor_strategies()),
+                        ("filters", plugins.filters()), ("encoders", plugins.encoders())):
+        click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
+
+
+@cli.group(cls=ZestGroup)
+def corpora():
+    """List, inspect and export synthetic corpus versions."""
+
+
+plugins.load_plugins()
+plugins.pm.hook.register_commands(cli=cli)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        click.echo("interrupted; continue with: zest run --resume VERSION", err=True)
+        sys.exit(130)

@@ -1,0 +1,64 @@
+"""Reading exemplar documents: JSONL (BEIR corpus.jsonl too), directories and text files."""
+
+import json
+import random
+from pathlib import Path
+
+from .errors import ZestError
+
+
+def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:
+    """All documents from ``paths``; when there are more than ``k``, ``k`` of them sampled with
+    ``seed`` (kept in their original order). Each is ``{"title", "text", "source"}``."""
+    if not paths:
+        raise ZestError("no exemplars given (use --exemplars PATH)")
+    docs = [doc for path in paths for doc in _read_path(Path(path))]
+    if not docs:
+        raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
+    if k is not None and len(docs) > k:
+        keep = sorted(random.Random(seed).sample(range(len(docs)), k))
+        docs = [docs[i] for i in keep]
+    return docs
+
+
+def _read_path(path: Path) -> list[dict]:
+    if not path.exists():
+        raise ZestError(f"exemplar path not found: {path}")
+    if path.is_dir():
+        beir = path / "corpus.jsonl"
+        files = [beir] if beir.exists() else sorted(
+            p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+        if not files:
+            raise ZestError(f"no .jsonl or .txt exemplar files in directory {path}")
+        return [doc for file in files for doc in _read_file(file)]
+    return _read_file(path)
+
+
+def _read_file(path: Path) -> list[dict]:
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ZestError(f"{path} is not valid UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    if path.suffix == ".jsonl":
+        return list(_jsonl_documents(path, content))
+    text = content.strip()
+    return [{"title": None, "text": text, "source": str(path)}] if text else []
+
+
+def _jsonl_documents(path: Path, content: str):
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ZestError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise ZestError(f"{path}, line {number}: needs a non-empty \"text\" field")
+        ident = record.get("_id", record.get("id"))
+        yield {
+            "title": (record.get("title") or "").strip() or None,
+            "text": text.strip(),
+            "source": f"{path}#{ident if ident is not None else number}",
+        }

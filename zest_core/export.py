@@ -1,0 +1,35 @@
+"""Writing a corpus version out: JSON Lines, or a BEIR corpus directory."""
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from .store import Store
+
+
+def records(store: Store, version_id: int) -> list[dict]:
+    return [{"id": f"v{version_id}-{doc['ordinal']}", "version": version_id,
+             "ordinal": doc["ordinal"], "anchor": doc["anchor"], "text": doc["text"],
+             "content_hash": doc["content_hash"], "token_count": doc["token_count"]}
+            for doc in store.documents(version_id)]
+
+
+def to_jsonl(rows: list[dict], dest: Path) -> Path:
+    with dest.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return dest
+
+
+def to_beir(rows: list[dict], dest: Path) -> Path:
+    """``dest/corpus.jsonl`` with ``_id``, ``title`` (the anchor) and ``text``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    return to_jsonl([{"_id": r["id"], "title": r["anchor"] or "", "text": r["text"]}
+                     for r in rows], dest / "corpus.jsonl")
+
+
+FORMATS: dict[str, Callable[[list[dict], Path], Path]] = {"jsonl": to_jsonl, "beir": to_beir}
+
+
+def export(store: Store, version_id: int, fmt: str, dest: Path) -> Path:
+    return FORMATS[fmt](records(store, version_id), dest)

@@ -1,0 +1,156 @@
+"""Filters and the versions they write: a filter run is a new, complete child version.
+
+A filter plugin subclasses ``Filter`` and registers it through the ``register_filters`` hook.
+``apply_filters`` runs several in order over a complete parent version, then writes the kept
+documents to a child version that records its parent, the filters with their settings and, in
+the ``drops`` table, why each left-out document was dropped.
+"""
+
+import time
+from typing import Any, ClassVar, Iterable, NamedTuple
+
+from .errors import ZestError
+from .generation import coerce_options
+from .plugins import get_filter
+from .store import Store
+
+
+class Drop(NamedTuple):
+    """One document a filter leaves out: its id, a short reason code, a readable detail."""
+
+    document_id: int
+    reason: str
+    detail: str = ""
+
+
+class Filter:
+    """Base class of filter plugins.
+
+    Subclasses set ``name``, ``defaults`` (setting name -> default value; ``--param`` values
+    are coerced to the default's type) and implement ``drops``. ``self.settings`` holds the
+    defaults overridden by the user's parameters.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **settings: Any):
+        self.settings = coerce_options(self.name, self.defaults, settings)
+
+    def drops(self, documents: list[dict], exemplars: list[dict]) -> Iterable[Drop]:
+        """The documents to leave out of the child version, each with its reason.
+
+        ``documents`` are the rows still kept by earlier filters (``id``, ``ordinal``,
+        ``text``, ``finish_reason``, ...) in ordinal order; ``exemplars`` are the version's
+        exemplar rows (``title``, ``text``). When two documents duplicate each other, keep
+        the one with the lower ordinal.
+        """
+        raise NotImplementedError
+
+
+def build_filters(specs: Iterable[tuple[str, dict[str, Any]]]) -> list[Filter]:
+    """Instantiate ``(name, params)`` pairs: an unknown filter or setting is a ZestError."""
+    built = [get_filter(name)(**params) for name, params in specs]
+    if not built:
+        raise ZestError("no filter given (use --with NAME; see zest plugins)")
+    return built
+
+
+def run_filters(filters: list[Filter], documents: list[dict],
+                exemplars: list[dict]) -> list[tuple[str, Drop]]:
+    """Run filters in order, each over what the earlier ones kept: ``[(filter, drop)]``."""
+    remaining = list(documents)
+    dropped: list[tuple[str, Drop]] = []
+    for flt in filters:
+        ids = {doc["id"] for doc in remaining}
+        drops = {}
+        for drop in flt.drops(remaining, exemplars):
+            if drop.document_id not in ids:
+                raise ZestError(f"filter '{flt.name}' dropped document {drop.document_id},"
+                                " which is not among its input")
+            drops.setdefault(drop.document_id, drop)
+        dropped.extend((flt.name, drop) for drop in drops.values())
+        remaining = [doc for doc in remaining if doc["id"] not in drops]
+    return dropped
+
+
+# Descriptive columns a filter child shares with its parent: its documents were made that way.
+INHERITED = ("strategy", "generator", "model", "seed", "target_docs", "n_anchors",
+             "prompt_hashes", "provenance")
+
+
+def apply_filters(store: Store, parent_ref: int | str,
+                  specs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+    """Filter a complete version into a new complete child version; return the child's id.
+
+    All or nothing: if anything fails after the child was created, its rows are deleted.
+    """
+    start = time.perf_counter()
+    filters = build_filters(specs)
+    parent = store.complete_version(parent_ref)
+    documents = store.documents(parent["id"])
+    dropped = run_filters(filters, documents, store.exemplars(parent["id"]))
+    ordinals = {doc["id"]: doc["ordinal"] for doc in documents}
+    config = {"filters": [{"name": f.name, "settings": f.settings} for f in filters]}
+    child = store.create_version(
+        parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
+        **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
+    try:
+        gone = {drop.document_id for _, drop in dropped}
+        store.copy_into(parent["id"], child, keep=[d["id"] for d in documents if d["id"] not in gone])
+        with store.db.conn:
+            store.db["drops"].insert_all(
+                {"version_id": child, "document_id": drop.document_id,
+                 "ordinal": ordinals[drop.document_id], "filter": name, "reason": drop.reason,
+                 "detail": drop.detail} for name, drop in dropped)
+        store.finish(child, "complete", time.perf_counter() - start)
+    except BaseException:
+        delete_version(store, child)
+        raise
+    return child
+
+
+def children(store: Store, version_id: int) -> list[int]:
+    return [row[0] for row in store.db.execute(
+        "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
+
+
+def descendants(store: Store, version_id: int) -> list[int]:
+    """Every version below this one, deepest first (the order they can be deleted in)."""
+    found = []
+    for child in children(store, version_id):
+        found.extend(descendants(store, child))
+        found.append(child)
+    return found
+
+
+def delete_version(store: Store, version_id: int) -> None:
+    """Delete one childless version and all its rows in one transaction (DELETE is allowed
+    on complete versions; only INSERT and UPDATE are frozen)."""
+    if children(store, version_id):
+        raise ZestError(f"version {version_id} has child versions; remove them first")
+    row = store.db.execute("SELECT corpus_id FROM versions WHERE id = ?", [version_id]).fetchone()
+    if row is None:
+        raise ZestError(f"no corpus version '{version_id}' in {store.path}")
+    with store.db.conn:
+        store.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
+        for table in ("documents", "anchors", "exemplars"):
+            store.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
+        store.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
+        store.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
+                            (SELECT 1 FROM versions WHERE corpus_id = ?)""", [row[0], row[0]])
+
+
+def drop_rows(store: Store, version_ids: Iterable[int]) -> list[dict]:
+    """The drop rows recorded by these versions, with the dropped documents' text."""
+    ids = list(version_ids)
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    return store.db.execute_returning_dicts(
+        f"""SELECT drops.*, documents.text FROM drops
+            JOIN documents ON documents.id = drops.document_id
+            WHERE drops.version_id IN ({marks}) ORDER BY drops.version_id, drops.ordinal""", ids)
+
+
+__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "delete_version", "run_filters"]

@@ -1,0 +1,112 @@
+"""What an anchor strategy plugin implements, and the prompt machinery strategies share.
+
+Prompt templates are data (TOML), so users can change them with ``zest run --templates``;
+their hashes go into every version's provenance.
+"""
+
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import ZestError
+from .generation import Generator, Request
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A stable 31-bit seed for one sample: the same inputs give the same seed in any process."""
+    digest = hashlib.sha256(json.dumps([seed, *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def plan_anchor(ordinal: int, n_docs: int, n_anchors: int) -> int:
+    """The anchor of document ``ordinal``: contiguous, balanced blocks (sizes differ by <= 1)."""
+    return ordinal * n_anchors // n_docs
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def jaccard(a: str, b: str) -> float:
+    x, y = set(words(a)), set(words(b))
+    return len(x & y) / len(x | y) if x | y else 1.0
+
+
+def load_templates(path: str | Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZestError(f"templates file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ZestError(f"templates file {path} is not valid TOML: {e}") from None
+
+
+class AnchorStrategy:
+    """Base class of anchor strategies.
+
+    A subclass sets ``name``, ``uses_anchors`` and ``default_templates`` (a TOML file with a
+    ``[document]`` table, and an ``[anchor]`` table when it uses anchors), and implements
+    ``make_anchors`` if it uses anchors. Each table holds ``header``, ``exemplar`` and ``next``
+    format strings (fields ``{n}``, ``{title}``, ``{text}``, ``{anchor}``) plus sampling settings.
+    """
+
+    name: ClassVar[str]
+    uses_anchors: ClassVar[bool] = True
+    default_templates: ClassVar[Path]
+
+    def __init__(self, templates: str | None = None):
+        self.templates_path = str(templates or self.default_templates)
+        self.templates = load_templates(self.templates_path)
+        needed = ["document"] + (["anchor"] if self.uses_anchors else [])
+        for table in needed:
+            missing = {"header", "exemplar", "next", "max_tokens", "temperature"} - set(
+                self.templates.get(table, {}))
+            if missing:
+                raise ZestError(
+                    f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}")
+
+    def template_hashes(self) -> dict[str, str]:
+        return {table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+                for table, body in sorted(self.templates.items())}
+
+    def prompt(self, table: str, exemplars: list[dict], order: list[int], anchor: str = "") -> str:
+        """Exemplars as consecutive documents of one collection, then the start of the next."""
+        t = self.templates[table]
+        limit = t.get("exemplar_words", 200)
+        parts = [t["header"]]
+        for n, i in enumerate(order, 1):
+            ex = exemplars[i]
+            text = " ".join(ex["text"].split()[:limit])
+            parts.append(t["exemplar"].format(n=n, title=title_of(ex), text=text))
+        parts.append(t["next"].format(n=len(order) + 1, anchor=anchor))
+        return "".join(parts)
+
+    def request(self, table: str, key: int, prompt: str, seed: int) -> Request:
+        t = self.templates[table]
+        return Request(key=key, prompt=prompt, max_tokens=t["max_tokens"],
+                       temperature=t["temperature"], seed=seed, stop=tuple(t.get("stop", ())))
+
+    def document_request(self, exemplars: list[dict], anchor: str | None, ordinal: int,
+                         seed: int) -> Request:
+        prompt = self.prompt("document", exemplars, list(range(len(exemplars))), anchor or "")
+        return self.request("document", ordinal, prompt, seed)
+
+    def make_anchors(self, exemplars: list[dict], n: int, generator: Generator,
+                     seed: int) -> list[dict]:
+        """``n`` anchors as ``{"text", "attempts", "prompt_tokens", "completion_tokens"}``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def clean_document(text: str) -> str:
+        return text.strip()
+
+
+def title_of(exemplar: dict) -> str:
+    """The exemplar's title, or its first sentence when it has none."""
+    if exemplar.get("title"):
+        return exemplar["title"]
+    first = re.split(r"(?<=[.!?])\s", exemplar["text"], maxsplit=1)[0]
+    return " ".join(first.split()[:16])
