@@ -4,17 +4,14 @@ import sys
 import time
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, pipeline, plugins
+from . import __version__, console, pipeline, plugins
 from .errors import ZestError
 from .exemplars import read_exemplars
 from .generation import parse_option_pairs
 from .store import Store
-
-console = Console(stderr=True)
 
 
 class ZestGroup(click.Group):
@@ -103,7 +100,8 @@ class _progress:
     def __init__(self, total: int, done: int):
         self.bar = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
-                            console=console, disable=not console.is_terminal)
+                            console=console.stderr,
+                            disable=not console.stderr.is_terminal)
         self.task = self.bar.add_task("docs", total=total, completed=done, tokens=0)
         self.tokens = 0
 
@@ -136,7 +134,7 @@ def plugins_command():
     table = Table("plugin", "version", "hooks")
     for row in plugins.plugin_info():
         table.add_row(row["name"], row["version"] or "", ", ".join(row["hooks"]))
-    Console().print(table)
+    console.stdout().print(table)
     for kind, found in (("generators", plugins.generators()),
                         ("anchor strategies", plugins.anchor_strategies()),
                         ("filters", plugins.filters()), ("encoders", plugins.encoders())):

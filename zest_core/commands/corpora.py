@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from .. import console
 from ..export import FORMATS, export
 from ..hookspecs import hookimpl
 from ..store import Store
@@ -27,7 +27,7 @@ def register_commands(cli):
             table.add_row(*(str(v[k]) if v[k] is not None else "" for k in (
                 "id", "corpus", "parent_id", "kind", "status", "generator", "model",
                 "strategy", "seed")), f"{v['documents']}/{v['target_docs'] or ''}", v["created"])
-        Console().print(table)
+        console.stdout().print(table)
 
     @group.command()
     @click.argument("version")
@@ -38,7 +38,7 @@ def register_commands(cli):
         store = Store(db)
         v = store.version(version)
         totals = store.totals(v["id"])
-        out = Console()
+        out = console.stdout()
         out.print(f"[bold]version {v['id']}[/bold] of corpus {v['corpus']!r}: {v['status']}"
                   + (f" (parent {v['parent_id']}, {v['kind']})" if v["parent_id"] else ""))
         if v["error"]:

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from zest_core import ZestError
+from zest_core.exemplars import read_exemplars
+from conftest import BEIR, SCIFACT_EXEMPLARS
+
+
+def test_shipped_exemplars_are_five_real_scifact_documents():
+    docs = read_exemplars([str(SCIFACT_EXEMPLARS)])
+    assert len(docs) == 5
+    corpus = {json.loads(line)["_id"]: json.loads(line)
+              for line in (BEIR / "scifact" / "corpus.jsonl").open()}
+    for doc in docs:
+        source_id = doc["source"].rsplit("#", 1)[1]
+        assert corpus[source_id]["text"] == doc["text"]
+        assert corpus[source_id]["title"] == doc["title"]
+
+
+def test_beir_directory_is_sampled_down_to_k_with_the_seed():
+    a = read_exemplars([str(BEIR / "scifact")], k=5, seed=1)
+    b = read_exemplars([str(BEIR / "scifact")], k=5, seed=1)
+    c = read_exemplars([str(BEIR / "scifact")], k=5, seed=2)
+    assert len(a) == 5 and a == b and a != c
+
+
+def test_text_files_and_directories(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("Second document.\n")
+    (tmp_path / "d" / "a.txt").write_text("First document.")
+    (tmp_path / "d" / "notes.md").write_text("ignored")
+    single = tmp_path / "one.text"
+    single.write_text("  A plain file.  ")
+    docs = read_exemplars([str(tmp_path / "d"), str(single)], k=None)
+    assert [d["text"] for d in docs] == ["First document.", "Second document.", "A plain file."]
+    assert all(d["title"] is None for d in docs)
+
+
+def test_jsonl_with_and_without_titles(tmp_path):
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"text": "alpha", "title": "A"}\n\n{"text": "beta"}\n')
+    docs = read_exemplars([str(f)])
+    assert [(d["title"], d["text"]) for d in docs] == [("A", "alpha"), (None, "beta")]
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "no exemplar documents found"),
+    (b"   \n", "no exemplar documents found"),
+    (b'{"text": "ok"}\n{broken\n', "line 2: not valid JSON"),
+    (b'{"title": "no text"}\n', "line 1: needs a non-empty \"text\" field"),
+    (b'{"text": "caf\xe9"}\n', "is not valid UTF-8 text"),
+])
+def test_bad_exemplar_files(tmp_path, content, message):
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(content)
+    with pytest.raises(ZestError, match=message):
+        read_exemplars([str(f)])
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ZestError, match="exemplar path not found"):
+        read_exemplars([str(tmp_path / "nope.jsonl")])
