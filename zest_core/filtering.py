@@ -27,15 +27,23 @@ class Filter:
     """Base class of filter plugins.
 
     Subclasses set ``name``, ``defaults`` (setting name -> default value; ``--param`` values
-    are coerced to the default's type) and implement ``drops``. ``self.settings`` holds the
+    are coerced to the default's type), optionally ``bounds`` (setting -> inclusive
+    ``(low, high)``, either may be None) and implement ``drops``. ``self.settings`` holds the
     defaults overridden by the user's parameters.
     """
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
+    bounds: ClassVar[dict[str, tuple[Any, Any]]] = {}
 
     def __init__(self, **settings: Any):
         self.settings = coerce_options(self.name, self.defaults, settings)
+        for key, (low, high) in self.bounds.items():
+            value = self.settings[key]
+            if (low is not None and value < low) or (high is not None and value > high):
+                allowed = (f"at most {high}" if low is None else f"at least {low}"
+                           if high is None else f"between {low} and {high}")
+                raise ZestError(f"setting {key}={value} of filter '{self.name}' must be {allowed}")
 
     def drops(self, documents: list[dict], exemplars: list[dict]) -> Iterable[Drop]:
         """The documents to leave out of the child version, each with its reason.
@@ -46,6 +54,29 @@ class Filter:
         the one with the lower ordinal.
         """
         raise NotImplementedError
+
+
+def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, dict]]:
+    """Assign ``--param`` values to the chosen filters: ``filter.key=value`` names its filter;
+    a plain ``key=value`` goes to the one chosen filter that has that setting."""
+    classes = {name: get_filter(name) for name in names}
+    assigned: dict[str, dict[str, str]] = {name: {} for name in names}
+    for key, value in params.items():
+        owner, dot, setting = key.partition(".")
+        if dot:
+            if owner not in classes:
+                raise ZestError(f"parameter {key} names filter '{owner}', which is not given"
+                                f" with --with ({', '.join(names)})")
+            assigned[owner][setting] = value
+            continue
+        owners = [name for name, cls in classes.items() if key in cls.defaults]
+        if not owners:
+            raise ZestError(f"parameter {key} is not a setting of {', '.join(classes)}")
+        if len(owners) > 1:
+            raise ZestError(f"parameter {key} is ambiguous between {', '.join(owners)}"
+                            " (write FILTER.KEY=VALUE)")
+        assigned[owners[0]][key] = value
+    return [(name, assigned[name]) for name in names]
 
 
 def build_filters(specs: Iterable[tuple[str, dict[str, Any]]]) -> list[Filter]:
