@@ -34,6 +34,6 @@ def exemplars():
     return read_exemplars([str(SCIFACT_EXEMPLARS)])
 
 
-def fake_cli(*args: str) -> list[str]:
+def fake_cli(*args) -> list[str]:
     """The command line of a real ``zest`` process that also has the fake generator."""
-    return [sys.executable, str(TESTS / "fake_plugin.py"), *args]
+    return [sys.executable, str(TESTS / "fake_plugin.py"), *map(str, args)]
