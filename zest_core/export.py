@@ -1,9 +1,10 @@
-"""Writing a corpus version out: JSON Lines, or a BEIR corpus directory."""
+"""Writing a corpus version out: JSON Lines, a BEIR corpus directory, or an HF dataset."""
 
 import json
 from pathlib import Path
 from typing import Callable
 
+from .errors import ZestError
 from .store import Store
 
 
@@ -28,7 +29,19 @@ def to_beir(rows: list[dict], dest: Path) -> Path:
                      for r in rows], dest / "corpus.jsonl")
 
 
-FORMATS: dict[str, Callable[[list[dict], Path], Path]] = {"jsonl": to_jsonl, "beir": to_beir}
+def to_hf(rows: list[dict], dest: Path) -> Path:
+    """A Hugging Face ``datasets`` dataset on disk (``datasets.load_from_disk(dest)``)."""
+    try:
+        from datasets import Dataset
+    except ImportError:
+        raise ZestError("--format hf needs the datasets package:"
+                        " pip install 'zest[datasets]'") from None
+    Dataset.from_list(rows).save_to_disk(str(dest))
+    return dest
+
+
+FORMATS: dict[str, Callable[[list[dict], Path], Path]] = {
+    "jsonl": to_jsonl, "beir": to_beir, "hf": to_hf}
 
 
 def export(store: Store, version_id: int, fmt: str, dest: Path) -> Path:

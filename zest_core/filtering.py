@@ -128,7 +128,8 @@ def apply_filters(store: Store, parent_ref: int | str,
         **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
     try:
         gone = {drop.document_id for _, drop in dropped}
-        store.copy_into(parent["id"], child, keep=[d["id"] for d in documents if d["id"] not in gone])
+        store.copy_into(parent["id"], child,
+                        keep=[doc["id"] for doc in documents if doc["id"] not in gone])
         with store.db.conn:
             store.db["drops"].insert_all(
                 {"version_id": child, "document_id": drop.document_id,

@@ -47,11 +47,13 @@ class NearDedup(Filter):
 
     def drops(self, documents, exemplars):
         s = self.settings
-        pairs = near_duplicates([doc["text"] for doc in documents], s["threshold"], s["num_perm"],
-                                s["shingle"], s["recall_weight"], s["seed"])
+        pairs = near_duplicates([doc["text"] for doc in documents], s["threshold"],
+                                num_perm=s["num_perm"], shingle_size=s["shingle"],
+                                recall_weight=s["recall_weight"], seed=s["seed"])
         for pair in pairs:
+            kept = documents[pair.kept]["ordinal"]
             yield Drop(documents[pair.later]["id"], "near-duplicate",
-                       f"Jaccard {pair.jaccard:.2f} with document {documents[pair.kept]['ordinal']}")
+                       f"Jaccard {pair.jaccard:.2f} with document {kept}")
 
 
 @hookimpl

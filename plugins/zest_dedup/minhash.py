@@ -176,13 +176,19 @@ def keep_first(pairs: np.ndarray, similarity: np.ndarray, threshold: float) -> l
     return list(dropped.values())
 
 
-def near_duplicates(texts: list[str], threshold: float = 0.8, num_perm: int = 128,
-                    shingle_size: int = 3, recall_weight: float = 0.9,
-                    seed: int = 1) -> list[Pair]:
-    """The documents to drop as near-duplicates of earlier kept ones (by list position)."""
-    if len(texts) < 2:
-        return []
+def similar_pairs(texts: list[str], threshold: float, num_perm: int = 128,
+                  shingle_size: int = 3, recall_weight: float = 0.9,
+                  seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """LSH candidate pairs ``(i, j)`` with their exact Jaccard similarity."""
     sh = shingle(texts, shingle_size)
     sig = signatures(sh, num_perm, seed)
     pairs = candidates(sig, *lsh_params(threshold, num_perm, recall_weight))
-    return keep_first(pairs, jaccard(sh, pairs), threshold)
+    return pairs, jaccard(sh, pairs)
+
+
+def near_duplicates(texts: list[str], threshold: float = 0.8, **settings) -> list[Pair]:
+    """The documents to drop as near-duplicates of earlier kept ones (by list position);
+    ``settings`` are those of ``similar_pairs``."""
+    if len(texts) < 2:
+        return []
+    return keep_first(*similar_pairs(texts, threshold, **settings), threshold)

@@ -74,7 +74,8 @@ class Quality(Filter):
                 return "truncated", f"ends with {text[-20:]!r}"
         share = non_alpha(text)
         if share > s["max_non_alpha"]:
-            return "non-alphabetic", f"{share:.2f} of characters > max_non_alpha={s['max_non_alpha']}"
+            return "non-alphabetic", (f"{share:.2f} of characters"
+                                      f" > max_non_alpha={s['max_non_alpha']}")
         ratio = repetition(tokens, s["ngram"])
         if ratio > s["max_repetition"]:
             return "repetitive", (f"{ratio:.2f} of word {s['ngram']}-grams repeated"
