@@ -1,0 +1,55 @@
+"""The real gemma3-270m GGUF through llama.cpp: the default `zest run`, with the network shut."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from zest_core.store import Store
+from zest_core.strategy import jaccard
+from conftest import SCIFACT_EXEMPLARS, TESTS
+
+pytestmark = pytest.mark.model
+GUARD = TESTS / "network_guard.py"
+
+
+@pytest.fixture
+def short_templates(tmp_path):
+    """The shipped templates with shorter documents, to keep the test quick."""
+    from zest_anchors import TEMPLATES
+
+    text = (TEMPLATES / "hierarchical.toml").read_text()
+    doc = text.index("[document]")
+    path = tmp_path / "short.toml"
+    path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
+    return path
+
+
+def test_network_guard_records_and_refuses(tmp_path):
+    record = tmp_path / "attempts.json"
+    subprocess.run([sys.executable, GUARD, record, "--probe"], check=True, timeout=60)
+    assert json.loads(record.read_text()) == [
+        "('192.0.2.1', 80)", "lookup example.invalid"]
+
+
+def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templates):
+    db, record = tmp_path / "real.db", tmp_path / "attempts.json"
+    done = subprocess.run(
+        [sys.executable, GUARD, record, "run", "--exemplars", SCIFACT_EXEMPLARS,
+         "--anchors", "3", "--docs", "6", "--seed", "5", "--templates", short_templates,
+         "--db", db], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(record.read_text()) == []  # not one connection or lookup was tried
+    store = Store(db)
+    version = store.version(1)
+    assert version["status"] == "complete"
+    anchors = [a["text"] for a in store.anchors(1)]
+    assert len(anchors) == 3
+    assert all(jaccard(a, b) <= 0.5 for i, a in enumerate(anchors) for b in anchors[i + 1:])
+    docs = store.documents(1)
+    assert len(docs) == 6 and all(len(d["text"].split()) >= 5 for d in docs)
+    assert all(0 < d["token_count"] <= 40 and d["prompt_tokens"] > 100 for d in docs)
+    assert version["model"] == "gemma-3-270m-q4_k_m.gguf"
+    assert version["provenance"]["path"].endswith(".gguf")
+    assert store.totals(1)["completion_tokens"] >= sum(d["token_count"] for d in docs)
