@@ -1,1 +1,105 @@
-"""zest plugin: transformers."""
+"""transformers generator: a local causal LM run by Hugging Face transformers on CPU or GPU
+(``pip install -c constraints.txt 'zest[transformers]'``).
+
+``--model`` is a model directory (``config.json`` and weights, as ``save_pretrained`` writes
+it) or a ``.gguf`` file, which transformers dequantizes on load (``accelerate`` and ``gguf``
+needed). With no ``--model`` it loads the Gemma 3 270M GGUF of the default generator. Files
+are only read locally; nothing is downloaded. Sampling is seeded per request, so a run is
+reproducible on one device.
+"""
+
+from pathlib import Path
+
+from zest_core import ZestError, hookimpl
+from zest_core.generation import Completion, Generator, Request
+
+
+@hookimpl
+def register_generators(register):
+    register(TransformersGenerator)
+
+
+class TransformersGenerator(Generator):
+    name = "transformers"
+    defaults = {
+        "device": "auto",  # auto (cuda when available) | cpu | cuda | cuda:N | mps
+        "dtype": "auto",  # auto (float32 on CPU, bfloat16 on GPU) | float32 | bfloat16 | float16
+        "top_p": 0.95,
+        "top_k": 64,
+    }
+
+    def __init__(self, model: str | None = None, **options):
+        super().__init__(model, **options)
+        try:
+            import torch
+            import transformers
+        except ImportError:
+            raise ZestError("the transformers generator needs torch and transformers: "
+                            "pip install -c constraints.txt 'zest[transformers]'") from None
+        if model:
+            self.path = Path(model)
+        else:
+            from zest_llama_cpp import default_model_path
+
+            self.path = Path(default_model_path())
+        if not self.path.exists():
+            raise ZestError(f"model not found: {self.path} (give a model directory or a .gguf)")
+        self.device = self.options["device"]
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = self.options["dtype"]
+        if dtype == "auto":
+            dtype = "float32" if self.device == "cpu" else "bfloat16"
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ZestError(f"option dtype={dtype!r} for 'transformers' is not a torch dtype")
+        self.torch = torch
+        self.transformers = transformers
+        where = dict(pretrained_model_name_or_path=str(self.path), local_files_only=True)
+        if self.path.is_file():
+            where.update(pretrained_model_name_or_path=str(self.path.parent),
+                         gguf_file=self.path.name)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(**where)
+            self.lm = transformers.AutoModelForCausalLM.from_pretrained(
+                **where, dtype=getattr(torch, dtype)).to(self.device)
+        except (OSError, ValueError, RuntimeError, ImportError) as e:
+            raise ZestError(f"transformers could not load {self.path}: {e}") from None
+        self.lm.eval()
+
+    @property
+    def model_id(self) -> str:
+        return self.path.name
+
+    def complete(self, request: Request) -> Completion:
+        inputs = self.tokenizer(request.prompt, return_tensors="pt").to(self.device)
+        n_prompt = inputs["input_ids"].shape[1]
+        sample = request.temperature > 0
+        self.transformers.set_seed(request.seed)
+        with self.torch.inference_mode():
+            output = self.lm.generate(
+                **inputs, max_new_tokens=request.max_tokens, do_sample=sample,
+                temperature=request.temperature if sample else None,
+                top_p=self.options["top_p"] if sample else None,
+                top_k=self.options["top_k"] if sample else None,
+                stop_strings=list(request.stop) or None, tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        new = output[0, n_prompt:].tolist()
+        ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
+        ended = bool(new) and new[-1] in ends
+        while new and new[-1] in ends:
+            new.pop()
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        cut = min((i for i in (text.find(s) for s in request.stop) if i >= 0), default=-1)
+        if cut >= 0:  # generation stops after the token that completes a stop string
+            text = text[:cut]
+        full = cut < 0 and not ended and len(new) >= request.max_tokens
+        finish = "length" if full else "stop"
+        return Completion(text=text, prompt_tokens=n_prompt, completion_tokens=len(new),
+                          finish_reason=finish)
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "path": str(self.path), "device": self.device,
+                "transformers": self.transformers.__version__}
+
+    def close(self) -> None:
+        del self.lm

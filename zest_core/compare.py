@@ -1,0 +1,57 @@
+"""Metrics that tell corpus versions apart: what they cost, how varied they are, and how close
+their wording stays to the exemplars. Words are lower-cased ``\\w+`` runs."""
+
+from itertools import combinations
+from statistics import mean
+from typing import Iterable
+
+from .store import Store
+from .strategy import jaccard, words
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float | None:
+    """Unique n-grams over all n-grams of the texts (1.0: no phrase is ever repeated)."""
+    grams = [tuple(w[i:i + n]) for w in map(words, texts) for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def anchor_diversity(anchors: list[str]) -> float | None:
+    """One minus the mean word-set Jaccard similarity of all anchor pairs (1.0: disjoint)."""
+    pairs = list(combinations(anchors, 2))
+    return 1 - mean(jaccard(a, b) for a, b in pairs) if pairs else None
+
+
+def exemplar_vocabulary_overlap(documents: list[str], exemplars: list[str]) -> float | None:
+    """Share of the exemplars' distinct words that the documents use at least once."""
+    reference = {w for text in exemplars for w in words(text)}
+    used = {w for text in documents for w in words(text)}
+    return len(reference & used) / len(reference) if reference else None
+
+
+def version_metrics(store: Store, ref: int | str) -> dict:
+    """One version's row of ``zest compare``."""
+    version = store.version(ref)
+    vid = version["id"]
+    docs = [d["text"] for d in store.documents(vid)]
+    totals = store.totals(vid)
+    seconds = version["wall_seconds"] or 0.0
+    return {
+        "version": vid,
+        "corpus": version["corpus"],
+        "status": version["status"],
+        "generator": version["generator"],
+        "model": version["model"],
+        "documents": totals["documents"],
+        "target_docs": version["target_docs"],
+        "completion_tokens": totals["completion_tokens"],
+        "prompt_tokens": totals["prompt_tokens"],
+        "wall_seconds": seconds,
+        "tokens_per_second": totals["completion_tokens"] / seconds if seconds else None,
+        "anchors": len(anchors := [a["text"] for a in store.anchors(vid)]),
+        "anchor_diversity": anchor_diversity(anchors),
+        "distinct_1": distinct_n(docs, 1),
+        "distinct_2": distinct_n(docs, 2),
+        "exemplar_vocabulary_overlap": exemplar_vocabulary_overlap(
+            docs, [e["text"] for e in store.exemplars(vid)]),
+        "mean_document_words": mean(len(words(d)) for d in docs) if docs else None,
+    }
