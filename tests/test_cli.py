@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -113,3 +116,11 @@ def test_bad_database_file(tmp_path):
     bad.write_text("this is not sqlite " * 100)
     result = zest("corpora", "list", "--db", bad, ok=False)
     assert result.exit_code == 1 and "cannot open the zest database" in result.output
+
+
+def test_plugin_allow_list():
+    env = {**os.environ, "ZEST_LOAD_PLUGINS": "anchors"}
+    out = subprocess.run([sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert "anchors" in out and "llama_cpp" not in out
+    assert "generators: -" in out and "direct, hierarchical" in out

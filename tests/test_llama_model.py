@@ -53,3 +53,22 @@ def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templat
     assert version["model"] == "gemma-3-270m-q4_k_m.gguf"
     assert version["provenance"]["path"].endswith(".gguf")
     assert store.totals(1)["completion_tokens"] >= sum(d["token_count"] for d in docs)
+
+
+def test_generator_honours_seed_stop_and_max_tokens():
+    from zest_core.generation import Request
+    from zest_llama_cpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator()
+    try:
+        prompt = "Title: Insulin signalling in the liver\nText:"
+        ask = lambda seed, **kw: gen.complete(Request(  # noqa: E731
+            key=0, prompt=prompt, seed=seed, **{"max_tokens": 12, "temperature": 1.0, **kw}))
+        a, b = ask(1), ask(1)
+        assert a.text == b.text and a.completion_tokens <= 12
+        assert {ask(s).text for s in (2, 3, 4)} != {a.text}
+        stopped = ask(1, stop=(" ",), max_tokens=30)
+        assert " " not in stopped.text.strip() and stopped.finish_reason == "stop"
+        assert a.prompt_tokens == stopped.prompt_tokens > 5
+    finally:
+        gen.close()
