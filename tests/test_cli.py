@@ -124,3 +124,13 @@ def test_plugin_allow_list():
                          capture_output=True, text=True, check=True).stdout
     assert "anchors" in out and "llama_cpp" not in out
     assert "generators: -" in out and "direct, hierarchical" in out
+
+
+def test_default_database_location(monkeypatch):
+    from zest_core.store import default_db_path
+
+    monkeypatch.delenv("ZEST_DB", raising=False)
+    checkout = default_db_path()
+    assert checkout == SCIFACT_EXEMPLARS.parent / "zest.db"  # in a source checkout
+    monkeypatch.setenv("ZEST_DB", "/tmp/elsewhere.db")
+    assert str(default_db_path()) == "/tmp/elsewhere.db"
