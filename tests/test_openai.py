@@ -1,0 +1,203 @@
+"""The OpenAI generator against llama-cpp-python's own OpenAI-compatible server on the real
+Gemma 3 270M GGUF, and against a small loopback server for what a single local model cannot
+show: requests in flight at once, 429/5xx retries, and a failure in the middle of a batch."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SCIFACT_EXEMPLARS
+from ollama_server import free_port, openai_command, serving, small_templates
+from zest_core import ZestError
+from zest_core.cli import cli
+from zest_core.generation import Request
+from zest_core.store import Store
+from zest_openai import OpenAIGenerator
+
+KEY = "test-key"
+REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
+                  max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    port = free_port()
+    with serving(openai_command(port, KEY), f"http://127.0.0.1:{port}/v1/models"):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+
+@pytest.mark.model
+def test_completion_and_chat_against_llama_cpp_server(base_url, key):
+    gen = OpenAIGenerator(base_url=base_url)
+    assert gen.model_id == "gemma3-270m"  # the only model the server lists
+    first, again = gen.complete(REQUEST), gen.complete(REQUEST)
+    assert first.text.strip() and first.prompt_tokens > 0 and 0 < first.completion_tokens <= 8
+    assert again == first  # seeded
+    assert (first.finish_reason == "length") == (first.completion_tokens == REQUEST.max_tokens)
+    chat = OpenAIGenerator(base_url=base_url, mode="chat").complete(REQUEST)
+    assert chat.prompt_tokens > first.prompt_tokens  # wrapped in a chat template
+    assert gen.provenance()["base_url"] == base_url
+
+
+@pytest.mark.model
+def test_bad_key_and_refused_connection(base_url, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong")
+    with pytest.raises(ZestError, match=r"rejected the API key \(401\): check OPENAI_API_KEY"):
+        OpenAIGenerator("gemma3-270m", base_url=base_url).complete(REQUEST)
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ZestError, match="cannot connect to .* is the server running"):
+        OpenAIGenerator("m", base_url=closed, max_retries=0).complete(REQUEST)
+
+
+def test_openai_api_needs_a_key(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ZestError, match="set OPENAI_API_KEY"):
+        OpenAIGenerator("gpt-4o-mini")
+    with pytest.raises(ZestError, match="mode for 'openai' must be completion or chat"):
+        OpenAIGenerator("m", base_url="http://127.0.0.1:1/v1", mode="json")
+
+
+@pytest.mark.model
+def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
+    """A run refused for its key fails with one message and resumes once the key is right;
+    the key is never stored."""
+    db = tmp_path / "zest.db"
+    args = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--k", 2, "--generator", "openai",
+            "--model", "gemma3-270m", "--base-url", base_url, "-o", "concurrency=2", "--templates",
+            small_templates(tmp_path), "--anchors", 1, "--docs", 3, "--db", db]
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong")
+    failed = CliRunner().invoke(cli, [str(a) for a in args])
+    assert failed.exit_code == 1 and "Traceback" not in failed.output
+    assert "rejected the API key (401)" in failed.output
+    assert Store(db).version(1)["status"] == "failed"
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    done = CliRunner().invoke(cli, ["run", "--resume", "1", "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    store = Store(db)
+    version = store.version(1)
+    assert version["status"] == "complete" and version["model"] == "gemma3-270m"
+    assert version["provenance"]["options"]["concurrency"] == 2
+    docs = store.documents(1)
+    assert [d["ordinal"] for d in docs] == [0, 1, 2]
+    assert all(d["token_count"] > 0 and d["prompt_tokens"] > 0 for d in docs)
+    dump = json.dumps([version, docs, store.anchors(1)], default=str)
+    assert KEY not in dump and "wrong" not in dump
+
+
+class FlakyServer(ThreadingHTTPServer):
+    """``/v1/completions`` that answers after ``delay`` s, first with ``failures`` errors of
+    ``status``; a prompt ``bad`` gets a 400 at once. Records the most requests it held at
+    once."""
+
+    def __init__(self, delay=0.0, failures=0, status=429):
+        super().__init__(("127.0.0.1", 0), FlakyHandler)
+        self.delay, self.failures, self.status = delay, failures, status
+        self.lock = threading.Lock()
+        self.active = self.peak = self.requests = 0
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class FlakyHandler(BaseHTTPRequestHandler):
+    server: FlakyServer
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        s = self.server
+        with s.lock:
+            s.requests += 1
+            if body["prompt"] == "bad":
+                return self.reply(400, {"error": {"message": "bad prompt"}})
+            fail = s.failures > 0
+            s.failures -= fail
+            s.active += 1
+            s.peak = max(s.peak, s.active)
+        time.sleep(s.delay)
+        with s.lock:
+            s.active -= 1
+        if fail:
+            return self.reply(s.status, {"error": {"message": "busy"}}, {"retry-after-ms": "10"})
+        self.reply(200, {"id": "x", "object": "text_completion", "created": 0,
+                         "model": body["model"],
+                         "choices": [{"index": 0, "text": f" echo {body['prompt']}",
+                                      "finish_reason": "stop", "logprobs": None}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 2,
+                                   "total_tokens": 5}})
+
+    def reply(self, status, obj, headers=()):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        for name, value in dict(headers).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky(key):
+    servers = []
+
+    def start(**kwargs):
+        server = FlakyServer(**kwargs)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def requests(*prompts):
+    return [Request(key=i, prompt=p, max_tokens=4, temperature=0.5, seed=i)
+            for i, p in enumerate(prompts)]
+
+
+def test_concurrency_keeps_requests_in_flight(flaky):
+    server = flaky(delay=0.3)
+    gen = OpenAIGenerator("m", base_url=server.url, concurrency=3)
+    results = list(gen.complete_many(requests(*"abcdefg")))
+    assert sorted(r.key for r, _ in results) == list(range(7))
+    assert all(c.text == f" echo {r.prompt}" and c.completion_tokens == 2 for r, c in results)
+    assert server.peak == 3
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retries_with_backoff(flaky, status):
+    server = flaky(failures=2, status=status)
+    assert OpenAIGenerator("m", base_url=server.url, max_retries=2).complete(
+        requests("a")[0]).text == " echo a"
+    assert server.requests == 3
+    server = flaky(failures=2, status=status)
+    message = "still rate-limits after 1 retries" if status == 429 else "answered 503: busy"
+    with pytest.raises(ZestError, match=message):
+        OpenAIGenerator("m", base_url=server.url, max_retries=1).complete(requests("a")[0])
+
+
+def test_failure_keeps_results_in_flight_and_sends_no_more(flaky):
+    server = flaky(delay=0.2)
+    gen = OpenAIGenerator("m", base_url=server.url, concurrency=3, max_retries=0)
+    got = []
+    with pytest.raises(ZestError, match="answered 400: bad prompt"):
+        for request, _ in gen.complete_many(requests("a", "bad", "c", "d", "e", "f")):
+            got.append(request.key)
+    assert sorted(got) == [0, 2]  # in flight with the bad one: stored, not lost
+    assert server.requests == 3
