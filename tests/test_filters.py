@@ -136,8 +136,8 @@ def test_near_duplicates_match_brute_force_jaccard(scifact):
     exact = jaccard(sh, all_pairs)
     found = near_duplicates(texts, threshold=0.8)
     truth = {tuple(p): s for p, s in zip(all_pairs.tolist(), exact)}
-    assert all(truth[(p.kept, p.later)] == pytest.approx(p.jaccard) for p in found)
-    assert all(p.jaccard >= 0.8 for p in found)
+    assert all(truth[(p.kept, p.later)] == pytest.approx(p.similarity) for p in found)
+    assert all(p.similarity >= 0.8 for p in found)
     assert {p.later for p in found} == {j for (i, j), s in truth.items() if s >= 0.8}
     planted = [truth[(i, 60 + i)] for i in range(30)]
     assert min(planted) < 0.8 <= max(planted)  # copies on both sides of the threshold
@@ -216,3 +216,17 @@ def test_params_are_assigned_to_their_filter(names, params, expected):
 def test_bad_params(names, params, message):
     with pytest.raises(ZestError, match=re.escape(message)):
         resolve_params(names, params)
+
+
+def test_embedding_dedup_catches_paraphrases_near_dedup_misses(store, scifact, exemplars):
+    pytest.importorskip("sentence_transformers")
+    source = next(t for t in scifact[:40] if len(t.split()) < 150)
+    paraphrase = source.replace("the ", "a ").replace(" of ", " for ").replace(" and ", " & ")
+    assert jaccard(shingle([source, paraphrase], 3), np.array([[0, 1]]))[0] < 0.8
+    parent = make_version(store, scifact[:40] + [paraphrase], exemplars)
+    assert drops_of(store, apply_filters(store, parent, [("near-dedup", {})])) == {}
+    child = apply_filters(store, parent, [("embedding-dedup", {})])
+    assert drops_of(store, child) == {40: ("embedding-dedup", "embedding-duplicate")}
+    detail = store.db.execute("SELECT detail FROM drops WHERE version_id = ?", [child]).fetchone()
+    assert detail[0].startswith("cosine 0.9") and detail[0].endswith(
+        f"with document {scifact.index(source)}")

@@ -1,15 +1,18 @@
-"""zest plugin: ``exact-dedup`` and ``near-dedup`` filters.
+"""zest plugin: ``exact-dedup``, ``near-dedup`` and ``embedding-dedup`` filters.
 
-Small models repeat themselves across documents; both filters keep the first document (by
-plan ordinal) of each group of duplicates and drop the later ones.
+Small models repeat themselves across documents; each filter keeps the first document (by
+plan ordinal) of each group of duplicates and drops the later ones.
 """
 
 import hashlib
 
+import numpy as np
+
 from zest_core import hookimpl
 from zest_core.filtering import Drop, Filter
+from zest_core.plugins import get_encoder
 
-from .minhash import near_duplicates, tokens
+from .minhash import keep_first, near_duplicates, tokens
 
 
 def normalised(text: str) -> str:
@@ -53,10 +56,47 @@ class NearDedup(Filter):
         for pair in pairs:
             kept = documents[pair.kept]["ordinal"]
             yield Drop(documents[pair.later]["id"], "near-duplicate",
-                       f"Jaccard {pair.jaccard:.2f} with document {kept}")
+                       f"Jaccard {pair.similarity:.2f} with document {kept}")
+
+
+class EmbeddingDedup(Filter):
+    """Drops a document whose embedding is within a cosine threshold of a kept one: catches
+    paraphrases that share too few word shingles for ``near-dedup``."""
+
+    name = "embedding-dedup"
+    defaults = {
+        "threshold": 0.95,  # cosine similarity at which a document is a paraphrase
+        "encoder": "dense",  # an encoder plugin (zest plugins lists them)
+        "model": "",  # the encoder's model; empty: its default
+        "block": 1024,  # rows of the similarity matrix computed at a time
+    }
+    bounds = {"threshold": (-1.0, 1.0), "block": (1, None)}
+
+    def drops(self, documents, exemplars):
+        if len(documents) < 2:
+            return
+        s = self.settings
+        encoder = get_encoder(s["encoder"])(s["model"] or None)
+        try:
+            vectors = np.asarray(encoder.embed_documents([doc["text"] for doc in documents]))
+        finally:
+            encoder.close()
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        pairs, sims = [], []
+        for start in range(0, len(vectors), s["block"]):
+            block = vectors[start:start + s["block"]] @ vectors.T
+            rows, cols = np.nonzero(block >= s["threshold"])
+            later = cols > rows + start
+            pairs.append(np.stack([rows[later] + start, cols[later]], axis=1))
+            sims.append(block[rows[later], cols[later]])
+        for pair in keep_first(np.concatenate(pairs), np.concatenate(sims), s["threshold"]):
+            kept = documents[pair.kept]["ordinal"]
+            yield Drop(documents[pair.later]["id"], "embedding-duplicate",
+                       f"cosine {pair.similarity:.3f} with document {kept}")
 
 
 @hookimpl
 def register_filters(register):
     register(ExactDedup)
     register(NearDedup)
+    register(EmbeddingDedup)
