@@ -1,0 +1,202 @@
+"""zest eval on a small real slice of SciFact: metrics through mteb, caches, stored rows,
+bad-input messages, and the CLI."""
+
+import json
+import random
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from conftest import BEIR
+
+from zest_core import ZestError
+from zest_core.evaluate import evaluate_contexts, load_beir
+
+SCIFACT = BEIR / "scifact"
+FAST = {"max_seq_length": 128}  # short inputs keep the real model quick on a shared CPU
+
+
+def make_beir_slice(root, n_queries=10, n_others=40, seed=0):
+    """A BEIR directory of ``n_queries`` SciFact test queries, the documents they judge
+    relevant and ``n_others`` other documents."""
+    if not SCIFACT.is_dir():
+        pytest.skip(f"needs the SciFact BEIR data in {SCIFACT}")
+    lines = (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()
+    qrels = [line.split("\t") for line in lines[1:]]
+    query_ids = sorted({q for q, _, _ in qrels}, key=int)[:n_queries]
+    qrels = [row for row in qrels if row[0] in query_ids]
+    relevant = {d for _, d, _ in qrels}
+    corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").open()]
+    others = [doc for doc in corpus if doc["_id"] not in relevant]
+    keep = [doc for doc in corpus if doc["_id"] in relevant]
+    keep += random.Random(seed).sample(others, n_others)
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in keep))
+    (root / "queries.jsonl").write_text("".join(
+        line for line in (SCIFACT / "queries.jsonl").open()
+        if json.loads(line)["_id"] in query_ids))
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(row) + "\n" for row in qrels))
+    return root
+
+
+@pytest.fixture(scope="module")
+def beir_slice(tmp_path_factory):
+    return make_beir_slice(tmp_path_factory.mktemp("beir") / "scifact-slice")
+
+
+def complete_version(store, texts, status="complete"):
+    version = store.create_version("ctx", kind="run", config={})
+    for i, text in enumerate(texts):
+        store.add_document(version, i, text)
+    store.finish(version, status, 1.0)
+    return version
+
+
+def counting(monkeypatch, cls, method):
+    """Count calls to ``cls.method`` while still running it."""
+    calls = []
+    real = getattr(cls, method)
+
+    def spy(self, *args, **kwargs):
+        calls.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, spy)
+    return calls
+
+
+def test_load_beir_reads_only_judged_queries(beir_slice):
+    data = load_beir(beir_slice)
+    assert set(data.queries) == set(data.qrels)
+    assert len(data.queries) == 10
+    assert all(doc in data.corpus for judged in data.qrels.values() for doc in judged)
+    assert len(data.document_texts()) == len(data.corpus)
+
+
+@pytest.mark.parametrize("broken, message", [
+    (lambda d: (d / "queries.jsonl").unlink(), "lacks queries.jsonl"),
+    (lambda d: (d / "qrels" / "test.tsv").unlink(), "lacks qrels/test.tsv"),
+    (lambda d: (d / "qrels" / "test.tsv").open("a").write("999999\t31715818\t1\n"),
+     "1 query id(s) that are not in query file: '999999'"),
+    (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tno-such-doc\t1\n"),
+     "1 corpus id(s) that are not in corpus file: 'no-such-doc'"),
+    (lambda d: (d / "corpus.jsonl").open("a").write("{not json\n"), "not valid JSON"),
+    (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tx\n"), "integer score"),
+])
+def test_bad_dataset_gives_one_clear_message(beir_slice, tmp_path, broken, message):
+    copy = shutil.copytree(beir_slice, tmp_path / "copy")
+    broken(copy)
+    with pytest.raises(ZestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_beir(copy)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(ZestError, match="does not exist"):
+        load_beir(tmp_path / "nowhere")
+
+
+def test_dense_corpus_embeddings_are_encoded_once(store, beir_slice, monkeypatch):
+    from zest_encoders import DenseEncoder
+
+    calls = counting(monkeypatch, DenseEncoder, "embed_documents")
+    first = evaluate_contexts(store, beir_slice, "dense", ["none"], **FAST)
+    again = evaluate_contexts(store, beir_slice, "dense", ["none"], **FAST)
+    assert len(calls) == 1
+    assert (first[0]["corpus_cached"], again[0]["corpus_cached"]) == (False, True)
+    assert again[0]["ndcg_at_10"] == pytest.approx(first[0]["ndcg_at_10"])
+    assert 0.5 < first[0]["ndcg_at_10"] <= 1 and 0 < first[0]["recall_at_100"] <= 1
+    rows = list(store.db["eval_results"].rows)
+    assert [r["id"] for r in rows] == [first[0]["id"], again[0]["id"]]
+    assert rows[0]["dataset"] == "scifact-slice" and rows[0]["encoder"] == "dense"
+    assert rows[0]["context"] == "none"
+    settings = json.loads(rows[0]["settings"])
+    assert settings["max_seq_length"] == 128 and settings["model"] == "all-MiniLM-L6-v2"
+    assert json.loads(rows[0]["metrics"])["ndcg_at_10"] == rows[0]["ndcg_at_10"]
+
+
+def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
+        store, beir_slice, monkeypatch):
+    from zest_encoders import DenseEncoder, HybridEncoder
+
+    encodes = counting(monkeypatch, DenseEncoder, "embed_documents")
+    derives = counting(monkeypatch, HybridEncoder, "derive")
+    evaluate_contexts(store, beir_slice, "dense", ["none"], **FAST)
+    rows = evaluate_contexts(store, beir_slice, "hybrid", ["none", "real"], **FAST)
+    assert len(encodes) == 1 and all(r["corpus_cached"] for r in rows)
+    none, real = rows
+    assert none["ndcg_at_10"] != real["ndcg_at_10"]
+    assert real["label"].startswith("real (") and not real["context_cached"]
+    again = evaluate_contexts(store, beir_slice, "hybrid", ["real"], **FAST)
+    assert again[0]["context_cached"] and len(derives) == 1
+    assert again[0]["ndcg_at_10"] == pytest.approx(real["ndcg_at_10"])
+    other_seed = evaluate_contexts(store, beir_slice, "hybrid", ["real:10"], seed=1, **FAST)
+    assert not other_seed[0]["context_cached"] and len(derives) == 2
+
+
+def test_synthetic_version_as_context(store, beir_slice):
+    texts = [doc["text"] for doc in load_beir(beir_slice).corpus.values()][:12]
+    version = complete_version(store, texts)
+    none, synthetic = evaluate_contexts(store, beir_slice, "hybrid", ["none", str(version)],
+                                        **FAST)
+    assert synthetic["label"] == f"version {version} (ctx, 12 docs)"
+    assert synthetic["ndcg_at_10"] != none["ndcg_at_10"]
+
+
+@pytest.mark.parametrize("context, message", [
+    ("42", "no corpus version '42'"),
+    ("running", "is running, not complete"),
+    ("real:x", "expected real, real:N or real:all"),
+])
+def test_bad_context_gives_one_clear_message(store, beir_slice, context, message):
+    if context == "running":
+        context = str(complete_version(store, ["a document"], status="running"))
+    with pytest.raises(ZestError, match=message):
+        evaluate_contexts(store, beir_slice, "hybrid", ["none", context], **FAST)
+    assert store.db["eval_results"].count == 0  # contexts are checked before any work
+
+
+def test_unknown_encoder(store, beir_slice):
+    with pytest.raises(ZestError, match="unknown encoder 'nope' \\(available: cde, dense"):
+        evaluate_contexts(store, beir_slice, "nope", ["none"])
+
+
+def test_cli_eval_reports_cache_reuse_and_table(db_path, beir_slice):
+    from zest_core.cli import cli
+
+    args = ["eval", "--dataset", str(beir_slice), "--encoder", "hybrid", "--context",
+            "none,real", "-o", "max_seq_length=128", "--db", str(db_path)]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "corpus embeddings: encoded in" in first.output
+    assert "real (50, seed 0)" in first.output and "nDCG@10" in first.output
+    second = CliRunner().invoke(cli, args)
+    assert "corpus embeddings: reused from the cache" in second.output
+    assert second.output.count("reused") == 2  # corpus and the real context's statistics
+
+
+def test_cli_context_builds_once(db_path, store):
+    from zest_core.cli import cli
+
+    version = complete_version(store, ["alpha beta", "beta gamma", "gamma delta"])
+    args = ["context", str(version), "--encoder", "hybrid", "--db", str(db_path)]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "built and cached" in first.output
+    assert "already cached" in CliRunner().invoke(cli, args).output
+    assert store.db["context_cache"].count == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--dataset", "{missing}", "--encoder", "dense"], "does not exist"),
+    (["eval", "--dataset", "{slice}", "--encoder", "nope"], "unknown encoder 'nope'"),
+    (["eval", "--dataset", "{slice}", "--context", "7"], "no corpus version '7'"),
+    (["context", "7"], "no corpus version '7'"),
+])
+def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args, message):
+    from zest_core.cli import cli
+
+    args = [a.format(missing=tmp_path / "none", slice=beir_slice) for a in args]
+    result = CliRunner().invoke(cli, [*args, "--db", str(db_path)])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output

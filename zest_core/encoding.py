@@ -1,0 +1,190 @@
+"""Encoders, their contexts, and the two caches that make comparing contexts cheap.
+
+An encoder embeds queries and documents, optionally conditioned on a *context*: a complete
+synthetic corpus version (ZEST), a seeded sample of the real target corpus ("full access"), or
+nothing. What an encoder derives from a context (CDE stage-1 vectors, BM25 statistics) is
+stored in the ``context_cache`` table once per (context, encoder, settings); the target
+corpus's document vectors are stored in ``embedding_cache`` once per (dataset, model).
+"""
+
+import hashlib
+import io
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from .errors import ZestError
+from .generation import coerce_options
+from .plugins import get_encoder
+from .store import Store, now
+
+State = dict[str, np.ndarray]
+
+
+class Encoder:
+    """Base class of encoder plugins (see the ``register_encoders`` hook).
+
+    Subclasses set ``name`` and ``defaults`` like generators do, and implement
+    ``embed_queries`` and ``embed_documents`` (one row per text). A context-aware encoder also
+    implements ``derive`` (context documents -> arrays, cached by the caller) and ``use``
+    (installs those arrays, or ``None`` for no context), and may override ``scores``.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: How many real documents the ``real`` context samples (the CDE context size).
+    context_size: int = 512
+    #: True when document vectors depend on the context, so they are cached per context.
+    documents_use_context: ClassVar[bool] = False
+    #: Whether embedding shows progress bars (the CLI turns it on).
+    progress: bool = False
+
+    def __init__(self, model: str | None = None, **options: Any):
+        self.model = model
+        self.options = coerce_options(self.name, self.defaults, options)
+
+    @property
+    def model_id(self) -> str:
+        return self.model or "default"
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the output: part of every cache key and stored result."""
+        return {"model": self.model_id, **self.options}
+
+    def document_model(self) -> dict[str, Any]:
+        """What document vectors depend on; encoders sharing it share the corpus cache."""
+        return self.settings()
+
+    def derive(self, documents: list[str]) -> State:
+        """Arrays computed from a context corpus; context-agnostic encoders derive nothing."""
+        return {}
+
+    def use(self, state: State | None) -> None:
+        """Condition later embeddings on a derived context (``None``: no context)."""
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def scores(self, queries: Sequence[str], query_vectors: np.ndarray,
+               documents: Sequence[str], document_vectors: np.ndarray) -> np.ndarray:
+        """Query x document relevance; vectors are L2-normalised, so this is cosine."""
+        return query_vectors @ document_vectors.T
+
+    def close(self) -> None:
+        """Release models; called once the caller is done."""
+
+
+def make_encoder(name: str, model: str | None = None, **options: Any) -> Encoder:
+    return get_encoder(name)(model=model, **options)
+
+
+def digest(value: Any) -> str:
+    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+# contexts ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    """A resolved ``--context`` value: its documents (``None`` for no context)."""
+
+    spec: str
+    label: str
+    documents: tuple[str, ...] | None
+
+    @property
+    def key(self) -> str:
+        return "none" if self.documents is None else digest(list(self.documents))
+
+
+def resolve_context(store: Store, spec: str, encoder: Encoder,
+                    real_corpus: Sequence[str] | None = None, seed: int = 0) -> Context:
+    """``none``; ``real`` or ``real:N`` or ``real:all`` (a seeded sample of ``real_corpus``,
+    N defaulting to the encoder's context size); or a corpus version id or corpus name."""
+    spec = spec.strip()
+    if spec == "none":
+        return Context(spec, "none", None)
+    if spec == "real" or spec.startswith("real:"):
+        if real_corpus is None:
+            raise ZestError("context 'real' needs a target corpus (use it with zest eval)")
+        size = spec.partition(":")[2] or str(encoder.context_size)
+        if size == "all":
+            return Context(spec, f"real (all {len(real_corpus)})", tuple(real_corpus))
+        if not size.isdigit() or int(size) < 1:
+            raise ZestError(f"context {spec!r}: expected real, real:N or real:all")
+        n = min(int(size), len(real_corpus))
+        picked = random.Random(seed).sample(range(len(real_corpus)), n)
+        return Context(spec, f"real ({n}, seed {seed})",
+                       tuple(real_corpus[i] for i in sorted(picked)))
+    version = store.complete_version(spec)
+    texts = tuple(doc["text"] for doc in store.documents(version["id"]))
+    if not texts:
+        raise ZestError(f"version {version['id']} has no documents to use as a context")
+    return Context(spec, f"version {version['id']} ({version['corpus']}, {len(texts)} docs)",
+                   texts)
+
+
+# the two caches ---------------------------------------------------------------------------
+def _pack(state: State) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **state)
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes) -> State:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def context_state(store: Store, encoder: Encoder, context: Context) -> tuple[State | None, bool]:
+    """What ``encoder`` derives from ``context``, from the cache when possible.
+
+    Returns ``(state, cached)``; the state is ``None`` for no context.
+    """
+    if context.documents is None:
+        return None, False
+    settings = encoder.settings()
+    key = digest([context.key, encoder.name, settings])
+    row = store.db.execute("SELECT data FROM context_cache WHERE key = ?", [key]).fetchone()
+    if row:
+        return _unpack(row[0]), True
+    state = encoder.derive(list(context.documents))
+    with store.db.conn:
+        store.db["context_cache"].insert(
+            {"key": key, "encoder": encoder.name, "settings": json.dumps(settings, sort_keys=True),
+             "context": context.label, "created": now(), "data": _pack(state)}, replace=True)
+    return state, False
+
+
+def document_vectors(store: Store, encoder: Encoder, dataset: str, fingerprint: str,
+                     texts: Sequence[str], context: Context) -> tuple[np.ndarray, bool]:
+    """The target corpus's document vectors, encoded once per (dataset, model).
+
+    ``fingerprint`` identifies the corpus contents; for encoders whose document vectors
+    depend on the context, the context is part of the key. Returns ``(vectors, cached)``.
+    """
+    model = encoder.document_model()
+    if encoder.documents_use_context:
+        model = {**model, "context": context.key}
+    key = digest([fingerprint, model])
+    row = store.db.execute(
+        "SELECT count, dim, data FROM embedding_cache WHERE key = ?", [key]).fetchone()
+    if row:
+        return np.frombuffer(row[2], dtype=np.float32).reshape(row[0], row[1]), True
+    vectors = np.ascontiguousarray(encoder.embed_documents(list(texts)), dtype=np.float32)
+    with store.db.conn:
+        store.db["embedding_cache"].insert(
+            {"key": key, "dataset": dataset, "model": json.dumps(model, sort_keys=True),
+             "count": vectors.shape[0], "dim": vectors.shape[1], "created": now(),
+             "data": vectors.tobytes()}, replace=True)
+    return vectors, False
+
+
+__all__ = ["Context", "Encoder", "context_state", "document_vectors", "make_encoder",
+           "resolve_context"]
