@@ -42,6 +42,13 @@ def test_filter_show_log_diff_and_top_up(db_path):
     assert {r["ordinal"] for r in as_json["removed"]} == {d["ordinal"] for d in drops}
     assert as_json["added"] == []
 
+    listed = zest("corpora", "drops", 2, "--json", "--db", db_path).output.splitlines()
+    ordinals = sorted(d["ordinal"] for d in drops)
+    assert [json.loads(line)["ordinal"] for line in listed] == ordinals
+    first = zest("corpora", "drops", 2, "--reason", "near-duplicate", "--db", db_path).output
+    assert first.startswith(f"{ordinals[0]}  near-dedup: near-duplicate (Jaccard")
+    assert zest("corpora", "drops", 2, "--filter", "quality", "--db", db_path).output == ""
+
     zest("run", "--top-up", 2, "--db", db_path)
     assert store.version(3)["kind"] == "top-up" and len(store.documents(3)) == 8
     back = json.loads(zest("corpora", "diff", 2, 3, "--json", "--db", db_path).output)
@@ -122,3 +129,5 @@ def test_filtering_an_unfinished_run_is_refused(db_path):
     assert len(Store(db_path).versions()) == 1
     result = zest("corpora", "log", "nope", "--db", db_path, ok=False)
     assert result.exit_code == 1 and "no corpus named 'nope'" in result.output
+    result = zest("corpora", "drops", 1, "--db", db_path, ok=False)
+    assert result.exit_code == 1 and "version 1 is a run version, not a filter" in result.output

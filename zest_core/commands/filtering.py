@@ -1,4 +1,4 @@
-"""``zest filter`` and ``zest corpora log | diff | rm``: versions as a lineage tree."""
+"""``zest filter`` and ``zest corpora log | diff | drops | rm``: versions as a lineage tree."""
 
 import json
 from collections import Counter
@@ -137,6 +137,28 @@ def register_commands(cli):
             for row in rows[:samples]:
                 why = f" [{row['reason']}]" if row["reason"] else ""
                 click.echo(f"  {label} {row['ordinal']}{why}: {_snippet(row['text'])}")
+
+    @group.command()
+    @click.argument("version")
+    @click.option("--filter", "filter_name", help="Only the drops of this filter.")
+    @click.option("--reason", help="Only the drops for this reason, e.g. near-duplicate.")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+    @db_option
+    def drops(version, filter_name, reason, as_json, db):
+        """Every document a filter version left out of its parent, and why."""
+        store = Store(db)
+        v = store.version(version)
+        if v["kind"] != "filter":
+            raise ZestError(f"version {v['id']} is a {v['kind']} version, not a filter version")
+        for row in drop_rows(store, [v["id"]]):
+            if filter_name not in (None, row["filter"]) or reason not in (None, row["reason"]):
+                continue
+            if as_json:
+                click.echo(json.dumps({k: row[k] for k in (
+                    "ordinal", "filter", "reason", "detail", "text")}, ensure_ascii=False))
+            else:
+                click.echo(f"{row['ordinal']}  {row['filter']}: {row['reason']} ({row['detail']})"
+                           f"  {_snippet(row['text'], 80)}")
 
     @group.command(name="rm")
     @click.argument("version")
