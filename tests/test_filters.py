@@ -12,7 +12,9 @@ from conftest import BEIR
 from zest_core.errors import ZestError
 from zest_core.filtering import apply_filters, resolve_params
 from zest_core.store import Store
-from zest_dedup.minhash import jaccard, keep_first, lsh_params, near_duplicates, shingle
+from zest_dedup import tokens
+from zest_dedup.minhash import (jaccard, keep_first, lsh_params, near_duplicates, shingle,
+                                word_hashes)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,19 @@ def test_near_duplicates_match_brute_force_jaccard(scifact):
     planted = [truth[(i, 60 + i)] for i in range(30)]
     assert min(planted) < 0.8 <= max(planted)  # copies on both sides of the threshold
     assert len(found) >= 10
+
+
+def test_word_hashes_split_words_like_regex_and_ignore_batches(scifact):
+    texts = scifact[:50] + ["", "Protein-kinase C, PROTEIN kinase c!", "x" * 300 + " " + "x" * 301]
+    hashes, counts = word_hashes(texts)
+    assert counts.tolist()[-3:] == [0, 6, 2]
+    assert all(n == len(tokens(t)) for n, t in zip(counts, texts) if t.isascii())
+    again, _ = word_hashes(texts, batch=7)
+    assert np.array_equal(hashes, again)
+    end = counts[:-1].sum()
+    case = hashes[end - 6:end].tolist()  # protein kinase c protein kinase c
+    assert case[:3] == case[3:] and len(set(case)) == 3
+    assert hashes[-2] != hashes[-1]  # long words differ beyond the hashed bytes
 
 
 def test_kept_documents_anchor_near_duplicates():

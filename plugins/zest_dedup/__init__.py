@@ -5,6 +5,7 @@ plan ordinal) of each group of duplicates and drops the later ones.
 """
 
 import hashlib
+import re
 
 import numpy as np
 
@@ -12,7 +13,13 @@ from zest_core import hookimpl
 from zest_core.filtering import Drop, Filter
 from zest_core.plugins import get_encoder
 
-from .minhash import keep_first, near_duplicates, tokens
+from .minhash import keep_first, near_duplicates
+
+WORD = re.compile(r"\w+")
+
+
+def tokens(text: str) -> list[str]:
+    return WORD.findall(text.lower())
 
 
 def normalised(text: str) -> str:

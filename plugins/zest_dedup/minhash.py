@@ -1,18 +1,15 @@
 """Near-duplicate detection with MinHash and LSH banding, vectorised with numpy.
 
 Same method as datasketch's ``MinHash`` + ``MinHashLSH`` (word shingles, one hash per
-permutation, the band/row split that minimises false positives plus false negatives at the
-threshold), but computed for all documents at once instead of one Python object per document:
-``benchmarks/near_dedup.py`` measures both on 100k documents. Candidate pairs are verified
-by the exact Jaccard similarity of their shingle sets.
+permutation, the band/row split that minimises weighted false positives and false negatives
+at the threshold), but computed for all documents at once instead of one Python object per
+document: ``benchmarks/near_dedup.py`` measures both on 100k documents. Candidate pairs are
+verified by the exact Jaccard similarity of their shingle sets.
 """
 
-import re
 from typing import NamedTuple
 
 import numpy as np
-
-WORD = re.compile(r"\w+")
 
 
 class Pair(NamedTuple):
@@ -21,10 +18,6 @@ class Pair(NamedTuple):
     kept: int
     later: int
     similarity: float
-
-
-def tokens(text: str) -> list[str]:
-    return WORD.findall(text.lower())
 
 
 class Shingles(NamedTuple):
