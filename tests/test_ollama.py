@@ -3,6 +3,7 @@ real Gemma 3 270M GGUF (``tests/ollama_server.py``; no Ollama binary exists here
 
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -56,6 +57,12 @@ def test_missing_model_and_unreachable_host(host):
         OllamaGenerator(host=f"127.0.0.1:{free_port()}").complete(REQUEST)
     with pytest.raises(ZestError, match="mode for 'ollama' must be completion or chat"):
         OllamaGenerator(host=host, mode="raw")
+
+
+def test_missing_client_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ollama", None)  # as if not installed
+    with pytest.raises(ZestError, match=r"pip install 'zest\[ollama\]'"):
+        OllamaGenerator()
 
 
 def test_cli_reports_a_model_that_is_not_pulled(host, tmp_path):

@@ -3,15 +3,16 @@ Gemma 3 270M GGUF, and against a small loopback server for what a single local m
 show: requests in flight at once, 429/5xx retries, and a failure in the middle of a batch."""
 
 import json
+import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import SCIFACT_EXEMPLARS
-from ollama_server import free_port, openai_command, serving, small_templates
+from ollama_server import JSONHandler, free_port, openai_command, serving, small_templates
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
@@ -67,6 +68,12 @@ def test_openai_api_needs_a_key(monkeypatch):
         OpenAIGenerator("m", base_url="http://127.0.0.1:1/v1", mode="json")
 
 
+def test_missing_client_names_the_extra(monkeypatch, key):
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed
+    with pytest.raises(ZestError, match=r"pip install 'zest\[openai\]'"):
+        OpenAIGenerator("m", base_url="http://127.0.0.1:1/v1")
+
+
 @pytest.mark.model
 def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
     """A run refused for its key fails with one message and resumes once the key is right;
@@ -110,7 +117,7 @@ class FlakyServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class FlakyHandler(BaseHTTPRequestHandler):
+class FlakyHandler(JSONHandler):
     server: FlakyServer
 
     def do_POST(self):
@@ -135,19 +142,6 @@ class FlakyHandler(BaseHTTPRequestHandler):
                                       "finish_reason": "stop", "logprobs": None}],
                          "usage": {"prompt_tokens": 3, "completion_tokens": 2,
                                    "total_tokens": 5}})
-
-    def reply(self, status, obj, headers=()):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        for name, value in dict(headers).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
