@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 
 from zest_core import ZestError, hookimpl
+from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
+
+from .batched import BatchedDecoder, BatchingUnavailable
 
 
 @hookimpl
@@ -40,7 +43,7 @@ class LlamaCppGenerator(Generator):
         "n_ctx": 4096,
         "n_threads": 1,
         "n_batch": 512,
-        "batch_size": 1,
+        "batch_size": 16,  # documents decoded together; 1 = one at a time
         "mode": "auto",  # auto | completion | chat
         "top_p": 0.95,
         "top_k": 64,
@@ -67,6 +70,25 @@ class LlamaCppGenerator(Generator):
             raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
         has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
         self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
+        self.batched = self._batched_decoder()
+
+    def _batched_decoder(self) -> BatchedDecoder | None:
+        """The continuous-batching decoder, or None (saying why) where it cannot run."""
+        if self.options["batch_size"] <= 1:
+            return None
+        if self.chat:
+            reason = "chat prompts go through the model's chat template"
+        else:
+            try:
+                return BatchedDecoder(
+                    self.llm, n_parallel=self.options["batch_size"], n_ctx=self.options["n_ctx"],
+                    n_threads=self.options["n_threads"],
+                    top_p=self.options["top_p"], top_k=self.options["top_k"])
+            except BatchingUnavailable as e:
+                reason = str(e)
+        stderr.print(f"llama-cpp: {reason}; decoding one document at a time",
+                     markup=False, soft_wrap=True)
+        return None
 
     @property
     def model_id(self) -> str:
@@ -96,8 +118,16 @@ class LlamaCppGenerator(Generator):
             finish_reason=out["choices"][0]["finish_reason"] or "stop",
         )
 
+    def complete_many(self, requests):
+        if self.batched is None:
+            return super().complete_many(requests)
+        return self.batched.run(requests)
+
     def provenance(self) -> dict:
-        return {**super().provenance(), "path": self.path, "chat": self.chat}
+        return {**super().provenance(), "path": self.path, "chat": self.chat,
+                "batch_size": self.batched.n_parallel if self.batched else 1}
 
     def close(self) -> None:
+        if self.batched:
+            self.batched.close()
         self.llm.close()
