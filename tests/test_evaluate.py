@@ -16,9 +16,12 @@ SCIFACT = BEIR / "scifact"
 FAST = {"max_seq_length": 128}  # short inputs keep the real model quick on a shared CPU
 
 
-def make_beir_slice(root, n_queries=10, n_others=40, seed=0):
+def make_beir_slice(root, n_queries=20, n_others=60, seed=0):
     """A BEIR directory of ``n_queries`` SciFact test queries, the documents they judge
-    relevant and ``n_others`` other documents."""
+    relevant, and ``n_others`` others: half hard negatives (sharing the most words with a
+    query), half random, so that rankings are not trivially perfect."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     if not SCIFACT.is_dir():
         pytest.skip(f"needs the SciFact BEIR data in {SCIFACT}")
     lines = (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()
@@ -26,15 +29,23 @@ def make_beir_slice(root, n_queries=10, n_others=40, seed=0):
     query_ids = sorted({q for q, _, _ in qrels}, key=int)[:n_queries]
     qrels = [row for row in qrels if row[0] in query_ids]
     relevant = {d for _, d, _ in qrels}
+    queries = [json.loads(line) for line in (SCIFACT / "queries.jsonl").open()]
+    queries = [q for q in queries if q["_id"] in query_ids]
     corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").open()]
-    others = [doc for doc in corpus if doc["_id"] not in relevant]
-    keep = [doc for doc in corpus if doc["_id"] in relevant]
-    keep += random.Random(seed).sample(others, n_others)
+    words = CountVectorizer(stop_words="english", binary=True).fit(
+        [d["title"] + " " + d["text"] for d in corpus])
+    overlap = (words.transform([q["text"] for q in queries])
+               @ words.transform([d["title"] + " " + d["text"] for d in corpus]).T).toarray()
+    hard = {corpus[j]["_id"] for row in overlap for j in row.argsort()[::-1][:n_others // 2
+                                                                            // n_queries + 1]}
+    hard -= relevant
+    rest = [d for d in corpus if d["_id"] not in relevant | hard]
+    picked = relevant | hard | {d["_id"] for d in random.Random(seed).sample(
+        rest, max(n_others - len(hard), 0))}
     (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in keep))
-    (root / "queries.jsonl").write_text("".join(
-        line for line in (SCIFACT / "queries.jsonl").open()
-        if json.loads(line)["_id"] in query_ids))
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in picked))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (root / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\n" + "".join("\t".join(row) + "\n" for row in qrels))
     return root
@@ -69,7 +80,7 @@ def counting(monkeypatch, cls, method):
 def test_load_beir_reads_only_judged_queries(beir_slice):
     data = load_beir(beir_slice)
     assert set(data.queries) == set(data.qrels)
-    assert len(data.queries) == 10
+    assert len(data.queries) == 20
     assert all(doc in data.corpus for judged in data.qrels.values() for doc in judged)
     assert len(data.document_texts()) == len(data.corpus)
 
@@ -169,7 +180,8 @@ def test_cli_eval_reports_cache_reuse_and_table(db_path, beir_slice):
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert "corpus embeddings: encoded in" in first.output
-    assert "real (50, seed 0)" in first.output and "nDCG@10" in first.output
+    n_docs = len(load_beir(beir_slice).corpus)  # fewer than 512: the sample is all of it
+    assert f"real ({n_docs}, seed 0)" in first.output and "nDCG@10" in first.output
     second = CliRunner().invoke(cli, args)
     assert "corpus embeddings: reused from the cache" in second.output
     assert second.output.count("reused") == 2  # corpus and the real context's statistics
