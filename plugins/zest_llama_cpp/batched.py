@@ -40,12 +40,15 @@ class BatchingUnavailable(Exception):
 
 @dataclass
 class Timings:
-    """Where the time of a run went: prompt evaluation, generation steps, sampling."""
+    """Where the time of a run went: the shared prefix (once), the rest of each prompt,
+    generated tokens, sampling."""
 
+    prefix_s: float = 0.0
     prompt_s: float = 0.0
     decode_s: float = 0.0
     sample_s: float = 0.0
-    prompt_tokens: int = 0  # tokens evaluated for prompts (the shared prefix counts once)
+    prefix_tokens: int = 0
+    prompt_tokens: int = 0  # prompt tokens after the shared prefix
     generated_tokens: int = 0
     steps: int = 0  # llama_decode calls after the shared prefix
 
@@ -187,8 +190,8 @@ class BatchedDecoder:
             for start in range(0, len(prefix), self.n_batch):
                 chunk = prefix[start : start + self.n_batch]
                 self._fill([(PREFIX_SEQ, start + i, token, False) for i, token in enumerate(chunk)])
-            self.timings.prompt_s += time.perf_counter() - started
-            self.timings.prompt_tokens += len(prefix)
+            self.timings.prefix_s += time.perf_counter() - started
+            self.timings.prefix_tokens += len(prefix)
         return prefix
 
     def _start(self, seq_id: int, request: Request, prefix: list[int]) -> _Slot:

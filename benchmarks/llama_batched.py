@@ -1,0 +1,129 @@
+"""Sequential llama-cpp-python completions vs the batched decoder, on one document plan.
+
+Both generate the same plan as ``zest run`` would (SciFact exemplars, the hierarchical
+templates, anchors taken from SciFact titles, per-document seeds), back to back in one process,
+and the report gives tokens/s, documents/minute, their ratio, the projected time of a
+512-document corpus, and where the time went.
+
+    python benchmarks/llama_batched.py --docs 24 --batch-size 8,16 --threads 1
+"""
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import llama_cpp
+
+from zest_core import plugins
+from zest_core.exemplars import read_exemplars
+from zest_core.strategy import derive_seed
+from zest_llama_cpp import LlamaCppGenerator
+from zest_llama_cpp.batched import Timings
+
+ROOT = Path(__file__).resolve().parent.parent
+SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact" / "corpus.jsonl"
+TARGET_DOCS = 512
+
+
+def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None):
+    exemplars = read_exemplars([str(ROOT / "corpora" / "scifact")])
+    strategy = plugins.get_anchor_strategy("hierarchical")()
+    if max_tokens:
+        strategy.templates["document"]["max_tokens"] = max_tokens
+    with SCIFACT.open() as f:
+        anchors = [json.loads(line)["title"] for line in itertools.islice(f, n_anchors)]
+    return [strategy.document_request(exemplars, anchors[j % n_anchors], j,
+                                      derive_seed(seed, "document", 0, j, 0))
+            for j in range(n_docs)]
+
+
+def run(gen: LlamaCppGenerator, requests) -> dict:
+    started = time.perf_counter()
+    done = list(gen.complete_many(iter(requests)))
+    elapsed = time.perf_counter() - started
+    assert sorted(r.key for r, _ in done) == [r.key for r in requests]
+    return {"elapsed": elapsed, "docs": len(done),
+            "tokens": sum(c.completion_tokens for _, c in done)}
+
+
+def sequential(requests, threads: int) -> dict:
+    gen = LlamaCppGenerator(batch_size=1, n_threads=threads)
+    try:
+        llama_cpp.llama_perf_context_reset(gen.llm.ctx)
+        first = run(gen, requests[:1])  # its prompt evaluation is the shared prefix: once a run
+        rest = run(gen, requests[1:])
+        perf = llama_cpp.llama_perf_context(gen.llm.ctx)
+    finally:
+        gen.close()
+    total = first["elapsed"] + rest["elapsed"]
+    prompt, decode = perf.t_p_eval_ms / 1000, perf.t_eval_ms / 1000
+    return {"mode": "sequential", "elapsed": total, "docs": len(requests),
+            "tokens": first["tokens"] + rest["tokens"], "one_time": first["elapsed"],
+            "steady": rest,
+            "parts": {"prompt": prompt, "decode": decode,
+                      "sampling+python": total - prompt - decode}}
+
+
+def batched(requests, threads: int, batch_size: int) -> dict:
+    gen = LlamaCppGenerator(batch_size=batch_size, n_threads=threads)
+    try:
+        gen.batched.timings = t = Timings()
+        result = run(gen, requests)
+    finally:
+        gen.close()
+    parts = {"prefix": t.prefix_s, "prompt": t.prompt_s, "decode": t.decode_s,
+             "sampling": t.sample_s}
+    parts["python"] = result["elapsed"] - sum(parts.values())
+    steady = {**result, "elapsed": result["elapsed"] - t.prefix_s}
+    return {**result, "mode": f"batched x{batch_size}", "one_time": t.prefix_s,
+            "steady": steady, "parts": parts}
+
+
+def rates(r: dict) -> tuple[float, float, float]:
+    """Tokens/s end to end; tokens/s and docs/min once the shared prefix is evaluated (what a
+    long run sees: the prefix is evaluated once per run)."""
+    steady = r["steady"]
+    return (r["tokens"] / r["elapsed"], steady["tokens"] / steady["elapsed"],
+            steady["docs"] / steady["elapsed"] * 60)
+
+
+def report(r: dict, baseline: dict) -> None:
+    tok_s, steady_tok_s, docs_min = rates(r)
+    _, base_tok_s, base_docs_min = rates(baseline)
+    projected = (r["one_time"] + TARGET_DOCS / docs_min * 60) / 60
+    parts = ", ".join(f"{k} {v:.1f}s ({v / r['elapsed']:.0%})" for k, v in r["parts"].items())
+    print(f"{r['mode']:>14}: {r['docs']} docs, {r['tokens']} tokens in {r['elapsed']:.1f}s"
+          f" ({tok_s:.1f} tokens/s end to end); after the shared prefix ({r['one_time']:.1f}s"
+          f" once):"
+          f" {steady_tok_s:.1f} tokens/s, {docs_min:.1f} docs/min ="
+          f" {steady_tok_s / base_tok_s:.2f}x / {docs_min / base_docs_min:.2f}x sequential;"
+          f" {TARGET_DOCS} docs in ~{projected:.1f} min")
+    print(f"{'':>16}time: {parts}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=24)
+    parser.add_argument("--anchors", type=int, default=8)
+    parser.add_argument("--batch-size", default="16", help="comma-separated sizes to compare")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, help="default: the template's (256)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
+    print("python " + " ".join(sys.argv))
+    print(f"{args.docs} documents, {args.threads} thread(s), load average before:"
+          f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    base = sequential(requests, args.threads)
+    report(base, base)
+    for size in map(int, args.batch_size.split(",")):
+        report(batched(requests, args.threads, size), base)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
