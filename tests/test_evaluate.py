@@ -89,11 +89,12 @@ def test_load_beir_reads_only_judged_queries(beir_slice):
     (lambda d: (d / "queries.jsonl").unlink(), "lacks queries.jsonl"),
     (lambda d: (d / "qrels" / "test.tsv").unlink(), "lacks qrels/test.tsv"),
     (lambda d: (d / "qrels" / "test.tsv").open("a").write("999999\t31715818\t1\n"),
-     "1 query id(s) that are not in query file: '999999'"),
+     "1 query id(s) missing from queries.jsonl: '999999'"),
     (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tno-such-doc\t1\n"),
-     "1 corpus id(s) that are not in corpus file: 'no-such-doc'"),
+     "1 corpus id(s) missing from corpus.jsonl: 'no-such-doc'"),
     (lambda d: (d / "corpus.jsonl").open("a").write("{not json\n"), "not valid JSON"),
     (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tx\n"), "integer score"),
+    (lambda d: (d / "queries.jsonl").open("ab").write(b"\xff\n"), "is not UTF-8 text"),
 ])
 def test_bad_dataset_gives_one_clear_message(beir_slice, tmp_path, broken, message):
     copy = shutil.copytree(beir_slice, tmp_path / "copy")

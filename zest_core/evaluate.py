@@ -46,26 +46,31 @@ class BeirDataset:
                 for d in self.corpus.values()]
 
 
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ZestError(f"{path} is not UTF-8 text (byte {e.start})") from None
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ZestError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row or "text" not in row:
-                raise ZestError(f"{path}:{number}: each line needs '_id' and 'text'")
-            rows.append(row)
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ZestError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or "_id" not in row or "text" not in row:
+            raise ZestError(f"{path}:{number}: each line needs '_id' and 'text'")
+        rows.append(row)
     return rows
 
 
-def _unknown(kind: str, ids: set[str], path: Path) -> ZestError:
+def _unknown(kind: str, ids: set[str], path: Path, source: str) -> ZestError:
     examples = ", ".join(repr(i) for i in sorted(ids)[:3])
-    return ZestError(f"{path} names {len(ids)} {kind} id(s) that are not in {kind}"
-                     f" file: {examples}")
+    return ZestError(f"{path} names {len(ids)} {kind} id(s) missing from {source}: {examples}")
 
 
 def load_beir(directory: str | Path) -> BeirDataset:
@@ -83,22 +88,21 @@ def load_beir(directory: str | Path) -> BeirDataset:
     queries = {str(r["_id"]): r["text"] for r in _read_jsonl(root / "queries.jsonl")}
     qrels_path = root / "qrels" / f"{SPLIT}.tsv"
     qrels: dict[str, dict[str, int]] = {}
-    with qrels_path.open(encoding="utf-8", newline="") as f:
-        for number, row in enumerate(csv.reader(f, delimiter="\t"), 1):
-            if not row or (number == 1 and row[0] == "query-id"):
-                continue
-            try:
-                query_id, doc_id, score = row[0], row[1], int(row[2])
-            except (IndexError, ValueError):
-                raise ZestError(f"{qrels_path}:{number}: expected 'query-id<TAB>corpus-id"
-                                f"<TAB>score' with an integer score") from None
-            qrels.setdefault(query_id, {})[doc_id] = score
+    for number, row in enumerate(csv.reader(_lines(qrels_path), delimiter="\t"), 1):
+        if not row or (number == 1 and row[0] == "query-id"):
+            continue
+        try:
+            query_id, doc_id, score = row[0], row[1], int(row[2])
+        except (IndexError, ValueError):
+            raise ZestError(f"{qrels_path}:{number}: expected 'query-id<TAB>corpus-id"
+                            f"<TAB>score' with an integer score") from None
+        qrels.setdefault(query_id, {})[doc_id] = score
     if not corpus or not qrels:
         raise ZestError(f"dataset {root} has no {'documents' if not corpus else 'qrels'}")
     if unknown := set(qrels) - set(queries):
-        raise _unknown("query", unknown, qrels_path).with_traceback(None)
+        raise _unknown("query", unknown, qrels_path, "queries.jsonl")
     if unknown := {d for judged in qrels.values() for d in judged} - set(corpus):
-        raise _unknown("corpus", unknown, qrels_path)
+        raise _unknown("corpus", unknown, qrels_path, "corpus.jsonl")
     fingerprint = hashlib.sha256(corpus_path.read_bytes()).hexdigest()
     return BeirDataset(root.name, root.resolve(), corpus,
                        {q: queries[q] for q in qrels}, qrels, fingerprint)
