@@ -37,8 +37,8 @@ class Encoder:
     defaults: ClassVar[dict[str, Any]] = {}
     #: How many real documents the ``real`` context samples (the CDE context size).
     context_size: int = 512
-    #: True when document vectors depend on the context, so they are cached per context.
-    documents_use_context: ClassVar[bool] = False
+    #: True when query and document vectors depend on the context (cached per context).
+    vectors_use_context: ClassVar[bool] = False
     #: Whether embedding shows progress bars (the CLI turns it on).
     progress: bool = False
 
@@ -170,7 +170,7 @@ def document_vectors(store: Store, encoder: Encoder, dataset: str, fingerprint: 
     depend on the context, the context is part of the key. Returns ``(vectors, cached)``.
     """
     model = encoder.document_model()
-    if encoder.documents_use_context:
+    if encoder.vectors_use_context:
         model = {**model, "context": context.key}
     key = digest([fingerprint, model])
     row = store.db.execute(

@@ -141,8 +141,10 @@ class _Search:
 
     mteb_model_meta = None
 
-    def __init__(self, store: Store, encoder: Encoder, dataset: BeirDataset, context: Context):
+    def __init__(self, store: Store, encoder: Encoder, dataset: BeirDataset, context: Context,
+                 query_vectors: dict):
         self.store, self.encoder, self.dataset, self.context = store, encoder, dataset, context
+        self.query_vectors = query_vectors  # shared across contexts unless vectors use them
         self.corpus_cached = False
         self.encode_seconds = 0.0
 
@@ -159,7 +161,10 @@ class _Search:
 
     def search(self, queries, *, top_k: int, **kwargs: Any) -> dict[str, dict[str, float]]:
         texts = list(queries["text"])
-        vectors = self.encoder.embed_queries(texts)
+        key = self.context.key if self.encoder.vectors_use_context else None
+        if key not in self.query_vectors:
+            self.query_vectors[key] = self.encoder.embed_queries(texts)
+        vectors = self.query_vectors[key]
         scores = self.encoder.scores(texts, vectors, self.doc_texts, self.doc_vectors)
         k = min(top_k, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
@@ -183,12 +188,12 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
         resolved = [resolve_context(store, spec, encoder, texts, seed) for spec in contexts]
         task = _retrieval_task(data)
         settings = {**encoder.settings(), "seed": seed}
-        rows = []
+        rows, query_vectors = [], {}
         for context in resolved:
             started = time.monotonic()
             state, context_cached = context_state(store, encoder, context)
             encoder.use(state)
-            search = _Search(store, encoder, data, context)
+            search = _Search(store, encoder, data, context, query_vectors)
             scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
             row = {"context": context.spec, "label": context.label,
                    "ndcg_at_10": scores["ndcg_at_10"], "recall_at_100": scores["recall_at_100"],

@@ -31,7 +31,7 @@ def sample_context(documents: Sequence[str], size: int, seed: int) -> list[str]:
 class CDEEncoder(Encoder):
     name = "cde"
     defaults = {"batch_size": 32, "max_length": 512, "seed": 0, "tokenizer": "", "device": ""}
-    documents_use_context = True
+    vectors_use_context = True
 
     def __init__(self, model: str | None = None, **options: Any):
         super().__init__(model, **options)
