@@ -187,7 +187,7 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
         texts = data.document_texts()
         resolved = [resolve_context(store, spec, encoder, texts, seed) for spec in contexts]
         task = _retrieval_task(data)
-        settings = {**encoder.settings(), "seed": seed}
+        settings = {**encoder.settings(), "sample_seed": seed}
         rows, query_vectors = [], {}
         for context in resolved:
             started = time.monotonic()
