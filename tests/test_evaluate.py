@@ -205,6 +205,7 @@ def test_cli_context_builds_once(db_path, store):
     (["eval", "--dataset", "{slice}", "--encoder", "nope"], "unknown encoder 'nope'"),
     (["eval", "--dataset", "{slice}", "--context", "7"], "no corpus version '7'"),
     (["context", "7"], "no corpus version '7'"),
+    (["eval", "--dataset", "{slice}", "--context", ","], "give at least one context"),
 ])
 def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args, message):
     from zest_core.cli import cli

@@ -180,6 +180,8 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
     ``contexts``: ``none``, ``real`` / ``real:N`` / ``real:all`` (a seeded sample of the
     target corpus), or a complete corpus version. Scores are fractions in [0, 1].
     """
+    if not contexts:
+        raise ZestError("give at least one context: none, real or a corpus version")
     data = load_beir(dataset)
     encoder = make_encoder(encoder_name, model, **options)
     encoder.progress = progress
