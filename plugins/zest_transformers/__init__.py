@@ -74,7 +74,7 @@ class TransformersGenerator(Generator):
         inputs = self.tokenizer(request.prompt, return_tensors="pt").to(self.device)
         n_prompt = inputs["input_ids"].shape[1]
         sample = request.temperature > 0
-        self.transformers.set_seed(request.seed)
+        self.torch.manual_seed(request.seed)  # CPU and every GPU; leaves `random` alone
         with self.torch.inference_mode():
             output = self.lm.generate(
                 **inputs, max_new_tokens=request.max_tokens, do_sample=sample,
