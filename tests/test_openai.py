@@ -112,6 +112,9 @@ class FlakyServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.active = self.peak = self.requests = 0
 
+    def handle_error(self, request, client_address):
+        """Quiet: a client that timed out has closed its end before the answer."""
+
     @property
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
@@ -119,6 +122,11 @@ class FlakyServer(ThreadingHTTPServer):
 
 class FlakyHandler(JSONHandler):
     server: FlakyServer
+
+    def do_GET(self):  # /v1/models: a server with two models
+        self.reply(200, {"object": "list", "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "me"}
+            for name in ("small", "large")]})
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -195,3 +203,12 @@ def test_failure_keeps_results_in_flight_and_sends_no_more(flaky):
             got.append(request.key)
     assert sorted(got) == [0, 2]  # in flight with the bad one: stored, not lost
     assert server.requests == 3
+
+
+def test_timeout_and_ambiguous_model(flaky):
+    server = flaky(delay=1.0)
+    with pytest.raises(ZestError, match="no answer from .* within 0.2 s"):
+        OpenAIGenerator("m", base_url=server.url, timeout=0.2, max_retries=0).complete(
+            requests("a")[0])
+    with pytest.raises(ZestError, match="give --model: the server at .* serves small, large"):
+        OpenAIGenerator(base_url=server.url).model_id
