@@ -3,7 +3,8 @@ backed by the real Gemma 3 270M GGUF.
 
 No Ollama binary exists here, so the Ollama generator is tested against this: ``/api/tags``,
 ``/api/generate`` (``raw`` or templated) and ``/api/chat``, streamed (NDJSON, the default as
-in Ollama) or not, with Ollama's option names and its 404 for a model that is not pulled.
+in Ollama) or not, with Ollama's option names, its 404 for a model that is not pulled and its
+500 for a failed generation.
 Generation is llama.cpp's; a streamed answer is the same completion sent in word pieces.
 
     python tests/ollama_server.py --port 11434 [--name gemma3:270m]
@@ -72,12 +73,15 @@ class OllamaHandler(JSONHandler):
         else:
             prompt = body["prompt"] if body.get("raw") else CHAT.format(body["prompt"])
         opts = body.get("options") or {}
-        with self.server.lock:
-            out = self.server.llm.create_completion(
-                prompt, max_tokens=opts.get("num_predict", 128),
-                temperature=opts.get("temperature", 0.8), top_p=opts.get("top_p", 0.9),
-                top_k=opts.get("top_k", 40), seed=opts.get("seed"),
-                stop=opts.get("stop") or None)
+        try:
+            with self.server.lock:
+                out = self.server.llm.create_completion(
+                    prompt, max_tokens=opts.get("num_predict", 128),
+                    temperature=opts.get("temperature", 0.8), top_p=opts.get("top_p", 0.9),
+                    top_k=opts.get("top_k", 40), seed=opts.get("seed"),
+                    stop=opts.get("stop") or None)
+        except ValueError as e:  # e.g. a prompt longer than the context: Ollama's 500
+            return self.reply(500, {"error": str(e)})
         text = out["choices"][0]["text"]
         final = {"done": True, "done_reason": out["choices"][0]["finish_reason"],
                  "prompt_eval_count": out["usage"]["prompt_tokens"],

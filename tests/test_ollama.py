@@ -59,6 +59,13 @@ def test_missing_model_and_unreachable_host(host):
         OllamaGenerator(host=host, mode="raw")
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_server_error_is_reported_with_its_message(host, stream):
+    too_long = Request(key=0, prompt="word " * 3000, max_tokens=4, temperature=0.5, seed=0)
+    with pytest.raises(ZestError, match=r"Ollama at .* failed: .*context.* \(HTTP 500\)"):
+        OllamaGenerator(host=host, stream=stream).complete(too_long)
+
+
 def test_missing_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ollama", None)  # as if not installed
     with pytest.raises(ZestError, match=r"pip install 'zest\[ollama\]'"):

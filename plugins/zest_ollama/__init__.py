@@ -105,7 +105,8 @@ class OllamaGenerator(Generator):
         if isinstance(e, self._ollama.ResponseError):
             if e.status_code == 404:
                 return ZestError(self._not_pulled())
-            return ZestError(f"Ollama at {self.host} answered {e.status_code}: {e.error}")
+            status = f" (HTTP {e.status_code})" if e.status_code > 0 else ""  # -1: mid-stream
+            return ZestError(f"Ollama at {self.host} failed: {e.error}{status}")
         if isinstance(e, (ConnectionError, httpx.ConnectError)):
             return ZestError(f"cannot reach Ollama at {self.host}: is `ollama serve` running "
                              "there (set it with --host or OLLAMA_HOST)?")
