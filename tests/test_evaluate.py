@@ -214,3 +214,22 @@ def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args
     result = CliRunner().invoke(cli, [*args, "--db", str(db_path)])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_eval_never_touches_the_network(beir_slice, tmp_path):
+    """mteb, sentence-transformers and the packaged model all run offline."""
+    import subprocess
+    import sys
+
+    from conftest import TESTS
+
+    record = tmp_path / "attempts.json"
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "network_guard.py"), str(record), "eval", "--dataset",
+         str(beir_slice), "--encoder", "hybrid", "--context", "none,real", "-o",
+         "max_seq_length=128", "--db", str(tmp_path / "z.db")],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "real (" in done.stdout
+    assert json.loads(record.read_text()) == []
