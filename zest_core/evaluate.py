@@ -149,15 +149,18 @@ class _Search:
         self.encode_seconds = 0.0
 
     def index(self, corpus, **kwargs: Any) -> None:
-        self.doc_ids = list(corpus["id"])
-        if self.doc_ids != list(self.dataset.corpus):
-            raise RuntimeError("mteb reordered the corpus")  # the cache relies on its order
-        self.doc_texts = self.dataset.document_texts()
+        """The cached vectors follow corpus.jsonl's order; take them in mteb's."""
+        texts = self.dataset.document_texts()
         started = time.monotonic()
-        self.doc_vectors, self.corpus_cached = document_vectors(
-            self.store, self.encoder, self.dataset.name, self.dataset.fingerprint,
-            self.doc_texts, self.context)
+        vectors, self.corpus_cached = document_vectors(
+            self.store, self.encoder, self.dataset.name, self.dataset.fingerprint, texts,
+            self.context)
         self.encode_seconds = time.monotonic() - started
+        position = {doc_id: i for i, doc_id in enumerate(self.dataset.corpus)}
+        self.doc_ids = list(corpus["id"])
+        rows = [position[doc_id] for doc_id in self.doc_ids]
+        self.doc_vectors = vectors[rows]
+        self.doc_texts = [texts[i] for i in rows]
 
     def search(self, queries, *, top_k: int, **kwargs: Any) -> dict[str, dict[str, float]]:
         texts = list(queries["text"])
