@@ -5,7 +5,10 @@ templates, anchors taken from SciFact titles, per-document seeds), back to back 
 and the report gives tokens/s, documents/minute, their ratio, the projected time of a
 512-document corpus, and where the time went.
 
-    python benchmarks/llama_batched.py --docs 24 --batch-size 8,16 --threads 1
+    python benchmarks/llama_batched.py --docs 24 --batch-size 8 --workers 1,2
+
+``--batch-size``, ``--workers`` and ``--batched-threads`` take comma-separated values; every
+combination is measured (the sequential baseline runs on ``--threads``).
 """
 
 import argparse
@@ -22,7 +25,6 @@ from zest_core import plugins
 from zest_core.exemplars import read_exemplars
 from zest_core.strategy import derive_seed
 from zest_llama_cpp import LlamaCppGenerator
-from zest_llama_cpp.batched import Timings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact" / "corpus.jsonl"
@@ -68,18 +70,20 @@ def sequential(requests, threads: int) -> dict:
                       "sampling+python": total - prompt - decode}}
 
 
-def batched(requests, threads: int, batch_size: int) -> dict:
-    gen = LlamaCppGenerator(batch_size=batch_size, n_threads=threads)
+def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
+    gen = LlamaCppGenerator(batch_size=batch_size, workers=workers, n_threads=threads)
     try:
-        gen.batched.timings = t = Timings()
         result = run(gen, requests)
+        timings = [decoder.timings for decoder in gen.decoders]
     finally:
         gen.close()
-    parts = {"prefix": t.prefix_s, "prompt": t.prompt_s, "decode": t.decode_s,
-             "sampling": t.sample_s}
-    parts["python"] = result["elapsed"] - sum(parts.values())
-    steady = {**result, "elapsed": result["elapsed"] - t.prefix_s}
-    return {**result, "mode": f"batched x{batch_size}", "one_time": t.prefix_s,
+    # Workers run side by side: each part is the mean over workers of the wall time it took.
+    parts = {part: sum(getattr(t, f"{part}_s") for t in timings) / workers
+             for part in ("prefix", "prompt", "decode", "sample")}
+    parts["python+waiting"] = result["elapsed"] - sum(parts.values())
+    one_time = max(t.prefix_s for t in timings)
+    steady = {**result, "elapsed": result["elapsed"] - one_time}
+    return {**result, "mode": f"x{batch_size} {workers}w {threads}t", "one_time": one_time,
             "steady": steady, "parts": parts}
 
 
@@ -96,32 +100,37 @@ def report(r: dict, baseline: dict) -> None:
     _, base_tok_s, base_docs_min = rates(baseline)
     projected = (r["one_time"] + TARGET_DOCS / docs_min * 60) / 60
     parts = ", ".join(f"{k} {v:.1f}s ({v / r['elapsed']:.0%})" for k, v in r["parts"].items())
-    print(f"{r['mode']:>14}: {r['docs']} docs, {r['tokens']} tokens in {r['elapsed']:.1f}s"
+    print(f"{r['mode']:>17}: {r['docs']} docs, {r['tokens']} tokens in {r['elapsed']:.1f}s"
           f" ({tok_s:.1f} tokens/s end to end); after the shared prefix ({r['one_time']:.1f}s"
           f" once):"
           f" {steady_tok_s:.1f} tokens/s, {docs_min:.1f} docs/min ="
           f" {steady_tok_s / base_tok_s:.2f}x / {docs_min / base_docs_min:.2f}x sequential;"
           f" {TARGET_DOCS} docs in ~{projected:.1f} min")
-    print(f"{'':>16}time: {parts}", flush=True)
+    print(f"{'':>19}time: {parts}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=24)
     parser.add_argument("--anchors", type=int, default=8)
-    parser.add_argument("--batch-size", default="16", help="comma-separated sizes to compare")
+    parser.add_argument("--batch-size", default="8", help="sequences per worker")
+    parser.add_argument("--workers", default="2", help="batched contexts, one thread each")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batched-threads", help="threads per worker; default: --threads")
     parser.add_argument("--max-tokens", type=int, help="default: the template's (256)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
     print("python " + " ".join(sys.argv))
-    print(f"{args.docs} documents, {args.threads} thread(s), load average before:"
+    print(f"{args.docs} documents, sequential on {args.threads} thread(s), load average before:"
           f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     base = sequential(requests, args.threads)
     report(base, base)
-    for size in map(int, args.batch_size.split(",")):
-        report(batched(requests, args.threads, size), base)
+    threads = args.batched_threads or str(args.threads)
+    for size, workers, n in itertools.product(
+        args.batch_size.split(","), args.workers.split(","), threads.split(",")
+    ):
+        report(batched(requests, int(size), int(workers), int(n)), base)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

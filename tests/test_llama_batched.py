@@ -1,14 +1,20 @@
 """The batched llama.cpp decoder against sequential decoding, on the real gemma3-270m GGUF."""
 
+import subprocess
+
 import numpy as np
 import pytest
 
 from zest_core.errors import ZestError
 from zest_core.generation import Request
+from zest_core.store import Store
+from conftest import SCIFACT_EXEMPLARS, fake_cli
+from test_kill import count, kill_when
+from test_llama_model import short_templates  # noqa: F401  (a fixture)
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402
-from zest_llama_cpp.batched import BatchedDecoder  # noqa: E402
+from zest_llama_cpp.batched import BatchedDecoder, run_parallel  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -150,11 +156,35 @@ def test_a_failing_request_loses_none_of_the_finished_documents(llm, prompts):
     assert got == [(0, 4), (1, 16)]
 
 
+def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
+    decoders = [BatchedDecoder(llm, n_parallel=2, n_ctx=512) for _ in range(2)]
+    try:
+        plan = [greedy(k, prompts[k % len(prompts)], 6) for k in range(6)]
+        together = dict(run_parallel(decoders, plan))
+        # request i goes to worker i % 2, so each worker decodes what it would decode alone
+        alone = dict(decoders[0].run(plan[0::2])) | dict(decoders[1].run(plan[1::2]))
+        assert together == alone and len(together) == len(plan)
+        # request 2 (worker 0) fails: worker 0 finishes 0, worker 1 finishes 1 and 3
+        plan[2] = greedy(2, "word " * 600, 6)
+        got = {}
+        with pytest.raises(ZestError, match="request 2"):
+            for request, completion in run_parallel(decoders, plan):
+                got[request.key] = completion
+        assert {0, 1, 3} <= set(got) <= {0, 1, 3, 5}
+        assert got[0].completion_tokens == 6
+        assert all(got[k] == alone[plan[k]] for k in got if k % 2)
+    finally:
+        for decoder in decoders:
+            decoder.close()
+
+
 def test_generator_batches_by_default_and_records_the_batch_size(capsys):
     batched = LlamaCppGenerator(n_ctx=1024)
     try:
-        assert batched.batched is not None
-        assert batched.provenance()["batch_size"] == LlamaCppGenerator.defaults["batch_size"] > 1
+        defaults = LlamaCppGenerator.defaults
+        assert len(batched.decoders) == defaults["workers"]
+        assert batched.provenance()["batch_size"] == defaults["batch_size"] > 1
+        assert batched.provenance()["workers"] == defaults["workers"]
         out = dict(batched.complete_many(greedy(k, f"Title: {a}\nText:", 6)
                                          for k, a in enumerate(ANCHORS)))
         assert [c.completion_tokens for c in out.values()] == [6] * len(ANCHORS)
@@ -162,10 +192,32 @@ def test_generator_batches_by_default_and_records_the_batch_size(capsys):
         batched.close()
     single = LlamaCppGenerator(n_ctx=1024, batch_size=1)
     single.close()
-    assert single.batched is None and single.provenance()["batch_size"] == 1
+    assert not single.decoders and single.provenance()["batch_size"] == 1
     assert "one document at a time" not in capsys.readouterr().err
     chat = LlamaCppGenerator(n_ctx=1024, mode="chat")
     chat.close()
-    assert chat.batched is None and chat.provenance()["batch_size"] == 1
+    assert not chat.decoders and chat.provenance()["batch_size"] == 1
     notices = [line for line in capsys.readouterr().err.splitlines() if "llama-cpp:" in line]
     assert len(notices) == 1 and notices[0].endswith("decoding one document at a time")
+
+
+@pytest.mark.slow
+def test_batched_zest_run_killed_mid_batch_then_resumed(tmp_path, short_templates):
+    """SIGKILL while documents are in flight: resuming loses and duplicates none."""
+    db, n_docs = tmp_path / "batched.db", 10
+    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--anchors", 2, "--docs", n_docs,
+           "--seed", 3, "--templates", short_templates, "-o", "batch_size=3", "--db", db]
+    assert kill_when(run, db, "SELECT count(*) FROM documents", 2, timeout=300) == -9
+    killed_with = count(db, "SELECT count(*) FROM documents")
+    assert 2 <= killed_with < n_docs
+    done = subprocess.run(fake_cli("run", "--resume", 1, "--db", db), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = Store(db)
+    version = store.version(1)
+    assert version["status"] == "complete"
+    assert version["provenance"]["batch_size"] == 3
+    assert version["provenance"]["workers"] == 2
+    docs = store.documents(1)
+    assert [d["ordinal"] for d in docs] == list(range(n_docs))
+    assert all(0 < d["token_count"] <= 40 and d["text"] for d in docs)

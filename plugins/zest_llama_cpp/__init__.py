@@ -14,7 +14,7 @@ from zest_core import ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
 
-from .batched import BatchedDecoder, BatchingUnavailable
+from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
 
 
 @hookimpl
@@ -41,9 +41,10 @@ class LlamaCppGenerator(Generator):
     name = "llama-cpp"
     defaults = {
         "n_ctx": 4096,
-        "n_threads": 1,
+        "n_threads": 1,  # per llama.cpp context: two stall whenever another process runs
         "n_batch": 512,
-        "batch_size": 16,  # documents decoded together; 1 = one at a time
+        "batch_size": 8,  # documents decoded together by each worker; 1 = one at a time
+        "workers": 2,  # batched llama.cpp contexts, each decoding in its own thread
         "mode": "auto",  # auto | completion | chat
         "top_p": 0.95,
         "top_k": 64,
@@ -70,25 +71,26 @@ class LlamaCppGenerator(Generator):
             raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
         has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
         self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
-        self.batched = self._batched_decoder()
+        self.decoders = self._batched_decoders()
 
-    def _batched_decoder(self) -> BatchedDecoder | None:
-        """The continuous-batching decoder, or None (saying why) where it cannot run."""
+    def _batched_decoders(self) -> list[BatchedDecoder]:
+        """The continuous-batching decoders, or none (saying why) where they cannot run."""
         if self.options["batch_size"] <= 1:
-            return None
+            return []
         if self.chat:
             reason = "chat prompts go through the model's chat template"
         else:
             try:
-                return BatchedDecoder(
+                return [BatchedDecoder(
                     self.llm, n_parallel=self.options["batch_size"], n_ctx=self.options["n_ctx"],
                     n_threads=self.options["n_threads"],
                     top_p=self.options["top_p"], top_k=self.options["top_k"])
+                    for _ in range(max(1, self.options["workers"]))]
             except BatchingUnavailable as e:
                 reason = str(e)
         stderr.print(f"llama-cpp: {reason}; decoding one document at a time",
                      markup=False, soft_wrap=True)
-        return None
+        return []
 
     @property
     def model_id(self) -> str:
@@ -119,15 +121,16 @@ class LlamaCppGenerator(Generator):
         )
 
     def complete_many(self, requests):
-        if self.batched is None:
+        if not self.decoders:
             return super().complete_many(requests)
-        return self.batched.run(requests)
+        return run_parallel(self.decoders, requests)
 
     def provenance(self) -> dict:
+        batching = {"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
         return {**super().provenance(), "path": self.path, "chat": self.chat,
-                "batch_size": self.batched.n_parallel if self.batched else 1}
+                **(batching if self.decoders else {"batch_size": 1, "workers": 1})}
 
     def close(self) -> None:
-        if self.batched:
-            self.batched.close()
+        for decoder in self.decoders:
+            decoder.close()
         self.llm.close()

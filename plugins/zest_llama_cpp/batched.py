@@ -12,6 +12,8 @@ differences of batched matrix products.
 """
 
 import itertools
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -134,27 +136,31 @@ class BatchedDecoder:
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
 
-    def run(self, requests: Iterable[Request]) -> Iterator[tuple[Request, Completion]]:
+    def run(
+        self, requests: Iterable[Request], halt: threading.Event | None = None
+    ) -> Iterator[tuple[Request, Completion]]:
         """Yield ``(request, completion)`` as each sequence finishes, pulling requests lazily.
 
         A request that cannot be decoded (prompt longer than ``n_ctx``) stops the intake: the
         sequences already running are finished and yielded, then its ``ZestError`` is raised.
+        Setting ``halt`` (from another thread) drops what is in flight and returns.
         """
+        halt = halt or threading.Event()
         requests = iter(requests)
         first = list(itertools.islice(requests, self.n_parallel))
         if not first:
             return
         llama_cpp.llama_memory_clear(self.memory, True)
         prefix = self._eval_prefix([self._tokenize(r) for r in first])
-        queue = itertools.chain(first, requests)
+        plan = itertools.chain(first, requests)
         free = list(range(self.n_parallel, 0, -1))
         slots: list[_Slot] = []
         error: ZestError | None = None
         try:
-            while True:
+            while not halt.is_set():
                 new = []
                 while free and error is None:
-                    request = next(queue, None)
+                    request = next(plan, None)
                     if request is None:
                         break
                     try:
@@ -329,4 +335,70 @@ def _common_length(a: list[int], b: list[int]) -> int:
     return n
 
 
-__all__ = ["BatchedDecoder", "BatchingUnavailable", "SAMPLING_DEFAULTS", "Timings"]
+def run_parallel(
+    decoders: list[BatchedDecoder], requests: Iterable[Request]
+) -> Iterator[tuple[Request, Completion]]:
+    """Spread ``requests`` over decoders that each run in their own thread.
+
+    One llama.cpp context on two threads makes them meet at every graph node, and whenever
+    another process takes one core the other thread spins waiting; separate one-thread contexts
+    never wait for each other (llama.cpp releases the GIL while it computes). Request ``i`` goes
+    to decoder ``i % len(decoders)``, so what each decoder batches, and thus its output, does not
+    depend on timing. A failure closes the intake of all; what is running still finishes.
+    """
+    if len(decoders) == 1:
+        yield from decoders[0].run(requests)
+        return
+    source, lock = enumerate(requests), threading.Lock()
+    shares: list[list[Request]] = [[] for _ in decoders]
+    exhausted = False
+    failed, halt = threading.Event(), threading.Event()
+    finished: queue.Queue = queue.Queue()
+
+    def share(index: int) -> Iterator[Request]:
+        nonlocal exhausted
+        while not failed.is_set():
+            with lock:
+                while not shares[index] and not exhausted:
+                    i, request = next(source, (None, None))
+                    if request is None:
+                        exhausted = True
+                    else:
+                        shares[i % len(decoders)].append(request)
+                if not shares[index]:
+                    return
+                request = shares[index].pop(0)
+            yield request
+
+    def work(index: int) -> None:
+        try:
+            for pair in decoders[index].run(share(index), halt):
+                finished.put(pair)
+        except BaseException as exc:  # handed to the consuming thread
+            failed.set()
+            finished.put(exc)
+        finally:
+            finished.put(None)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(decoders))]
+    for thread in threads:
+        thread.start()
+    error, running = None, len(threads)
+    try:
+        while running:
+            item = finished.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                error = error or item
+            else:
+                yield item
+    finally:
+        halt.set()  # only matters when the consumer stopped early
+        for thread in threads:
+            thread.join()
+    if error is not None:
+        raise error
+
+
+__all__ = ["BatchedDecoder", "BatchingUnavailable", "SAMPLING_DEFAULTS", "Timings", "run_parallel"]
