@@ -10,7 +10,7 @@ from rich.table import Table
 from . import __version__, console, pipeline, plugins
 from .errors import ZestError
 from .exemplars import read_exemplars
-from .generation import parse_option_pairs
+from .options import parse_option_pairs
 from .store import Store
 
 

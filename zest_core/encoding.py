@@ -17,14 +17,14 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .errors import ZestError
-from .generation import coerce_options
+from .options import ModelPlugin
 from .plugins import get_encoder
 from .store import Store, now
 
 State = dict[str, np.ndarray]
 
 
-class Encoder:
+class Encoder(ModelPlugin):
     """Base class of encoder plugins (see the ``register_encoders`` hook).
 
     Subclasses set ``name`` and ``defaults`` like generators do, and implement
@@ -33,22 +33,12 @@ class Encoder:
     (installs those arrays, or ``None`` for no context), and may override ``scores``.
     """
 
-    name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
     #: How many real documents the ``real`` context samples (the CDE context size).
     context_size: int = 512
     #: True when query and document vectors depend on the context (cached per context).
     vectors_use_context: ClassVar[bool] = False
     #: Whether embedding shows progress bars (the CLI turns it on).
     progress: bool = False
-
-    def __init__(self, model: str | None = None, **options: Any):
-        self.model = model
-        self.options = coerce_options(self.name, self.defaults, options)
-
-    @property
-    def model_id(self) -> str:
-        return self.model or "default"
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the output: part of every cache key and stored result."""

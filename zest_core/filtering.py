@@ -10,7 +10,7 @@ import time
 from typing import Any, ClassVar, Iterable, NamedTuple
 
 from .errors import ZestError
-from .generation import coerce_options
+from .options import coerce_options
 from .plugins import get_filter
 from .store import Store
 

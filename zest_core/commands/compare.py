@@ -8,7 +8,7 @@ from rich.table import Table
 
 from .. import console
 from ..compare import version_metrics
-from ..generation import parse_option_pairs
+from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
 from ..store import Store
 from .evaluation import encoder_options

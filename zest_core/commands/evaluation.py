@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from .. import console
-from ..generation import parse_option_pairs
+from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
 from ..store import Store
 

@@ -7,7 +7,7 @@ import click
 
 from ..errors import ZestError
 from ..filtering import apply_filters, delete_version, descendants, drop_rows, resolve_params
-from ..generation import parse_option_pairs
+from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
 from ..store import Store
 
