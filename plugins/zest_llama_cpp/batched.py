@@ -6,12 +6,15 @@ little more than a single-token one. The exemplar prefix that every document pro
 evaluated once into sequence 0 and its KV cells are shared (``llama_memory_seq_cp``) with each
 slot's sequence; a slot that finishes is refilled with the next request at once.
 
+``run_parallel`` runs several such decoders side by side, one thread each.
+
 Sampling mirrors ``Llama.create_completion`` (same sampler chain and defaults, each sequence with
 its own seeded chain), so greedy output matches sequential output up to the small numeric
 differences of batched matrix products.
 """
 
 import itertools
+import os
 import queue
 import threading
 import time
@@ -187,10 +190,7 @@ class BatchedDecoder:
 
     def _eval_prefix(self, prompts: list[list[int]]) -> list[int]:
         """Evaluate the longest common prefix of ``prompts`` once, into sequence 0."""
-        prefix = prompts[0]
-        for tokens in prompts[1:]:
-            prefix = prefix[: _common_length(prefix, tokens)]
-        prefix = prefix[: self.n_ctx - 1]
+        prefix = os.path.commonprefix(prompts)[: self.n_ctx - 1]
         if prefix:
             started = time.perf_counter()
             for start in range(0, len(prefix), self.n_batch):
@@ -208,7 +208,7 @@ class BatchedDecoder:
                 f"n_ctx={self.n_ctx}"
             )
         # Reuse the shared cells, but always evaluate at least one token to get logits.
-        reuse = min(_common_length(prefix, tokens), len(tokens) - 1)
+        reuse = min(len(os.path.commonprefix([prefix, tokens])), len(tokens) - 1)
         llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
         if reuse:
             llama_cpp.llama_memory_seq_cp(self.memory, PREFIX_SEQ, seq_id, 0, reuse)
@@ -324,15 +324,6 @@ class BatchedDecoder:
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
             raise ZestError(f"llama.cpp batched decode failed (status {status})")
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def run_parallel(
