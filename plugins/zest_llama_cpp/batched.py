@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 import llama_cpp
+from llama_cpp._utils import suppress_stdout_stderr
 
 from zest_core.errors import ZestError
 from zest_core.generation import Completion, Request
@@ -124,7 +125,10 @@ class BatchedDecoder:
         )
         params.swa_full = False  # sliding-window layers keep only their window per sequence
         params.no_perf = True
-        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        # As Llama does for its own context: llama.cpp's creation notes (here a misleading
+        # "n_ctx_seq > n_ctx_train", the total of all sequences) only when verbose.
+        with suppress_stdout_stderr(disable=llm.verbose):
+            self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
             raise BatchingUnavailable(
                 f"llama.cpp could not create a context for {n_parallel} sequences"
