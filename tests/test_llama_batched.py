@@ -1,6 +1,7 @@
 """The batched llama.cpp decoder against sequential decoding, on the real gemma3-270m GGUF."""
 
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -164,6 +165,13 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
         # request i goes to worker i % 2, so each worker decodes what it would decode alone
         alone = dict(decoders[0].run(plan[0::2])) | dict(decoders[1].run(plan[1::2]))
         assert together == alone and len(together) == len(plan)
+        # a consumer that stops early halts the workers before the contexts can be freed
+        threads = threading.active_count()
+        running = run_parallel(decoders, plan)
+        next(running)
+        assert threading.active_count() == threads + 2
+        running.close()
+        assert threading.active_count() == threads
         # request 2 (worker 0) fails: worker 0 finishes 0, worker 1 finishes 1 and 3
         plan[2] = greedy(2, "word " * 600, 6)
         got = {}
