@@ -167,8 +167,9 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
         assert together == alone and len(together) == len(plan)
         # a consumer that stops early halts the workers before the contexts can be freed
         threads = threading.active_count()
-        running = run_parallel(decoders, plan)
-        next(running)
+        long = [greedy(k, prompts[0], 2 if k == 0 else 500) for k in range(4)]
+        running = run_parallel(decoders, long)
+        assert next(running)[0].key == 0
         assert threading.active_count() == threads + 2
         running.close()
         assert threading.active_count() == threads
