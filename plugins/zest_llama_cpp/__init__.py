@@ -80,14 +80,18 @@ class LlamaCppGenerator(Generator):
         if self.chat:
             reason = "chat prompts go through the model's chat template"
         else:
+            decoders = []
             try:
-                return [BatchedDecoder(
-                    self.llm, n_parallel=self.options["batch_size"], n_ctx=self.options["n_ctx"],
-                    n_threads=self.options["n_threads"],
-                    top_p=self.options["top_p"], top_k=self.options["top_k"])
-                    for _ in range(max(1, self.options["workers"]))]
+                for _ in range(max(1, self.options["workers"])):
+                    decoders.append(BatchedDecoder(
+                        self.llm, n_parallel=self.options["batch_size"],
+                        n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],
+                        top_p=self.options["top_p"], top_k=self.options["top_k"]))
+                return decoders
             except BatchingUnavailable as e:
                 reason = str(e)
+                for decoder in decoders:
+                    decoder.close()
         stderr.print(f"llama-cpp: {reason}; decoding one document at a time",
                      markup=False, soft_wrap=True)
         return []
