@@ -34,6 +34,18 @@ def exemplars():
     return read_exemplars([str(SCIFACT_EXEMPLARS)])
 
 
+@pytest.fixture
+def short_templates(tmp_path):
+    """The shipped templates with shorter documents, to keep the test quick."""
+    from zest_anchors import TEMPLATES
+
+    text = (TEMPLATES / "hierarchical.toml").read_text()
+    doc = text.index("[document]")
+    path = tmp_path / "short.toml"
+    path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
+    return path
+
+
 def fake_cli(*args) -> list[str]:
     """The command line of a real ``zest`` process that also has the fake generator."""
     return [sys.executable, str(TESTS / "fake_plugin.py"), *map(str, args)]

@@ -11,7 +11,6 @@ from zest_core.generation import Request
 from zest_core.store import Store
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 from test_kill import count, kill_when
-from test_llama_model import short_templates  # noqa: F401  (a fixture)
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402

@@ -14,18 +14,6 @@ pytestmark = pytest.mark.model
 GUARD = TESTS / "network_guard.py"
 
 
-@pytest.fixture
-def short_templates(tmp_path):
-    """The shipped templates with shorter documents, to keep the test quick."""
-    from zest_anchors import TEMPLATES
-
-    text = (TEMPLATES / "hierarchical.toml").read_text()
-    doc = text.index("[document]")
-    path = tmp_path / "short.toml"
-    path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
-    return path
-
-
 def test_network_guard_records_and_refuses(tmp_path):
     record = tmp_path / "attempts.json"
     subprocess.run([sys.executable, GUARD, record, "--probe"], check=True, timeout=60)

@@ -57,16 +57,19 @@ class LlamaCppGenerator(Generator):
         self.path = model or default_model_path()
         check_gguf(self.path)
         import llama_cpp
+        from llama_cpp._utils import suppress_stdout_stderr
 
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=self.path,
-                n_ctx=self.options["n_ctx"],
-                n_threads=self.options["n_threads"],
-                n_threads_batch=self.options["n_threads"],
-                n_batch=self.options["n_batch"],
-                verbose=False,
-            )
+            # verbose=False still lets llama.cpp note its SWA cache layout on stderr.
+            with suppress_stdout_stderr(disable=False):
+                self.llm = llama_cpp.Llama(
+                    model_path=self.path,
+                    n_ctx=self.options["n_ctx"],
+                    n_threads=self.options["n_threads"],
+                    n_threads_batch=self.options["n_threads"],
+                    n_batch=self.options["n_batch"],
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as e:
             raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
         has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
