@@ -25,6 +25,7 @@ from .encoding import (
     resolve_context,
 )
 from .errors import ZestError
+from .textfiles import read_jsonl, read_text
 from .store import Store, now
 
 SPLIT = "test"
@@ -46,24 +47,11 @@ class BeirDataset:
                 for d in self.corpus.values()]
 
 
-def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise ZestError(f"{path} is not UTF-8 text (byte {e.start})") from None
-
-
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    for number, line in enumerate(_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ZestError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or "_id" not in row or "text" not in row:
-            raise ZestError(f"{path}:{number}: each line needs '_id' and 'text'")
+    for number, row in read_jsonl(path):
+        if "_id" not in row or "text" not in row:
+            raise ZestError(f"{path}, line {number}: each line needs '_id' and 'text'")
         rows.append(row)
     return rows
 
@@ -88,7 +76,7 @@ def load_beir(directory: str | Path) -> BeirDataset:
     queries = {str(r["_id"]): r["text"] for r in _read_jsonl(root / "queries.jsonl")}
     qrels_path = root / "qrels" / f"{SPLIT}.tsv"
     qrels: dict[str, dict[str, int]] = {}
-    for number, row in enumerate(csv.reader(_lines(qrels_path), delimiter="\t"), 1):
+    for number, row in enumerate(csv.reader(read_text(qrels_path).splitlines(), delimiter="\t"), 1):
         if not row or (number == 1 and row[0] == "query-id"):
             continue
         try:

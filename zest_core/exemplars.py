@@ -1,10 +1,10 @@
 """Reading exemplar documents: JSONL (BEIR corpus.jsonl too), directories and text files."""
 
-import json
 import random
 from pathlib import Path
 
 from .errors import ZestError
+from .textfiles import read_jsonl, read_text
 
 
 def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:
@@ -35,25 +35,15 @@ def _read_path(path: Path) -> list[dict]:
 
 
 def _read_file(path: Path) -> list[dict]:
-    try:
-        content = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ZestError(f"{path} is not valid UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
     if path.suffix == ".jsonl":
-        return list(_jsonl_documents(path, content))
-    text = content.strip()
+        return list(_jsonl_documents(path))
+    text = read_text(path).strip()
     return [{"title": None, "text": text, "source": str(path)}] if text else []
 
 
-def _jsonl_documents(path: Path, content: str):
-    for number, line in enumerate(content.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ZestError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-        text = record.get("text") if isinstance(record, dict) else None
+def _jsonl_documents(path: Path):
+    for number, record in read_jsonl(path):
+        text = record.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ZestError(f"{path}, line {number}: needs a non-empty \"text\" field")
         ident = record.get("_id", record.get("id"))

@@ -1,0 +1,29 @@
+"""Reading the user's text and JSON Lines files with one clear error for each way they break."""
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ZestError
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ZestError(f"{path} is not valid UTF-8 text (byte {e.start}:"
+                        f" {e.object[e.start:e.start + 1]!r})") from None
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line."""
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ZestError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise ZestError(f"{path}, line {number}: not a JSON object")
+        yield number, record
