@@ -40,6 +40,7 @@ def test_hierarchical_run_stores_a_complete_version(store, exemplars):
     totals = store.totals(vid)
     assert totals["completion_tokens"] == sum(d["token_count"] for d in docs) + sum(
         a["completion_tokens"] for a in anchors)
+    assert version["provenance"]["usage"] == totals
     assert len(store.exemplars(vid)) == 5
 
 

@@ -118,12 +118,16 @@ class Store:
             self.db["versions"].update(version_id, values)
 
     def finish(self, version_id: int, status: str, seconds: float, error: str | None = None):
-        """Close one session of work on a version: add its time, set the new status."""
+        """Close one session of work on a version: add its time, set the new status, and
+        record the generator's token usage so far in its provenance."""
+        usage = json.dumps(self.totals(version_id))
         with self.db.conn:
             self.db.execute(
                 """UPDATE versions SET status = ?, error = ?, finished = ?,
-                   wall_seconds = coalesce(wall_seconds, 0) + ? WHERE id = ?""",
-                [status, error, now(), seconds, version_id])
+                   wall_seconds = coalesce(wall_seconds, 0) + ?,
+                   provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?))
+                   WHERE id = ?""",
+                [status, error, now(), seconds, usage, version_id])
 
     # exemplars, anchors, documents ---------------------------------------------------
     def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
