@@ -72,6 +72,13 @@ def test_bad_run_arguments(db_path, args, message):
     assert Store(db_path).versions() == []
 
 
+def test_option_with_a_few_allowed_values(db_path):
+    result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "-o", "mode=poem", "--db", db_path,
+                  ok=False)
+    assert result.exit_code == 1
+    assert "option mode for 'llama-cpp' must be auto, completion or chat" in result.output
+
+
 def test_bad_model_paths(db_path, tmp_path):
     result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--model", tmp_path / "no.gguf",
                   "--db", db_path, ok=False)

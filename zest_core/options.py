@@ -11,10 +11,16 @@ class ModelPlugin:
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Options that take one of a few values: option name -> the allowed values.
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, model: str | None = None, **options: Any):
         self.model = model
         self.options = coerce_options(self.name, self.defaults, options)
+        for key, allowed in self.choices.items():
+            if self.options[key] not in allowed:
+                listed = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+                raise ZestError(f"option {key} for '{self.name}' must be {listed}")
 
     @property
     def model_id(self) -> str:

@@ -49,11 +49,10 @@ class LlamaCppGenerator(Generator):
         "top_p": 0.95,
         "top_k": 64,
     }
+    choices = {"mode": ("auto", "completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        if self.options["mode"] not in ("auto", "completion", "chat"):
-            raise ZestError("option mode must be auto, completion or chat")
         self.path = model or default_model_path()
         check_gguf(self.path)
         import llama_cpp

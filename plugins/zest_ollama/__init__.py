@@ -32,11 +32,10 @@ class OllamaGenerator(Generator):
         "top_p": 0.95,
         "top_k": 64,
     }
+    choices = {"mode": ("completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        if self.options["mode"] not in ("completion", "chat"):
-            raise ZestError("option mode for 'ollama' must be completion or chat")
         try:
             import ollama
         except ImportError:

@@ -35,11 +35,10 @@ class OpenAIGenerator(Generator):
         "timeout": 600.0,
         "top_p": 1.0,
     }
+    choices = {"mode": ("completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        if self.options["mode"] not in ("completion", "chat"):
-            raise ZestError("option mode for 'openai' must be completion or chat")
         if self.options["concurrency"] < 1:
             raise ZestError("option concurrency for 'openai' must be at least 1")
         self.base_url = (self.options["base_url"] or os.environ.get("OPENAI_BASE_URL")
