@@ -2,6 +2,7 @@
 
 import sys
 import time
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -88,8 +89,6 @@ def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strat
 
 
 def _default_name(path: str) -> str:
-    from pathlib import Path
-
     p = Path(path)
     return (p if p.is_dir() else p.parent if p.stem in ("corpus", "exemplars") else p).stem or "corpus"
 
