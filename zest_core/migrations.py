@@ -153,3 +153,11 @@ def m005_caches_and_results(db):
          "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
         pk="id",
     )
+
+
+@migration
+def m006_embedding_cache_chunks(db):
+    # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
+    # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
+    db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
+                                  pk=("key", "chunk"))

@@ -1,0 +1,24 @@
+"""zest: domain-adapted text embeddings from a few exemplars and a local LLM (ZEST).
+
+What a user and a plugin author need, in one namespace::
+
+    import zest
+    version = zest.generate("my-exemplars/", corpus="mine", n_docs=512)
+    enc = zest.load_encoder("hybrid", context=version)
+    hits = enc.search(["a question"], ["a document", "another"], top_k=1)
+
+See docs/python-api.md.
+"""
+
+from zest_core import __version__
+from zest_core.api import AdaptedEncoder, Embeddings, Hit, generate, load_encoder
+from zest_core.encoding import Encoder
+from zest_core.errors import ZestError
+from zest_core.filtering import Filter
+from zest_core.generation import Generator
+from zest_core.hookspecs import hookimpl
+from zest_core.store import Store
+from zest_core.strategy import AnchorStrategy
+
+__all__ = ["AdaptedEncoder", "AnchorStrategy", "Embeddings", "Encoder", "Filter", "Generator",
+           "Hit", "Store", "ZestError", "__version__", "generate", "hookimpl", "load_encoder"]
