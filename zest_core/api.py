@@ -137,6 +137,21 @@ class AdaptedEncoder:
         self._corpus = Embeddings(np.asarray(
             self.encoder.embed_documents(self._corpus_texts), dtype=np.float32))
 
+    def encode(self, inputs, *, task_metadata=None, hf_split: str = "", hf_subset: str = "",
+               prompt_type=None, **kwargs: Any) -> np.ndarray:
+        """mteb's encoder protocol (for tasks other than retrieval, which use ``search``):
+        the dense vectors of a DataLoader's batches of ``{"text": [...]}``."""
+        embed = (self.encoder.embed_queries if getattr(prompt_type, "value", prompt_type)
+                 == "query" else self.encoder.embed_documents)
+        rows = [np.asarray(embed(list(batch["text"])), dtype=np.float32) for batch in inputs]
+        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(a) @ np.asarray(b).T  # the vectors are L2-normalised: cosine
+
+    def similarity_pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (np.asarray(a) * np.asarray(b)).sum(axis=1)
+
     def close(self) -> None:
         self.encoder.close()
 

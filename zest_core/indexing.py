@@ -38,6 +38,8 @@ CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 128
 CANDIDATES = 100
+#: At most this many documents are added by the threshold bound per query (see _bounded).
+MAX_EXTRA = 50_000
 
 
 def _usearch():
@@ -188,7 +190,7 @@ class SearchIndex:
 
     def rank(self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int,
              weight: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(document rows, scores)`` of the best ``top_k`` candidates per query, scored
+        """``(document rows, scores)`` of the best ``top_k`` documents per query, scored
         exactly (``weight``: the hybrid's; ``None``: plain cosine, as dense encoders score)."""
         count = len(self.vectors)
         candidates = min(candidates, count)
@@ -196,19 +198,40 @@ class SearchIndex:
         dense_mean, dense_std = query_moments(dense, **self.moments)
         ranked = []
         for row, query in enumerate(dense):
-            pool = found[row][found[row] < count]  # usearch pads missing hits with max keys
+            near = np.unique(found[row][found[row] < count])  # usearch pads with max keys
             if weight is None:
-                pool = np.unique(pool)
-                scores = self.vectors[pool] @ query
-            else:
-                bm25 = self._bm25(sparse, row)
-                pool = np.unique(np.concatenate(
-                    [pool, np.argpartition(-bm25, candidates - 1)[:candidates]]))
-                scores = (weight * standardise(self.vectors[pool] @ query, dense_mean[row],
-                                               dense_std[row])
-                          + (1 - weight) * standardise(bm25[pool], bm25.mean(), bm25.std()))
+                ranked.append(best(near, self.vectors[near] @ query, top_k))
+                continue
+            bm25 = self._bm25(sparse, row)
+            bm25_z = standardise(bm25, bm25.mean(), bm25.std())
+
+            def fused(rows: np.ndarray, z=bm25_z, q=query, m=dense_mean[row], s=dense_std[row]):
+                return weight * standardise(self.vectors[rows] @ q, m, s) + (1 - weight) * z[rows]
+
+            pool = np.union1d(near, np.argpartition(-bm25, candidates - 1)[:candidates])
+            scores = fused(pool)
+            if len(near) < count and len(scores) >= top_k:
+                pool, scores = self._bounded(pool, scores, near, query, bm25_z, fused,
+                                             weight * standardise(
+                                                 np.min(self.vectors[near] @ query),
+                                                 dense_mean[row], dense_std[row]),
+                                             top_k, weight)
             ranked.append(best(pool, scores, top_k))
         return ranked
+
+    @staticmethod
+    def _bounded(pool, scores, near, query, bm25_z, fused, dense_floor, top_k, weight):
+        """Fagin's threshold: a document outside the dense candidates has a dense score no
+        higher than the lowest of them, so its fused score is at most ``dense_floor`` plus its
+        (exact) BM25 part; every document whose bound reaches the current ``top_k``-th score
+        is scored too, so only the graph's own misses can be missed."""
+        threshold = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+        bound = dense_floor + (1 - weight) * bm25_z
+        extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool, assume_unique=True)
+        if len(extra) > MAX_EXTRA:  # latency cap: the highest bounds first
+            extra = extra[np.argpartition(-bound[extra], MAX_EXTRA - 1)[:MAX_EXTRA]]
+        extra = np.sort(extra)  # reads the memory-mapped vectors in file order
+        return np.concatenate([pool, extra]), np.concatenate([scores, fused(extra)])
 
     def _bm25(self, sparse: Any, row: int) -> np.ndarray:
         """The query's BM25 score for every document: the sum of its terms' columns."""

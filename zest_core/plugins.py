@@ -19,6 +19,7 @@ CORE_PLUGINS = (
     "zest_core.commands.evaluation",
     "zest_core.commands.filtering",
     "zest_core.commands.compare",
+    "zest_core.commands.embedding",
 )
 
 pm = pluggy.PluginManager("zest")

@@ -231,4 +231,41 @@ def _check_same_run(out: Path, found: dict, wanted: dict) -> None:
                         f" not {wanted['context']['label']!r}; use another --out")
 
 
-__all__ = ["embed", "encode_table", "read_meta", "read_records", "read_state"]
+# beyond one machine ------------------------------------------------------------------------
+class _EncodeBatch:
+    """A Ray Data actor: the same encoder object and the same rows as ``zest embed``."""
+
+    def __init__(self, encoder: AdaptedEncoder):
+        self.encoder = encoder  # unpickled here without its model, which loads on first use
+
+    def __call__(self, batch):
+        return encode_table(self.encoder, [str(i) for i in batch.column("id").to_pylist()],
+                            batch.column("text").to_pylist())
+
+
+def embed_with_ray(encoder: AdaptedEncoder, dataset, out: Path, shard_size: int = 4096,
+                   concurrency: int = 1) -> dict:
+    """Encode a Ray dataset of ``id`` and ``text`` columns into Parquet shards under ``out``
+    with the same columns and metadata as ``zest embed`` (so ``zest index`` reads them), one
+    encoder per Ray actor. Ray names the files; ``meta.json`` lists them once all exist."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = out / ".ray"
+    dataset.map_batches(_EncodeBatch, fn_constructor_args=(encoder,), batch_size=shard_size,
+                        batch_format="pyarrow", concurrency=concurrency) \
+        .write_parquet(str(written), min_rows_per_file=shard_size)
+    shards = []
+    for number, path in enumerate(sorted(written.glob("*.parquet"))):
+        shards.append(shard_name(number))
+        os.replace(path, out / shards[-1])
+    written.rmdir()
+    count = sum(pq.ParquetFile(out / name).metadata.num_rows for name in shards)
+    meta = {"format": FORMAT, "input": "ray dataset", "input_sha256": None, "count": count,
+            "shard_size": shard_size, **encoder.metadata(), "complete": True, "shards": shards}
+    write_state(out / STATE, encoder)
+    write_json(out / META, meta)
+    return meta
+
+
+__all__ = ["embed", "embed_with_ray", "encode_table", "read_meta", "read_records", "read_state"]
