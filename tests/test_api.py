@@ -36,7 +36,7 @@ def test_python_api_page_examples_run(tmp_path, monkeypatch, capsys):
     assert "complete 2 documents" in printed
     assert namespace["hits"][0][0].id == 0  # the vitamin D fracture document
     assert 0 < namespace["scores"]["default"]["ndcg_at_10"] <= 1
-    assert printed.strip().endswith("buzz")
+    assert printed.strip().endswith("bee")
 
 
 def test_reexports_cover_users_and_plugin_authors():
