@@ -199,39 +199,30 @@ class SearchIndex:
         ranked = []
         for row, query in enumerate(dense):
             near = np.unique(found[row][found[row] < count])  # usearch pads with max keys
+            cosine = self.vectors[near] @ query
             if weight is None:
-                ranked.append(best(near, self.vectors[near] @ query, top_k))
+                ranked.append(best(near, cosine, top_k))
                 continue
             bm25 = self._bm25(sparse, row)
-            bm25_z = standardise(bm25, bm25.mean(), bm25.std())
-
-            def fused(rows: np.ndarray, z=bm25_z, q=query, m=dense_mean[row], s=dense_std[row]):
-                return weight * standardise(self.vectors[rows] @ q, m, s) + (1 - weight) * z[rows]
-
+            fused = _Fused(self.vectors, query, weight, dense_mean[row], dense_std[row], bm25)
             pool = np.union1d(near, np.argpartition(-bm25, candidates - 1)[:candidates])
             scores = fused(pool)
-            if len(near) < count and len(scores) >= top_k:
-                pool, scores = self._bounded(pool, scores, near, query, bm25_z, fused,
-                                             weight * standardise(
-                                                 np.min(self.vectors[near] @ query),
-                                                 dense_mean[row], dense_std[row]),
-                                             top_k, weight)
+            if len(near) < count and len(pool) >= top_k:
+                # Fagin's threshold: a document outside the dense candidates has a cosine
+                # no higher than their lowest, so its fused score is at most that floor
+                # plus its (exact) BM25 part; score every document whose bound reaches
+                # the current top_k-th score, so only the graph's own misses are missed
+                threshold = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+                bound = fused.dense_part(np.min(cosine)) + fused.bm25_part
+                extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool,
+                                     assume_unique=True)
+                if len(extra) > MAX_EXTRA:  # a latency cap: the highest bounds first
+                    extra = extra[np.argpartition(-bound[extra], MAX_EXTRA - 1)[:MAX_EXTRA]]
+                extra = np.sort(extra)  # reads the memory-mapped vectors in file order
+                pool, scores = np.concatenate([pool, extra]), np.concatenate(
+                    [scores, fused(extra)])
             ranked.append(best(pool, scores, top_k))
         return ranked
-
-    @staticmethod
-    def _bounded(pool, scores, near, query, bm25_z, fused, dense_floor, top_k, weight):
-        """Fagin's threshold: a document outside the dense candidates has a dense score no
-        higher than the lowest of them, so its fused score is at most ``dense_floor`` plus its
-        (exact) BM25 part; every document whose bound reaches the current ``top_k``-th score
-        is scored too, so only the graph's own misses can be missed."""
-        threshold = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
-        bound = dense_floor + (1 - weight) * bm25_z
-        extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool, assume_unique=True)
-        if len(extra) > MAX_EXTRA:  # latency cap: the highest bounds first
-            extra = extra[np.argpartition(-bound[extra], MAX_EXTRA - 1)[:MAX_EXTRA]]
-        extra = np.sort(extra)  # reads the memory-mapped vectors in file order
-        return np.concatenate([pool, extra]), np.concatenate([scores, fused(extra)])
 
     def _bm25(self, sparse: Any, row: int) -> np.ndarray:
         """The query's BM25 score for every document: the sum of its terms' columns."""
@@ -242,6 +233,21 @@ class SearchIndex:
         if not len(where):
             return np.zeros(self.bm25.shape[0])
         return np.asarray(self.bm25[:, where].sum(axis=1), dtype=np.float64).ravel()
+
+
+class _Fused:
+    """One query's hybrid score of any documents, standardised over all of them."""
+
+    def __init__(self, vectors, query, weight, dense_mean, dense_std, bm25):
+        self.vectors, self.query, self.weight = vectors, query, weight
+        self.dense_mean, self.dense_std = dense_mean, dense_std
+        self.bm25_part = (1 - weight) * standardise(bm25, bm25.mean(), bm25.std())
+
+    def dense_part(self, cosine):
+        return self.weight * standardise(cosine, self.dense_mean, self.dense_std)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.dense_part(self.vectors[rows] @ self.query) + self.bm25_part[rows]
 
 
 def describe(path: Path) -> str:
