@@ -100,10 +100,11 @@ def register_commands(cli):
             raise ZestError("--top-k must be at least 1")
         found = SearchIndex(index)
         built = found.meta
+        if encoder_name and encoder_name != built["encoder"]:  # before any model or store
+            raise ZestError(f"{index} was built with encoder {built['encoder']!r},"
+                            f" not {encoder_name!r}")
         if context or encoder_name or model or option_pairs:
             options = {**built["options"], **parse_option_pairs(option_pairs)}
-            if encoder_name and encoder_name != built["encoder"]:
-                options = parse_option_pairs(option_pairs)
             encoder = load_encoder(encoder_name or built["encoder"],
                                    context or built["context"]["spec"],
                                    model=model or built["model"], store=Store(db), **options)
