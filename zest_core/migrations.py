@@ -12,19 +12,31 @@ def migration(fn):
     return fn
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    applied = db["_zest_migrations"]
-    if not applied.exists():
-        applied.create({"name": str, "applied": str}, pk="name")
-    done = {row["name"] for row in applied.rows}
-    for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        with db.conn:
+def migrate(store) -> None:
+    """Apply the pending migrations in one ``BEGIN IMMEDIATE`` transaction.
+
+    SQLite's DDL is transactional, so a kill half-way leaves the file as it was; what is
+    applied is read inside the transaction, so concurrent first openers of a new file each
+    either apply everything or find it applied (never "table already exists").
+    """
+    db = store.db
+    if _pending(db) is not None and not _pending(db):
+        return  # the common case: nothing to do, and no write lock taken
+    with store.transaction():
+        db.execute("CREATE TABLE IF NOT EXISTS _zest_migrations"
+                   " (name TEXT PRIMARY KEY, applied TEXT)")
+        for fn in _pending(db):
             fn(db)
-            applied.insert(
-                {"name": fn.__name__, "applied": datetime.datetime.now(datetime.UTC).isoformat()}
-            )
+            db.execute("INSERT INTO _zest_migrations (name, applied) VALUES (?, ?)",
+                       [fn.__name__, datetime.datetime.now(datetime.UTC).isoformat()])
+
+
+def _pending(db: sqlite_utils.Database) -> list | None:
+    """The migrations not applied yet, or None for a database without the migrations table."""
+    if not db["_zest_migrations"].exists():
+        return None
+    done = {row[0] for row in db.execute("SELECT name FROM _zest_migrations")}
+    return [fn for fn in MIGRATIONS if fn.__name__ not in done]
 
 
 @migration

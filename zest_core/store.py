@@ -2,12 +2,19 @@
 
 One plain SQLite file (WAL mode, so a reader never blocks the writer and a killed process
 leaves only whole transactions). Each document is committed the moment it exists.
+
+Every logical write is one explicit ``BEGIN IMMEDIATE ... COMMIT`` (``Store.transaction``):
+sqlite-utils commits each statement on its own unless a transaction is already open, so its
+own grouping cannot be relied on.
 """
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,6 +25,9 @@ from .errors import ZestError
 from .migrations import migrate
 
 ENV_DB = "ZEST_DB"
+# How long a writer waits for another process's write lock before giving up with one message.
+# Writes are short (a document, a batch copy), so a lock held this long means a stuck process.
+BUSY_SECONDS = float(os.environ.get("ZEST_BUSY_SECONDS", 60))
 
 
 def now() -> str:
@@ -40,29 +50,83 @@ def default_db_path() -> Path:
 
 class Store:
     def __init__(self, path: str | os.PathLike | None = None):
+        if path is not None and not str(path).strip():
+            raise ZestError("the database path is empty (give --db FILE or unset ZEST_DB)")
         self.path = Path(path) if path else default_db_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(self.path)
-            self.db.enable_wal()
+            # The busy timeout must be in force before WAL is enabled: switching the journal
+            # mode of a new file takes a lock that concurrent first openers contend for.
+            # isolation_level=None: the sqlite3 module opens no implicit transactions, so the
+            # only transactions are the explicit ones of ``transaction()``.
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
+                                   check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self._retry_busy(self.db.enable_wal)
+            migrate(self)
+            # After the migrations: foreign_keys cannot change inside a transaction, and a
+            # migration that rebuilds a table must run with it off.
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            migrate(self.db)
+        except ZestError:
+            raise
         except Exception as e:  # sqlite3.DatabaseError, OSError
             raise ZestError(f"cannot open the zest database {self.path}: {e}") from None
 
+    def _retry_busy(self, fn):
+        """Run ``fn``, retrying while SQLite reports the file locked, up to BUSY_SECONDS.
+
+        The busy handler already waits inside SQLite; a few cases (WAL recovery, a journal
+        mode change) return SQLITE_BUSY at once, so they are retried here with a short sleep.
+        """
+        deadline = time.monotonic() + BUSY_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ZestError(
+                        f"the zest database {self.path} is locked by another process"
+                        f" (waited {BUSY_SECONDS:.0f} s); try again when it finishes") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction: ``BEGIN IMMEDIATE`` (so the write lock is taken up front and
+        a busy file is waited for here, not half-way), ``COMMIT`` on success, ``ROLLBACK`` on
+        any exception. Nested uses join the outer transaction."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield self.db
+            return
+        self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     # corpora and versions ------------------------------------------------------------
     def corpus_id(self, name: str) -> int:
-        row = self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()
-        if row:
-            return row[0]
-        with self.db.conn:
-            return self.db["corpora"].insert({"name": name, "created": now()}).last_pk
+        """The corpus's id, creating it if new (race-free: concurrent creators share one row)."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO corpora (name, created) VALUES (?, ?)",
+                            [name, now()])
+            return self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()[0]
 
     def create_version(self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None,
                        **fields: Any) -> int:
         row = {
-            "corpus_id": self.corpus_id(corpus),
             "parent_id": parent_id,
             "kind": kind,
             "status": "running",
@@ -71,7 +135,8 @@ class Store:
             **{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
                for k, v in fields.items()},
         }
-        with self.db.conn:
+        with self.transaction():
+            row["corpus_id"] = self.corpus_id(corpus)
             return self.db["versions"].insert(row).last_pk
 
     def version(self, ref: int | str) -> dict:
@@ -114,14 +179,14 @@ class Store:
     def update_version(self, version_id: int, **fields: Any) -> None:
         values = {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
                   for k, v in fields.items()}
-        with self.db.conn:
+        with self.transaction():
             self.db["versions"].update(version_id, values)
 
     def finish(self, version_id: int, status: str, seconds: float, error: str | None = None):
         """Close one session of work on a version: add its time, set the new status, and
         record the generator's token usage so far in its provenance."""
-        usage = json.dumps(self.totals(version_id))
-        with self.db.conn:
+        with self.transaction():
+            usage = json.dumps(self.totals(version_id))
             self.db.execute(
                 """UPDATE versions SET status = ?, error = ?, finished = ?,
                    wall_seconds = coalesce(wall_seconds, 0) + ?,
@@ -133,7 +198,7 @@ class Store:
     def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
         rows = [{"version_id": version_id, "ordinal": i, "title": e.get("title"),
                  "text": e["text"], "source": e.get("source")} for i, e in enumerate(exemplars)]
-        with self.db.conn:
+        with self.transaction():
             self.db["exemplars"].insert_all(rows)
 
     def exemplars(self, version_id: int) -> list[dict]:
@@ -143,7 +208,7 @@ class Store:
     def add_anchors(self, version_id: int, anchors: Iterable[dict]) -> None:
         """All anchors of a version in one transaction: there are all of them or none."""
         rows = [{"version_id": version_id, "ordinal": i, **a} for i, a in enumerate(anchors)]
-        with self.db.conn:
+        with self.transaction():
             self.db["anchors"].insert_all(rows)
 
     def anchors(self, version_id: int) -> list[dict]:
@@ -153,7 +218,7 @@ class Store:
     def add_document(self, version_id: int, ordinal: int, text: str, **fields: Any) -> int:
         row = {"version_id": version_id, "ordinal": ordinal, "text": text,
                "content_hash": content_hash(text), "created": now(), **fields}
-        with self.db.conn:
+        with self.transaction():
             return self.db["documents"].insert(row).last_pk
 
     def documents(self, version_id: int) -> list[dict]:
@@ -181,7 +246,7 @@ class Store:
         """Copy exemplars, anchors and the documents whose ids are in ``keep`` (all if None)
         from a parent version into a new child, in one transaction."""
         keep_ids = None if keep is None else set(keep)
-        with self.db.conn:
+        with self.transaction():
             self.db["exemplars"].insert_all(
                 {**{k: v for k, v in e.items() if k != "id"}, "version_id": child_id}
                 for e in self.exemplars(parent_id))

@@ -180,7 +180,8 @@ def register_commands(cli):
             click.confirm(f"Remove version{'s' if len(doomed) > 1 else ''}"
                           f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
                           f" ({count} documents)?", abort=True)
-        for version_id in doomed:
-            delete_version(store, version_id)
+        with store.transaction():  # all of them or none
+            for version_id in doomed:
+                delete_version(store, version_id)
         click.echo(f"removed version{'s' if len(doomed) > 1 else ''}"
                    f" {', '.join(map(str, sorted(doomed)))} ({count} documents)")
