@@ -83,3 +83,27 @@ def test_interrupted_first_open_leaves_a_usable_file(tmp_path, monkeypatch):
 def test_empty_db_path_is_refused():
     with pytest.raises(ZestError, match="empty"):
         Store("")
+
+
+def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path, monkeypatch):
+    """A database made before AUTOINCREMENT keeps its ids, rows, links and triggers."""
+    import zest_core.migrations as migrations
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:5])
+    old = Store(path)
+    first = old.create_version("c", kind="run", config={})
+    old.add_document(first, 0, "text")
+    child = old.create_version("c", kind="filter", config={}, parent_id=first)
+    old.db.conn.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    store = Store(path)
+    assert store.version(child)["parent_id"] == first
+    assert store.documents(first)[0]["text"] == "text"
+    assert list(store.db.execute("PRAGMA foreign_key_check")) == []
+    store.finish(first, "complete", 0.0)
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        store.add_document(first, 1, "late")
+    newest = store.create_version("c", kind="run", config={})
+    store.delete_versions([newest])
+    assert store.create_version("c", kind="run", config={}) == newest + 1

@@ -112,7 +112,7 @@ def resolve_context(store: Store, spec: str, encoder: Encoder,
         picked = random.Random(seed).sample(range(len(real_corpus)), n)
         return Context(spec, f"real ({n}, seed {seed})",
                        tuple(real_corpus[i] for i in sorted(picked)))
-    version = store.complete_version(spec)
+    version = store.require_complete(spec)
     texts = tuple(doc["text"] for doc in store.documents(version["id"]))
     if not texts:
         raise ZestError(f"version {version['id']} has no documents to use as a context")

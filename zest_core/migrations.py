@@ -114,9 +114,12 @@ def m002_exemplars_anchors_documents(db):
     db["documents"].create_index(["content_hash"])
 
 
-@migration
-def m003_complete_versions_are_immutable(db):
-    for table in ("exemplars", "anchors", "documents"):
+FROZEN_TABLES = ("exemplars", "anchors", "documents")
+
+
+def _freeze_triggers(db) -> None:
+    """Triggers that refuse INSERT and UPDATE on the rows of a complete version."""
+    for table in FROZEN_TABLES:
         for event in ("INSERT", "UPDATE"):
             db.execute(
                 f"""CREATE TRIGGER {table}_{event.lower()}_frozen BEFORE {event} ON {table}
@@ -128,6 +131,11 @@ def m003_complete_versions_are_immutable(db):
         WHEN OLD.status = 'complete'
         BEGIN SELECT RAISE(ABORT, 'version is complete and immutable'); END"""
     )
+
+
+@migration
+def m003_complete_versions_are_immutable(db):
+    _freeze_triggers(db)
 
 
 @migration
@@ -165,3 +173,27 @@ def m005_caches_and_results(db):
          "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
         pk="id",
     )
+
+
+@migration
+def m006_version_ids_never_reused(db):
+    """AUTOINCREMENT, so removing the newest version never hands its id to the next one.
+
+    SQLite cannot add AUTOINCREMENT in place: the table is rebuilt (the migrations run with
+    foreign keys off, inside one transaction). The triggers that name ``versions`` are dropped
+    and made again, since renaming a table checks every trigger's references.
+    """
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'versions'").fetchone()[0]
+    pk = '"id" INTEGER PRIMARY KEY'
+    if pk not in sql:
+        raise RuntimeError(f"unexpected schema of table versions: {sql}")
+    new_sql = sql.replace('"versions" (', '"versions_new" (', 1).replace(
+        pk, pk + " AUTOINCREMENT", 1)
+    for table in FROZEN_TABLES:
+        for event in ("insert", "update"):
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_{event}_frozen")
+    db.execute(new_sql)
+    db.execute("INSERT INTO versions_new SELECT * FROM versions")
+    db.execute("DROP TABLE versions")
+    db.execute("ALTER TABLE versions_new RENAME TO versions")
+    _freeze_triggers(db)

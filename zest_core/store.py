@@ -156,7 +156,7 @@ class Store:
             version[key] = json.loads(version[key]) if version[key] else {}
         return version
 
-    def complete_version(self, ref: int | str) -> dict:
+    def require_complete(self, ref: int | str) -> dict:
         """The version, which must be complete (as a filter parent or an encoder context)."""
         version = self.version(ref)
         if version["status"] != "complete":
@@ -164,6 +164,38 @@ class Store:
                 f"version {version['id']} is {version['status']}, not complete"
                 f" (finish it with: zest run --resume {version['id']})")
         return version
+
+    def children(self, version_id: int) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
+
+    def descendants(self, version_id: int) -> list[int]:
+        """Every version below this one, deepest first (the order they can be deleted in)."""
+        found = []
+        for child in self.children(version_id):
+            found.extend(self.descendants(child))
+            found.append(child)
+        return found
+
+    def delete_versions(self, version_ids: Iterable[int]) -> None:
+        """Delete childless versions (children before parents) and all their rows, in one
+        transaction: all of them or none. DELETE is allowed on complete versions; only
+        INSERT and UPDATE are frozen."""
+        with self.transaction():
+            for version_id in version_ids:
+                if self.children(version_id):
+                    raise ZestError(f"version {version_id} has child versions; remove them first")
+                row = self.db.execute("SELECT corpus_id FROM versions WHERE id = ?",
+                                      [version_id]).fetchone()
+                if row is None:
+                    raise ZestError(f"no corpus version '{version_id}' in {self.path}")
+                self.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
+                for table in ("documents", "anchors", "exemplars"):
+                    self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
+                self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
+                self.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
+                                   (SELECT 1 FROM versions WHERE corpus_id = ?)""",
+                                [row[0], row[0]])
 
     def versions(self) -> list[dict]:
         return self.db.execute_returning_dicts(
@@ -241,6 +273,30 @@ class Store:
                FROM anchors WHERE version_id = ?""", [version_id]).fetchone()
         return {"documents": docs[0], "completion_tokens": docs[1] + anchors[0],
                 "prompt_tokens": docs[2] + anchors[1]}
+
+    def add_drops(self, version_id: int, drops: Iterable[dict]) -> None:
+        """Why each parent document was left out of a filter child (``document_id``,
+        ``ordinal``, ``filter``, ``reason``, ``detail``)."""
+        with self.transaction():
+            self.db["drops"].insert_all({**d, "version_id": version_id} for d in drops)
+
+    def drops(self, version_ids: Iterable[int]) -> list[dict]:
+        """The drop rows recorded by these versions, with the dropped documents' text."""
+        ids = list(version_ids)
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        return self.db.execute_returning_dicts(
+            f"""SELECT drops.*, documents.text FROM drops
+                JOIN documents ON documents.id = drops.document_id
+                WHERE drops.version_id IN ({marks})
+                ORDER BY drops.version_id, drops.ordinal""", ids)
+
+    def drop_counts(self, version_id: int) -> list[dict]:
+        """Drops of one filter version grouped by (filter, reason), most frequent first."""
+        return self.db.execute_returning_dicts(
+            """SELECT filter, reason, count(*) AS n, min(ordinal) AS example FROM drops
+               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""", [version_id])
 
     def copy_into(self, parent_id: int, child_id: int, keep: Iterable[int] | None = None) -> None:
         """Copy exemplars, anchors and the documents whose ids are in ``keep`` (all if None)
