@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import sqlite_utils
 
 from conftest import ROOT
 from zest_core.errors import ZestError
@@ -20,9 +21,9 @@ def _count(path, sql, *args):
 def test_a_transaction_is_all_or_nothing(store, db_path):
     vid = store.create_version("c", kind="run", config={})
     with pytest.raises(RuntimeError), store.transaction():
-        for j in range(150):  # more than one sqlite-utils insert batch
+        store.add_anchors(vid, [{"text": f"a{i}"} for i in range(150)])  # > 1 insert batch
+        for j in range(150):
             store.add_document(vid, j, f"doc {j}")
-        store.add_anchors(vid, [{"text": f"a{i}"} for i in range(150)])
         raise RuntimeError("killed half-way")
     assert _count(db_path, "SELECT count(*) FROM documents") == 0
     assert _count(db_path, "SELECT count(*) FROM anchors") == 0
@@ -85,25 +86,34 @@ def test_empty_db_path_is_refused():
         Store("")
 
 
-def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path, monkeypatch):
-    """A database made before AUTOINCREMENT keeps its ids, rows, links and triggers."""
-    import zest_core.migrations as migrations
+def _old_database(path, migrations):
+    """A database as an older zest left it: only these migrations applied."""
+    db = sqlite_utils.Database(path)
+    db["_zest_migrations"].create({"name": str, "applied": str}, pk="name")
+    for fn in migrations:
+        fn(db)
+        db["_zest_migrations"].insert({"name": fn.__name__, "applied": "then"})
+    return db
 
+
+def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
+    """A database made before AUTOINCREMENT keeps its ids, rows, links and triggers."""
     path = tmp_path / "old.db"
-    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:5])
-    old = Store(path)
-    first = old.create_version("c", kind="run", config={})
-    old.add_document(first, 0, "text")
-    child = old.create_version("c", kind="filter", config={}, parent_id=first)
-    old.db.conn.close()
-    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    old = _old_database(path, MIGRATIONS[:5])
+    old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
+    for vid, parent in ((1, None), (2, 1)):
+        old["versions"].insert({"id": vid, "corpus_id": 1, "parent_id": parent, "kind": "run",
+                                "status": "running", "created": "then", "target_docs": 1})
+    old["documents"].insert({"version_id": 1, "ordinal": 0, "text": "text"})
+    old.conn.close()
     store = Store(path)
-    assert store.version(child)["parent_id"] == first
-    assert store.documents(first)[0]["text"] == "text"
+    assert store.version(2)["parent_id"] == 1
+    assert store.documents(1)[0]["text"] == "text"
     assert list(store.db.execute("PRAGMA foreign_key_check")) == []
-    store.finish(first, "complete", 0.0)
+    store.delete_versions([2])
+    store.finish(1, "complete", 0.0)
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        store.add_document(first, 1, "late")
+        store.add_document(1, 1, "late")
     newest = store.create_version("c", kind="run", config={})
     store.delete_versions([newest])
     assert store.create_version("c", kind="run", config={}) == newest + 1

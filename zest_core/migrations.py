@@ -197,3 +197,11 @@ def m006_version_ids_never_reused(db):
     db.execute("DROP TABLE versions")
     db.execute("ALTER TABLE versions_new RENAME TO versions")
     _freeze_triggers(db)
+
+
+@migration
+def m007_version_leases(db):
+    """Which process writes a running version: one writer per version (see Store.acquire)."""
+    for column, kind in (("lease_pid", int), ("lease_host", str), ("lease_start", str),
+                         ("lease_heartbeat", float)):
+        db["versions"].add_column(column, kind)

@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -36,6 +37,45 @@ def now() -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# A lease whose heartbeat is older than this is stale when its holder is on another host
+# (where its pid cannot be checked). Writers beat on every document they store.
+LEASE_STALE_SECONDS = 600.0
+HOST = socket.gethostname()
+
+
+def _process_start(pid: int) -> str:
+    """When a process started (Linux: clock ticks since boot), so a reused pid is told apart
+    from the process that took a lease; "" where the platform does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if Path("/proc/self/stat").exists():
+        now_start = _process_start(pid)
+        return bool(now_start) and (not start or now_start == start)
+    return True
+
+
+def _json(value: Any) -> str:
+    """JSON for a column; NaN and infinity are refused here, before anything is written,
+    because SQLite's JSON functions reject them later (a version could never be finished)."""
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ZestError(f"values must be finite numbers (not NaN or infinity): {value}") from None
 
 
 def default_db_path() -> Path:
@@ -64,6 +104,7 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             self._retry_busy(self.db.enable_wal)
             migrate(self)
+            self.sweep_stale()
             # After the migrations: foreign_keys cannot change inside a transaction, and a
             # migration that rebuilds a table must run with it off.
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -126,14 +167,15 @@ class Store:
 
     def create_version(self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None,
                        **fields: Any) -> int:
+        """A new ``running`` version, leased to this process until ``finish``."""
         row = {
             "parent_id": parent_id,
             "kind": kind,
             "status": "running",
             "created": now(),
-            "config": json.dumps(config, sort_keys=True),
-            **{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-               for k, v in fields.items()},
+            "config": _json(config),
+            **{k: _json(v) if isinstance(v, dict) else v for k, v in fields.items()},
+            **self._my_lease(),
         }
         with self.transaction():
             row["corpus_id"] = self.corpus_id(corpus)
@@ -185,17 +227,15 @@ class Store:
             for version_id in version_ids:
                 if self.children(version_id):
                     raise ZestError(f"version {version_id} has child versions; remove them first")
-                row = self.db.execute("SELECT corpus_id FROM versions WHERE id = ?",
-                                      [version_id]).fetchone()
-                if row is None:
-                    raise ZestError(f"no corpus version '{version_id}' in {self.path}")
+                version = self.version(version_id)
+                self._refuse_if_leased(version, "remove")
                 self.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
                 for table in ("documents", "anchors", "exemplars"):
                     self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
                 self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
                 self.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
                                    (SELECT 1 FROM versions WHERE corpus_id = ?)""",
-                                [row[0], row[0]])
+                                [version["corpus_id"]] * 2)
 
     def versions(self) -> list[dict]:
         return self.db.execute_returning_dicts(
@@ -208,9 +248,67 @@ class Store:
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
                ORDER BY versions.id""")
 
+    # one writer per version ---------------------------------------------------------
+    def _my_lease(self) -> dict:
+        pid = os.getpid()
+        return {"lease_pid": pid, "lease_host": HOST, "lease_start": _process_start(pid),
+                "lease_heartbeat": time.time()}
+
+    @staticmethod
+    def lease_holder(version: dict) -> str | None:
+        """Who holds a live lease on the version ("pid N on HOST"), or None when nobody
+        does: no lease, a dead process on this host, or a heartbeat too old on another."""
+        pid, host = version.get("lease_pid"), version.get("lease_host")
+        if pid is None or version.get("status") != "running":
+            return None
+        if host == HOST:
+            live = _alive(pid, version.get("lease_start"))
+        else:
+            live = time.time() - (version.get("lease_heartbeat") or 0) < LEASE_STALE_SECONDS
+        return f"pid {pid} on {host}" if live else None
+
+    def _mine(self, version: dict) -> bool:
+        return (version.get("lease_pid"), version.get("lease_host")) == (os.getpid(), HOST)
+
+    def _refuse_if_leased(self, version: dict, action: str) -> None:
+        holder = self.lease_holder(version)
+        if holder and not self._mine(version):
+            raise ZestError(f"version {version['id']} is being written by {holder};"
+                            f" cannot {action} it until that process ends")
+
+    def acquire(self, ref: int | str, action: str = "resume") -> dict:
+        """Lease an unfinished version to this process (taking over a stale lease), inside
+        one transaction so two processes can never both hold it."""
+        with self.transaction():
+            version = self.version(ref)
+            if version["status"] == "complete":
+                raise ZestError(f"version {version['id']} is already complete")
+            self._refuse_if_leased(version, action)
+            self.db["versions"].update(version["id"], {"status": "running", "error": None,
+                                                       **self._my_lease()})
+        return self.version(version["id"])
+
+    def sweep_stale(self) -> list[int]:
+        """Mark ``failed`` the running versions whose writer is gone (killed, crashed, power
+        lost), so nothing stays ``running`` without a live writer. Returns their ids."""
+        def stale():
+            return [v for v in self.db.execute_returning_dicts(
+                "SELECT * FROM versions WHERE status = 'running'")
+                if not self.lease_holder(v) and not self._mine(v)]
+        if not stale():  # the usual case: no write lock taken
+            return []
+        with self.transaction():
+            found = stale()
+            for v in found:
+                who = f"pid {v['lease_pid']} on {v['lease_host']}" if v["lease_pid"] else "writer"
+                self.db.execute(
+                    """UPDATE versions SET status = 'failed', error = ?, finished = ?,
+                       lease_pid = NULL WHERE id = ?""",
+                    [f"interrupted: its {who} stopped", now(), v["id"]])
+        return [v["id"] for v in found]
+
     def update_version(self, version_id: int, **fields: Any) -> None:
-        values = {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-                  for k, v in fields.items()}
+        values = {k: _json(v) if isinstance(v, dict) else v for k, v in fields.items()}
         with self.transaction():
             self.db["versions"].update(version_id, values)
 
@@ -218,13 +316,43 @@ class Store:
         """Close one session of work on a version: add its time, set the new status, and
         record the generator's token usage so far in its provenance."""
         with self.transaction():
+            if status == "complete":
+                self._check_whole(version_id)
             usage = json.dumps(self.totals(version_id))
             self.db.execute(
                 """UPDATE versions SET status = ?, error = ?, finished = ?,
                    wall_seconds = coalesce(wall_seconds, 0) + ?,
-                   provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?))
+                   provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?)),
+                   lease_pid = NULL
                    WHERE id = ?""",
                 [status, error, now(), seconds, usage, version_id])
+
+    def _check_whole(self, version_id: int) -> None:
+        """Refuse to call a version complete unless its rows are: every planned ordinal once
+        and every anchor (runs, top-ups), or the parent's documents less the drops (filters).
+        Runs inside the transaction that marks it complete."""
+        v = self.version(version_id)
+        have = self.db.execute(
+            "SELECT count(*), count(DISTINCT ordinal) FROM documents WHERE version_id = ?",
+            [version_id]).fetchone()
+        if v["kind"] == "filter":
+            parent = self.totals(v["parent_id"])["documents"]
+            dropped = self.db.execute("SELECT count(*) FROM drops WHERE version_id = ?",
+                                      [version_id]).fetchone()[0]
+            want = parent - dropped
+        else:
+            want = v["target_docs"]
+            planned = self.db.execute(
+                """SELECT count(*) FROM documents WHERE version_id = ?
+                   AND ordinal >= 0 AND ordinal < ?""", [version_id, want]).fetchone()[0]
+            anchors = len(self.anchors(version_id))
+            if planned != want or anchors != (v["n_anchors"] or 0):
+                raise ZestError(
+                    f"version {version_id} has {planned} of {want} planned documents and"
+                    f" {anchors} of {v['n_anchors'] or 0} anchors; it is not complete")
+        if have[0] != want or have[1] != want:
+            raise ZestError(f"version {version_id} has {have[0]} documents, expected {want};"
+                            " it is not complete")
 
     # exemplars, anchors, documents ---------------------------------------------------
     def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
@@ -238,9 +366,15 @@ class Store:
             "version_id = ?", [version_id], order_by="ordinal"))
 
     def add_anchors(self, version_id: int, anchors: Iterable[dict]) -> None:
-        """All anchors of a version in one transaction: there are all of them or none."""
+        """All anchors of a version in one transaction: there are all of them or none (a
+        partial set left by an older zest is replaced)."""
         rows = [{"version_id": version_id, "ordinal": i, **a} for i, a in enumerate(anchors)]
         with self.transaction():
+            if self.db.execute("SELECT 1 FROM documents WHERE version_id = ? LIMIT 1",
+                               [version_id]).fetchone():
+                raise ZestError(f"version {version_id} already has documents; its anchors"
+                                " cannot change")
+            self.db.execute("DELETE FROM anchors WHERE version_id = ?", [version_id])
             self.db["anchors"].insert_all(rows)
 
     def anchors(self, version_id: int) -> list[dict]:
@@ -251,7 +385,10 @@ class Store:
         row = {"version_id": version_id, "ordinal": ordinal, "text": text,
                "content_hash": content_hash(text), "created": now(), **fields}
         with self.transaction():
-            return self.db["documents"].insert(row).last_pk
+            doc_id = self.db["documents"].insert(row).last_pk
+            self.db.execute("UPDATE versions SET lease_heartbeat = ? WHERE id = ?",
+                            [time.time(), version_id])
+            return doc_id
 
     def documents(self, version_id: int) -> list[dict]:
         return self.db.execute_returning_dicts(
