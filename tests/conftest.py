@@ -15,35 +15,37 @@ SCIFACT_EXEMPLARS = ROOT / "corpora" / "scifact"
 BEIR = ROOT.parent / "shared" / "data" / "beir"
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "zest.db"
-
-
-@pytest.fixture
-def store(db_path):
-    from zest_core.store import Store
-
-    return Store(db_path)
-
-
-@pytest.fixture
-def exemplars():
-    from zest_core.exemplars import read_exemplars
-
-    return read_exemplars([str(SCIFACT_EXEMPLARS)])
-
-
-@pytest.fixture
-def short_templates(tmp_path):
-    """The shipped templates with shorter documents, to keep the test quick."""
-    from zest_anchors import TEMPLATES
-
-    text = (TEMPLATES / "hierarchical.toml").read_text()
-    doc = text.index("[document]")
-    path = tmp_path / "short.toml"
-    path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
+def beir(name: str) -> Path:
+    """The shared BEIR dataset ``name``; a test that needs it fails, naming the path, when it
+    is missing (a silent skip would hide that the suite ran without real data)."""
+    path = BEIR / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.fail(f"missing shared data {path}: put the BEIR {name} directory (corpus.jsonl,"
+                    f" queries.jsonl, qrels/) there, beside the checkout (see docs/testing.md)",
+                    pytrace=False)
     return path
+
+
+@pytest.fixture
+def fake_requests():
+    """The requests the fake generator receives in this process during the test."""
+    fake_plugin.REQUESTS.clear()
+    yield fake_plugin.REQUESTS
+    fake_plugin.REQUESTS.clear()
+
+
+def clean_exit(result, code: int = 0) -> str:
+    """A CliRunner ``result`` that ended with ``code`` through zest's own error handling, not
+    an uncaught exception (CliRunner catches those into ``result.exception``; they never reach
+    ``result.output``). Returns the output."""
+    assert result.exit_code == code, result.output
+    if result.exception is not None:  # exit codes travel as SystemExit; anything else escaped
+        assert isinstance(result.exception, SystemExit), (
+            f"uncaught {type(result.exception).__name__}: {result.exception}\n{result.output}")
+    if code:
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1, result.output
+    return result.output
 
 
 def fake_cli(*args) -> list[str]:

@@ -2,10 +2,22 @@
 
 Run as a script it is the ``zest`` CLI with this plugin added, for tests that need a real
 process (SIGKILL, sockets).
+
+Every request is recorded, so tests can check what the pipeline asked for: in this process in
+``REQUESTS``; in a subprocess, one JSON line per request appended to the file named by
+``$ZEST_FAKE_RECORD``. ``$ZEST_FAKE_HANG_AFTER=N`` makes the process block (after recording)
+on its request N+1, so a test can kill it at a known point instead of racing a timer. Both are
+environment variables rather than options because options are stored with a version and a
+resume would inherit them.
 """
 
+import json
+import os
 import random
 import time
+from dataclasses import asdict
+
+REQUESTS: list = []  # every Request this process's fake generators received, in order
 
 from zest_core import ZestError, hookimpl
 from zest_core.generation import Completion, Generator
@@ -29,6 +41,7 @@ class FakeGenerator(Generator):
         self.calls = 0
 
     def complete(self, request):
+        _record(request)
         if self.options["fail_after"] >= 0 and self.calls >= self.options["fail_after"]:
             raise ZestError("fake generator failed as asked")
         self.calls += 1
@@ -44,6 +57,25 @@ class FakeGenerator(Generator):
         tokens = len(text.split())
         return Completion(text=text, prompt_tokens=len(request.prompt.split()),
                           completion_tokens=tokens)
+
+
+def _record(request) -> None:
+    REQUESTS.append(request)
+    if path := os.environ.get("ZEST_FAKE_RECORD"):
+        with open(path, "a") as f:  # one short write per line: whole lines survive a SIGKILL
+            f.write(json.dumps(asdict(request)) + "\n")
+    hang = os.environ.get("ZEST_FAKE_HANG_AFTER")
+    if hang is not None and len(REQUESTS) > int(hang):
+        time.sleep(3600)  # the test kills the process here
+
+
+def recorded(path) -> list[dict]:
+    """The requests a subprocess recorded in ``path`` (``$ZEST_FAKE_RECORD``)."""
+    try:
+        lines = open(path).read().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
 
 
 @hookimpl

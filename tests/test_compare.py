@@ -15,7 +15,7 @@ from zest_core.store import Store
 
 def zest(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    clean_exit(result)
     return result.stdout
 
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR
+from conftest import beir, clean_exit
 
 from zest_core import ZestError
 from zest_core.evaluate import evaluate_contexts, load_beir
@@ -212,8 +212,7 @@ def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args
 
     args = [a.format(missing=tmp_path / "none", slice=beir_slice) for a in args]
     result = CliRunner().invoke(cli, [*args, "--db", str(db_path)])
-    assert result.exit_code == 1
-    assert message in result.output and "Traceback" not in result.output
+    assert message in clean_exit(result, 1)
 
 
 @pytest.mark.slow
