@@ -48,6 +48,52 @@ def clean_exit(result, code: int = 0) -> str:
     return result.output
 
 
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "zest.db"
+
+
+@pytest.fixture
+def store(db_path):
+    from zest_core.store import Store
+
+    return Store(db_path)
+
+
+@pytest.fixture
+def exemplars():
+    from zest_core.exemplars import read_exemplars
+
+    return read_exemplars([str(SCIFACT_EXEMPLARS)])
+
+
+@pytest.fixture
+def short_templates(tmp_path):
+    """The shipped templates with shorter documents, to keep the test quick."""
+    from zest_anchors import TEMPLATES
+
+    text = (TEMPLATES / "hierarchical.toml").read_text()
+    doc = text.index("[document]")
+    path = tmp_path / "short.toml"
+    path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
+    return path
+
+
+def rank_metrics(scores, doc_ids: list[str], judged: list[set[str]]) -> tuple[float, float]:
+    """Mean nDCG@10 and Recall@100 (fractions) of rankings by ``scores`` (one row per query,
+    one column per document of ``doc_ids``) against each query's ``judged`` documents: binary
+    gains, log2 discounts, computed here to check what mteb reports."""
+    import numpy as np
+
+    ndcg, recall = [], []
+    for row, relevant in zip(scores, judged):
+        ranked = [doc_ids[j] for j in np.argsort(-row, kind="stable")]
+        dcg = sum(1 / np.log2(r + 2) for r, d in enumerate(ranked[:10]) if d in relevant)
+        ndcg.append(dcg / sum(1 / np.log2(r + 2) for r in range(min(len(relevant), 10))))
+        recall.append(len(set(ranked[:100]) & relevant) / len(relevant))
+    return float(np.mean(ndcg)), float(np.mean(recall))
+
+
 def fake_cli(*args) -> list[str]:
     """The command line of a real ``zest`` process that also has the fake generator."""
     return [sys.executable, str(TESTS / "fake_plugin.py"), *map(str, args)]

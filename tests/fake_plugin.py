@@ -5,8 +5,9 @@ process (SIGKILL, sockets).
 
 Every request is recorded, so tests can check what the pipeline asked for: in this process in
 ``REQUESTS``; in a subprocess, one JSON line per request appended to the file named by
-``$ZEST_FAKE_RECORD``. ``$ZEST_FAKE_HANG_AFTER=N`` makes the process block (after recording)
-on its request N+1, so a test can kill it at a known point instead of racing a timer. Both are
+``$ZEST_FAKE_RECORD``. ``$ZEST_FAKE_HANG_AFTER=KIND:N`` (KIND ``anchor`` or ``document``) makes
+the process block, after recording it, on its request of that kind number N+1, so a test can
+kill it at a known point instead of racing a timer. Both are
 environment variables rather than options because options are stored with a version and a
 resume would inherit them.
 """
@@ -47,7 +48,7 @@ class FakeGenerator(Generator):
         self.calls += 1
         time.sleep(self.options["delay"])
         rng = random.Random(request.seed)
-        if request.prompt.endswith("Title:"):
+        if kind_of(request) == "anchor":
             text = " The same title" if self.options["constant"] else \
                 " " + " ".join(rng.sample(WORDS, 4)).capitalize() + "\nmore"
         elif self.options["empty"]:
@@ -64,9 +65,16 @@ def _record(request) -> None:
     if path := os.environ.get("ZEST_FAKE_RECORD"):
         with open(path, "a") as f:  # one short write per line: whole lines survive a SIGKILL
             f.write(json.dumps(asdict(request)) + "\n")
-    hang = os.environ.get("ZEST_FAKE_HANG_AFTER")
-    if hang is not None and len(REQUESTS) > int(hang):
-        time.sleep(3600)  # the test kills the process here
+    if hang := os.environ.get("ZEST_FAKE_HANG_AFTER"):
+        kind, n = hang.split(":")
+        if sum(kind_of(r) == kind for r in REQUESTS) > int(n) and kind_of(request) == kind:
+            time.sleep(3600)  # the test kills the process here
+
+
+def kind_of(request) -> str:
+    """``anchor`` or ``document``, told apart as the generator below tells them apart."""
+    prompt = request["prompt"] if isinstance(request, dict) else request.prompt
+    return "anchor" if prompt.endswith("Title:") else "document"
 
 
 def recorded(path) -> list[dict]:

@@ -162,6 +162,7 @@ def bad_inputs(tmp):
     }
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_real_process_is_one_error_line(tmp_path):
     """The promise as a user sees it: exit status 1 and one ``Error:`` line on stderr, no
     traceback (an uncaught exception in a real process prints one and exits 1 too, so the
