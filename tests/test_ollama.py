@@ -55,7 +55,7 @@ def test_missing_model_and_unreachable_host(host):
         OllamaGenerator("llama3:8b", host=host).complete(REQUEST)
     with pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
         OllamaGenerator(host=f"127.0.0.1:{free_port()}").complete(REQUEST)
-    with pytest.raises(ZestError, match="mode for 'ollama' must be completion or chat"):
+    with pytest.raises(ZestError, match="option mode for 'ollama' must be completion or chat"):
         OllamaGenerator(host=host, mode="raw")
 
 
