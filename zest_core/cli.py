@@ -45,7 +45,8 @@ def cli():
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Generator option, e.g. -o temperature=0.7 -o batch_size=8.")
+              help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins"
+                   " --options).")
 @click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option"
                              " (ollama).")
 @click.option("--base-url", help="Same as -o base_url=URL, for generators with a base_url"
