@@ -18,10 +18,12 @@ def encoder_options(fn):
     The options are checked against the encoder's declarations before the command runs, so
     a bad value fails before any dataset is read or model loaded."""
 
-    @functools.wraps(fn)
+    command = fn
+
+    @functools.wraps(command)
     def checked(*args, encoder_name, option_pairs, **kwargs):
         plugins.get_encoder(encoder_name).check_options(parse_option_pairs(option_pairs))
-        return fn(*args, encoder_name=encoder_name, option_pairs=option_pairs, **kwargs)
+        return command(*args, encoder_name=encoder_name, option_pairs=option_pairs, **kwargs)
 
     fn = checked
     for option in reversed((
