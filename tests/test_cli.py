@@ -62,7 +62,7 @@ def test_plugins_lists_default_generator_and_strategies():
     (["--generator", "nope"], "unknown generator 'nope'"),
     (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
     (["-o", "delay"], "not of the form key=value"),
-    (["-o", "delay=slow"], "option delay='slow' for 'fake' must be a float"),
+    (["-o", "delay=slow"], "option delay for 'fake' must be a number (got 'slow')"),
     (["-o", "colour=red"], "unknown option colour for 'fake'"),
 ])
 def test_bad_run_arguments(db_path, args, message):
