@@ -41,32 +41,42 @@ def cli_reference() -> None:
     walk(cli, ["zest"])
 
 
-def _cell(value) -> str:
-    text = "" if value is None else f"`{value}`" if not isinstance(value, str) else value
-    return text.replace("|", "\\|").replace("\n", " ")
+def _code(value) -> str:
+    """A value as the user types it on the command line (``true``, not ``True``)."""
+    if value is None or value == "":
+        return ""
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def _allowed(row: dict) -> str:
+    if row["choices"]:
+        return ", ".join(_code(c) for c in row["choices"])
+    low, high = row["min"], row["max"]
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    if low is not None:
+        return f"≥ {low}"
+    return "" if high is None else f"≤ {high}"
 
 
 def option_table(kind: str) -> None:
     """A Markdown table of the options of every shipped plugin of one kind."""
     from zest_core.plugins import option_rows
 
-    rows = [row for row in option_rows() if row["kind"] == kind]
     cog.outl("| plugin | option | type | default | allowed | help |")
     cog.outl("| --- | --- | --- | --- | --- | --- |")
-    for row in rows:
-        if row["choices"]:
-            allowed = ", ".join(f"`{c}`" for c in row["choices"])
-        elif row["min"] is not None or row["max"] is not None:
-            low = "" if row["min"] is None else row["min"]
-            high = "" if row["max"] is None else row["max"]
-            allowed = f"{low} … {high}".strip()
-        else:
-            allowed = ""
-        default = "" if row["default"] in (None, "") else f"`{row['default']}`"
-        cog.outl(
-            f"| `{row['plugin']}` | `{row['option']}` | {row['type']} | {default}"
-            f" | {allowed} | {_cell(row['help'])} |"
-        )
+    for row in option_rows():
+        if row["kind"] == kind:
+            help_text = row["help"].replace("|", "\\|").replace("\n", " ")
+            cells = (
+                _code(row["plugin"]),
+                _code(row["option"]),
+                row["type"],
+                _code(row["default"]),
+                _allowed(row),
+                help_text,
+            )
+            cog.outl("| " + " | ".join(cells) + " |")
 
 
 def include(path: str, lang: str = "python", part: str | None = None) -> None:

@@ -1,6 +1,7 @@
 """The ``zest echo-stats`` command: how much of a corpus version is copied from its exemplars."""
 
 import click
+
 from zest_core.store import Store
 
 from .generator import sentences
@@ -19,7 +20,9 @@ def echo_stats(version, db):
     store = Store(db)
     v = store.version(version)  # an unknown version is a ZestError: one clear message
     exemplars = store.exemplars(v["id"])
-    known = {s for ex in exemplars for s in sentences(f"{ex['title'] or ''}\n{ex['text']}")}
+    known = {
+        s for ex in exemplars for part in (ex["title"] or "", ex["text"]) for s in sentences(part)
+    }
     found = [s for doc in store.documents(v["id"]) for s in sentences(doc["text"])]
     copied = sum(s in known for s in found)
     share = copied / len(found) if found else 0.0

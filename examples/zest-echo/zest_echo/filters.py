@@ -14,27 +14,21 @@ class Repeats(Filter):
     name = "repeats"
     options = {
         "max_repeats": Option(1, int, "how often one unit may occur in a document", min=1),
-        "unit": Option(
-            "sentence",
-            str,
-            "what is counted: sentences or non-empty lines",
-            choices=("sentence", "line"),
-        ),
+        "unit": Option("sentence", str, "what is counted", choices=("sentence", "line")),
     }
 
     def drops(self, documents, exemplars):
-        limit = self.options["max_repeats"]
+        limit, unit = self.options["max_repeats"], self.options["unit"]
         for doc in documents:
-            units = (
-                sentences(doc["text"])
-                if self.options["unit"] == "sentence"
-                else [line.strip() for line in doc["text"].splitlines() if line.strip()]
-            )
-            counts = Counter(units).most_common(1)
+            counts = Counter(units(doc["text"], unit)).most_common(1)
             if counts and counts[0][1] > limit:
-                unit, times = counts[0]
-                yield Drop(
-                    doc["id"],
-                    f"repeated-{self.options['unit']}",
-                    f"{times} times (max_repeats={limit}): {unit[:60]!r}",
-                )
+                text, times = counts[0]
+                detail = f"{times} times (max_repeats={limit}): {text[:60]!r}"
+                yield Drop(doc["id"], f"repeated-{unit}", detail)
+
+
+def units(text: str, unit: str) -> list[str]:
+    """The text's sentences, or its non-empty lines."""
+    if unit == "sentence":
+        return sentences(text)
+    return [line.strip() for line in text.splitlines() if line.strip()]
