@@ -3,6 +3,7 @@
 Regenerate with ``cog -I docs -r docs/*.md docs/plugins/*.md``; format with ``ruff format .``.
 """
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,39 @@ def test_tutorial_shows_every_file_of_the_example_package():
     for path in files:
         included = f'docgen.include("{path.relative_to(ROOT).as_posix()}"'
         assert included in tutorial, f"the tutorial does not include {path}"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(block) == 2 and "zest run" in block[0] and "pytest" in block[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == block[1]
+    assert "./examples/zest-echo" in block[1]  # CI installs the example plugin package
+
+
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's ids for the page's headings: lower case, punctuation dropped, spaces to -."""
+    text = page.read_text(encoding="utf-8")
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_relative_links_resolve():
+    broken = []
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for target, anchor in LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            path = (page.parent / target) if target else page
+            if not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+                broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor}")
+    assert not broken, "\n".join(broken)
 
 
 def ruff(*args: str) -> subprocess.CompletedProcess:
