@@ -62,6 +62,28 @@ def test_ci_runs_the_readme_test_command():
     assert "./examples/zest-echo" in block[1]  # CI installs the example plugin package
 
 
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's Python example, run as written, against a store with a 'scifact' corpus
+    (made by the tests' fake generator, as the quick start's zest run would make one)."""
+    from zest_core import pipeline
+    from zest_core.exemplars import read_exemplars
+    from zest_core.store import Store
+
+    monkeypatch.setenv("ZEST_DB", str(tmp_path / "zest.db"))
+    exemplars = read_exemplars([str(ROOT / "corpora" / "scifact")])
+    pipeline.start(
+        Store(), exemplars=exemplars, corpus="scifact", generator="fake", n_anchors=2, n_docs=8
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip() == "0"
+    both = namespace["both"]
+    assert both.dense.shape[0] == 2 and both.sparse is not None and both.sparse.nnz > 0
+    namespace["enc"].close()
+
+
 LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
 
 
