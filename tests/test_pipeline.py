@@ -123,6 +123,8 @@ def test_top_up_refills_a_filtered_version(store, exemplars):
     filtered = store.create_version("sci", kind="filter", parent_id=parent,
                                     config={"filters": []}, target_docs=10)
     store.copy_into(parent, filtered, keep=keep)
+    store.add_drops(filtered, [{"document_id": d["id"], "ordinal": d["ordinal"], "filter": "t",
+                                "reason": "test"} for d in docs if d["id"] not in keep])
     store.finish(filtered, "complete", 0.0)
     child = pipeline.top_up(store, filtered)
     version = store.version(child)
