@@ -116,7 +116,7 @@ def test_run_filter_and_command(zest_exe, tmp_path):
     }
     assert 0 < len(repeated) < len(documents)  # the seed gives both kinds: the test can fail
     assert f"kept {len(documents) - len(repeated)}, dropped {len(repeated)}" in out
-    drops = store.db.execute_returning_dicts("SELECT * FROM drops WHERE version_id = 2")
+    drops = store.drops([2])
     assert {d["document_id"] for d in drops} == repeated
     assert {d["reason"] for d in drops} == {"repeated-sentence"}
 
