@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from .errors import ZestError
+from .deps import require
 from .store import Store
 
 
@@ -31,12 +31,8 @@ def to_beir(rows: list[dict], dest: Path) -> Path:
 
 def to_hf(rows: list[dict], dest: Path) -> Path:
     """A Hugging Face ``datasets`` dataset on disk (``datasets.load_from_disk(dest)``)."""
-    try:
-        from datasets import Dataset
-    except ImportError:
-        raise ZestError("--format hf needs the datasets package:"
-                        " pip install 'zest[datasets]'") from None
-    Dataset.from_list(rows).save_to_disk(str(dest))
+    datasets = require("datasets", extra="datasets", by="--format hf")
+    datasets.Dataset.from_list(rows).save_to_disk(str(dest))
     return dest
 
 

@@ -6,13 +6,14 @@ their hashes go into every version's provenance.
 
 import hashlib
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
+from .text import jaccard, words  # noqa: F401 (plugins written before zest_core.text)
+from .text import title as title_of
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -24,15 +25,6 @@ def derive_seed(seed: int, *parts: Any) -> int:
 def plan_anchor(ordinal: int, n_docs: int, n_anchors: int) -> int:
     """The anchor of document ``ordinal``: contiguous, balanced blocks (sizes differ by <= 1)."""
     return ordinal * n_anchors // n_docs
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def jaccard(a: str, b: str) -> float:
-    x, y = set(words(a)), set(words(b))
-    return len(x & y) / len(x | y) if x | y else 1.0
 
 
 def load_templates(path: str | Path) -> dict:
@@ -102,11 +94,3 @@ class AnchorStrategy:
     @staticmethod
     def clean_document(text: str) -> str:
         return text.strip()
-
-
-def title_of(exemplar: dict) -> str:
-    """The exemplar's title, or its first sentence when it has none."""
-    if exemplar.get("title"):
-        return exemplar["title"]
-    first = re.split(r"(?<=[.!?])\s", exemplar["text"], maxsplit=1)[0]
-    return " ".join(first.split()[:16])

@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from zest_core import ZestError, hookimpl
-from zest_core.strategy import AnchorStrategy, derive_seed, jaccard, title_of, words
+from zest_core.strategy import AnchorStrategy, derive_seed
+from zest_core.text import jaccard, title, words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -34,7 +35,7 @@ class Hierarchical(AnchorStrategy):
     def make_anchors(self, exemplars, n, generator, seed):
         t = self.templates["anchor"]
         budget = n * t.get("attempts_per_anchor", 6)
-        taken = [title_of(e) for e in exemplars]
+        taken = [title(e) for e in exemplars]
         anchors, attempt = [], 0
         cost = {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0}
         while len(anchors) < n and attempt < budget:

@@ -5,26 +5,19 @@ plan ordinal) of each group of duplicates and drops the later ones.
 """
 
 import hashlib
-import re
 
 import numpy as np
 
-from zest_core import hookimpl
+from zest_core import Option, hookimpl
 from zest_core.filtering import Drop, Filter
 from zest_core.plugins import get_encoder
+from zest_core.text import words
 
 from .minhash import keep_first, near_duplicates
 
-WORD = re.compile(r"\w+")
-
-
-def tokens(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
 def normalised(text: str) -> str:
     """Lower-case words joined by single spaces: case, spacing and punctuation do not count."""
-    return " ".join(tokens(text))
+    return " ".join(words(text))
 
 
 class ExactDedup(Filter):
@@ -45,18 +38,19 @@ class NearDedup(Filter):
     """MinHash + LSH over word shingles, candidates verified by exact Jaccard similarity."""
 
     name = "near-dedup"
-    defaults = {
-        "threshold": 0.8,  # Jaccard similarity of shingle sets at which a document is a copy
-        "shingle": 3,  # words per shingle
-        "num_perm": 128,  # MinHash permutations
-        "recall_weight": 0.9,  # LSH band choice: weight of false negatives vs. false positives
-        "seed": 1,
+    options = {
+        "threshold": Option(0.8, float, "Jaccard similarity of two documents' shingle sets at"
+                            " which the later one is a copy.", min=0.01, max=1),
+        "shingle": Option(3, int, "Words per shingle.", min=1),
+        "num_perm": Option(128, int, "MinHash permutations: more finds pairs near the"
+                           " threshold more reliably, slower.", min=2, max=1024),
+        "recall_weight": Option(0.9, float, "How LSH bands are chosen: weight of missed pairs"
+                                " against candidate pairs checked in vain.", min=0, max=1),
+        "seed": Option(1, int, "Seed of the MinHash permutations."),
     }
-    bounds = {"threshold": (0.01, 1.0), "shingle": (1, None), "num_perm": (2, 1024),
-              "recall_weight": (0.0, 1.0)}
 
     def drops(self, documents, exemplars):
-        s = self.settings
+        s = self.options
         pairs = near_duplicates([doc["text"] for doc in documents], s["threshold"],
                                 num_perm=s["num_perm"], shingle_size=s["shingle"],
                                 recall_weight=s["recall_weight"], seed=s["seed"])
@@ -71,18 +65,20 @@ class EmbeddingDedup(Filter):
     paraphrases that share too few word shingles for ``near-dedup``."""
 
     name = "embedding-dedup"
-    defaults = {
-        "threshold": 0.95,  # cosine similarity at which a document is a paraphrase
-        "encoder": "dense",  # an encoder plugin (zest plugins lists them)
-        "model": "",  # the encoder's model; empty: its default
-        "block": 1024,  # rows of the similarity matrix computed at a time
+    options = {
+        "threshold": Option(0.95, float, "Cosine similarity at which the later document is a"
+                            " paraphrase of an earlier one.", min=-1, max=1),
+        "encoder": Option("dense", str, "Encoder plugin that embeds the documents (see: zest"
+                          " plugins)."),
+        "model": Option("", str, "The encoder's model (empty: its default)."),
+        "block": Option(1024, int, "Rows of the similarity matrix computed at a time (memory:"
+                        " block x documents floats).", min=1),
     }
-    bounds = {"threshold": (-1.0, 1.0), "block": (1, None)}
 
     def drops(self, documents, exemplars):
         if len(documents) < 2:
             return
-        s = self.settings
+        s = self.options
         encoder = get_encoder(s["encoder"])(s["model"] or None)
         try:
             vectors = np.asarray(encoder.embed_documents([doc["text"] for doc in documents]))

@@ -1,7 +1,7 @@
 """OpenAI generator: the OpenAI API or any OpenAI-compatible server (vLLM, llama.cpp server,
 LM Studio) through the official ``openai`` client (``pip install 'zest[openai]'``).
 
-``--base-url`` points at the server; the key comes from ``OPENAI_API_KEY`` (never stored with
+``-o base_url=URL`` points at the server; the key comes from ``OPENAI_API_KEY`` (never stored with
 the version). ``mode=completion`` uses ``/v1/completions``, which base models need (a GGUF
 without a chat template answers chat requests with empty or looping text); ``mode=chat`` uses
 ``/v1/chat/completions`` for instruct models. ``concurrency`` requests stay in flight so a
@@ -14,7 +14,8 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Iterable, Iterator
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
+from zest_core.deps import require
 from zest_core.generation import Completion, Generator, Request
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -27,31 +28,32 @@ def register_generators(register):
 
 class OpenAIGenerator(Generator):
     name = "openai"
-    defaults = {
-        "base_url": "",  # empty: $OPENAI_BASE_URL, else the OpenAI API
-        "mode": "completion",  # completion | chat
-        "concurrency": 4,
-        "max_retries": 3,
-        "timeout": 600.0,
-        "top_p": 1.0,
+    options = {
+        "base_url": Option("", str, "API base URL of an OpenAI-compatible server, e.g."
+                           " http://127.0.0.1:8000/v1 (empty: $OPENAI_BASE_URL, else the"
+                           " OpenAI API)."),
+        "mode": Option("completion", str, "completion uses /v1/completions (base models);"
+                       " chat uses /v1/chat/completions (instruct models).",
+                       choices=("completion", "chat")),
+        "concurrency": Option(4, int, "Requests kept in flight at once, so the server can"
+                              " batch them.", min=1),
+        "max_retries": Option(3, int, "Retries of a request after 408/409/429/5xx answers or"
+                              " a dropped connection, with exponential backoff.", min=0),
+        "timeout": Option(600.0, float, "Seconds to wait for an answer before giving up on a"
+                          " request.", min=0.001),
+        "top_p": Option(1.0, float, "Nucleus sampling: draw from the most likely tokens whose"
+                        " probabilities add up to top_p (1 turns it off).", min=0, max=1),
     }
-    choices = {"mode": ("completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        if self.options["concurrency"] < 1:
-            raise ZestError("option concurrency for 'openai' must be at least 1")
         self.base_url = (self.options["base_url"] or os.environ.get("OPENAI_BASE_URL")
                          or DEFAULT_BASE_URL)
         key = os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url == DEFAULT_BASE_URL:
-            raise ZestError("set OPENAI_API_KEY, or give --base-url for an OpenAI-compatible "
-                            "server that needs no key")
-        try:
-            import openai
-        except ImportError:
-            raise ZestError("the openai generator needs the openai client: "
-                            "pip install 'zest[openai]'") from None
+            raise ZestError("set OPENAI_API_KEY, or give -o base_url=URL for an"
+                            " OpenAI-compatible server that needs no key")
+        openai = require("openai", extra="openai", by="the openai generator")
         self._openai = openai
         # Local servers accept any key, but the client insists on one.
         self.client = openai.OpenAI(api_key=key or "no-key", base_url=self.base_url,
@@ -135,7 +137,7 @@ class OpenAIGenerator(Generator):
                             "(raise it with -o timeout=SECONDS)") from None
         except openai.APIConnectionError as e:
             raise ZestError(f"cannot connect to {where} ({e.__cause__ or e}): is the server "
-                            "running, and is --base-url right?") from None
+                            "running, and is -o base_url right?") from None
         except openai.RateLimitError:
             raise ZestError(f"{where} still rate-limits after {self.options['max_retries']} "
                             "retries: lower -o concurrency or raise -o max_retries") from None

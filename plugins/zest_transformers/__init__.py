@@ -10,8 +10,10 @@ reproducible on one device.
 
 from pathlib import Path
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
+from zest_core.deps import require
 from zest_core.generation import Completion, Generator, Request
+from zest_core.models import default_gguf
 
 
 @hookimpl
@@ -21,27 +23,23 @@ def register_generators(register):
 
 class TransformersGenerator(Generator):
     name = "transformers"
-    defaults = {
-        "device": "auto",  # auto (cuda when available) | cpu | cuda | cuda:N | mps
-        "dtype": "auto",  # auto (float32 on CPU, bfloat16 on GPU) | float32 | bfloat16 | float16
-        "top_p": 0.95,
-        "top_k": 64,
+    options = {
+        "device": Option("auto", str, "Where the model runs: cpu, cuda, cuda:N or mps (auto:"
+                         " cuda when available, else cpu)."),
+        "dtype": Option("auto", str, "Weight precision (auto: float32 on CPU, bfloat16 on a"
+                        " GPU).", choices=("auto", "float32", "bfloat16", "float16")),
+        "top_p": Option(0.95, float, "Nucleus sampling: draw from the most likely tokens whose"
+                        " probabilities add up to top_p (1 turns it off).", min=0, max=1),
+        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).",
+                        min=0),
     }
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        try:
-            import torch
-            import transformers
-        except ImportError:
-            raise ZestError("the transformers generator needs torch and transformers: "
-                            "pip install -c constraints.txt 'zest[transformers]'") from None
-        if model:
-            self.path = Path(model)
-        else:
-            from zest_llama_cpp import default_model_path
-
-            self.path = Path(default_model_path())
+        by = "the transformers generator"
+        torch = require("torch", extra="transformers", by=by)
+        transformers = require("transformers", extra="transformers", by=by)
+        self.path = Path(model) if model else Path(default_gguf())
         if not self.path.exists():
             raise ZestError(f"model not found: {self.path} (give a model directory or a .gguf)")
         self.device = self.options["device"]
@@ -50,8 +48,6 @@ class TransformersGenerator(Generator):
         dtype = self.options["dtype"]
         if dtype == "auto":
             dtype = "float32" if self.device == "cpu" else "bfloat16"
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ZestError(f"option dtype={dtype!r} for 'transformers' is not a torch dtype")
         self.torch = torch
         self.transformers = transformers
         where = dict(pretrained_model_name_or_path=str(self.path), local_files_only=True)
