@@ -139,9 +139,10 @@ class CDEEncoder(Encoder):
         if tokenizer is None:
             raise ZestError(f"-o tokenizer={given}: no tokenizer there (a folder with"
                             " tokenizer files, or a Hugging Face name in the local cache)")
-        mismatch = (reference is not None and reference.get_vocab() != tokenizer.get_vocab()) or (
-            reference is None and embedder and not Path(given).expanduser().exists()
-            and given != embedder)
+        if reference is not None:
+            mismatch = reference.get_vocab() != tokenizer.get_vocab()
+        else:  # nothing to compare with: only a cached name other than the embedder's is wrong
+            mismatch = bool(embedder) and given != embedder and not Path(given).exists()
         if mismatch:
             raise ZestError(f"-o tokenizer={given} does not match the checkpoint: its"
                             f" config.json names the embedder {embedder}, whose vocabulary"
