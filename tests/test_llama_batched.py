@@ -14,7 +14,7 @@ from test_kill import count, kill_when
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402
-from zest_llama_cpp.batched import BatchedDecoder, run_parallel  # noqa: E402
+from zest_llama_cpp.batched import WORKER_THREAD, BatchedDecoder, run_parallel  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -156,6 +156,11 @@ def test_a_failing_request_loses_none_of_the_finished_documents(llm, prompts):
     assert got == [(0, 4), (1, 16)]
 
 
+def workers() -> list[threading.Thread]:
+    """run_parallel's worker threads that are still running."""
+    return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD)]
+
+
 def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
     decoders = [BatchedDecoder(llm, n_parallel=2, n_ctx=512) for _ in range(2)]
     try:
@@ -165,13 +170,12 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
         alone = dict(decoders[0].run(plan[0::2])) | dict(decoders[1].run(plan[1::2]))
         assert together == alone and len(together) == len(plan)
         # a consumer that stops early halts the workers before the contexts can be freed
-        threads = threading.active_count()
         long = [greedy(k, prompts[0], 2 if k == 0 else 500) for k in range(4)]
         running = run_parallel(decoders, long)
         assert next(running)[0].key == 0
-        assert threading.active_count() == threads + 2
+        assert len(workers()) == 2 and all(t.is_alive() for t in workers())
         running.close()
-        assert threading.active_count() == threads
+        assert workers() == []
         # request 2 (worker 0) fails: worker 0 finishes 0, worker 1 finishes 1 and 3
         plan[2] = greedy(2, "word " * 600, 6)
         got = {}

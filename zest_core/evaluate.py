@@ -193,7 +193,7 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
                    "corpus_cached": search.corpus_cached, "context_cached": context_cached,
                    "encode_seconds": search.encode_seconds,
                    "seconds": time.monotonic() - started}
-            with store.db.conn:
+            with store.transaction():
                 row["id"] = store.db["eval_results"].insert({
                     "created": now(), "dataset": data.name, "encoder": encoder.name,
                     "context": context.label,

@@ -111,75 +111,29 @@ def apply_filters(store: Store, parent_ref: int | str,
                   specs: Iterable[tuple[str, dict[str, Any]]]) -> int:
     """Filter a complete version into a new complete child version; return the child's id.
 
-    All or nothing: if anything fails after the child was created, its rows are deleted.
+    All or nothing: the child is created, filled and completed in one transaction.
     """
     start = time.perf_counter()
     filters = build_filters(specs)
-    parent = store.complete_version(parent_ref)
+    parent = store.require_complete(parent_ref)
     documents = store.documents(parent["id"])
     dropped = run_filters(filters, documents, store.exemplars(parent["id"]))
     ordinals = {doc["id"]: doc["ordinal"] for doc in documents}
     config = {"filters": [{"name": f.name, "settings": f.settings} for f in filters]}
-    child = store.create_version(
-        parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
-        **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
-    try:
-        gone = {drop.document_id for _, drop in dropped}
+    gone = {drop.document_id for _, drop in dropped}
+    # One transaction from creation to completion: a kill leaves no child at all.
+    with store.transaction():
+        child = store.create_version(
+            parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
+            **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
         store.copy_into(parent["id"], child,
                         keep=[doc["id"] for doc in documents if doc["id"] not in gone])
-        with store.db.conn:
-            store.db["drops"].insert_all(
-                {"version_id": child, "document_id": drop.document_id,
-                 "ordinal": ordinals[drop.document_id], "filter": name, "reason": drop.reason,
-                 "detail": drop.detail} for name, drop in dropped)
+        store.add_drops(child, (
+            {"document_id": drop.document_id, "ordinal": ordinals[drop.document_id],
+             "filter": name, "reason": drop.reason, "detail": drop.detail}
+            for name, drop in dropped))
         store.finish(child, "complete", time.perf_counter() - start)
-    except BaseException:
-        delete_version(store, child)
-        raise
     return child
 
 
-def children(store: Store, version_id: int) -> list[int]:
-    return [row[0] for row in store.db.execute(
-        "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
-
-
-def descendants(store: Store, version_id: int) -> list[int]:
-    """Every version below this one, deepest first (the order they can be deleted in)."""
-    found = []
-    for child in children(store, version_id):
-        found.extend(descendants(store, child))
-        found.append(child)
-    return found
-
-
-def delete_version(store: Store, version_id: int) -> None:
-    """Delete one childless version and all its rows in one transaction (DELETE is allowed
-    on complete versions; only INSERT and UPDATE are frozen)."""
-    if children(store, version_id):
-        raise ZestError(f"version {version_id} has child versions; remove them first")
-    row = store.db.execute("SELECT corpus_id FROM versions WHERE id = ?", [version_id]).fetchone()
-    if row is None:
-        raise ZestError(f"no corpus version '{version_id}' in {store.path}")
-    with store.db.conn:
-        store.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
-        for table in ("documents", "anchors", "exemplars"):
-            store.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
-        store.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
-        store.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
-                            (SELECT 1 FROM versions WHERE corpus_id = ?)""", [row[0], row[0]])
-
-
-def drop_rows(store: Store, version_ids: Iterable[int]) -> list[dict]:
-    """The drop rows recorded by these versions, with the dropped documents' text."""
-    ids = list(version_ids)
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    return store.db.execute_returning_dicts(
-        f"""SELECT drops.*, documents.text FROM drops
-            JOIN documents ON documents.id = drops.document_id
-            WHERE drops.version_id IN ({marks}) ORDER BY drops.version_id, drops.ordinal""", ids)
-
-
-__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "delete_version", "run_filters"]
+__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "run_filters"]

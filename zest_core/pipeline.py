@@ -54,7 +54,7 @@ def resume(store: Store, ref: int | str, on_document: OnDocument | None = None) 
 
 def top_up(store: Store, ref: int | str, on_document: OnDocument | None = None) -> int:
     """A child of a (filtered) version that generates replacements up to the target size."""
-    parent = store.complete_version(ref)
+    parent = store.require_complete(ref)
     source = parent  # a filtered version keeps no generation config: take its nearest maker's
     while "generator" not in source["config"] and source["parent_id"]:
         source = store.version(source["parent_id"])

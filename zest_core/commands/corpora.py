@@ -62,9 +62,7 @@ def register_commands(cli):
             text = doc["text"] if len(doc["text"]) <= 300 else doc["text"][:300] + "…"
             out.print(f"[bold]document {doc['ordinal']}[/bold]"
                       + (f" ({doc['anchor']})" if doc["anchor"] else "") + f": {text}")
-        drops = store.db.execute_returning_dicts(
-            """SELECT filter, reason, count(*) AS n, min(ordinal) AS example FROM drops
-               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""", [v["id"]])
+        drops = store.drop_counts(v["id"])
         if drops:
             table = Table("filter", "reason", "dropped", "e.g. ordinal",
                           title="documents dropped from the parent")
@@ -82,6 +80,6 @@ def register_commands(cli):
     def export_(version, fmt, output, db):
         """Write a complete version out as JSON Lines, a BEIR corpus or an HF dataset."""
         store = Store(db)
-        v = store.complete_version(version)
+        v = store.require_complete(version)
         path = export(store, v["id"], fmt, Path(output))
         click.echo(f"wrote {store.totals(v['id'])['documents']} documents to {path}")
