@@ -278,6 +278,35 @@ def test_no_plugin_imports_another():
                 assert top not in SHIPPED - {own}, f"{path} imports {name}"
 
 
+def test_an_installed_plugin_cannot_shadow_the_tests_fake_generator(tmp_path, monkeypatch):
+    """The case that started this: a locally installed plugin with a generator named
+    ``fake`` silently replaced the test suite's own, and a test failed on another plugin's
+    options."""
+    from zest_core import plugins
+
+    (tmp_path / "local_fake.py").write_text(textwrap.dedent("""
+        from zest_core import Generator, hookimpl
+
+        class Other(Generator):
+            name = "fake"
+
+        @hookimpl
+        def register_generators(register):
+            register(Other)
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import local_fake
+
+    plugins.pm.register(local_fake, name="fake")
+    try:
+        with pytest.raises(ZestError, match="two plugins register the generator 'fake': plugin"
+                                            " tests.fake_plugin and plugin fake"):
+            get_generator("fake")
+    finally:
+        plugins.pm.unregister(local_fake)
+    assert get_generator("fake").__module__ == "fake_plugin"
+
+
 def fake_package(site: Path, dist: str, entry_point: str, module: str) -> None:
     """An installed distribution: a module and a dist-info with a ``zest`` entry point, as pip
     leaves them in site-packages."""
