@@ -15,6 +15,7 @@ resume would inherit them.
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict
 
@@ -95,8 +96,11 @@ def register() -> None:
     from zest_core import plugins
 
     plugins.load_plugins()
-    if plugins.pm.get_plugin("fake") is None:
-        plugins.pm.register(__import__(__name__), name="fake")
+    module = sys.modules[__name__]
+    if not plugins.pm.is_registered(module):
+        # Under a name no package installs: an installed plugin that also registers a
+        # generator "fake" is then reported as a conflict instead of replacing this one.
+        plugins.pm.register(module, name="tests.fake_plugin")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from test_evaluate import make_beir_slice
 
+from zest_cde import checkpoint_fingerprint, sample_context, tokenizer_fingerprint
 from zest_core import ZestError
 from zest_core.encoding import context_state, document_vectors, make_encoder, resolve_context
 from zest_core.evaluate import evaluate_contexts
-from zest_cde import checkpoint_fingerprint, sample_context, tokenizer_fingerprint
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -45,8 +45,9 @@ def standin_classes():
     return StandinCDE, StandinConfig
 
 
-def save_checkpoint(directory: Path, embedder: str | None = EMBEDDER, scale: float = 1.0,
-                    tokenizer: bool = False) -> Path:
+def save_checkpoint(
+    directory: Path, embedder: str | None = EMBEDDER, scale: float = 1.0, tokenizer: bool = False
+) -> Path:
     """A stand-in checkpoint; ``scale`` multiplies the stage-1 weights (another checkpoint)."""
     model_class, config_class = standin_classes()
     model = model_class(config_class(transductive_corpus_size=SIZE, embedder=embedder))
@@ -65,7 +66,8 @@ def small_tokenizer(directory: Path) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "search", "_", "document", ":"]
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
     transformers.BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(
-        directory)
+        directory
+    )
     return directory
 
 
@@ -109,13 +111,16 @@ def test_stage_one_inputs_carry_the_document_prefix_and_stop_at_max_length(check
     long = "telomerase " * 50
     cde.derive(["short context", long])
     seen = cde.net.first_stage_model.seen
-    rows = [(ids, mask) for batch_ids, batch_mask in seen for ids, mask in zip(batch_ids,
-                                                                                batch_mask)]
+    rows = [
+        (ids, mask) for batch_ids, batch_mask in seen for ids, mask in zip(batch_ids, batch_mask)
+    ]
     assert len(rows) == SIZE and max(ids.shape[0] for ids, _ in rows) == 12
     texts = [decoded(cde, ids[mask.bool()]) for ids, mask in rows]
     assert all(t.startswith("search _ document : ") for t in texts)
     assert {t.removeprefix("search _ document : ").split()[0] for t in texts} == {
-        "short", "telomerase"}
+        "short",
+        "telomerase",
+    }
     cut = [int(mask.sum()) for (ids, mask), t in zip(rows, texts) if "telomerase" in t]
     assert cut and set(cut) == {12}  # [CLS] + prefix + text + [SEP], cut at max_length
 
@@ -162,18 +167,16 @@ def test_the_model_cards_recipe_gives_the_plugins_vectors(cde, checkpoint):
         truncation=True,
         padding=True,
         max_length=512,
-        return_tensors="pt"
+        return_tensors="pt",
     ).to(model.device)
 
     batch_size = 32
 
     dataset_embeddings = []
     for i in range(0, len(minicorpus_docs["input_ids"]), batch_size):
-        minicorpus_docs_batch = {k: v[i:i + batch_size] for k, v in minicorpus_docs.items()}
+        minicorpus_docs_batch = {k: v[i : i + batch_size] for k, v in minicorpus_docs.items()}
         with torch.no_grad():
-            dataset_embeddings.append(
-                model.first_stage_model(**minicorpus_docs_batch)
-            )
+            dataset_embeddings.append(model.first_stage_model(**minicorpus_docs_batch))
 
     dataset_embeddings = torch.cat(dataset_embeddings)
 
@@ -182,7 +185,7 @@ def test_the_model_cards_recipe_gives_the_plugins_vectors(cde, checkpoint):
         truncation=True,
         padding=True,
         max_length=512,
-        return_tensors="pt"
+        return_tensors="pt",
     ).to(model.device)
 
     with torch.no_grad():
@@ -198,7 +201,7 @@ def test_the_model_cards_recipe_gives_the_plugins_vectors(cde, checkpoint):
         truncation=True,
         padding=True,
         max_length=512,
-        return_tensors="pt"
+        return_tensors="pt",
     ).to(model.device)
 
     with torch.no_grad():
@@ -211,15 +214,18 @@ def test_the_model_cards_recipe_gives_the_plugins_vectors(cde, checkpoint):
     # --- to here ---
 
     state = cde.derive(corpus)
-    np.testing.assert_allclose(state["dataset_embeddings"], dataset_embeddings.numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(state["dataset_embeddings"], dataset_embeddings.numpy(), atol=1e-6)
     cde.use(state)
-    np.testing.assert_allclose(cde.embed_documents(["insulin resistance in the liver",
-                                                    "galaxy formation " * 40]),
-                               doc_embeddings.numpy(), atol=1e-5)
-    np.testing.assert_allclose(cde.embed_queries(["what does insulin do",
-                                                  "how do galaxies form"]),
-                               query_embeddings.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        cde.embed_documents(["insulin resistance in the liver", "galaxy formation " * 40]),
+        doc_embeddings.numpy(),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        cde.embed_queries(["what does insulin do", "how do galaxies form"]),
+        query_embeddings.numpy(),
+        atol=1e-5,
+    )
 
 
 def test_stage_one_vectors_are_cached(store, cde, checkpoint):
@@ -243,8 +249,7 @@ def test_swapping_the_checkpoint_in_its_folder_does_not_reuse_cached_vectors(sto
     after = make_encoder("cde", str(folder), batch_size=3)
     new, cached = context_state(store, after, context)
     assert not cached and after.net.first_stage_model.rows == SIZE
-    np.testing.assert_allclose(new["dataset_embeddings"], 2 * old["dataset_embeddings"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(new["dataset_embeddings"], 2 * old["dataset_embeddings"], rtol=1e-6)
     after.use(new)
     new_vectors, cached = document_vectors(store, after, "slice", "corpus-sha", DOCS, context)
     assert not cached and not np.allclose(new_vectors, old_vectors)
@@ -265,9 +270,11 @@ def test_checkpoint_fingerprint_covers_config_code_and_weights(tmp_path, monkeyp
     (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 16, "x": 1}))
     code = folder / "modeling_standin.py"
     weights = folder / "model.safetensors"
-    changes = [lambda: None,  # the config change above
-               lambda: code.write_text(code.read_text() + "\n# v2\n"),
-               lambda: os.utime(weights, ns=(1, weights.stat().st_mtime_ns + 10**9))]
+    changes = [
+        lambda: None,  # the config change above
+        lambda: code.write_text(code.read_text() + "\n# v2\n"),
+        lambda: os.utime(weights, ns=(1, weights.stat().st_mtime_ns + 10**9)),
+    ]
     for change in changes:
         change()
         fingerprint = checkpoint_fingerprint(folder)
@@ -281,15 +288,22 @@ def test_tokenizer_defaults_to_the_checkpoints_embedder(cde, tmp_path):
     assert cde.tokenizer.get_vocab() == reference.get_vocab()
     copy = tmp_path / "copy"
     reference.save_pretrained(copy)
-    assert tokenizer_fingerprint(transformers.AutoTokenizer.from_pretrained(copy)) == \
-        tokenizer_fingerprint(cde.tokenizer) != tokenizer_fingerprint(
-            transformers.AutoTokenizer.from_pretrained(small_tokenizer(tmp_path / "small")))
+    assert (
+        tokenizer_fingerprint(transformers.AutoTokenizer.from_pretrained(copy))
+        == tokenizer_fingerprint(cde.tokenizer)
+        != tokenizer_fingerprint(
+            transformers.AutoTokenizer.from_pretrained(small_tokenizer(tmp_path / "small"))
+        )
+    )
 
 
 def test_a_tokenizer_that_is_not_the_embedders_is_refused(checkpoint, tmp_path):
     small = small_tokenizer(tmp_path / "small")
-    with pytest.raises(ZestError, match=r"tokenizer=.*small does not match the checkpoint: its"
-                                        r" config.json names the embedder"):
+    with pytest.raises(
+        ZestError,
+        match=r"tokenizer=.*small does not match the checkpoint: its"
+        r" config.json names the embedder",
+    ):
         make_encoder("cde", str(checkpoint), tokenizer=str(small))
     same = tmp_path / "same"
     transformers.AutoTokenizer.from_pretrained(EMBEDDER).save_pretrained(same)
@@ -299,8 +313,11 @@ def test_a_tokenizer_that_is_not_the_embedders_is_refused(checkpoint, tmp_path):
 def test_without_the_embedder_locally_the_folders_own_tokenizer_or_a_given_one(tmp_path):
     absent = "nobody/not-in-the-cache"
     bare = save_checkpoint(tmp_path / "bare", embedder=absent)
-    with pytest.raises(ZestError, match=f"its embedder {absent} is not available locally and"
-                                        " the folder has none; pass -o tokenizer=DIR"):
+    with pytest.raises(
+        ZestError,
+        match=f"its embedder {absent} is not available locally and"
+        " the folder has none; pass -o tokenizer=DIR",
+    ):
         make_encoder("cde", str(bare))
     same = tmp_path / "same"
     transformers.AutoTokenizer.from_pretrained(EMBEDDER).save_pretrained(same)
@@ -349,10 +366,12 @@ def test_bad_checkpoints(checkpoint, tmp_path):
     (broken["no-code"] / "modeling_standin.py").unlink()
     weights = broken["cut-weights"] / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    for name, message in (("bad-json", "config.json cannot be read"),
-                          ("no-size", "no transductive_corpus_size"),
-                          ("no-code", "transformers could not load the checkpoint"),
-                          ("cut-weights", "transformers could not load the checkpoint")):
+    for name, message in (
+        ("bad-json", "config.json cannot be read"),
+        ("no-size", "no transductive_corpus_size"),
+        ("no-code", "transformers could not load the checkpoint"),
+        ("cut-weights", "transformers could not load the checkpoint"),
+    ):
         with pytest.raises(ZestError, match=message):
             make_encoder("cde", str(broken[name]))
 
@@ -360,15 +379,21 @@ def test_bad_checkpoints(checkpoint, tmp_path):
 @pytest.mark.parametrize("module", ["torch", "transformers"])
 def test_missing_torch_or_transformers_names_the_extra(checkpoint, monkeypatch, module):
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed
-    with pytest.raises(ZestError, match=rf"{module} is not installed; the cde encoder needs it:"
-                                        r" pip install -c constraints.txt 'zest\[transformers\]'"):
+    with pytest.raises(
+        ZestError,
+        match=rf"{module} is not installed; the cde encoder needs it:"
+        r" pip install -c constraints.txt 'zest\[transformers\]'",
+    ):
         make_encoder("cde", str(checkpoint))
 
 
-@pytest.mark.parametrize("option,message", [
-    ("batch_size=0", "option batch_size for 'cde' must be at least 1 (got '0')"),
-    ("max_length=many", "option max_length for 'cde' must be a whole number (got 'many')"),
-])
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        ("batch_size=0", "option batch_size for 'cde' must be at least 1 (got '0')"),
+        ("max_length=many", "option max_length for 'cde' must be a whole number (got 'many')"),
+    ],
+)
 def test_options_are_checked_before_the_model_loads(option, message):
     key, _, value = option.partition("=")
     with pytest.raises(ZestError, match=re.escape(message)):

@@ -18,13 +18,28 @@ __version__ = "0.1.0"
 
 # name -> module that defines it, imported when the name is first used
 _LAZY = {
-    "Generator": "generation", "Request": "generation", "Completion": "generation",
-    "AnchorStrategy": "strategy", "Filter": "filtering", "Drop": "filtering",
+    "Generator": "generation",
+    "Request": "generation",
+    "Completion": "generation",
+    "AnchorStrategy": "strategy",
+    "Filter": "filtering",
+    "Drop": "filtering",
     "Encoder": "encoding",
 }
 
-__all__ = ["AnchorStrategy", "Completion", "Drop", "Encoder", "Filter", "Generator", "Option",
-           "Request", "ZestError", "hookimpl", "__version__"]
+__all__ = [
+    "AnchorStrategy",
+    "Completion",
+    "Drop",
+    "Encoder",
+    "Filter",
+    "Generator",
+    "Option",
+    "Request",
+    "ZestError",
+    "hookimpl",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

@@ -21,7 +21,8 @@ def require(module: str, extra: str | None = None, by: str | None = None) -> Mod
         return importlib.import_module(module)
     except ImportError as e:
         missing = isinstance(e, ModuleNotFoundError) and (
-            e.name is None or module == e.name or module.startswith(e.name + "."))
+            e.name is None or module == e.name or module.startswith(e.name + ".")
+        )
         why = "is not installed" if missing else f"could not be imported ({e})"
         who = f"; {by} needs it" if by else ""
         fix = f": {install_hint(extra)}" if extra else ""

@@ -10,8 +10,9 @@ and infinities, enforces choices and bounds, and is what ``zest plugins --option
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from .errors import ZestError
 
@@ -48,7 +49,8 @@ class Option:
         if self.choices is not None and value not in self.choices:
             raise refuse(_either(self.choices))
         if (self.min is not None and value < self.min) or (
-                self.max is not None and value > self.max):
+            self.max is not None and value > self.max
+        ):
             raise refuse(self.bounds())
         return value
 
@@ -83,7 +85,8 @@ class Option:
 
 def _a(kind: type) -> str:
     name = {str: "string", int: "whole number", float: "number", bool: "true or false"}.get(
-        kind, kind.__name__)
+        kind, kind.__name__
+    )
     return name if kind is bool else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
@@ -108,8 +111,10 @@ class Configurable:
     def option_specs(cls) -> dict[str, Option]:
         legacy = getattr(cls, "defaults", None)
         if legacy is not None and not cls.options:
-            return {key: Option(value, type(value) if value is not None else str, "")
-                    for key, value in legacy.items()}
+            return {
+                key: Option(value, type(value) if value is not None else str, "")
+                for key, value in legacy.items()
+            }
         return dict(cls.options)
 
     @classmethod
@@ -120,8 +125,10 @@ class Configurable:
         unknown = sorted(set(given) - set(specs))
         if unknown:
             known = ", ".join(sorted(specs)) or "none"
-            raise ZestError(f"unknown option {', '.join(unknown)} for '{cls.name}'"
-                            f" (options of this {cls.kind}: {known})")
+            raise ZestError(
+                f"unknown option {', '.join(unknown)} for '{cls.name}'"
+                f" (options of this {cls.kind}: {known})"
+            )
         values = {key: spec.default for key, spec in specs.items()}
         for key, value in given.items():
             values[key] = specs[key].check(cls.name, key, value)

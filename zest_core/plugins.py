@@ -29,8 +29,12 @@ _versions: dict[str, str | None] = {}
 _packages: dict[str, str] = {}  # plugin name -> the distribution that installed it
 
 # What each kind of plugin class is called, and the hook that provides it.
-KINDS = {"generator": "register_generators", "anchor strategy": "register_anchor_strategies",
-         "filter": "register_filters", "encoder": "register_encoders"}
+KINDS = {
+    "generator": "register_generators",
+    "anchor strategy": "register_anchor_strategies",
+    "filter": "register_filters",
+    "encoder": "register_encoders",
+}
 
 
 def load_plugins() -> None:
@@ -71,8 +75,14 @@ def plugin_info() -> list[dict]:
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        rows.append({"name": name, "hooks": hooks, "version": _versions.get(name),
-                     "package": _packages.get(name)})
+        rows.append(
+            {
+                "name": name,
+                "hooks": hooks,
+                "version": _versions.get(name),
+                "package": _packages.get(name),
+            }
+        )
     return rows
 
 
@@ -97,7 +107,8 @@ def _collect(hook_name: str) -> dict[str, type]:
             if name in found and found[name] is not cls:
                 raise ZestError(
                     f"two plugins register the {kind} '{name}': {_describe(owner[name])} and"
-                    f" {_describe(plugin)}; uninstall one of them")
+                    f" {_describe(plugin)}; uninstall one of them"
+                )
             found[name], owner[name] = cls, plugin
 
         impl.function(register=register)
@@ -154,8 +165,17 @@ def option_rows() -> list[dict]:
         for name, cls in sorted(_collect(hook).items()):
             specs = cls.option_specs() if hasattr(cls, "option_specs") else {}
             for key, spec in specs.items():
-                rows.append({"kind": kind, "plugin": name, "option": key,
-                             "type": spec.type.__name__, "default": spec.default,
-                             "choices": list(spec.choices) if spec.choices is not None else None,
-                             "min": spec.min, "max": spec.max, "help": spec.help})
+                rows.append(
+                    {
+                        "kind": kind,
+                        "plugin": name,
+                        "option": key,
+                        "type": spec.type.__name__,
+                        "default": spec.default,
+                        "choices": list(spec.choices) if spec.choices is not None else None,
+                        "min": spec.min,
+                        "max": spec.max,
+                        "help": spec.help,
+                    }
+                )
     return rows

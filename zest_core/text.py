@@ -14,7 +14,7 @@ def words(text: str) -> list[str]:
 
 def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     """Every run of ``n`` consecutive tokens, in order (none when there are fewer)."""
-    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
 def jaccard(a: str, b: str) -> float:

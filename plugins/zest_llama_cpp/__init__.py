@@ -91,7 +91,7 @@ class LlamaCppGenerator(Generator):
         else:
             decoders = []
             try:
-                for _ in range(max(1, self.options["workers"])):
+                for _ in range(self.options["workers"]):  # at least 1: declared min
                     decoders.append(BatchedDecoder(
                         self.llm, n_parallel=self.options["batch_size"],
                         n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],

@@ -11,7 +11,7 @@ from zest_core.filtering import Drop, Filter
 from zest_core.text import ngrams, words
 
 # What a finished sentence (or a closing quote/bracket after one) ends with.
-ENDINGS = tuple('.!?)]"\'”’')
+ENDINGS = tuple(".!?)]\"'”’")
 
 
 def repetition(tokens: list[str], n: int) -> float:
@@ -29,20 +29,37 @@ def non_alpha(text: str) -> float:
 class Quality(Filter):
     name = "quality"
     options = {
-        "min_words": Option(20, int, "Fewer words than this is a stub or a failed generation"
-                            " (too-short).", min=0),
-        "max_words": Option(2000, int, "More words than this is a run-on generation"
-                            " (too-long).", min=1),
+        "min_words": Option(
+            20, int, "Fewer words than this is a stub or a failed generation (too-short).", min=0
+        ),
+        "max_words": Option(
+            2000, int, "More words than this is a run-on generation (too-long).", min=1
+        ),
         "ngram": Option(3, int, "Word n-gram size of the repetition rule.", min=1),
-        "max_repetition": Option(0.3, float, "Largest share of word n-grams that repeat an"
-                                 " earlier one (repetitive).", min=0, max=1),
-        "max_non_alpha": Option(0.3, float, "Largest share of non-space characters that are not"
-                                " letters (non-alphabetic: tables, symbols, code).", min=0,
-                                max=1),
-        "require_ending": Option(True, bool, "Drop text that hit the token limit or stops"
-                                 " mid-sentence (truncated)."),
-        "echo_words": Option(12, int, "A span of this many words copied from an exemplar is an"
-                             " echo (exemplar-echo).", min=1),
+        "max_repetition": Option(
+            0.3,
+            float,
+            "Largest share of word n-grams that repeat an earlier one (repetitive).",
+            min=0,
+            max=1,
+        ),
+        "max_non_alpha": Option(
+            0.3,
+            float,
+            "Largest share of non-space characters that are not"
+            " letters (non-alphabetic: tables, symbols, code).",
+            min=0,
+            max=1,
+        ),
+        "require_ending": Option(
+            True, bool, "Drop text that hit the token limit or stops mid-sentence (truncated)."
+        ),
+        "echo_words": Option(
+            12,
+            int,
+            "A span of this many words copied from an exemplar is an echo (exemplar-echo).",
+            min=1,
+        ),
     }
 
     def drops(self, documents, exemplars):
@@ -69,16 +86,21 @@ class Quality(Filter):
                 return "truncated", f"ends with {text[-20:]!r}"
         share = non_alpha(text)
         if share > s["max_non_alpha"]:
-            return "non-alphabetic", (f"{share:.2f} of characters"
-                                      f" > max_non_alpha={s['max_non_alpha']}")
+            return "non-alphabetic", (
+                f"{share:.2f} of characters > max_non_alpha={s['max_non_alpha']}"
+            )
         ratio = repetition(tokens, s["ngram"])
         if ratio > s["max_repetition"]:
-            return "repetitive", (f"{ratio:.2f} of word {s['ngram']}-grams repeated"
-                                  f" > max_repetition={s['max_repetition']}")
+            return "repetitive", (
+                f"{ratio:.2f} of word {s['ngram']}-grams repeated"
+                f" > max_repetition={s['max_repetition']}"
+            )
         for gram in ngrams(tokens, s["echo_words"]):
             if gram in echoes:
-                return "exemplar-echo", (f"copies {s['echo_words']}+ words of exemplar"
-                                         f" {echoes[gram]}: {' '.join(gram)!r}")
+                return "exemplar-echo", (
+                    f"copies {s['echo_words']}+ words of exemplar"
+                    f" {echoes[gram]}: {' '.join(gram)!r}"
+                )
         return None
 
 

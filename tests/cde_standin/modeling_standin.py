@@ -15,8 +15,14 @@ from transformers import PretrainedConfig, PreTrainedModel
 class StandinConfig(PretrainedConfig):
     model_type = "zest_cde_standin"
 
-    def __init__(self, vocab_size=30522, hidden_size=16, transductive_corpus_size=512,
-                 embedder=None, **kwargs):
+    def __init__(
+        self,
+        vocab_size=30522,
+        hidden_size=16,
+        transductive_corpus_size=512,
+        embedder=None,
+        **kwargs,
+    ):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.transductive_corpus_size = transductive_corpus_size
@@ -53,8 +59,9 @@ class SecondStage(nn.Module):
 
     def forward(self, input_ids, attention_mask, dataset_embeddings):
         if dataset_embeddings.shape[0] != self.corpus_size:
-            raise ValueError(f"expected {self.corpus_size} dataset embeddings,"
-                             f" got {dataset_embeddings.shape[0]}")
+            raise ValueError(
+                f"expected {self.corpus_size} dataset embeddings, got {dataset_embeddings.shape[0]}"
+            )
         self.seen.append(input_ids.clone())
         self.contexts.append(dataset_embeddings.clone())
         return _mean_pool(self.embed, input_ids, attention_mask) - dataset_embeddings.mean(0)
