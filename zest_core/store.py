@@ -244,7 +244,8 @@ class Store:
                       versions.strategy, versions.seed, versions.target_docs,
                       (SELECT count(*) FROM documents d WHERE d.version_id = versions.id)
                         AS documents,
-                      versions.wall_seconds
+                      versions.wall_seconds, versions.error, versions.lease_pid,
+                      versions.lease_host, versions.lease_start, versions.lease_heartbeat
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
                ORDER BY versions.id""")
 
