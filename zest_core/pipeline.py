@@ -86,8 +86,8 @@ def resume_safe_options(generator: str) -> frozenset[str]:
 def check_resume_changes(generator: str, changes: dict) -> None:
     unsafe = sorted(set(changes) - resume_safe_options(generator))
     if unsafe:
-        raise ZestError(f"-o {', '.join(unsafe)} cannot change on resume (it changes what is"
-                        " generated); start a new run with it")
+        raise ZestError(f"-o {', '.join(unsafe)} cannot change on resume or top-up (it changes"
+                        " what is generated); start a new run with it")
 
 
 def _with_changes(config: dict, changes: dict | None) -> dict:

@@ -104,7 +104,10 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             self._retry_busy(self.db.enable_wal)
             migrate(self)
-            self.sweep_stale()
+            try:
+                self.sweep_stale()
+            except sqlite3.OperationalError:  # a read-only file or a full disk: still readable
+                pass
             # After the migrations: foreign_keys cannot change inside a transaction, and a
             # migration that rebuilds a table must run with it off.
             self.db.execute("PRAGMA foreign_keys = ON")
