@@ -3,7 +3,7 @@ seeded random moments, then the store's invariants checked with SQL.
 
 Each writing command (run, resume, top-up, filter, rm, export, the first open that applies
 the migrations) is killed over several trials; ``ZEST_FAULT_TRIALS`` sets the trials per
-command (default 4 here, a few dozen processes in all; ``benchmarks/faults.py --trials N``
+command (default 3 here, about fifty processes in all; ``benchmarks/faults.py --trials N``
 runs more) and ``ZEST_FAULT_SEED`` the seed of the kill times. Also: four writers on one
 file at once, and a run on a tmpfs that fills up.
 
@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -34,7 +35,7 @@ from zest_core.exemplars import read_exemplars
 from zest_core.migrations import MIGRATIONS
 from zest_core.store import Store
 
-TRIALS = int(os.environ.get("ZEST_FAULT_TRIALS", 4))
+TRIALS = int(os.environ.get("ZEST_FAULT_TRIALS", 3))
 SEED = int(os.environ.get("ZEST_FAULT_SEED", 0))
 RUN = ["--generator", "fake", "-o", "delay=0.002", "--anchors", 30, "--docs", 60, "--seed", 5]
 BIG = 1500  # documents of the base version that filter, rm and export work on
@@ -86,38 +87,49 @@ def _alive(pid):
     return True
 
 
-def kill_after(args, seconds: float) -> int:
-    """Start a real zest process and SIGKILL it after ``seconds`` (if still running)."""
+def kill_after(args, point: "Point") -> int:
+    """Run a real zest process and SIGKILL it at ``point``: just before its Nth SQL
+    statement (the store's fault hook), or after some seconds of wall time."""
+    env = {**os.environ, "ZEST_FAULT_KILL_AT": str(point.statement or "")}
     proc = subprocess.Popen(fake_cli(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
-        proc.wait(timeout=seconds)
+        proc.wait(timeout=point.seconds or 300)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    else:  # finished before the kill: it must have succeeded, or said why in one line
-        assert "Traceback" not in proc.stderr.read()
+    err = proc.stderr.read()
     proc.stderr.close()
+    if proc.returncode != -signal.SIGKILL:  # finished first: it succeeded, or said why
+        assert proc.returncode == 0, err
     return proc.returncode
 
 
-def zest_ok(*args, timeout=180):
-    done = subprocess.run(fake_cli(*args), capture_output=True, text=True, timeout=timeout)
+def zest_ok(*args, timeout=180, env=None):
+    done = subprocess.run(fake_cli(*args), capture_output=True, text=True, timeout=timeout,
+                          env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
 
-def timed(*args) -> float:
+class Point(NamedTuple):
+    statement: int | None = None
+    seconds: float | None = None
+
+
+def kill_points(name: str, args, trials: int = TRIALS) -> list[Point]:
+    """Seeded kill points over one command: it is run once whole to count its SQL
+    statements and time it; three trials in four kill before a random statement (inside
+    transactions too), the rest after a random time (during generation or start-up)."""
+    count = Path(os.environ.get("TMPDIR", "/tmp")) / f"zest-count-{os.getpid()}"
     started = time.monotonic()
-    zest_ok(*args)
-    return time.monotonic() - started
-
-
-def kill_times(name: str, full_seconds: float, trials: int = TRIALS) -> list[float]:
-    """Seeded kill moments spread over a command's whole run (start-up included: a kill
-    before any write is a case too)."""
+    zest_ok(*args, env={**os.environ, "ZEST_FAULT_COUNT": str(count)})
+    seconds = time.monotonic() - started
+    statements = int(count.read_text())
+    count.unlink()
     rng = random.Random(f"{SEED}-{name}")
-    return [rng.uniform(0.2, 1.1) * full_seconds for _ in range(trials)]
+    return [Point(statement=rng.randint(1, statements)) if rng.random() < 0.75
+            else Point(seconds=rng.uniform(0.1, 1.0) * seconds) for _ in range(trials)]
 
 
 @pytest.fixture(scope="module")
@@ -148,16 +160,18 @@ def test_run_and_resume_killed_anywhere(tmp_path):
     """Kill a run, then kill its resume, then resume to the end: invariants after every
     kill, and the finished corpus equals an uninterrupted one."""
     whole = tmp_path / "whole.db"
-    full = timed("run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--db", whole)
+    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--db"]
+    points = kill_points("run", [*run, whole])
     texts = [d["text"] for d in Store(whole).documents(1)]
-    for trial, at in enumerate(kill_times("run", full)):
+    for trial, point in enumerate(points):
         db = tmp_path / f"t{trial}.db"
-        kill_after(["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--db", db], at)
+        kill_after([*run, db], point)
         check_invariants(db)
         if not sql(db, "SELECT 1 FROM versions"):
             continue
-        for again in kill_times(f"resume-{trial}", full, 1):
-            kill_after(["run", "--resume", 1, "--db", db], again)
+        if trial == 0 and sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
+            # the resume killed at the same statement number: a different moment of its work
+            kill_after(["run", "--resume", 1, "--db", db], point)
             check_invariants(db)
         if sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
             zest_ok("run", "--resume", 1, "--db", db)
@@ -167,32 +181,29 @@ def test_run_and_resume_killed_anywhere(tmp_path):
 
 def test_first_open_killed_anywhere(tmp_path):
     """The migrations of a new file are one transaction: a kill leaves it new or whole."""
-    full = timed("corpora", "list", "--db", tmp_path / "probe.db")
-    for trial, at in enumerate(kill_times("open", full)):
+    for trial, point in enumerate(kill_points("open", ["corpora", "list", "--db",
+                                                       tmp_path / "probe.db"])):
         db = tmp_path / f"open{trial}.db"
-        kill_after(["corpora", "list", "--db", db], at)
+        kill_after(["corpora", "list", "--db", db], point)
         check_invariants(db)
 
 
 def test_filter_killed_anywhere(base, tmp_path):
-    db = copy_of(base, tmp_path / "probe")
-    full = timed("filter", 1, "--with", "exact-dedup", "--db", db)
-    for trial, at in enumerate(kill_times("filter", full)):
+    args = ["filter", 1, "--with", "exact-dedup", "--db"]
+    for trial, point in enumerate(kill_points("filter", [*args, copy_of(base, tmp_path)])):
         db = copy_of(base, tmp_path / f"f{trial}")
-        kill_after(["filter", 1, "--with", "exact-dedup", "--db", db], at)
+        kill_after([*args, db], point)
         check_invariants(db)
         statuses = sql(db, "SELECT status FROM versions WHERE id > 2")
         assert statuses in ([], [("complete",)])  # all or nothing, never a partial child
-    zest_ok("filter", 1, "--with", "exact-dedup", "--db", db)  # and it can be run again
+    zest_ok(*args, db)  # and it can be run again
 
 
 def test_top_up_killed_anywhere(base, tmp_path):
-    db = copy_of(base, tmp_path / "probe")
     args = ["run", "--top-up", 2, "-o", "delay=0.002", "--db"]
-    full = timed(*args, db)
-    for trial, at in enumerate(kill_times("top-up", full)):
+    for trial, point in enumerate(kill_points("top-up", [*args, copy_of(base, tmp_path)])):
         db = copy_of(base, tmp_path / f"t{trial}")
-        kill_after([*args, db], at)
+        kill_after([*args, db], point)
         check_invariants(db)
         child = sql(db, "SELECT id, status FROM versions WHERE id > 2")
         if child and child[0][1] != "complete":  # resumable...
@@ -203,15 +214,14 @@ def test_top_up_killed_anywhere(base, tmp_path):
 
 
 def test_rm_killed_anywhere(base, tmp_path):
-    db = copy_of(base, tmp_path / "probe")
-    full = timed("corpora", "rm", 1, "--recursive", "-y", "--db", db)
-    for trial, at in enumerate(kill_times("rm", full)):
+    args = ["corpora", "rm", 1, "--recursive", "-y", "--db"]
+    for trial, point in enumerate(kill_points("rm", [*args, copy_of(base, tmp_path)])):
         db = copy_of(base, tmp_path / f"r{trial}")
-        kill_after(["corpora", "rm", 1, "--recursive", "-y", "--db", db], at)
+        kill_after([*args, db], point)
         check_invariants(db)
         assert sql(db, "SELECT count(*) FROM versions")[0][0] in (0, 2)  # both or neither
         if sql(db, "SELECT count(*) FROM versions")[0][0]:
-            zest_ok("corpora", "rm", 1, "--recursive", "-y", "--db", db)  # ...or removable
+            zest_ok(*args, db)  # ...or removable
         assert sql(db, "SELECT count(*) FROM documents") == [(0,)]
 
 
@@ -219,11 +229,14 @@ def test_export_killed_anywhere(base, tmp_path):
     """An export replaces its file whole: a kill leaves the old file or the new one."""
     db = copy_of(base, tmp_path / "db")
     out = tmp_path / "out.jsonl"
-    full = timed("corpora", "export", 1, "-o", out, "--db", db)
+    args = ["corpora", "export", 1, "-o", out, "--force", "--db", db]
+    points = kill_points("export", args)
     whole = out.read_text()
-    for at in kill_times("export", full):
+    for point in points:
+        # wall-clock points only: the file is written after the last SQL statement
+        point = Point(seconds=point.seconds or random.Random(point.statement).uniform(1, 4))
         out.write_text("old\n")
-        kill_after(["corpora", "export", 1, "-o", out, "--force", "--db", db], at)
+        kill_after(args, point)
         assert out.read_text() in ("old\n", whole)
     check_invariants(db)
 
