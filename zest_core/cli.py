@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, console, pipeline, plugins
+from .commands import db_option  # noqa: F401 (also imported from here by plugins)
 from .errors import ZestError
 from .exemplars import read_exemplars
 from .options import parse_option_pairs
@@ -23,12 +24,6 @@ class ZestGroup(click.Group):
             return super().invoke(ctx)
         except ZestError as e:
             raise click.ClickException(str(e)) from None
-
-
-def db_option(fn):
-    return click.option("--db", type=click.Path(dir_okay=False), envvar="ZEST_DB",
-                        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
-                             "checkout, else the user data directory).")(fn)
 
 
 @click.group(cls=ZestGroup)
