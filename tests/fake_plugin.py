@@ -37,6 +37,7 @@ class FakeGenerator(Generator):
 
     name = "fake"
     defaults = {"delay": 0.0, "fail_after": -1, "constant": False, "empty": False}
+    resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
     def __init__(self, model=None, **options):
         super().__init__(model, **options)

@@ -58,7 +58,7 @@ def test_plugins_lists_default_generator_and_strategies():
 
 @pytest.mark.parametrize("args,message", [
     (["--anchors", 5, "--docs", 4], "--anchors must be between 1 and --docs"),
-    (["--docs", 0], "--docs must be at least 1"),
+    (["--docs", 0], "--docs must be between 1 and"),
     (["--generator", "nope"], "unknown generator 'nope'"),
     (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
     (["-o", "delay"], "not of the form key=value"),

@@ -124,7 +124,7 @@ def test_empty_documents_are_retried_then_fail(store, exemplars):
 @pytest.mark.parametrize("n_anchors,n_docs,message", [
     (5, 4, "--anchors must be between 1 and --docs"),
     (0, 4, "--anchors must be between 1 and --docs"),
-    (2, 0, "--docs must be at least 1"),
+    (2, 0, "--docs must be between 1 and"),
 ])
 def test_bad_sizes_create_no_version(store, exemplars, n_anchors, n_docs, message):
     with pytest.raises(ZestError, match=message):

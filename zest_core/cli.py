@@ -1,16 +1,19 @@
 """The ``zest`` command line."""
 
+import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__, console, pipeline, plugins
 from .commands import db_option  # noqa: F401 (also imported from here by plugins)
-from .errors import ZestError
+from .errors import Interrupted, ZestError
 from .exemplars import read_exemplars
 from .options import parse_option_pairs
 from .store import Store
@@ -24,6 +27,11 @@ class ZestGroup(click.Group):
             return super().invoke(ctx)
         except ZestError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a user path: missing directory, disk full, read-only file
+            where = f": {e.filename}" if e.filename else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
+        except sqlite3.Error as e:  # disk full or a read-only database, found mid-write
+            raise click.ClickException(f"the zest database failed: {e}") from None
 
 
 @click.group(cls=ZestGroup)
@@ -59,31 +67,43 @@ def cli():
 def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strategy, templates,
         n_anchors, n_docs, seed, name, resume, top_up, db):
     """Generate a synthetic corpus version from exemplar documents."""
-    store = Store(db)
     started = time.monotonic()
+    options = parse_option_pairs(option_pairs)
+    options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
     if resume or top_up:
-        if exemplar_paths:
-            raise ZestError("--exemplars cannot be combined with --resume or --top-up")
         if resume and top_up:
             raise ZestError("use either --resume or --top-up, not both")
+        ctx = click.get_current_context()
+        fixed = [p.opts[0] for p in ctx.command.params if p.name in RUN_DEFINING
+                 and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+        if fixed:
+            raise ZestError(f"{', '.join(fixed)} cannot be combined with --resume or --top-up:"
+                            " they are the version's own (start a new run to change them)")
+        store = Store(db)
         ref = resume or top_up
-        target = store.version(ref)["target_docs"] or 0
-        with _progress(target, store.totals(store.version(ref)["id"])["documents"]) as advance:
+        version = store.version(ref)
+        with _progress(version["target_docs"] or 0,
+                       store.totals(version["id"])["documents"]) as advance:
             action = pipeline.resume if resume else pipeline.top_up
-            version_id = action(store, ref, on_document=advance)
+            version_id = action(store, ref, on_document=advance, changes=options)
     else:
         if not exemplar_paths:
             raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
-        options = parse_option_pairs(option_pairs)
-        options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
+        corpus = name if name is not None else _default_name(exemplar_paths[0])
+        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=n_anchors, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
-        corpus = name or _default_name(exemplar_paths[0])
+        store = Store(db)
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store, exemplars=exemplars, corpus=corpus, generator=generator, model=model,
                 options=options, strategy=strategy, templates=templates, n_anchors=n_anchors,
                 n_docs=n_docs, seed=seed, on_document=advance)
     _summary(store, version_id, time.monotonic() - started)
+
+
+# What a version is made of: fixed once it exists (resume-safe options go through -o).
+RUN_DEFINING = ("exemplar_paths", "k", "generator", "model", "strategy", "templates",
+                "n_anchors", "n_docs", "seed", "name")
 
 
 def _default_name(path: str) -> str:
@@ -170,8 +190,30 @@ plugins.pm.hook.register_commands(cli=cli)
 
 
 def main() -> None:
+    """The console script: one ``Error:`` line for a problem the user can fix; Ctrl-C and
+    SIGTERM mark the version failed, print how to resume and exit 130 / 143."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli()
-    except KeyboardInterrupt:
-        click.echo("interrupted; continue with: zest run --resume VERSION", err=True)
-        sys.exit(130)
+        rc = cli.main(standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        rc = e.exit_code
+    except Interrupted as e:
+        rc = _interrupted(e.signum, e.version_id)
+    except (KeyboardInterrupt, click.Abort):
+        rc = _interrupted(signal.SIGINT, None)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum)
+
+
+def _interrupted(signum: int, version_id: int | None) -> int:
+    name = signal.Signals(signum).name
+    if version_id is None:
+        click.echo(f"interrupted ({name})", err=True)
+    else:
+        click.echo(f"interrupted ({name}); version {version_id} is marked failed."
+                   f" Continue it with: zest run --resume {version_id}", err=True)
+    return 128 + signum

@@ -11,8 +11,10 @@ own grouping cannot be relied on.
 import contextlib
 import datetime
 import hashlib
+import itertools
 import json
 import os
+import signal
 import socket
 import sqlite3
 import time
@@ -43,6 +45,22 @@ def content_hash(text: str) -> str:
 # (where its pid cannot be checked). Writers beat on every document they store.
 LEASE_STALE_SECONDS = 600.0
 HOST = socket.gethostname()
+
+
+# Fault injection (tests/test_faults.py): ZEST_FAULT_KILL_AT=N sends SIGKILL to this process
+# just before its Nth SQL statement, so kills land inside transactions as well as between
+# them; ZEST_FAULT_COUNT=FILE writes how many statements a whole command ran.
+_FAULT_KILL_AT = int(os.environ.get("ZEST_FAULT_KILL_AT") or 0)
+_FAULT_COUNT = os.environ.get("ZEST_FAULT_COUNT")
+_statements = itertools.count(1)
+
+
+def _fault_trace(sql: str) -> None:
+    n = next(_statements)
+    if n == _FAULT_KILL_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _FAULT_COUNT:
+        Path(_FAULT_COUNT).write_text(str(n))
 
 
 def _process_start(pid: int) -> str:
@@ -101,10 +119,15 @@ class Store:
             # only transactions are the explicit ones of ``transaction()``.
             conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
                                    check_same_thread=False)
+            if _FAULT_KILL_AT or _FAULT_COUNT:
+                conn.set_trace_callback(_fault_trace)
             self.db = sqlite_utils.Database(conn)
             self._retry_busy(self.db.enable_wal)
             migrate(self)
-            self.sweep_stale()
+            try:
+                self.sweep_stale()
+            except sqlite3.OperationalError:  # a read-only file or a full disk: still readable
+                pass
             # After the migrations: foreign_keys cannot change inside a transaction, and a
             # migration that rebuilds a table must run with it off.
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -244,7 +267,8 @@ class Store:
                       versions.strategy, versions.seed, versions.target_docs,
                       (SELECT count(*) FROM documents d WHERE d.version_id = versions.id)
                         AS documents,
-                      versions.wall_seconds
+                      versions.wall_seconds, versions.error, versions.lease_pid,
+                      versions.lease_host, versions.lease_start, versions.lease_heartbeat
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
                ORDER BY versions.id""")
 

@@ -80,6 +80,7 @@ def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, db):
     click.echo(f"total {time.monotonic() - started:.1f} s;"
                f" results stored as eval_results {', '.join(str(r['id']) for r in rows)}")
 
+
 @click.command(name="context")
 @click.argument("version")
 @encoder_options

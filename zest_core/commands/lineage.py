@@ -68,6 +68,7 @@ def log(corpus, db):
             if root["corpus"] == name:
                 show(root, 0)
 
+
 @click.command()
 @click.argument("a")
 @click.argument("b")
@@ -110,6 +111,7 @@ def diff(a, b, samples, as_json, db):
             why = f" [{row['reason']}]" if row["reason"] else ""
             click.echo(f"  {label} {row['ordinal']}{why}: {_snippet(row['text'])}")
 
+
 @click.command()
 @click.argument("version")
 @click.option("--filter", "filter_name", help="Only the drops of this filter.")
@@ -131,6 +133,7 @@ def drops(version, filter_name, reason, as_json, db):
         else:
             click.echo(f"{row['ordinal']}  {row['filter']}: {row['reason']} ({row['detail']})"
                        f"  {_snippet(row['text'], 80)}")
+
 
 @click.command(name="rm")
 @click.argument("version")
