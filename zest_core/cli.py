@@ -53,9 +53,12 @@ def cli():
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Generator option, e.g. -o temperature=0.7 -o batch_size=8.")
-@click.option("--host", help="Server address (generators that take a host, e.g. ollama).")
-@click.option("--base-url", help="API base URL (OpenAI-compatible servers).")
+              help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins"
+                   " --options).")
+@click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option"
+                             " (ollama).")
+@click.option("--base-url", help="Same as -o base_url=URL, for generators with a base_url"
+                                 " option (openai).")
 @click.option("--strategy", default="hierarchical", show_default=True)
 @click.option("--templates", type=click.Path(), help="TOML prompt templates for the strategy.")
 @click.option("--anchors", "n_anchors", type=int, default=20, show_default=True)
@@ -148,16 +151,38 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
 
 
 @cli.command(name="plugins")
-def plugins_command():
+@click.option("--options", "show_options", is_flag=True,
+              help="List every option of every generator, filter and encoder, with its type,"
+                   " default, allowed values and help.")
+def plugins_command(show_options):
     """List loaded plugins, their hooks and versions, and what they provide."""
-    table = Table("plugin", "version", "hooks")
+    if show_options:
+        table = Table("kind", "plugin", "option", "type", "default", "allowed", "help")
+        for row in plugins.option_rows():
+            table.add_row(row["kind"], row["plugin"], row["option"], row["type"],
+                          repr(row["default"]), _allowed(row), row["help"])
+        console.stdout().print(table)
+        return
+    table = Table("plugin", "package", "version", "hooks")
     for row in plugins.plugin_info():
-        table.add_row(row["name"], row["version"] or "", ", ".join(row["hooks"]))
+        table.add_row(row["name"], row["package"] or "", row["version"] or "",
+                      ", ".join(row["hooks"]))
     console.stdout().print(table)
     for kind, found in (("generators", plugins.generators()),
                         ("anchor strategies", plugins.anchor_strategies()),
                         ("filters", plugins.filters()), ("encoders", plugins.encoders())):
         click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
+
+
+def _allowed(row: dict) -> str:
+    """An option's allowed values in words: its choices, or its bounds."""
+    if row["choices"] is not None:
+        return " | ".join(map(str, row["choices"]))
+    if row["min"] is not None and row["max"] is not None:
+        return f"{row['min']} to {row['max']}"
+    if row["min"] is not None:
+        return f">= {row['min']}"
+    return f"<= {row['max']}" if row["max"] is not None else ""
 
 
 @cli.group(cls=ZestGroup)

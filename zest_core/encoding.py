@@ -27,12 +27,13 @@ State = dict[str, np.ndarray]
 class Encoder(ModelPlugin):
     """Base class of encoder plugins (see the ``register_encoders`` hook).
 
-    Subclasses set ``name`` and ``defaults`` like generators do, and implement
+    Subclasses set ``name`` and ``options`` like generators do, and implement
     ``embed_queries`` and ``embed_documents`` (one row per text). A context-aware encoder also
     implements ``derive`` (context documents -> arrays, cached by the caller) and ``use``
     (installs those arrays, or ``None`` for no context), and may override ``scores``.
     """
 
+    kind = "encoder"
     #: How many real documents the ``real`` context samples (the CDE context size).
     context_size: int = 512
     #: True when query and document vectors depend on the context (cached per context).

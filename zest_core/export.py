@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from .deps import require
 from .errors import ZestError
 from .store import Store
 
@@ -66,16 +67,12 @@ def to_beir(rows: list[dict], dest: Path, force: bool = False) -> Path:
 
 def to_hf(rows: list[dict], dest: Path, force: bool = False) -> Path:
     """A Hugging Face ``datasets`` dataset on disk (``datasets.load_from_disk(dest)``)."""
-    try:
-        from datasets import Dataset
-    except ImportError:
-        raise ZestError("--format hf needs the datasets package:"
-                        " pip install 'zest[datasets]'") from None
+    datasets = require("datasets", extra="datasets", by="--format hf")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise ZestError(f"{dest} exists; add --force to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        Dataset.from_list(rows).save_to_disk(str(tmp))
+        datasets.Dataset.from_list(rows).save_to_disk(str(tmp))
         if dest.is_dir():
             shutil.rmtree(dest)
         elif dest.exists():

@@ -7,10 +7,10 @@ the ``drops`` table, why each left-out document was dropped.
 """
 
 import time
-from typing import Any, ClassVar, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from .errors import ZestError
-from .options import coerce_options
+from .options import Configurable
 from .plugins import get_filter
 from .store import Store
 
@@ -23,27 +23,23 @@ class Drop(NamedTuple):
     detail: str = ""
 
 
-class Filter:
+class Filter(Configurable):
     """Base class of filter plugins.
 
-    Subclasses set ``name``, ``defaults`` (setting name -> default value; ``--param`` values
-    are coerced to the default's type), optionally ``bounds`` (setting -> inclusive
-    ``(low, high)``, either may be None) and implement ``drops``. ``self.settings`` holds the
-    defaults overridden by the user's parameters.
+    Subclasses set ``name`` and ``options`` (``Option`` declarations, as generators and
+    encoders do; ``-o FILTER.KEY=VALUE`` overrides them) and implement ``drops``.
+    ``self.options`` holds the checked values (``self.settings`` is the same dict).
     """
 
-    name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
-    bounds: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    kind = "filter"
 
-    def __init__(self, **settings: Any):
-        self.settings = coerce_options(self.name, self.defaults, settings)
-        for key, (low, high) in self.bounds.items():
-            value = self.settings[key]
-            if (low is not None and value < low) or (high is not None and value > high):
-                allowed = (f"at most {high}" if low is None else f"at least {low}"
-                           if high is None else f"between {low} and {high}")
-                raise ZestError(f"setting {key}={value} of filter '{self.name}' must be {allowed}")
+    def __init__(self, **options: Any):
+        self.options = self.check_options(options)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The option values, under the name recorded in a filter version's config."""
+        return self.options
 
     def drops(self, documents: list[dict], exemplars: list[dict]) -> Iterable[Drop]:
         """The documents to leave out of the child version, each with its reason.
@@ -57,23 +53,24 @@ class Filter:
 
 
 def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, dict]]:
-    """Assign ``--param`` values to the chosen filters: ``filter.key=value`` names its filter;
-    a plain ``key=value`` goes to the one chosen filter that has that setting."""
+    """Assign ``-o`` values to the chosen filters: ``FILTER.KEY=VALUE`` names its filter; a
+    plain ``KEY=VALUE`` goes to the one chosen filter that has that option."""
     classes = {name: get_filter(name) for name in names}
     assigned: dict[str, dict[str, str]] = {name: {} for name in names}
     for key, value in params.items():
-        owner, dot, setting = key.partition(".")
+        owner, dot, option = key.partition(".")
         if dot:
             if owner not in classes:
-                raise ZestError(f"parameter {key} names filter '{owner}', which is not given"
-                                f" with --with ({', '.join(names)})")
-            assigned[owner][setting] = value
+                raise ZestError(f"option {key} names filter '{owner}', which is not given"
+                                f" with --with ({', '.join(names) or 'none given'})")
+            assigned[owner][option] = value
             continue
-        owners = [name for name, cls in classes.items() if key in cls.defaults]
+        owners = [name for name, cls in classes.items() if key in cls.option_specs()]
         if not owners:
-            raise ZestError(f"parameter {key} is not a setting of {', '.join(classes)}")
+            raise ZestError(f"option {key} is not an option of {', '.join(classes) or 'any'}"
+                            " filter given with --with")
         if len(owners) > 1:
-            raise ZestError(f"parameter {key} is ambiguous between {', '.join(owners)}"
+            raise ZestError(f"option {key} is ambiguous between {', '.join(owners)}"
                             " (write FILTER.KEY=VALUE)")
         assigned[owners[0]][key] = value
     return [(name, assigned[name]) for name in names]

@@ -5,15 +5,16 @@ their hashes go into every version's provenance.
 """
 
 import hashlib
-import itertools
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
+from .text import jaccard, words  # noqa: F401 (plugins written before zest_core.text)
+from .text import first_words
+from .text import title as title_of
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -25,15 +26,6 @@ def derive_seed(seed: int, *parts: Any) -> int:
 def plan_anchor(ordinal: int, n_docs: int, n_anchors: int) -> int:
     """The anchor of document ``ordinal``: contiguous, balanced blocks (sizes differ by <= 1)."""
     return ordinal * n_anchors // n_docs
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def jaccard(a: str, b: str) -> float:
-    x, y = set(words(a)), set(words(b))
-    return len(x & y) / len(x | y) if x | y else 1.0
 
 
 def load_templates(path: str | Path) -> dict:
@@ -138,18 +130,3 @@ class AnchorStrategy:
     @staticmethod
     def clean_document(text: str) -> str:
         return text.strip()
-
-
-def first_words(text: str, limit: int) -> str:
-    """The first ``limit`` words, found without splitting the whole text: a prompt costs the
-    same for a 50 MB exemplar as for a short one."""
-    return " ".join(m.group() for m in itertools.islice(re.finditer(r"\S+", text), limit))
-
-
-def title_of(exemplar: dict) -> str:
-    """The exemplar's title, or its first sentence (at most 16 words) when it has none."""
-    if exemplar.get("title"):
-        return exemplar["title"]
-    words_ = first_words(exemplar["text"], 16)
-    end = re.search(r"[.!?](\s|$)", words_)
-    return words_[:end.start() + 1] if end else words_

@@ -46,14 +46,17 @@ def register_commands(cli):
     @click.argument("version")
     @click.option("--with", "names", multiple=True, metavar="FILTER",
                   help="Filter to apply (repeat; they run in the order given).")
-    @click.option("-p", "--param", "params", multiple=True, metavar="[FILTER.]KEY=VALUE",
-                  help="Filter setting, e.g. -p threshold=0.9 or -p quality.min_words=40.")
+    @click.option("-o", "--option", "option_pairs", multiple=True, metavar="[FILTER.]KEY=VALUE",
+                  help="Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
+                       " (see: zest plugins --options).")
+    @click.option("-p", "--param", "params", multiple=True, hidden=True,
+                  help="Older spelling of -o.")
     @db_option
-    def filter_(version, names, params, db):
+    def filter_(version, names, option_pairs, params, db):
         """Filter a complete VERSION into a new child version that records why each
         dropped document was dropped (see: zest corpora show CHILD)."""
         store = Store(db)
-        specs = resolve_params(list(names), parse_option_pairs(params))
+        specs = resolve_params(list(names), parse_option_pairs(option_pairs + params))
         child = apply_filters(store, version, specs)
         v = store.version(child)
         reasons = Counter((d["filter"], d["reason"]) for d in store.drops([child]))
