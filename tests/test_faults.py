@@ -17,6 +17,7 @@ The invariants (``check_invariants``), after any kill and any later open of the 
   I5 SQLite's integrity_check and foreign_key_check pass, and every migration is applied.
 """
 
+import json
 import os
 import random
 import shutil
@@ -100,6 +101,10 @@ def kill_after(args, point: "Point") -> int:
         proc.wait()
     err = proc.stderr.read()
     proc.stderr.close()
+    if os.environ.get("ZEST_FAULT_REPORT"):  # benchmarks/faults.py counts where kills landed
+        with open(os.environ["ZEST_FAULT_REPORT"], "a") as f:
+            f.write(json.dumps({"command": " ".join(map(str, args[:2])), "point": point._asdict(),
+                                "killed": proc.returncode == -signal.SIGKILL}) + "\n")
     if proc.returncode != -signal.SIGKILL:  # finished first: it succeeded, or said why
         assert proc.returncode == 0, err
     return proc.returncode

@@ -117,3 +117,29 @@ def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
     newest = store.create_version("c", kind="run", config={})
     store.delete_versions([newest])
     assert store.create_version("c", kind="run", config={}) == newest + 1
+
+
+def test_anchors_are_all_or_nothing_across_insert_batches(store, db_path):
+    """sqlite-utils inserts 100 rows per statement; a failure in the second batch must not
+    leave the first 100 anchors behind."""
+    vid = store.create_version("c", kind="run", config={}, n_anchors=121)
+    with pytest.raises(sqlite3.OperationalError):
+        store.add_anchors(vid, [{"text": f"a{i}"} for i in range(120)] + [{"bogus": 1}])
+    assert _count(db_path, "SELECT count(*) FROM anchors") == 0
+
+
+def test_prompts_from_a_huge_exemplar_cost_no_more_than_from_a_short_one():
+    """The exemplar is cut to its first words without splitting all of it (50 MB once cost
+    1 GB per prompt)."""
+    import tracemalloc
+
+    from zest_anchors import Hierarchical
+
+    strat = Hierarchical()
+    huge = [{"title": None, "text": "word. " * 4_000_000}]  # 24 MB
+    tracemalloc.start()
+    prompt = strat.prompt("document", huge, [0], "anchor")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert prompt.count("word.") == strat.templates["document"]["exemplar_words"] + 1
+    assert peak < 1_000_000, peak
