@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
 from conftest import SCIFACT_EXEMPLARS, fake_cli
+
 from zest_core import pipeline
 from zest_core.exemplars import read_exemplars
 from zest_core.migrations import MIGRATIONS

@@ -11,8 +11,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, fake_cli
+
 from zest_core import pipeline
 from zest_core.cli import cli
 from zest_core.errors import ZestError

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 import sqlite_utils
-
 from conftest import ROOT
+
 from zest_core.errors import ZestError
 from zest_core.migrations import MIGRATIONS
 from zest_core.store import Store

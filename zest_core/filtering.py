@@ -7,7 +7,8 @@ the ``drops`` table, why each left-out document was dropped.
 """
 
 import time
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from .errors import ZestError
 from .options import Configurable

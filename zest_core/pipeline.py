@@ -6,7 +6,7 @@ SIGKILL generates exactly the missing plan ordinals with the seeds they would ha
 
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from . import plugins
 from .errors import Interrupted, ZestError
@@ -207,7 +207,7 @@ def _fill(store: Store, version_id: int, gen: Generator, strat: AnchorStrategy, 
         anchor_of = {j: anchors[plan_anchor(j, n_docs, len(anchors))] if anchors else None
                      for j in missing}
 
-        def seed_of(j):
+        def seed_of(j, attempt=attempt):
             if j in reseeded:
                 return derive_seed(seed, "document", rnd, j, attempt, "resume", resumes)
             return derive_seed(seed, "document", rnd, j, attempt)

@@ -18,8 +18,9 @@ import signal
 import socket
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import platformdirs
 import sqlite_utils

@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
-from .text import jaccard, words  # noqa: F401 (plugins written before zest_core.text)
-from .text import first_words
+from .text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
 from .text import title as title_of
 
 
@@ -77,7 +76,7 @@ class AnchorStrategy:
                 t[key].format(**TEMPLATE_FIELDS)
             except KeyError as e:
                 raise ZestError(f"{where} {key} uses the unknown field {{{e.args[0]}}}"
-                                f" (known: {', '.join('{%s}' % f for f in TEMPLATE_FIELDS)})"
+                                f" (known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
                                 ) from None
             except (ValueError, IndexError) as e:
                 raise ZestError(f"{where} {key} is not a valid template ({e}); write a"

@@ -7,8 +7,8 @@ import click
 
 from ..errors import ZestError
 from ..filtering import apply_filters, resolve_params
-from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
+from ..options import parse_option_pairs
 from ..store import Store
 
 
