@@ -32,24 +32,46 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "kills.jsonl"
-        env = {**os.environ, "ZEST_FAULT_TRIALS": str(args.trials),
-               "ZEST_FAULT_SEED": str(args.seed), "ZEST_FAULT_REPORT": str(report)}
+        env = {
+            **os.environ,
+            "ZEST_FAULT_TRIALS": str(args.trials),
+            "ZEST_FAULT_SEED": str(args.seed),
+            "ZEST_FAULT_REPORT": str(report),
+        }
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               str(ROOT / "tests" / "test_faults.py"),
-                               *(["-k", args.k] if args.k else [])], cwd=ROOT, env=env)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(ROOT / "tests" / "test_faults.py"),
+                *(["-k", args.k] if args.k else []),
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         seconds = time.monotonic() - started
-        kills = [json.loads(line) for line in report.read_text().splitlines()] \
-            if report.exists() else []
+        kills = (
+            [json.loads(line) for line in report.read_text().splitlines()]
+            if report.exists()
+            else []
+        )
     counts = collections.defaultdict(collections.Counter)
     for kill in kills:
         counts[kill["command"]]["killed" if kill["killed"] else "finished first"] += 1
-    print(f"\n{len(kills)} processes started for a kill, seed {args.seed},"
-          f" {args.trials} trials per command, {seconds:.0f} s wall"
-          f" ({platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})")
+    print(
+        f"\n{len(kills)} processes started for a kill, seed {args.seed},"
+        f" {args.trials} trials per command, {seconds:.0f} s wall"
+        f" ({platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})"
+    )
     for command, c in sorted(counts.items()):
-        print(f"  {command:<16} killed {c['killed']:>4}   finished before the kill"
-              f" {c['finished first']:>4}")
+        print(
+            f"  {command:<16} killed {c['killed']:>4}   finished before the kill"
+            f" {c['finished first']:>4}"
+        )
     print("invariants: " + ("all held" if done.returncode == 0 else "VIOLATED (see above)"))
     return done.returncode
 

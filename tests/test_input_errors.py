@@ -33,8 +33,20 @@ def one_error(result, message: str) -> None:
 
 
 def run(db, *extra):
-    return zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--anchors", 4,
-                "--docs", 8, "--db", db, *extra)
+    return zest(
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--generator",
+        "fake",
+        "--anchors",
+        4,
+        "--docs",
+        8,
+        "--db",
+        db,
+        *extra,
+    )
 
 
 def versions(db):
@@ -44,32 +56,40 @@ def versions(db):
         return conn.execute("SELECT count(*) FROM versions").fetchone()[0]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--k", -3], "--k must be between 1 and"),
-    (["--k", 0], "--k must be between 1 and"),
-    (["--seed", 10**23], "--seed must be between 0 and 2**63-1"),
-    (["--seed", -1], "--seed must be between 0 and 2**63-1"),
-    (["--docs", 10**9], "--docs must be between 1 and 1,000,000"),
-    (["--anchors", 10**9], "--anchors must be between 1 and --docs"),
-    (["--name", ""], "--name must not be empty"),
-    (["--name", "  "], "--name must not be empty"),
-    (["--name", "42"], "all digits"),
-    (["-o", "delay=nan"], "finite"),
-    (["-o", "delay=inf"], "finite"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--k", -3], "--k must be between 1 and"),
+        (["--k", 0], "--k must be between 1 and"),
+        (["--seed", 10**23], "--seed must be between 0 and 2**63-1"),
+        (["--seed", -1], "--seed must be between 0 and 2**63-1"),
+        (["--docs", 10**9], "--docs must be between 1 and 1,000,000"),
+        (["--anchors", 10**9], "--anchors must be between 1 and --docs"),
+        (["--name", ""], "--name must not be empty"),
+        (["--name", "  "], "--name must not be empty"),
+        (["--name", "42"], "all digits"),
+        (["-o", "delay=nan"], "finite"),
+        (["-o", "delay=inf"], "finite"),
+    ],
+)
 def test_bad_run_settings_create_nothing(db_path, extra, message):
     one_error(run(db_path, *extra), message)
     assert versions(db_path) == 0
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("Title: {anchor}", "Title: {bogus}"), "unknown field {bogus}"),
-    (("Title: {anchor}", "Title: {anchor"), "not a valid template"),
-    (('stop = ["\\nDocument", "\\nTitle:", "\\n\\n"]', 'stop = "Document"'),
-     "stop must be a list of non-empty strings"),
-    (("max_tokens = 256", 'max_tokens = "256"'), "max_tokens must be a positive whole number"),
-    (("temperature = 0.8", "temperature = nan"), "temperature must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("Title: {anchor}", "Title: {bogus}"), "unknown field {bogus}"),
+        (("Title: {anchor}", "Title: {anchor"), "not a valid template"),
+        (
+            ('stop = ["\\nDocument", "\\nTitle:", "\\n\\n"]', 'stop = "Document"'),
+            "stop must be a list of non-empty strings",
+        ),
+        (("max_tokens = 256", 'max_tokens = "256"'), "max_tokens must be a positive whole number"),
+        (("temperature = 0.8", "temperature = nan"), "temperature must be a finite number"),
+    ],
+)
 def test_bad_templates_fail_before_any_version(db_path, tmp_path, edit, message):
     from zest_anchors import TEMPLATES
 
@@ -107,21 +127,26 @@ def complete(db_path):
 
 def test_export_paths(complete, tmp_path):
     db = complete
-    one_error(zest("corpora", "export", 1, "-o", tmp_path / "missing" / "x.jsonl", "--db", db),
-              "does not exist")
+    one_error(
+        zest("corpora", "export", 1, "-o", tmp_path / "missing" / "x.jsonl", "--db", db),
+        "does not exist",
+    )
     out = tmp_path / "x.jsonl"
     out.write_text("keep me\n")
     one_error(zest("corpora", "export", 1, "-o", out, "--db", db), "add --force")
     assert out.read_text() == "keep me\n"
     assert zest("corpora", "export", 1, "-o", out, "--force", "--db", db).exit_code == 0
     assert len(out.read_text().splitlines()) == 8
-    one_error(zest("corpora", "export", 1, "-o", "/dev/full", "--force", "--db", db),
-              "not a regular file")
+    one_error(
+        zest("corpora", "export", 1, "-o", "/dev/full", "--force", "--db", db), "not a regular file"
+    )
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
     (beir / "queries.jsonl").write_text("{}\n")
-    one_error(zest("corpora", "export", 1, "--format", "beir", "-o", beir, "--db", db),
-              "is a BEIR dataset with queries or qrels")
+    one_error(
+        zest("corpora", "export", 1, "--format", "beir", "-o", beir, "--db", db),
+        "is a BEIR dataset with queries or qrels",
+    )
     assert not (beir / "corpus.jsonl").exists()
 
 
@@ -158,10 +183,14 @@ def test_eval_corpus_text_must_be_strings(tmp_path):
 def test_resume_applies_safe_changes_and_refuses_others(db_path):
     failed = run(db_path, "-o", "fail_after=6")
     assert failed.exit_code == 1
-    one_error(zest("run", "--resume", 1, "--docs", 5, "--db", db_path),
-              "--docs cannot be combined with --resume")
-    one_error(zest("run", "--resume", 1, "-o", "fail_after=-1", "--db", db_path),
-              "-o fail_after cannot change on resume")
+    one_error(
+        zest("run", "--resume", 1, "--docs", 5, "--db", db_path),
+        "--docs cannot be combined with --resume",
+    )
+    one_error(
+        zest("run", "--resume", 1, "-o", "fail_after=-1", "--db", db_path),
+        "-o fail_after cannot change on resume",
+    )
     assert Store(db_path).version(1)["status"] == "failed"  # refusals touched nothing
     # delay is resume-safe: applied and recorded (fail_after=6 still holds: 6 more documents)
     done = zest("run", "--resume", 1, "-o", "delay=0.001", "--db", db_path)
@@ -180,8 +209,7 @@ def test_resume_of_an_unfinished_filter_is_a_clear_error(store):
         pipeline.resume(store, child)
 
 
-def test_documents_that_came_back_empty_get_fresh_seeds_on_resume(store, exemplars,
-                                                                  monkeypatch):
+def test_documents_that_came_back_empty_get_fresh_seeds_on_resume(store, exemplars, monkeypatch):
     import fake_plugin
 
     tried: dict[int, list[int]] = {}
@@ -197,30 +225,51 @@ def test_documents_that_came_back_empty_get_fresh_seeds_on_resume(store, exempla
 
     monkeypatch.setattr(fake_plugin.FakeGenerator, "complete", empty_for_ordinal_3)
     with pytest.raises(ZestError, match="empty text for 1 documents"):
-        pipeline.start(store, exemplars=exemplars, corpus="c", generator="fake", n_anchors=2,
-                       n_docs=6, seed=9)
+        pipeline.start(
+            store, exemplars=exemplars, corpus="c", generator="fake", n_anchors=2, n_docs=6, seed=9
+        )
     first = list(tried[3])
     pipeline.resume(store, 1)
     doc = next(d for d in store.documents(1) if d["ordinal"] == 3)
     assert doc["seed"] not in first and doc["seed"] == tried[3][-1]
     others = {d["ordinal"]: d["seed"] for d in store.documents(1) if d["ordinal"] != 3}
     from zest_core.strategy import derive_seed
+
     assert others == {j: derive_seed(9, "document", 0, j, 0) for j in others}
 
 
 def _signal_run(db, signum):
-    proc = subprocess.Popen(fake_cli("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator",
-                                     "fake", "-o", "delay=0.2", "--anchors", 2, "--docs", 50,
-                                     "--db", db),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        fake_cli(
+            "run",
+            "--exemplars",
+            SCIFACT_EXEMPLARS,
+            "--generator",
+            "fake",
+            "-o",
+            "delay=0.2",
+            "--anchors",
+            2,
+            "--docs",
+            50,
+            "--db",
+            db,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while True:  # wait for the first document (an event, not a guess at a delay)
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         if os.path.exists(db):
             with sqlite3.connect(db, timeout=30) as conn:
-                if conn.execute("SELECT name FROM sqlite_master WHERE name = 'documents'"
-                                ).fetchone() and conn.execute(
-                                    "SELECT count(*) FROM documents").fetchone()[0]:
+                if (
+                    conn.execute(
+                        "SELECT name FROM sqlite_master WHERE name = 'documents'"
+                    ).fetchone()
+                    and conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+                ):
                     break
         time.sleep(0.05)
     proc.send_signal(signum)

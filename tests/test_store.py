@@ -40,8 +40,10 @@ def test_copy_into_is_one_commit(store, db_path):
     child = store.create_version("c", kind="filter", config={}, parent_id=parent)
     commits = []
     store.db.conn.set_trace_callback(
-        lambda sql: commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "BEGIN"))
-        else None)
+        lambda sql: (
+            commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "BEGIN")) else None
+        )
+    )
     store.copy_into(parent, child)
     store.db.conn.set_trace_callback(None)
     assert commits == ["BEGIN IMMEDIATE", "COMMIT"]
@@ -54,8 +56,10 @@ OPEN = "import sys; sys.path[:0] = {paths!r}; from zest_core.store import Store;
 def test_four_processes_open_a_new_file_at_once(tmp_path):
     path = tmp_path / "new.db"
     code = OPEN.format(paths=[str(ROOT), str(ROOT / "plugins"), *sys.path])
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert _count(path, "SELECT count(*) FROM _zest_migrations") == len(MIGRATIONS)
@@ -73,8 +77,12 @@ def test_interrupted_first_open_leaves_a_usable_file(tmp_path, monkeypatch):
     path = tmp_path / "z.db"
     with pytest.raises(KeyboardInterrupt):
         Store(path)
-    tables = {r[0] for r in sqlite3.connect(path).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(path).execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
     assert not tables & {"corpora", "versions", "exemplars", "half"}
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     store = Store(path)
@@ -102,8 +110,17 @@ def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
     old = _old_database(path, MIGRATIONS[:5])
     old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
     for vid, parent in ((1, None), (2, 1)):
-        old["versions"].insert({"id": vid, "corpus_id": 1, "parent_id": parent, "kind": "run",
-                                "status": "running", "created": "then", "target_docs": 1})
+        old["versions"].insert(
+            {
+                "id": vid,
+                "corpus_id": 1,
+                "parent_id": parent,
+                "kind": "run",
+                "status": "running",
+                "created": "then",
+                "target_docs": 1,
+            }
+        )
     old["documents"].insert({"version_id": 1, "ordinal": 0, "text": "text"})
     old.conn.close()
     store = Store(path)
