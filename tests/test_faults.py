@@ -204,9 +204,13 @@ def test_run_and_resume_killed_anywhere(tmp_path):
         check_invariants(db)
         if not sql(db, "SELECT 1 FROM versions"):
             continue
-        if trial == 0 and sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
-            # the resume killed at the same statement number: a different moment of its work
-            kill_after(["run", "--resume", 1, "--db", db], point)
+        if sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
+            # a resume has less left to do: killed at half the run's kill point
+            half = Point(
+                statement=point.statement and max(1, point.statement // 2),
+                seconds=point.seconds and point.seconds / 2,
+            )
+            kill_after(["run", "--resume", 1, "--db", db], half)
             check_invariants(db)
         if sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
             zest_ok("run", "--resume", 1, "--db", db)
