@@ -10,15 +10,22 @@ What a user and a plugin author need, in one namespace::
 See docs/python-api.md.
 """
 
-from zest_core import __version__
+from zest_core import (
+    AnchorStrategy,
+    Completion,
+    Drop,
+    Encoder,
+    Filter,
+    Generator,
+    Option,
+    Request,
+    ZestError,
+    __version__,
+    hookimpl,
+)
 from zest_core.api import AdaptedEncoder, Embeddings, Hit, generate, load_encoder
-from zest_core.encoding import Encoder
-from zest_core.errors import ZestError
-from zest_core.filtering import Filter
-from zest_core.generation import Generator
-from zest_core.hookspecs import hookimpl
 from zest_core.store import Store
-from zest_core.strategy import AnchorStrategy
 
-__all__ = ["AdaptedEncoder", "AnchorStrategy", "Embeddings", "Encoder", "Filter", "Generator",
-           "Hit", "Store", "ZestError", "__version__", "generate", "hookimpl", "load_encoder"]
+__all__ = ["AdaptedEncoder", "AnchorStrategy", "Completion", "Drop", "Embeddings", "Encoder",
+           "Filter", "Generator", "Hit", "Option", "Request", "Store", "ZestError", "__version__",
+           "generate", "hookimpl", "load_encoder"]
