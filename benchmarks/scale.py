@@ -330,13 +330,13 @@ def main() -> None:
     np.savez(queries_path, dense=queries.dense, data=queries.sparse.data,
              indices=queries.sparse.indices, indptr=queries.sparse.indptr)
 
-    print(f"2. engines on {args.engine_docs} vectors", flush=True)  # same vectors for all
     import pyarrow.parquet as pq
 
     base = np.concatenate([
         pq.read_table(embedded / n).column("dense").combine_chunks().values.to_numpy()
         .reshape(-1, queries.dense.shape[1]) for n in read_meta(embedded)["shards"]])
     if not args.skip_engines:
+        print(f"2. engines on {args.engine_docs} vectors", flush=True)
         results["engines"] = compare_engines(args.out, base, queries.dense, args.engine_docs)
 
     if args.skip_index:

@@ -7,6 +7,7 @@ import pytest
 
 import zest
 from conftest import ROOT
+from test_embed import complete_version
 from zest_core.encoding import make_encoder
 
 DOCS = ["Low vitamin D predicts hip fractures in older women.",
@@ -87,10 +88,7 @@ def test_sparse_weights_reproduce_bm25_with_the_context_statistics():
 
 
 def test_context_from_the_store_is_cached(store):
-    version = store.create_version("ctx", kind="run", config={})
-    for i, text in enumerate(CONTEXT):
-        store.add_document(version, i, text)
-    store.finish(version, "complete", 1.0)
+    version = complete_version(store, CONTEXT)
     enc = zest.load_encoder("hybrid", context="ctx", store=store)
     assert enc.context.label.startswith(f"version {version}")
     assert store.db["context_cache"].count == 1
@@ -109,7 +107,7 @@ def test_bad_context_is_one_clear_error(store, context, message):
 
 
 def test_a_running_version_is_not_a_context(store):
-    version = store.create_version("ctx", kind="run", config={})
+    version = store.create_version("ctx", kind="run", config={}, target_docs=2)
     store.add_document(version, 0, "a document")
     with pytest.raises(zest.ZestError, match="not complete"):
         zest.load_encoder("hybrid", context=version, store=store)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import BEIR
-from test_evaluate import complete_version, make_beir_slice
+from test_evaluate import make_beir_slice
 
 from zest_core.encoding import context_state, make_encoder, resolve_context
 from zest_core.evaluate import _Search, load_beir
@@ -21,6 +21,15 @@ from zest_core.evaluate import _Search, load_beir
 FAST = {"max_seq_length": 48}  # short inputs keep the real model quick on a shared CPU
 OPTIONS = [arg for key, value in FAST.items() for arg in ("-o", f"{key}={value}")]
 N_QUERIES = 30
+
+
+def complete_version(store, texts, status="complete") -> int:
+    """A version of ``texts``, as complete (or not) as the store checks."""
+    version = store.create_version("ctx", kind="run", config={}, target_docs=len(texts))
+    for i, text in enumerate(texts):
+        store.add_document(version, i, text)
+    store.finish(version, status, 1.0)
+    return version
 
 
 def zest(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
