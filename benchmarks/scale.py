@@ -117,6 +117,40 @@ def embed_throughput(out: Path, docs: list[dict], rounds: int) -> dict:
             "overhead_median": statistics.median(ratios) - 1, "embedded": str(out / "embed-0")}
 
 
+def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> dict:
+    """CPU time per document of the model, and of all that zest embed adds around it
+    (reading the input twice, BM25 weights twice, Arrow and Parquet), measured apart: on a
+    shared machine this ratio is steadier than two wall-clock runs."""
+    import pyarrow.parquet as pq
+
+    import zest
+    from zest_core.api import Embeddings
+    from zest_core.shards import encode_table, read_records
+
+    source = out / "embed-input.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    texts = [f"{d['title']} {d['text']}".strip() if d["title"] else d["text"] for d in docs]
+    encoder = zest.load_encoder("hybrid", context=texts[::4][:512])
+    encoder.encode_documents(texts[:4])
+    started = time.process_time()
+    encoder.encoder.embed_documents(texts[:model_docs])
+    model = (time.process_time() - started) / model_docs
+    dense = np.zeros((len(texts), 384), dtype=np.float32)
+
+    class ModelOutputGiven:
+        def encode_documents(self, batch):
+            return Embeddings(dense[:len(batch)], encoder.encoder.sparse_documents(batch))
+
+    started = time.process_time()
+    ids = [doc_id for doc_id, _ in read_records(source)]
+    sum(1 for _ in read_records(source))
+    encoder.encoder.sparse_documents(texts)
+    pq.write_table(encode_table(ModelOutputGiven(), ids, texts), out / "own-work.parquet")
+    own = (time.process_time() - started) / len(texts)
+    return {"model_cpu_ms_per_doc": 1e3 * model, "zest_own_cpu_ms_per_doc": 1e3 * own,
+            "own_over_model": own / model}
+
+
 # 2. engines ----------------------------------------------------------------------------------
 M, EF_ADD, EF_SEARCH = 16, 128, 128
 
@@ -305,6 +339,8 @@ def main() -> None:
                         help="reuse this embed output (an earlier run's OUT/embed-0): skips 1.")
     parser.add_argument("--skip-engines", action="store_true", help="skip 2.")
     parser.add_argument("--skip-index", action="store_true", help="skip 3.")
+    parser.add_argument("--decompose", action="store_true",
+                        help="only the CPU-time decomposition of embedding (1b)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"command": " ".join(sys.argv), "machine": f"{os.cpu_count()} cores, "
@@ -312,6 +348,10 @@ def main() -> None:
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     docs, query_texts = texts_and_queries(args.embed_docs, args.queries)
 
+    if args.decompose:
+        results["embed_decomposition"] = embed_decomposition(args.out, docs)
+        print(json.dumps(results, indent=2))
+        return
     if args.embedded:
         embedded = args.embedded
     else:
