@@ -159,9 +159,13 @@ class SearchIndex:
             self.bm25 = load_npz(self.path / "bm25.npz").tocsc()
             self.terms = np.load(self.path / "terms.npy")
 
-    def encoder(self) -> AdaptedEncoder:
-        """The encoder the index was built with, from its recorded settings and context."""
-        return AdaptedEncoder.from_metadata(self.meta, read_state(self.path))
+    def encoder(self, model: str | None = None, **options: Any) -> AdaptedEncoder:
+        """The encoder the index was built with, from its recorded settings and context
+        (``model`` and ``options`` replace the recorded ones: ``check`` then refuses them
+        if they differ)."""
+        meta = {**self.meta, "model": model or self.meta["model"],
+                "options": {**self.meta["options"], **options}}
+        return AdaptedEncoder.from_metadata(meta, read_state(self.path))
 
     def check(self, encoder: AdaptedEncoder) -> None:
         """Refuse an encoder or context other than the index's, naming the difference."""

@@ -242,4 +242,4 @@ def m008_embedding_cache_chunks(db):
     # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
     # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
     db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
-                                  pk=("key", "chunk"))
+                                  pk=("key", "chunk"), if_not_exists=True)

@@ -100,13 +100,12 @@ def search_(index, queries, top_k, context, encoder_name, model, option_pairs, a
     if encoder_name and encoder_name != built["encoder"]:  # before any model or store
         raise ZestError(f"{index} was built with encoder {built['encoder']!r},"
                         f" not {encoder_name!r}")
-    if context or encoder_name or model or option_pairs:
-        options = {**built["options"], **parse_option_pairs(option_pairs)}
-        encoder = load_encoder(encoder_name or built["encoder"],
-                               context or built["context"]["spec"],
-                               model=model or built["model"], store=Store(db), **options)
-    else:
-        encoder = found.encoder()
+    options = {**built["options"], **parse_option_pairs(option_pairs)}
+    if context:  # the context asked for, from the store: refused unless it is the index's
+        encoder = load_encoder(built["encoder"], context, model=model or built["model"],
+                               store=Store(db), **options)
+    else:  # the index's own context state (no store needed), with the settings asked
+        encoder = found.encoder(model=model, **options)
     try:
         results = found.search(encoder, list(queries), top_k)
     finally:
