@@ -27,7 +27,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -345,7 +345,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"command": " ".join(sys.argv), "machine": f"{os.cpu_count()} cores, "
                f"{platform.machine()}, load {os.getloadavg()[0]:.1f} at start",
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     docs, query_texts = texts_and_queries(args.embed_docs, args.queries)
 
     if args.decompose:

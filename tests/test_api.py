@@ -4,10 +4,10 @@ import re
 
 import numpy as np
 import pytest
-
-import zest
 from conftest import ROOT
 from test_embed import complete_version
+
+import zest
 from zest_core.encoding import make_encoder
 
 DOCS = ["Low vitamin D predicts hip fractures in older women.",

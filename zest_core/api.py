@@ -8,9 +8,10 @@ under the context's statistics), ``search`` ranks documents exactly as ``zest ev
 and the same object follows mteb's search protocol (``index`` + ``search``).
 """
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 

@@ -11,8 +11,9 @@ import hashlib
 import io
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 

@@ -16,9 +16,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -208,7 +208,7 @@ def embed(encoder: AdaptedEncoder, source: Path, out: Path, shard_size: int = 40
             continue
         ids, texts = [r[0] for r in batch], [r[1] for r in batch]
         table = encode_table(encoder, ids, texts)
-        write_atomic(path, lambda p: pq.write_table(table, p))
+        write_atomic(path, lambda p, rows=table: pq.write_table(rows, p))
         if on_shard:
             on_shard(len(batch))
     meta.update(complete=True, shards=shards)

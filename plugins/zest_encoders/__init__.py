@@ -10,8 +10,9 @@ with no context every term weighs the same and lengths are not normalised.
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
