@@ -18,6 +18,9 @@ from zest_core.encoding import context_state, make_encoder, resolve_context
 from zest_core.evaluate import evaluate_contexts
 from zest_cde import sample_context
 
+# Building the stand-in checkpoint (module fixture) takes seconds, and all but one test use it.
+pytestmark = pytest.mark.slow
+
 STANDIN = Path(__file__).parent / "cde_standin"
 SIZE = 8  # the stand-in's transductive_corpus_size (512 in the real checkpoints)
 

@@ -125,6 +125,7 @@ def test_bad_database_file(tmp_path):
     assert result.exit_code == 1 and "cannot open the zest database" in result.output
 
 
+@pytest.mark.slow
 def test_plugin_allow_list():
     env = {**os.environ, "ZEST_LOAD_PLUGINS": "anchors"}
     out = subprocess.run([sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,

@@ -233,6 +233,7 @@ def test_bad_params(names, params, message):
         resolve_params(names, params)
 
 
+@pytest.mark.slow
 def test_embedding_dedup_catches_paraphrases_near_dedup_misses(store, scifact, exemplars):
     pytest.importorskip("sentence_transformers")
     source = next(t for t in scifact[:40] if len(t.split()) < 150)

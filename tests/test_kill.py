@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from zest_core.store import Store
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 from fake_plugin import kind_of, recorded
@@ -49,6 +51,7 @@ def kill_at_request(args, record, kind, n):
                      env=env)
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_point_then_resume(tmp_path):
     db, record = tmp_path / "killed.db", tmp_path / "requests.jsonl"
     run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake",
