@@ -15,6 +15,7 @@ resume would inherit them.
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict
 
@@ -36,6 +37,7 @@ class FakeGenerator(Generator):
 
     name = "fake"
     defaults = {"delay": 0.0, "fail_after": -1, "constant": False, "empty": False}
+    resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
     def __init__(self, model=None, **options):
         super().__init__(model, **options)
@@ -95,8 +97,11 @@ def register() -> None:
     from zest_core import plugins
 
     plugins.load_plugins()
-    if plugins.pm.get_plugin("fake") is None:
-        plugins.pm.register(__import__(__name__), name="fake")
+    module = sys.modules[__name__]
+    if not plugins.pm.is_registered(module):
+        # Under a name no package installs: an installed plugin that also registers a
+        # generator "fake" is then reported as a conflict instead of replacing this one.
+        plugins.pm.register(module, name="tests.fake_plugin")
 
 
 if __name__ == "__main__":

