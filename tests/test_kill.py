@@ -11,10 +11,10 @@ import subprocess
 import time
 
 import pytest
-
-from zest_core.store import Store
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 from fake_plugin import kind_of, recorded
+
+from zest_core.store import Store
 
 N_DOCS, N_ANCHORS = 24, 4
 

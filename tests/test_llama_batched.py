@@ -6,13 +6,13 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import SCIFACT_EXEMPLARS, fake_cli
+from ollama_server import small_templates
+from test_kill import count, kill_when
 
 from zest_core.errors import ZestError
 from zest_core.generation import Request
 from zest_core.store import Store
-from conftest import SCIFACT_EXEMPLARS, fake_cli
-from ollama_server import small_templates
-from test_kill import count, kill_when
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402

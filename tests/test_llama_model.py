@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SCIFACT_EXEMPLARS, TESTS
 
 from zest_core.store import Store
 from zest_core.strategy import jaccard
-from conftest import SCIFACT_EXEMPLARS, TESTS
 
 pytestmark = pytest.mark.model
 GUARD = TESTS / "network_guard.py"

@@ -8,9 +8,9 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
 from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, small_templates
+
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request

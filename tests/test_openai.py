@@ -10,9 +10,9 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, clean_exit
 from ollama_server import JSONHandler, openai_command, refusing_port, serving, small_templates
+
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
