@@ -90,7 +90,8 @@ def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strat
         if not exemplar_paths:
             raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
         corpus = name if name is not None else _default_name(exemplar_paths[0])
-        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=n_anchors, seed=seed, k=k)
+        # --anchors is checked once the strategy is known (some use none)
+        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
         store = Store(db)
         with _progress(n_docs, 0) as advance:
