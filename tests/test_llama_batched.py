@@ -195,7 +195,7 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
 def test_generator_batches_by_default_and_records_the_batch_size(capsys):
     batched = LlamaCppGenerator(n_ctx=1024)
     try:
-        defaults = LlamaCppGenerator.defaults
+        defaults = LlamaCppGenerator.check_options({})  # the declared defaults
         assert len(batched.decoders) == defaults["workers"]
         assert batched.provenance()["batch_size"] == defaults["batch_size"] > 1
         assert batched.provenance()["workers"] == defaults["workers"]
