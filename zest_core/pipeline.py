@@ -32,7 +32,7 @@ def start(store: Store, *, exemplars: list[dict], corpus: str, generator: str = 
     config = {"generator": generator, "model": model, "options": options or {},
               "strategy": strategy, "templates": templates, "seed": seed, "round": 0,
               "n_anchors": n_anchors if strat.uses_anchors else 0, "n_docs": n_docs}
-    gen = _generator(config)
+    gen = _generator(config, exemplars)
     try:
         version_id = store.create_version(
             corpus, kind="run", config=config, strategy=strategy, generator=generator,
@@ -75,7 +75,7 @@ def top_up(store: Store, ref: int | str, on_document: OnDocument | None = None) 
 
 def _continue(store: Store, version_id: int, config: dict, on_document) -> int:
     strat = plugins.get_anchor_strategy(config["strategy"])(templates=config["templates"])
-    gen = _generator(config)
+    gen = _generator(config, store.exemplars(version_id))
     try:
         store.update_version(version_id, status="running", error=None)
         _generate(store, version_id, gen, strat, config, on_document)
@@ -84,9 +84,14 @@ def _continue(store: Store, version_id: int, config: dict, on_document) -> int:
     return version_id
 
 
-def _generator(config: dict) -> Generator:
-    cls = plugins.get_generator(config["generator"])
-    return cls(config["model"], **config["options"])
+def _generator(config: dict, exemplars: list[dict]) -> Generator:
+    gen = plugins.get_generator(config["generator"])(config["model"], **config["options"])
+    try:
+        gen.prepare(exemplars)
+    except BaseException:
+        gen.close()
+        raise
+    return gen
 
 
 def _generate(store: Store, version_id: int, gen: Generator, strat: AnchorStrategy,

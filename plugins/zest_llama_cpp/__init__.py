@@ -15,6 +15,7 @@ from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
 
 from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
+from .trim import DEFAULT_SIZE, trimmed_model
 
 
 @hookimpl
@@ -48,13 +49,31 @@ class LlamaCppGenerator(Generator):
         "mode": "auto",  # auto | completion | chat
         "top_p": 0.95,
         "top_k": 64,
+        # full | trimmed: a copy keeping the exemplars' and common English tokens, built once
+        # into the user cache (docs/trimmed-vocabulary.md)
+        "vocab": "full",
+        "vocab_size": DEFAULT_SIZE,  # tokens a trimmed vocabulary keeps
     }
-    choices = {"mode": ("auto", "completion", "chat")}
+    choices = {"mode": ("auto", "completion", "chat"), "vocab": ("full", "trimmed")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        self.path = model or default_model_path()
-        check_gguf(self.path)
+        self.source = model or default_model_path()
+        check_gguf(self.source)
+        self.path, self.trimmed, self.llm = self.source, None, None
+        if self.options["vocab"] == "full":
+            self._load()
+
+    def prepare(self, exemplars: list[dict]) -> None:
+        if self.llm is None:
+            self._load(exemplars)
+
+    def _load(self, exemplars: list[dict] = ()) -> None:
+        """Load the model; with vocab=trimmed, first a trimmed copy kept for ``exemplars``."""
+        if self.options["vocab"] == "trimmed":
+            texts = [f"{e.get('title') or ''}\n{e['text']}" for e in exemplars]
+            self.trimmed = trimmed_model(self.source, texts, self.options["vocab_size"])
+            self.path = self.trimmed["path"]
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
 
@@ -100,9 +119,10 @@ class LlamaCppGenerator(Generator):
 
     @property
     def model_id(self) -> str:
-        return os.path.basename(self.path)
+        return os.path.basename(self.source)
 
     def complete(self, request: Request) -> Completion:
+        self.prepare([])
         args = dict(
             max_tokens=request.max_tokens,
             temperature=request.temperature,
@@ -127,16 +147,21 @@ class LlamaCppGenerator(Generator):
         )
 
     def complete_many(self, requests):
+        self.prepare([])
         if not self.decoders:
             return super().complete_many(requests)
         return run_parallel(self.decoders, requests)
 
     def provenance(self) -> dict:
+        self.prepare([])
         batching = {"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
-        return {**super().provenance(), "path": self.path, "chat": self.chat,
+        trimmed = {"trimmed": self.trimmed} if self.trimmed else {}
+        return {**super().provenance(), "path": self.source, "chat": self.chat, **trimmed,
                 **(batching if self.decoders else {"batch_size": 1, "workers": 1})}
 
     def close(self) -> None:
+        if self.llm is None:
+            return
         for decoder in self.decoders:
             decoder.close()
         self.llm.close()

@@ -1,0 +1,330 @@
+"""Trimmed-vocabulary copies of a GGUF: most of a small model's decoding time is its output layer.
+
+Gemma 3 270M spends about 170M of its 270M parameters on 262,144 vocabulary rows (tied input
+embedding and output layer), and every generated token multiplies the hidden state with all of
+them. English documents use a small part of that vocabulary. ``trim_gguf`` writes a copy that
+keeps only chosen token ids: the tokenizer arrays, the embedding / output rows (quantised rows
+are independent blocks, so they are copied as bytes) and every id-valued metadata key are
+restricted and renumbered. Nothing else changes, so for a kept token the model computes the same
+logits as before, and text that needs a dropped token still tokenizes through shorter pieces or
+byte fallback.
+
+``kept_ids`` chooses the set: every special, control and byte token, every id that metadata
+names, every token of the given texts (the run's exemplars), then the tokens of an English
+sample rendered from ``wordfreq``'s word list, most frequent first, up to ``size`` ids. Each
+token comes with the tokens its SentencePiece merges pass through, so text made of kept tokens
+tokenizes to the same pieces as with the full vocabulary.
+"""
+
+import hashlib
+import heapq
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from zest_core import ZestError
+
+# Bump when the written file changes for the same kept set: it is part of the cache key.
+FORMAT = 1
+DEFAULT_SIZE = 32_000
+ENGLISH_WORDS = 100_000  # wordfreq words rendered into the English sample
+TRIMMED_TENSORS = ("token_embd.weight", "output.weight")
+TOKENS, SCORES, TYPES, MERGES = (
+    "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+    "tokenizer.ggml.merges")
+NORMAL, BYTE = 1, 6  # gguf.TokenType
+# Gemma's reserved slots: thousands of them, never produced by tokenizing text.
+PLACEHOLDER = re.compile(r"<unused\d+>")
+BYTE_TOKEN = re.compile(r"<0x([0-9A-F]{2})>")
+# Share of each rendering of a word in running text (weights for ranking its tokens).
+VARIANTS = ((" {}", 1.0), (" {}", 0.15, str.capitalize), ("{}", 0.05), ("{}", 0.05, str.capitalize))
+
+
+@dataclass
+class Vocab:
+    """A GGUF's SentencePiece vocabulary, as read by ``read_vocab``."""
+
+    tokens: list[str]
+    scores: list[float]
+    types: list[int]
+    id_keys: dict[str, list[int]]  # metadata key -> the token ids it names
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def open_gguf(path: str | os.PathLike):
+    """A ``gguf.GGUFReader`` over ``path``; a corrupt or truncated file is one ZestError."""
+    try:
+        import gguf
+    except ImportError:
+        raise ZestError("trimming a vocabulary needs the gguf package: "
+                        "pip install 'zest[trim]'") from None
+    try:
+        reader = gguf.GGUFReader(path)
+        for tensor in reader.tensors:  # a truncated file maps short views without failing
+            if tensor.data.nbytes != tensor.n_bytes:
+                raise ValueError(f"tensor {tensor.name} runs past the end of the file")
+        return reader
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError, OSError) as e:
+        raise ZestError(f"cannot read GGUF {path}: {e or type(e).__name__}") from None
+
+
+def _value(reader, key: str):
+    field = reader.fields.get(key)
+    return None if field is None else field.contents()
+
+
+def read_vocab(reader) -> Vocab:
+    """The vocabulary, checked to be SentencePiece-style with all 256 byte-fallback tokens."""
+    model = _value(reader, "tokenizer.ggml.model")
+    tokens, scores, types = (_value(reader, key) for key in (TOKENS, SCORES, TYPES))
+    path = reader.data.filename
+    if model != "llama" or not tokens or not scores or not types:
+        raise ZestError(f"cannot trim {path}: its tokenizer is {model or 'missing'!r}, and only "
+                        "SentencePiece-style ('llama') vocabularies with scores and token types "
+                        "are supported")
+    if not len(tokens) == len(scores) == len(types):
+        raise ZestError(f"cannot trim {path}: its tokenizer arrays differ in length")
+    byte_values = {int(m[1], 16) for t, kind in zip(tokens, types)
+                   if kind == BYTE and (m := BYTE_TOKEN.fullmatch(t))}
+    if len(byte_values) != 256:
+        raise ZestError(f"cannot trim {path}: it has {len(byte_values)} of the 256 byte-fallback "
+                        "tokens, so text outside a trimmed vocabulary could not be tokenized")
+    id_keys = {}
+    for name, field in reader.fields.items():
+        if name.endswith(("_token_id", "_token_ids")):
+            ids = field.contents()
+            id_keys[name] = ids if isinstance(ids, list) else [ids]
+    return Vocab(tokens, scores, types, id_keys)
+
+
+def required_ids(vocab: Vocab) -> set[int]:
+    """Ids a trimmed copy must keep: all but normal tokens and placeholders, and named ids."""
+    keep = {i for i, (text, kind) in enumerate(zip(vocab.tokens, vocab.types))
+            if kind != NORMAL and not PLACEHOLDER.fullmatch(text)}
+    return keep | {i for ids in vocab.id_keys.values() for i in ids if 0 <= i < len(vocab)}
+
+
+class Merges:
+    """SentencePiece's merge order (as llama.cpp's tokenizer applies it) over one vocabulary,
+    to find the tokens a kept token is built from."""
+
+    def __init__(self, vocab: Vocab):
+        self.index = {text: i for i, text in enumerate(vocab.tokens)}
+        self.scores = vocab.scores
+
+    def path(self, token: str) -> list[int]:
+        """Every token id formed while merging the characters of ``token``, itself included."""
+        symbols = list(token)
+        queue: list[tuple[float, int, str, str]] = []
+
+        def push(left: int) -> None:
+            right = nxt[left]
+            if right < 0:
+                return
+            joined = symbols[left] + symbols[right]
+            if joined in self.index:
+                # Highest score first, then leftmost: llama.cpp's bigram order.
+                heapq.heappush(queue, (-self.scores[self.index[joined]], left,
+                                       symbols[left], symbols[right]))
+
+        nxt = list(range(1, len(symbols))) + [-1]
+        prev = list(range(-1, len(symbols) - 1))
+        for i in range(len(symbols) - 1):
+            push(i)
+        formed = []
+        while queue:
+            _, left, a, b = heapq.heappop(queue)
+            right = nxt[left]
+            if right < 0 or symbols[left] != a or symbols[right] != b:
+                continue  # one side was merged into something else since
+            symbols[left] += b
+            symbols[right] = ""
+            formed.append(self.index[symbols[left]])
+            nxt[left] = nxt[right]
+            if nxt[right] >= 0:
+                prev[nxt[right]] = left
+            if prev[left] >= 0:
+                push(prev[left])
+            push(left)
+        return formed
+
+
+def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
+    """``(text, weight)`` renderings of wordfreq's most frequent English words: lower case and
+    capitalised, after a space and at the start of a line, weighted by the word's frequency."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise ZestError("trimming a vocabulary needs wordfreq: pip install 'zest[trim]'") from None
+    sample = []
+    for word in wordfreq.top_n_list("en", n_words):
+        frequency = wordfreq.word_frequency(word, "en")
+        for form, share, *case in VARIANTS:
+            sample.append((form.format(case[0](word) if case else word), frequency * share))
+    return sample
+
+
+def token_weights(tokenize, sample: Iterable[tuple[str, float]]) -> Counter:
+    """Summed weight of every token id in the tokenized sample."""
+    weights: Counter = Counter()
+    for text, weight in sample:
+        for token in tokenize(text):
+            weights[token] += weight
+    return weights
+
+
+def kept_ids(vocab: Vocab, tokenize, texts: Iterable[str], size: int = DEFAULT_SIZE,
+             sample: Iterable[tuple[str, float]] | None = None) -> list[int]:
+    """The sorted ids to keep: required ones, every token of ``texts`` (with the tokens their
+    merges pass through), then the sample's tokens by weight while fewer than ``size``."""
+    keep = required_ids(vocab)
+    if size < len(keep):
+        raise ZestError(f"a trimmed vocabulary needs at least {len(keep)} tokens (the special, "
+                        f"control and byte tokens); {size} asked for")
+    merges = Merges(vocab)
+
+    def closure(ids: Iterable[int]) -> set[int]:
+        return {j for i in ids if vocab.types[i] == NORMAL
+                for j in [i, *merges.path(vocab.tokens[i])]} - keep
+
+    keep |= closure(t for text in texts for t in tokenize(text))
+    if len(keep) > size:
+        raise ZestError(f"the exemplars alone need {len(keep)} tokens; raise the vocabulary "
+                        f"size above {size}")
+    weights = token_weights(tokenize, english_sample() if sample is None else sample)
+    for token, _ in sorted(weights.items(), key=lambda tw: (-tw[1], tw[0])):
+        more = closure([token])
+        if len(keep) + len(more) <= size:
+            keep |= more
+        if len(keep) >= size:
+            break
+    return sorted(keep)
+
+
+def kept_hash(ids: list[int]) -> str:
+    return hashlib.sha256(json.dumps([FORMAT, ids]).encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int]) -> Path:
+    """Write a copy of ``source`` that keeps the token ids ``keep`` (renumbered in order) to
+    ``dest``, through a temporary file renamed at the end; ``source`` is only read."""
+    import gguf
+
+    reader = open_gguf(source)
+    vocab = read_vocab(reader)
+    keep = sorted(set(keep))
+    if not keep or keep[0] < 0 or keep[-1] >= len(vocab):
+        raise ZestError(f"kept token ids must lie in 0..{len(vocab) - 1}")
+    missing = required_ids(vocab) - set(keep)
+    if missing:
+        raise ZestError(f"{len(missing)} special, byte or named tokens are not in the kept set "
+                        f"(first: id {min(missing)})")
+    new_id = {old: new for new, old in enumerate(keep)}
+    kept_tokens = {vocab.tokens[i] for i in keep}
+    arch = _value(reader, "general.architecture")
+    changed = {
+        TOKENS: [vocab.tokens[i] for i in keep],
+        SCORES: [vocab.scores[i] for i in keep],
+        TYPES: [vocab.types[i] for i in keep],
+        f"{arch}.vocab_size": len(keep),
+    }
+    for key, ids in vocab.id_keys.items():
+        if all(i in new_id for i in ids):
+            changed[key] = [new_id[i] for i in ids]
+    merges = _value(reader, MERGES)
+    if merges:
+        changed[MERGES] = [m for m in merges
+                           if {*m.split(" ", 1), m.replace(" ", "", 1)} <= kept_tokens]
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    os.close(handle)
+    try:
+        writer = gguf.GGUFWriter(temp, arch, endianess=reader.endianess)
+        writer.data_alignment = reader.alignment
+        for name, field in reader.fields.items():
+            if name.startswith("GGUF.") or name == "general.architecture":
+                continue  # written by GGUFWriter itself
+            kind = field.types[0]
+            sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+            value = changed.get(name, field.contents())
+            if name in vocab.id_keys and sub is None:
+                value = value[0] if isinstance(value, list) else value
+            writer.add_key_value(name, value, kind, sub_type=sub)
+        tensors = []
+        for tensor in reader.tensors:
+            data = tensor.data
+            if tensor.name in TRIMMED_TENSORS:
+                if data.shape[0] != len(vocab):
+                    raise ZestError(f"{tensor.name} has {data.shape[0]} rows for {len(vocab)} "
+                                    "tokens; cannot trim it")
+                data = data[keep]  # whole rows: quantised blocks never span two rows
+            tensors.append(data)
+            writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes,
+                                   tensor.tensor_type)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for data in tensors:
+            writer.write_tensor_data(data, tensor_endianess=reader.endianess)
+        writer.fout[0].flush()
+        os.fsync(writer.fout[0].fileno())
+        writer.close()
+        os.replace(temp, dest)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return dest
+
+
+def vocab_tokenizer(path: str | os.PathLike):
+    """Tokenize text with ``path``'s vocabulary as llama.cpp does (no BOS, specials as text)."""
+    import llama_cpp
+
+    try:
+        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError) as e:
+        raise ZestError(f"llama.cpp could not read the vocabulary of {path}: {e}") from None
+    return lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+
+def trimmed_model(source: str | os.PathLike, texts: Iterable[str], size: int = DEFAULT_SIZE,
+                  cache_dir: str | os.PathLike | None = None) -> dict:
+    """The trimmed copy of ``source`` for ``texts``, built once into the user cache directory
+    (keyed by the source's SHA-256 and the kept set's); returns what provenance records."""
+    import platformdirs
+
+    from zest_core.console import stderr
+
+    vocab = read_vocab(open_gguf(source))
+    keep = kept_ids(vocab, vocab_tokenizer(source), texts, size)
+    source_sha, kept_sha = file_sha256(source), kept_hash(keep)
+    cache = Path(cache_dir or platformdirs.user_cache_dir("zest")) / "trimmed"
+    dest = cache / f"{Path(source).stem}-{source_sha[:12]}-{kept_sha[:12]}.gguf"
+    if not dest.exists():  # renamed into place only once complete
+        stderr.print(f"llama-cpp: writing a copy of {Path(source).name} with {len(keep):,} of "
+                     f"its {len(vocab):,} tokens to {dest}", markup=False, soft_wrap=True)
+        trim_gguf(source, dest, keep)
+    return {"path": str(dest), "source_sha256": source_sha, "kept_sha256": kept_sha,
+            "size": len(keep), "source_size": len(vocab)}
+
+
+__all__ = ["DEFAULT_SIZE", "Merges", "Vocab", "english_sample", "file_sha256", "kept_hash",
+           "kept_ids", "open_gguf", "read_vocab", "required_ids", "trim_gguf", "trimmed_model",
+           "vocab_tokenizer"]
