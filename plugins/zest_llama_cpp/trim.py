@@ -21,11 +21,12 @@ import heapq
 import json
 import os
 import re
+import string
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from zest_core import ZestError
 
@@ -41,6 +42,9 @@ NORMAL, BYTE = 1, 6  # gguf.TokenType
 # Gemma's reserved slots: thousands of them, never produced by tokenizing text.
 PLACEHOLDER = re.compile(r"<unused\d+>")
 BYTE_TOKEN = re.compile(r"<0x([0-9A-F]{2})>")
+# Kept whatever the sample says: punctuation, digits and spacing that prompt templates and
+# documents use but a word list lacks.
+ASCII = [*string.printable, *(" " + c for c in string.printable.strip())]
 # Share of each rendering of a word in running text (weights for ranking its tokens).
 VARIANTS = ((" {}", 1.0), (" {}", 0.15, str.capitalize), ("{}", 0.05), ("{}", 0.05, str.capitalize))
 
@@ -72,7 +76,8 @@ def open_gguf(path: str | os.PathLike):
                 raise ValueError(f"tensor {tensor.name} runs past the end of the file")
         return reader
     except (ValueError, KeyError, IndexError, TypeError, OverflowError, OSError) as e:
-        raise ZestError(f"cannot read GGUF {path}: {e or type(e).__name__}") from None
+        raise ZestError(f"cannot read GGUF {path} (corrupt or truncated?): "
+                        f"{e or type(e).__name__}") from None
 
 
 def _value(reader, key: str):
@@ -80,28 +85,48 @@ def _value(reader, key: str):
     return None if field is None else field.contents()
 
 
-def read_vocab(reader) -> Vocab:
-    """The vocabulary, checked to be SentencePiece-style with all 256 byte-fallback tokens."""
-    model = _value(reader, "tokenizer.ggml.model")
-    tokens, scores, types = (_value(reader, key) for key in (TOKENS, SCORES, TYPES))
-    path = reader.data.filename
-    if model != "llama" or not tokens or not scores or not types:
+# llama.cpp's token attributes -> GGUF token types (gguf.TokenType).
+ATTR_TYPES = ((1 << 5, BYTE), (1 << 3, 3), (1 << 4, 4), (1 << 0, 2), (1 << 1, 5), (1 << 2, NORMAL))
+
+
+def read_vocab(path: str | os.PathLike) -> tuple[Vocab, Callable[[str], list[int]]]:
+    """The vocabulary of the GGUF at ``path``, checked to be SentencePiece-style with all 256
+    byte-fallback tokens, and a function tokenizing text with it as llama.cpp does (no BOS,
+    special tokens as plain text).
+
+    Read through llama.cpp's vocabulary-only load: ``gguf.GGUFReader`` builds a numpy view for
+    every element of the 262,144-entry arrays, half a minute on a busy 2-core machine."""
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    try:
+        with suppress_stdout_stderr(disable=False):  # a context-size note, even when quiet
+            llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError) as e:
+        raise ZestError(f"cannot read GGUF {path}: llama.cpp could not load its vocabulary "
+                        f"({e})") from None
+    model = llm.metadata.get("tokenizer.ggml.model")
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    if llama_cpp.llama_vocab_type(vocab) != llama_cpp.LLAMA_VOCAB_TYPE_SPM:
         raise ZestError(f"cannot trim {path}: its tokenizer is {model or 'missing'!r}, and only "
-                        "SentencePiece-style ('llama') vocabularies with scores and token types "
-                        "are supported")
-    if not len(tokens) == len(scores) == len(types):
-        raise ZestError(f"cannot trim {path}: its tokenizer arrays differ in length")
+                        "SentencePiece-style ('llama') vocabularies are supported")
+    n = llama_cpp.llama_vocab_n_tokens(vocab)
+    tokens = [llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8") for i in range(n)]
+    scores = [llama_cpp.llama_vocab_get_score(vocab, i) for i in range(n)]
+    attrs = [llama_cpp.llama_vocab_get_attr(vocab, i) for i in range(n)]
+    types = [next((kind for bit, kind in ATTR_TYPES if attr & bit), NORMAL) for attr in attrs]
     byte_values = {int(m[1], 16) for t, kind in zip(tokens, types)
                    if kind == BYTE and (m := BYTE_TOKEN.fullmatch(t))}
     if len(byte_values) != 256:
         raise ZestError(f"cannot trim {path}: it has {len(byte_values)} of the 256 byte-fallback "
                         "tokens, so text outside a trimmed vocabulary could not be tokenized")
-    id_keys = {}
-    for name, field in reader.fields.items():
-        if name.endswith(("_token_id", "_token_ids")):
-            ids = field.contents()
-            id_keys[name] = ids if isinstance(ids, list) else [ids]
-    return Vocab(tokens, scores, types, id_keys)
+    id_keys = {key: [int(value)] for key, value in llm.metadata.items()
+               if key.endswith("_token_id")}
+
+    def tokenize(text: str) -> list[int]:
+        return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    return Vocab(tokens, scores, types, id_keys), tokenize
 
 
 def required_ids(vocab: Vocab) -> set[int]:
@@ -112,30 +137,28 @@ def required_ids(vocab: Vocab) -> set[int]:
 
 
 class Merges:
-    """SentencePiece's merge order (as llama.cpp's tokenizer applies it) over one vocabulary,
-    to find the tokens a kept token is built from."""
+    """SentencePiece's merge order over one vocabulary, as llama.cpp's tokenizer applies it:
+    adjacent pieces whose concatenation is a token merge, highest score first, leftmost first."""
 
     def __init__(self, vocab: Vocab):
         self.index = {text: i for i, text in enumerate(vocab.tokens)}
         self.scores = vocab.scores
+        self.bytes = {int(m[1], 16): i for i, (text, kind) in enumerate(zip(vocab.tokens,
+                                                                          vocab.types))
+                      if kind == BYTE and (m := BYTE_TOKEN.fullmatch(text))}
 
-    def path(self, token: str) -> list[int]:
-        """Every token id formed while merging the characters of ``token``, itself included."""
-        symbols = list(token)
+    def _merge(self, text: str) -> tuple[list[str], list[int]]:
+        """The pieces ``text`` ends as, and the ids of the tokens formed on the way."""
+        symbols = list(text)
         queue: list[tuple[float, int, str, str]] = []
+        nxt = list(range(1, len(symbols))) + [-1]
+        prev = list(range(-1, len(symbols) - 1))
 
         def push(left: int) -> None:
             right = nxt[left]
-            if right < 0:
-                return
-            joined = symbols[left] + symbols[right]
-            if joined in self.index:
-                # Highest score first, then leftmost: llama.cpp's bigram order.
-                heapq.heappush(queue, (-self.scores[self.index[joined]], left,
-                                       symbols[left], symbols[right]))
+            if right >= 0 and (token := self.index.get(symbols[left] + symbols[right])) is not None:
+                heapq.heappush(queue, (-self.scores[token], left, symbols[left], symbols[right]))
 
-        nxt = list(range(1, len(symbols))) + [-1]
-        prev = list(range(-1, len(symbols) - 1))
         for i in range(len(symbols) - 1):
             push(i)
         formed = []
@@ -153,7 +176,20 @@ class Merges:
             if prev[left] >= 0:
                 push(prev[left])
             push(left)
-        return formed
+        return [s for s in symbols if s], formed
+
+    def path(self, token: str) -> list[int]:
+        """Every token id formed while merging the characters of ``token``, itself included."""
+        return self._merge(token)[1]
+
+    def tokenize(self, text: str) -> list[int]:
+        """``text`` (with no special or user-defined tokens in it) as llama.cpp tokenizes it:
+        spaces as ``▁``, a character that is no token as its UTF-8 bytes."""
+        ids = []
+        for piece in self._merge(text.replace(" ", "\u2581"))[0]:
+            token = self.index.get(piece)
+            ids += [token] if token is not None else [self.bytes[b] for b in piece.encode()]
+        return ids
 
 
 def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
@@ -194,11 +230,13 @@ def kept_ids(vocab: Vocab, tokenize, texts: Iterable[str], size: int = DEFAULT_S
         return {j for i in ids if vocab.types[i] == NORMAL
                 for j in [i, *merges.path(vocab.tokens[i])]} - keep
 
-    keep |= closure(t for text in texts for t in tokenize(text))
+    keep |= closure(t for text in [*ASCII, *texts] for t in tokenize(text))
     if len(keep) > size:
         raise ZestError(f"the exemplars alone need {len(keep)} tokens; raise the vocabulary "
                         f"size above {size}")
-    weights = token_weights(tokenize, english_sample() if sample is None else sample)
+    # Words hold no special tokens: merged in Python, 6x faster than llama.cpp's tokenizer,
+    # which scans for each of the vocabulary's special tokens on every call.
+    weights = token_weights(merges.tokenize, english_sample() if sample is None else sample)
     for token, _ in sorted(weights.items(), key=lambda tw: (-tw[1], tw[0])):
         more = closure([token])
         if len(keep) + len(more) <= size:
@@ -220,13 +258,27 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _stored_vocab(reader) -> Vocab:
+    """The tokenizer arrays as stored, which the trimmed copy restricts."""
+    model = _value(reader, "tokenizer.ggml.model")
+    arrays = [_value(reader, key) for key in (TOKENS, SCORES, TYPES)]
+    if model != "llama" or not all(arrays) or len({len(a) for a in arrays}) != 1:
+        raise ZestError(f"cannot trim {reader.data.filename}: its tokenizer is "
+                        f"{model or 'missing'!r}, and only SentencePiece-style ('llama') "
+                        "vocabularies with scores and token types are supported")
+    id_keys = {}
+    for name, field in reader.fields.items():
+        if name.endswith(("_token_id", "_token_ids")):
+            ids = field.contents()
+            id_keys[name] = ids if isinstance(ids, list) else [ids]
+    return Vocab(*arrays, id_keys)
+
+
 def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int]) -> Path:
     """Write a copy of ``source`` that keeps the token ids ``keep`` (renumbered in order) to
     ``dest``, through a temporary file renamed at the end; ``source`` is only read."""
-    import gguf
-
     reader = open_gguf(source)
-    vocab = read_vocab(reader)
+    vocab = _stored_vocab(reader)
     keep = sorted(set(keep))
     if not keep or keep[0] < 0 or keep[-1] >= len(vocab):
         raise ZestError(f"kept token ids must lie in 0..{len(vocab) - 1}")
@@ -251,30 +303,45 @@ def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int
         changed[MERGES] = [m for m in merges
                            if {*m.split(" ", 1), m.replace(" ", "", 1)} <= kept_tokens]
 
+    for name in TRIMMED_TENSORS:
+        rows = next((t.data.shape[0] for t in reader.tensors if t.name == name), len(vocab))
+        if rows != len(vocab):
+            raise ZestError(f"cannot trim {source}: {name} has {rows} rows for {len(vocab)} "
+                            "tokens")
+    return copy_gguf(reader, dest, changed, dict.fromkeys(TRIMMED_TENSORS, keep))
+
+
+def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, list[int]]) -> Path:
+    """Write ``reader``'s GGUF to ``dest`` with the metadata values in ``fields`` replaced (a
+    one-element list stands for a scalar) and the tensors in ``rows`` cut to those rows,
+    through a temporary file renamed into place once complete."""
+    import gguf
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would keep the cached model private
     try:
-        writer = gguf.GGUFWriter(temp, arch, endianess=reader.endianess)
+        writer = gguf.GGUFWriter(temp, _value(reader, "general.architecture"),
+                                 endianess=reader.endianess)
         writer.data_alignment = reader.alignment
         for name, field in reader.fields.items():
             if name.startswith("GGUF.") or name == "general.architecture":
                 continue  # written by GGUFWriter itself
             kind = field.types[0]
             sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-            value = changed.get(name, field.contents())
-            if name in vocab.id_keys and sub is None:
-                value = value[0] if isinstance(value, list) else value
+            value = fields.get(name, field.contents())
+            if sub is None and isinstance(value, list):
+                (value,) = value
             writer.add_key_value(name, value, kind, sub_type=sub)
         tensors = []
         for tensor in reader.tensors:
             data = tensor.data
-            if tensor.name in TRIMMED_TENSORS:
-                if data.shape[0] != len(vocab):
-                    raise ZestError(f"{tensor.name} has {data.shape[0]} rows for {len(vocab)} "
-                                    "tokens; cannot trim it")
-                data = data[keep]  # whole rows: quantised blocks never span two rows
+            if tensor.name in rows:
+                data = data[rows[tensor.name]]  # quantised blocks never span two rows
             tensors.append(data)
             writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes,
                                    tensor.tensor_type)
@@ -293,38 +360,59 @@ def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int
     return dest
 
 
-def vocab_tokenizer(path: str | os.PathLike):
-    """Tokenize text with ``path``'s vocabulary as llama.cpp does (no BOS, specials as text)."""
-    import llama_cpp
-
-    try:
-        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-    except (ValueError, RuntimeError) as e:
-        raise ZestError(f"llama.cpp could not read the vocabulary of {path}: {e}") from None
-    return lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-
-
 def trimmed_model(source: str | os.PathLike, texts: Iterable[str], size: int = DEFAULT_SIZE,
                   cache_dir: str | os.PathLike | None = None) -> dict:
-    """The trimmed copy of ``source`` for ``texts``, built once into the user cache directory
-    (keyed by the source's SHA-256 and the kept set's); returns what provenance records."""
+    """The trimmed copy of ``source`` keeping ``texts``' tokens, built once into the user cache
+    directory and named by the source's SHA-256 and the kept set's; returns what provenance
+    records. A small record, keyed by everything the kept set depends on, spares later runs
+    the half minute of choosing it again."""
     import platformdirs
 
     from zest_core.console import stderr
 
-    vocab = read_vocab(open_gguf(source))
-    keep = kept_ids(vocab, vocab_tokenizer(source), texts, size)
-    source_sha, kept_sha = file_sha256(source), kept_hash(keep)
+    texts = list(texts)
     cache = Path(cache_dir or platformdirs.user_cache_dir("zest")) / "trimmed"
-    dest = cache / f"{Path(source).stem}-{source_sha[:12]}-{kept_sha[:12]}.gguf"
+    stem, source_sha = Path(source).stem, file_sha256(source)
+    spec = [FORMAT, size, ENGLISH_WORDS, _version("wordfreq"), texts]
+    spec_sha = hashlib.sha256(json.dumps(spec).encode()).hexdigest()
+    record = cache / f"{stem}-{source_sha[:12]}-{spec_sha[:12]}.json"
+    if record.exists():
+        info = json.loads(record.read_text())
+        if Path(info["path"]).exists():
+            return info
+    with stderr.status(f"llama-cpp: choosing {size:,} tokens to keep from {Path(source).name}"):
+        vocab, tokenize = read_vocab(source)
+        keep = kept_ids(vocab, tokenize, texts, size)
+    kept_sha = kept_hash(keep)
+    dest = cache / f"{stem}-{source_sha[:12]}-{kept_sha[:12]}.gguf"
     if not dest.exists():  # renamed into place only once complete
-        stderr.print(f"llama-cpp: writing a copy of {Path(source).name} with {len(keep):,} of "
-                     f"its {len(vocab):,} tokens to {dest}", markup=False, soft_wrap=True)
-        trim_gguf(source, dest, keep)
-    return {"path": str(dest), "source_sha256": source_sha, "kept_sha256": kept_sha,
-            "size": len(keep), "source_size": len(vocab)}
+        with stderr.status(f"llama-cpp: writing the trimmed copy {dest}"):
+            trim_gguf(source, dest, keep)
+    info = {"path": str(dest), "source_sha256": source_sha, "kept_sha256": kept_sha,
+            "size": len(keep), "source_size": len(vocab), "bytes": dest.stat().st_size}
+    _write_atomic(record, json.dumps(info).encode())
+    return info
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
 
 
 __all__ = ["DEFAULT_SIZE", "Merges", "Vocab", "english_sample", "file_sha256", "kept_hash",
-           "kept_ids", "open_gguf", "read_vocab", "required_ids", "trim_gguf", "trimmed_model",
-           "vocab_tokenizer"]
+           "copy_gguf", "kept_ids", "open_gguf", "read_vocab", "required_ids", "trim_gguf", "trimmed_model"]
