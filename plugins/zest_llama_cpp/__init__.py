@@ -15,7 +15,7 @@ from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
 
 from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
-from .trim import DEFAULT_SIZE, trimmed_model
+from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
 
 
 @hookimpl
@@ -71,8 +71,8 @@ class LlamaCppGenerator(Generator):
     def _load(self, exemplars: list[dict] = ()) -> None:
         """Load the model; with vocab=trimmed, first a trimmed copy kept for ``exemplars``."""
         if self.options["vocab"] == "trimmed":
-            texts = [f"{e.get('title') or ''}\n{e['text']}" for e in exemplars]
-            self.trimmed = trimmed_model(self.source, texts, self.options["vocab_size"])
+            self.trimmed = trimmed_model(self.source, exemplar_texts(exemplars),
+                                         self.options["vocab_size"])
             self.path = self.trimmed["path"]
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr

@@ -103,6 +103,8 @@ def read_vocab(path: str | os.PathLike) -> tuple[Vocab, Callable[[str], list[int
         with suppress_stdout_stderr(disable=False):  # a context-size note, even when quiet
             llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError) as e:
+        # Say whether the file is unreadable or holds a vocabulary llama.cpp could not build.
+        _stored_vocab(open_gguf(path))
         raise ZestError(f"cannot read GGUF {path}: llama.cpp could not load its vocabulary "
                         f"({e})") from None
     model = llm.metadata.get("tokenizer.ggml.model")
@@ -179,8 +181,11 @@ class Merges:
         return [s for s in symbols if s], formed
 
     def path(self, token: str) -> list[int]:
-        """Every token id formed while merging the characters of ``token``, itself included."""
-        return self._merge(token)[1]
+        """The tokens ``token`` is built from: its characters (BPE tokenizers such as the one
+        transformers makes of a GGUF start from vocabulary pieces, not characters) and every
+        token formed while merging them, itself included."""
+        return [self.index[c] for c in dict.fromkeys(token) if c in self.index] + self._merge(
+            token)[1]
 
     def tokenize(self, text: str) -> list[int]:
         """``text`` (with no special or user-defined tokens in it) as llama.cpp tokenizes it:
@@ -190,6 +195,13 @@ class Merges:
             token = self.index.get(piece)
             ids += [token] if token is not None else [self.bytes[b] for b in piece.encode()]
         return ids
+
+
+def exemplar_texts(exemplars: Iterable[dict]) -> list[str]:
+    """What of the exemplars a kept set must cover: their titles and texts, each at the start
+    of a line and after a space (``Title: {title}``), which tokenize differently."""
+    return [text for e in exemplars for part in (e.get("title") or "", e["text"])
+            for text in (part, " " + part)]
 
 
 def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
@@ -414,5 +426,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp)
 
 
-__all__ = ["DEFAULT_SIZE", "Merges", "Vocab", "english_sample", "file_sha256", "kept_hash",
-           "copy_gguf", "kept_ids", "open_gguf", "read_vocab", "required_ids", "trim_gguf", "trimmed_model"]
+__all__ = ["DEFAULT_SIZE", "Merges", "Vocab", "copy_gguf", "english_sample", "exemplar_texts",
+           "file_sha256", "kept_hash", "kept_ids", "open_gguf", "read_vocab", "required_ids",
+           "trim_gguf", "trimmed_model"]
