@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from llama_batched import plan, run
+
 from zest_core import plugins
 from zest_core.exemplars import read_exemplars
 from zest_llama_cpp import LlamaCppGenerator, default_model_path
@@ -51,8 +51,9 @@ def last_logits(llm, tokens: list[int]) -> np.ndarray:
     import llama_cpp
 
     llm.eval(tokens)
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1),
-                                 shape=(llm.n_vocab(),))
+    return np.ctypeslib.as_array(
+        llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)
+    )
 
 
 def agreement(full, trimmed, keep: list[int], prompts: list[str], steps: int) -> dict:
@@ -96,10 +97,27 @@ def zest_run(vocab: str, docs: int, anchors: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-c", "from zest_core.cli import main; main()", "run", "--exemplars", str(CORPORA[0]),
-             "--anchors", str(anchors), "--docs", str(docs), "--seed", str(seed),
-             "--db", str(Path(tmp) / "z.db"), "-o", f"vocab={vocab}"],
-            check=True, stdout=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-c",
+                "from zest_core.cli import main; main()",
+                "run",
+                "--exemplars",
+                str(CORPORA[0]),
+                "--anchors",
+                str(anchors),
+                "--docs",
+                str(docs),
+                "--seed",
+                str(seed),
+                "--db",
+                str(Path(tmp) / "z.db"),
+                "-o",
+                f"vocab={vocab}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - started
 
 
@@ -120,20 +138,28 @@ def main() -> None:
     exemplars = read_exemplars([str(CORPORA[0])])
     started = time.perf_counter()
     info = trimmed_model(source, exemplar_texts(exemplars))
-    print(f"trimmed copy: {info['size']:,} of {info['source_size']:,} tokens,"
-          f" {info['bytes'] / 1e6:.1f} MB of {os.path.getsize(source) / 1e6:.1f} MB"
-          f" ({time.perf_counter() - started:.1f}s to get it)", flush=True)
+    print(
+        f"trimmed copy: {info['size']:,} of {info['source_size']:,} tokens,"
+        f" {info['bytes'] / 1e6:.1f} MB of {os.path.getsize(source) / 1e6:.1f} MB"
+        f" ({time.perf_counter() - started:.1f}s to get it)",
+        flush=True,
+    )
 
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
-    rows = [("sequential full", speed(requests, exemplars, batch_size=1)),
-            ("batched full", speed(requests, exemplars)),
-            ("batched trimmed", speed(requests, exemplars, vocab="trimmed"))]
+    rows = [
+        ("sequential full", speed(requests, exemplars, batch_size=1)),
+        ("batched full", speed(requests, exemplars)),
+        ("batched trimmed", speed(requests, exemplars, vocab="trimmed")),
+    ]
     base, batched_full = rows[0][1]["tok_s"], rows[1][1]["tok_s"]
     print("| mode | docs | tokens | seconds | tokens/s | vs sequential full | vs batched full |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in rows:
-        print(f"| {name} | {r['docs']} | {r['tokens']} | {r['elapsed']:.1f} | {r['tok_s']:.1f}"
-              f" | {r['tok_s'] / base:.2f}x | {r['tok_s'] / batched_full:.2f}x |", flush=True)
+        print(
+            f"| {name} | {r['docs']} | {r['tokens']} | {r['elapsed']:.1f} | {r['tok_s']:.1f}"
+            f" | {r['tok_s'] / base:.2f}x | {r['tok_s'] / batched_full:.2f}x |",
+            flush=True,
+        )
 
     import llama_cpp
 
@@ -147,18 +173,25 @@ def main() -> None:
     prompts = [p for corpus in CORPORA for p in exemplar_prompts(corpus, args.prompts)]
     counts = agreement(full, trimmed, keep, prompts, args.steps // len(prompts))
     kept = counts["same"] + counts["differ"]
-    print(f"agreement over {counts['steps']} greedy steps ({len(prompts)} prompts): full argmax"
-          f" dropped at {counts['dropped']} ({counts['dropped'] / counts['steps']:.2%});"
-          f" where kept, the trimmed argmax equals it at {counts['same']} of {kept}", flush=True)
+    print(
+        f"agreement over {counts['steps']} greedy steps ({len(prompts)} prompts): full argmax"
+        f" dropped at {counts['dropped']} ({counts['dropped'] / counts['steps']:.2%});"
+        f" where kept, the trimmed argmax equals it at {counts['same']} of {kept}",
+        flush=True,
+    )
     full.close()
     trimmed.close()
 
     if args.run_docs:
-        times = {vocab: zest_run(vocab, args.run_docs, args.run_anchors, args.seed)
-                 for vocab in ("full", "trimmed")}
-        print(f"zest run --docs {args.run_docs} --anchors {args.run_anchors}: full"
-              f" {times['full']:.0f}s, trimmed {times['trimmed']:.0f}s"
-              f" ({times['full'] / times['trimmed']:.2f}x)")
+        times = {
+            vocab: zest_run(vocab, args.run_docs, args.run_anchors, args.seed)
+            for vocab in ("full", "trimmed")
+        }
+        print(
+            f"zest run --docs {args.run_docs} --anchors {args.run_anchors}: full"
+            f" {times['full']:.0f}s, trimmed {times['trimmed']:.0f}s"
+            f" ({times['full'] / times['trimmed']:.2f}x)"
+        )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

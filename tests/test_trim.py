@@ -12,12 +12,11 @@ import sys
 
 import llama_cpp
 import pytest
+from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
 
 from zest_core import ZestError
 from zest_core.exemplars import read_exemplars
-from zest_llama_cpp import LlamaCppGenerator, default_model_path
-from zest_llama_cpp import trim
-from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
+from zest_llama_cpp import LlamaCppGenerator, default_model_path, trim
 
 pytestmark = pytest.mark.model
 CORPORA = [SCIFACT_EXEMPLARS, ROOT / "corpora" / "nfcorpus"]
@@ -54,8 +53,15 @@ def built(cache):
     small, small_tokenize = trim.read_vocab(info["path"])
     index = {text: i for i, text in enumerate(full.tokens)}
     keep = [index[text] for text in small.tokens]
-    return dict(info=info, full=full, tokenize=tokenize, small=small,
-                small_tokenize=small_tokenize, keep=keep, source_sha=source_sha)
+    return dict(
+        info=info,
+        full=full,
+        tokenize=tokenize,
+        small=small,
+        small_tokenize=small_tokenize,
+        keep=keep,
+        source_sha=source_sha,
+    )
 
 
 def test_copy_keeps_special_and_byte_tokens_with_their_ids_remapped(built):
@@ -75,8 +81,10 @@ def test_copy_keeps_special_and_byte_tokens_with_their_ids_remapped(built):
     for key, (old,) in full.id_keys.items():  # bos, eos, unk, pad
         (new,) = small.id_keys[key]
         assert new == new_id[old] and small.tokens[new] == full.tokens[old]
-    assert full.tokens[2] == "<bos>" and small.tokens[small.id_keys[
-        "tokenizer.ggml.bos_token_id"][0]] == "<bos>"
+    assert (
+        full.tokens[2] == "<bos>"
+        and small.tokens[small.id_keys["tokenizer.ggml.bos_token_id"][0]] == "<bos>"
+    )
 
 
 def test_embedding_rows_are_copied_as_bytes(built):
@@ -106,9 +114,11 @@ def test_text_of_kept_tokens_tokenizes_to_the_same_pieces(built):
         assert set(pieces) <= kept  # the exemplars' and the templates' tokens were kept
         assert [keep[t] for t in small_tokenize(prompt)] == pieces
     # A word whose token was dropped still tokenizes, into kept pieces, and reads the same.
-    dropped = next(t for t in built["full"].tokens[20000:]
-                   if re.fullmatch("\u2581[a-z]{9,}", t) and tokenize(t.replace("\u2581", " "))[0]
-                   not in kept)
+    dropped = next(
+        t
+        for t in built["full"].tokens[20000:]
+        if re.fullmatch("\u2581[a-z]{9,}", t) and tokenize(t.replace("\u2581", " "))[0] not in kept
+    )
     word = dropped.replace("\u2581", " ")
     small = llama_cpp.Llama(built["info"]["path"], vocab_only=True, verbose=False)
     assert len(small_tokenize(word)) > 1
@@ -179,10 +189,32 @@ def test_generator_option_uses_the_cached_copy_and_records_it(built, cache):
 def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templates):
     db = tmp_path / "z.db"
     done = subprocess.run(
-        fake_cli("run", "--exemplars", CORPORA[0], "--exemplars", CORPORA[1], "--k", 10,
-                 "--anchors", 1, "--docs", 2, "--templates", short_templates, "--db", db,
-                 "-o", "vocab=trimmed", "-o", "workers=1"),
-        capture_output=True, text=True, timeout=600, env={**os.environ})
+        fake_cli(
+            "run",
+            "--exemplars",
+            CORPORA[0],
+            "--exemplars",
+            CORPORA[1],
+            "--k",
+            10,
+            "--anchors",
+            1,
+            "--docs",
+            2,
+            "--templates",
+            short_templates,
+            "--db",
+            db,
+            "-o",
+            "vocab=trimmed",
+            "-o",
+            "workers=1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
     assert done.returncode == 0, done.stderr
     from zest_core.store import Store
 
@@ -199,11 +231,13 @@ def bad_ggufs(built, tmp_path_factory):
     small = built["small"]
     byte_free = [trim.NORMAL if t == trim.BYTE else t for t in small.types]
     files = {
-        "bpe": trim.copy_gguf(reader, folder / "bpe.gguf", {
-            "tokenizer.ggml.model": ["gpt2"],
-            "tokenizer.ggml.merges": ["\u2581 t", "\u2581t he"]}, {}),
-        "no-bytes": trim.copy_gguf(reader, folder / "nobytes.gguf",
-                                   {trim.TYPES: byte_free}, {}),
+        "bpe": trim.copy_gguf(
+            reader,
+            folder / "bpe.gguf",
+            {"tokenizer.ggml.model": ["gpt2"], "tokenizer.ggml.merges": ["\u2581 t", "\u2581t he"]},
+            {},
+        ),
+        "no-bytes": trim.copy_gguf(reader, folder / "nobytes.gguf", {trim.TYPES: byte_free}, {}),
     }
     data = (folder / "bpe.gguf").read_bytes()
     files["truncated"] = folder / "truncated.gguf"
@@ -213,9 +247,15 @@ def bad_ggufs(built, tmp_path_factory):
     return files
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("bpe", "only SentencePiece-style"), ("no-bytes", "0 of the 256 byte-fallback tokens"),
-    ("truncated", "cannot read GGUF"), ("garbage", "cannot read GGUF")])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("bpe", "only SentencePiece-style"),
+        ("no-bytes", "0 of the 256 byte-fallback tokens"),
+        ("truncated", "cannot read GGUF"),
+        ("garbage", "cannot read GGUF"),
+    ],
+)
 def test_bad_gguf_is_one_error_and_left_untouched(bad_ggufs, tmp_path, kind, message):
     path = bad_ggufs[kind]
     before = trim.file_sha256(path)
@@ -236,8 +276,24 @@ def test_size_below_the_required_tokens_is_refused(built, tmp_path):
     with pytest.raises(ZestError, match="needs at least 428 tokens"):
         trim.kept_ids(built["full"], built["tokenize"], ["text"], size=400, sample=[])
     done = subprocess.run(
-        fake_cli("run", "--exemplars", CORPORA[0], "--anchors", 1, "--docs", 1,
-                 "--db", tmp_path / "z.db", "-o", "vocab=trimmed", "-o", "vocab_size=100"),
-        capture_output=True, text=True, timeout=300)
+        fake_cli(
+            "run",
+            "--exemplars",
+            CORPORA[0],
+            "--anchors",
+            1,
+            "--docs",
+            1,
+            "--db",
+            tmp_path / "z.db",
+            "-o",
+            "vocab=trimmed",
+            "-o",
+            "vocab_size=100",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("Error: a trimmed vocabulary needs")

@@ -15,10 +15,10 @@ from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
 from zest_core.models import default_gguf
 
+from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
+
 # Older name, kept for code that imported it from here.
 default_model_path = default_gguf
-
-from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
 
 
 @hookimpl
@@ -99,7 +99,8 @@ class LlamaCppGenerator(Generator):
         except (ValueError, RuntimeError) as e:
             raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
         has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
-        self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
+        mode = self.options["mode"]
+        self.chat = mode == "chat" or (mode == "auto" and has_template)
         self.decoders = self._batched_decoders()
 
     def _batched_decoders(self) -> list:

@@ -24,9 +24,9 @@ import re
 import string
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from zest_core import ZestError
 
@@ -36,8 +36,11 @@ DEFAULT_SIZE = 32_000
 ENGLISH_WORDS = 100_000  # wordfreq words rendered into the English sample
 TRIMMED_TENSORS = ("token_embd.weight", "output.weight")
 TOKENS, SCORES, TYPES, MERGES = (
-    "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
-    "tokenizer.ggml.merges")
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.scores",
+    "tokenizer.ggml.token_type",
+    "tokenizer.ggml.merges",
+)
 NORMAL, BYTE = 1, 6  # gguf.TokenType
 # Gemma's reserved slots: thousands of them, never produced by tokenizing text.
 PLACEHOLDER = re.compile(r"<unused\d+>")
@@ -67,8 +70,9 @@ def open_gguf(path: str | os.PathLike):
     try:
         import gguf
     except ImportError:
-        raise ZestError("trimming a vocabulary needs the gguf package: "
-                        "pip install 'zest[trim]'") from None
+        raise ZestError(
+            "trimming a vocabulary needs the gguf package: pip install 'zest[trim]'"
+        ) from None
     try:
         reader = gguf.GGUFReader(path)
         for tensor in reader.tensors:  # a truncated file maps short views without failing
@@ -76,8 +80,9 @@ def open_gguf(path: str | os.PathLike):
                 raise ValueError(f"tensor {tensor.name} runs past the end of the file")
         return reader
     except (ValueError, KeyError, IndexError, TypeError, OverflowError, OSError) as e:
-        raise ZestError(f"cannot read GGUF {path} (corrupt or truncated?): "
-                        f"{e or type(e).__name__}") from None
+        raise ZestError(
+            f"cannot read GGUF {path} (corrupt or truncated?): {e or type(e).__name__}"
+        ) from None
 
 
 def _value(reader, key: str):
@@ -105,25 +110,34 @@ def read_vocab(path: str | os.PathLike) -> tuple[Vocab, Callable[[str], list[int
     except (ValueError, RuntimeError) as e:
         # Say whether the file is unreadable or holds a vocabulary llama.cpp could not build.
         _stored_vocab(open_gguf(path))
-        raise ZestError(f"cannot read GGUF {path}: llama.cpp could not load its vocabulary "
-                        f"({e})") from None
+        raise ZestError(
+            f"cannot read GGUF {path}: llama.cpp could not load its vocabulary ({e})"
+        ) from None
     model = llm.metadata.get("tokenizer.ggml.model")
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     if llama_cpp.llama_vocab_type(vocab) != llama_cpp.LLAMA_VOCAB_TYPE_SPM:
-        raise ZestError(f"cannot trim {path}: its tokenizer is {model or 'missing'!r}, and only "
-                        "SentencePiece-style ('llama') vocabularies are supported")
+        raise ZestError(
+            f"cannot trim {path}: its tokenizer is {model or 'missing'!r}, and only "
+            "SentencePiece-style ('llama') vocabularies are supported"
+        )
     n = llama_cpp.llama_vocab_n_tokens(vocab)
     tokens = [llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8") for i in range(n)]
     scores = [llama_cpp.llama_vocab_get_score(vocab, i) for i in range(n)]
     attrs = [llama_cpp.llama_vocab_get_attr(vocab, i) for i in range(n)]
     types = [next((kind for bit, kind in ATTR_TYPES if attr & bit), NORMAL) for attr in attrs]
-    byte_values = {int(m[1], 16) for t, kind in zip(tokens, types)
-                   if kind == BYTE and (m := BYTE_TOKEN.fullmatch(t))}
+    byte_values = {
+        int(m[1], 16)
+        for t, kind in zip(tokens, types)
+        if kind == BYTE and (m := BYTE_TOKEN.fullmatch(t))
+    }
     if len(byte_values) != 256:
-        raise ZestError(f"cannot trim {path}: it has {len(byte_values)} of the 256 byte-fallback "
-                        "tokens, so text outside a trimmed vocabulary could not be tokenized")
-    id_keys = {key: [int(value)] for key, value in llm.metadata.items()
-               if key.endswith("_token_id")}
+        raise ZestError(
+            f"cannot trim {path}: it has {len(byte_values)} of the 256 byte-fallback "
+            "tokens, so text outside a trimmed vocabulary could not be tokenized"
+        )
+    id_keys = {
+        key: [int(value)] for key, value in llm.metadata.items() if key.endswith("_token_id")
+    }
 
     def tokenize(text: str) -> list[int]:
         return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -133,8 +147,11 @@ def read_vocab(path: str | os.PathLike) -> tuple[Vocab, Callable[[str], list[int
 
 def required_ids(vocab: Vocab) -> set[int]:
     """Ids a trimmed copy must keep: all but normal tokens and placeholders, and named ids."""
-    keep = {i for i, (text, kind) in enumerate(zip(vocab.tokens, vocab.types))
-            if kind != NORMAL and not PLACEHOLDER.fullmatch(text)}
+    keep = {
+        i
+        for i, (text, kind) in enumerate(zip(vocab.tokens, vocab.types))
+        if kind != NORMAL and not PLACEHOLDER.fullmatch(text)
+    }
     return keep | {i for ids in vocab.id_keys.values() for i in ids if 0 <= i < len(vocab)}
 
 
@@ -145,9 +162,11 @@ class Merges:
     def __init__(self, vocab: Vocab):
         self.index = {text: i for i, text in enumerate(vocab.tokens)}
         self.scores = vocab.scores
-        self.bytes = {int(m[1], 16): i for i, (text, kind) in enumerate(zip(vocab.tokens,
-                                                                          vocab.types))
-                      if kind == BYTE and (m := BYTE_TOKEN.fullmatch(text))}
+        self.bytes = {
+            int(m[1], 16): i
+            for i, (text, kind) in enumerate(zip(vocab.tokens, vocab.types))
+            if kind == BYTE and (m := BYTE_TOKEN.fullmatch(text))
+        }
 
     def _merge(self, text: str) -> tuple[list[str], list[int]]:
         """The pieces ``text`` ends as, and the ids of the tokens formed on the way."""
@@ -185,7 +204,8 @@ class Merges:
         transformers makes of a GGUF start from vocabulary pieces, not characters) and every
         token formed while merging them, itself included."""
         return [self.index[c] for c in dict.fromkeys(token) if c in self.index] + self._merge(
-            token)[1]
+            token
+        )[1]
 
     def tokenize(self, text: str) -> list[int]:
         """``text`` (with no special or user-defined tokens in it) as llama.cpp tokenizes it:
@@ -200,8 +220,12 @@ class Merges:
 def exemplar_texts(exemplars: Iterable[dict]) -> list[str]:
     """What of the exemplars a kept set must cover: their titles and texts, each at the start
     of a line and after a space (``Title: {title}``), which tokenize differently."""
-    return [text for e in exemplars for part in (e.get("title") or "", e["text"])
-            for text in (part, " " + part)]
+    return [
+        text
+        for e in exemplars
+        for part in (e.get("title") or "", e["text"])
+        for text in (part, " " + part)
+    ]
 
 
 def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
@@ -228,24 +252,33 @@ def token_weights(tokenize, sample: Iterable[tuple[str, float]]) -> Counter:
     return weights
 
 
-def kept_ids(vocab: Vocab, tokenize, texts: Iterable[str], size: int = DEFAULT_SIZE,
-             sample: Iterable[tuple[str, float]] | None = None) -> list[int]:
+def kept_ids(
+    vocab: Vocab,
+    tokenize,
+    texts: Iterable[str],
+    size: int = DEFAULT_SIZE,
+    sample: Iterable[tuple[str, float]] | None = None,
+) -> list[int]:
     """The sorted ids to keep: required ones, every token of ``texts`` (with the tokens their
     merges pass through), then the sample's tokens by weight while fewer than ``size``."""
     keep = required_ids(vocab)
     if size < len(keep):
-        raise ZestError(f"a trimmed vocabulary needs at least {len(keep)} tokens (the special, "
-                        f"control and byte tokens); {size} asked for")
+        raise ZestError(
+            f"a trimmed vocabulary needs at least {len(keep)} tokens (the special, "
+            f"control and byte tokens); {size} asked for"
+        )
     merges = Merges(vocab)
 
     def closure(ids: Iterable[int]) -> set[int]:
-        return {j for i in ids if vocab.types[i] == NORMAL
-                for j in [i, *merges.path(vocab.tokens[i])]} - keep
+        return {
+            j for i in ids if vocab.types[i] == NORMAL for j in [i, *merges.path(vocab.tokens[i])]
+        } - keep
 
     keep |= closure(t for text in [*ASCII, *texts] for t in tokenize(text))
     if len(keep) > size:
-        raise ZestError(f"the exemplars alone need {len(keep)} tokens; raise the vocabulary "
-                        f"size above {size}")
+        raise ZestError(
+            f"the exemplars alone need {len(keep)} tokens; raise the vocabulary size above {size}"
+        )
     # Words hold no special tokens: merged in Python, 6x faster than llama.cpp's tokenizer,
     # which scans for each of the vocabulary's special tokens on every call.
     weights = token_weights(merges.tokenize, english_sample() if sample is None else sample)
@@ -275,9 +308,11 @@ def _stored_vocab(reader) -> Vocab:
     model = _value(reader, "tokenizer.ggml.model")
     arrays = [_value(reader, key) for key in (TOKENS, SCORES, TYPES)]
     if model != "llama" or not all(arrays) or len({len(a) for a in arrays}) != 1:
-        raise ZestError(f"cannot trim {reader.data.filename}: its tokenizer is "
-                        f"{model or 'missing'!r}, and only SentencePiece-style ('llama') "
-                        "vocabularies with scores and token types are supported")
+        raise ZestError(
+            f"cannot trim {reader.data.filename}: its tokenizer is "
+            f"{model or 'missing'!r}, and only SentencePiece-style ('llama') "
+            "vocabularies with scores and token types are supported"
+        )
     id_keys = {}
     for name, field in reader.fields.items():
         if name.endswith(("_token_id", "_token_ids")):
@@ -296,8 +331,10 @@ def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int
         raise ZestError(f"kept token ids must lie in 0..{len(vocab) - 1}")
     missing = required_ids(vocab) - set(keep)
     if missing:
-        raise ZestError(f"{len(missing)} special, byte or named tokens are not in the kept set "
-                        f"(first: id {min(missing)})")
+        raise ZestError(
+            f"{len(missing)} special, byte or named tokens are not in the kept set "
+            f"(first: id {min(missing)})"
+        )
     new_id = {old: new for new, old in enumerate(keep)}
     kept_tokens = {vocab.tokens[i] for i in keep}
     arch = _value(reader, "general.architecture")
@@ -312,14 +349,14 @@ def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int
             changed[key] = [new_id[i] for i in ids]
     merges = _value(reader, MERGES)
     if merges:
-        changed[MERGES] = [m for m in merges
-                           if {*m.split(" ", 1), m.replace(" ", "", 1)} <= kept_tokens]
+        changed[MERGES] = [
+            m for m in merges if {*m.split(" ", 1), m.replace(" ", "", 1)} <= kept_tokens
+        ]
 
     for name in TRIMMED_TENSORS:
         rows = next((t.data.shape[0] for t in reader.tensors if t.name == name), len(vocab))
         if rows != len(vocab):
-            raise ZestError(f"cannot trim {source}: {name} has {rows} rows for {len(vocab)} "
-                            "tokens")
+            raise ZestError(f"cannot trim {source}: {name} has {rows} rows for {len(vocab)} tokens")
     return copy_gguf(reader, dest, changed, dict.fromkeys(TRIMMED_TENSORS, keep))
 
 
@@ -337,8 +374,9 @@ def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, lis
     os.umask(umask)
     os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would keep the cached model private
     try:
-        writer = gguf.GGUFWriter(temp, _value(reader, "general.architecture"),
-                                 endianess=reader.endianess)
+        writer = gguf.GGUFWriter(
+            temp, _value(reader, "general.architecture"), endianess=reader.endianess
+        )
         writer.data_alignment = reader.alignment
         for name, field in reader.fields.items():
             if name.startswith("GGUF.") or name == "general.architecture":
@@ -355,8 +393,9 @@ def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, lis
             if tensor.name in rows:
                 data = data[rows[tensor.name]]  # quantised blocks never span two rows
             tensors.append(data)
-            writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes,
-                                   tensor.tensor_type)
+            writer.add_tensor_info(
+                tensor.name, data.shape, data.dtype, data.nbytes, tensor.tensor_type
+            )
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
@@ -372,8 +411,12 @@ def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, lis
     return dest
 
 
-def trimmed_model(source: str | os.PathLike, texts: Iterable[str], size: int = DEFAULT_SIZE,
-                  cache_dir: str | os.PathLike | None = None) -> dict:
+def trimmed_model(
+    source: str | os.PathLike,
+    texts: Iterable[str],
+    size: int = DEFAULT_SIZE,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict:
     """The trimmed copy of ``source`` keeping ``texts``' tokens, built once into the user cache
     directory and named by the source's SHA-256 and the kept set's; returns what provenance
     records. A small record, keyed by everything the kept set depends on, spares later runs
@@ -400,8 +443,14 @@ def trimmed_model(source: str | os.PathLike, texts: Iterable[str], size: int = D
     if not dest.exists():  # renamed into place only once complete
         with stderr.status(f"llama-cpp: writing the trimmed copy {dest}"):
             trim_gguf(source, dest, keep)
-    info = {"path": str(dest), "source_sha256": source_sha, "kept_sha256": kept_sha,
-            "size": len(keep), "source_size": len(vocab), "bytes": dest.stat().st_size}
+    info = {
+        "path": str(dest),
+        "source_sha256": source_sha,
+        "kept_sha256": kept_sha,
+        "size": len(keep),
+        "source_size": len(vocab),
+        "bytes": dest.stat().st_size,
+    }
     _write_atomic(record, json.dumps(info).encode())
     return info
 
@@ -426,6 +475,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp)
 
 
-__all__ = ["DEFAULT_SIZE", "Merges", "Vocab", "copy_gguf", "english_sample", "exemplar_texts",
-           "file_sha256", "kept_hash", "kept_ids", "open_gguf", "read_vocab", "required_ids",
-           "trim_gguf", "trimmed_model"]
+__all__ = [
+    "DEFAULT_SIZE",
+    "Merges",
+    "Vocab",
+    "copy_gguf",
+    "english_sample",
+    "exemplar_texts",
+    "file_sha256",
+    "kept_hash",
+    "kept_ids",
+    "open_gguf",
+    "read_vocab",
+    "required_ids",
+    "trim_gguf",
+    "trimmed_model",
+]
