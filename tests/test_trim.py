@@ -21,8 +21,9 @@ from zest_llama_cpp import LlamaCppGenerator, default_model_path, trim
 pytestmark = pytest.mark.model
 CORPORA = [SCIFACT_EXEMPLARS, ROOT / "corpora" / "nfcorpus"]
 SOURCE = default_model_path()
-# Share of greedy steps whose full-model argmax is a dropped token: 1.0% measured over 2,000
-# steps (docs/trimmed-vocabulary.md); the bound leaves room for the fewer steps run here.
+# Share of greedy steps whose full-model argmax is a dropped token: 1.0% (10 of 1,000) measured
+# by benchmarks/trim.py (docs/trimmed-vocabulary.md); the bound leaves room for the 240 steps
+# run here (2.4 expected, 12 allowed).
 MAX_DROPPED = 0.05
 
 spec = importlib.util.spec_from_file_location("bench_trim", ROOT / "benchmarks" / "trim.py")
@@ -131,6 +132,7 @@ def test_python_merges_tokenize_words_as_llama_cpp_does(built):
     assert [merges.tokenize(w) for w in words] == [built["tokenize"](w) for w in words]
 
 
+@pytest.mark.slow
 def test_greedy_continuations_match_where_the_full_argmax_is_kept(built):
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
     full = llama_cpp.Llama(SOURCE, **load)
@@ -146,6 +148,7 @@ def test_greedy_continuations_match_where_the_full_argmax_is_kept(built):
     assert counts["dropped"] <= MAX_DROPPED * counts["steps"], counts
 
 
+@pytest.mark.slow
 def test_transformers_loads_the_trimmed_gguf(built):
     for package in ("torch", "transformers", "gguf", "accelerate"):
         if importlib.util.find_spec(package) is None:
@@ -262,7 +265,7 @@ def test_bad_gguf_is_one_error_and_left_untouched(bad_ggufs, tmp_path, kind, mes
     with pytest.raises(ZestError, match=message):
         trim.trimmed_model(path, ["some text"], cache_dir=tmp_path)
     assert trim.file_sha256(path) == before
-    assert not list((tmp_path / "trimmed").glob("*")) if (tmp_path / "trimmed").exists() else True
+    assert not list(tmp_path.rglob("*.gguf*"))  # no copy, finished or half-written
 
 
 def test_truncated_copy_cannot_be_trimmed_either(bad_ggufs, tmp_path):
