@@ -153,3 +153,13 @@ def m005_caches_and_results(db):
          "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
         pk="id",
     )
+
+
+@migration
+def m006_eval_query_scores(db):
+    """Every result's per-query scores, so two results compare query by query."""
+    db["eval_query_scores"].create(
+        {"result_id": int, "query_id": str, "ndcg_at_10": float, "recall_at_100": float},
+        pk=("result_id", "query_id"),
+        foreign_keys=[("result_id", "eval_results", "id")],
+    )
