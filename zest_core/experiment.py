@@ -436,6 +436,9 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
     one record per score with its per-query values."""
     from .evaluate import evaluate_contexts
 
+    for spec in grid.baselines:
+        if spec.isdigit():
+            store.complete_version(spec)  # refused before any work, not after hours of it
     jobs = plan(grid, store)
     n_evals = len(grid.datasets) * len(grid.encoders) * (
         len(grid.baselines) + len(grid.arms) * len(grid.seeds))
