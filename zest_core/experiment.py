@@ -163,8 +163,9 @@ def _dataset(path: Path, d: dict) -> Dataset:
                    int(d.get("pool", POOL)))
 
 
-def _generation(path: Path, config: dict, where: str) -> dict:
-    """Check one generation config's values and normalise it."""
+def _generation(path: Path, config: dict, where: str, subset: bool = False) -> dict:
+    """Check one generation config's values and normalise it. A ``subset`` (a smaller J'
+    taken from a larger run) may have fewer documents than anchors."""
     config = dict(config)
     plugins.get_generator(config["generator"])  # unknown names: one clear error
     strategy = plugins.get_anchor_strategy(config["strategy"])
@@ -174,7 +175,7 @@ def _generation(path: Path, config: dict, where: str) -> dict:
     for key in ("k", "anchors", "docs"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise _fail(path, f"{where}: {key} must be a positive integer")
-    if strategy.uses_anchors and config["anchors"] > config["docs"]:
+    if strategy.uses_anchors and config["anchors"] > config["docs"] and not subset:
         raise _fail(path, f"{where}: anchors ({config['anchors']}) exceeds docs "
                           f"({config['docs']})")
     if not isinstance(config["options"], dict):
@@ -227,7 +228,8 @@ def _arms(path: Path, base: dict, ablations: dict, wanted: set,
         for value in values:
             changed = {**local, **value} if isinstance(value, dict) and axis != "options" \
                 else {**local, axis: value}
-            config = _generation(path, changed, f"[ablations] {axis}={value!r}")
+            config = _generation(path, changed, f"[ablations] {axis}={value!r}",
+                                 subset=axis == "docs" and value < base["docs"])
             arms.append(Arm(f"{axis}={_show(value)}", axis, value, config))
     seen, unique = set(), []
     for arm in arms:
@@ -355,7 +357,9 @@ def plan(grid: Grid, store: Store, embed: Callable | None = None) -> list[Job]:
     def exemplars(dataset: Dataset, config: dict, seed: int) -> list[dict]:
         key = (dataset.name, config["k"], config["selection"], seed)
         if key not in chosen:
-            pool = pools.setdefault(dataset.name, exemplar_pool(dataset))
+            if dataset.name not in pools:
+                pools[dataset.name] = exemplar_pool(dataset)
+            pool = pools[dataset.name]
             if len(pool) <= config["k"] and config["selection"] == "random":
                 chosen[key] = pool  # as zest run: all of them when there are no more than k
             else:
