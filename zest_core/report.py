@@ -196,6 +196,7 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     written = []
     for axis, name, log in (("docs", "ndcg_vs_docs.png", True), ("k", "ndcg_vs_k.png", False)):
@@ -219,6 +220,7 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
         if drawn:
             if log:
                 ax.set_xscale("log", base=2)
+                ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             ax.set_xlabel("J' (synthetic documents)" if axis == "docs" else "k (exemplars)")
             ax.set_ylabel("nDCG@10 (%), 95% CI")
             ax.legend(fontsize=7)
@@ -231,22 +233,27 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
 
 
 def _bars(plt, path: Path, summaries: dict) -> Path:
-    kinds = ("none", "generic", "real", "synthetic", "strategy=direct", "other-domain")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """Per dataset: the baselines, then the synthetic arms labelled with strategy and J' (the
+    hierarchical-vs-direct pair is compared at the reference J', not at the base's)."""
+    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference",
+             "strategy=direct")
+    fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(kinds)
     for i, kind in enumerate(kinds):
-        xs, ys, errs = [], [], [[], []]
+        xs, ys, errs, label = [], [], [[], []], kind
         for g, s in enumerate(summaries.values()):
             arm = s.first(kind)
             if arm is None:
                 continue
+            if config := s.arms[arm][0]["config"]:
+                label = (f"{kind} " if kind == "other-domain" else "") + \
+                    f"{config['strategy']} J'={config['docs']}"
             m = s.mean(arm)
             xs.append(g + i * width)
             ys.append(100 * m.mean)
             errs[0].append(100 * (m.mean - m.low))
             errs[1].append(100 * (m.high - m.mean))
         if xs:
-            label = {"synthetic": "hierarchical", "strategy=direct": "direct"}.get(kind, kind)
             ax.bar(xs, ys, width, yerr=errs, capsize=2, label=label)
     ax.set_xticks([g + 0.4 - width / 2 for g in range(len(summaries))])
     ax.set_xticklabels([f"{d}\n{e}" for d, e in summaries], fontsize=8)
