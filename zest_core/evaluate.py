@@ -63,6 +63,8 @@ def _read_jsonl(path: Path) -> list[dict]:
     for number, row in read_jsonl(path):
         if "_id" not in row or "text" not in row:
             raise ZestError(f"{path}, line {number}: each line needs '_id' and 'text'")
+        if not isinstance(row["text"], str) or not isinstance(row.get("title") or "", str):
+            raise ZestError(f"{path}, line {number}: 'text' and 'title' must be strings")
         rows.append(row)
     return rows
 
@@ -299,7 +301,7 @@ def _score(store: Store, data: BeirDataset, encoder: Encoder, task, context: Con
            "corpus_cached": search.corpus_cached, "context_cached": context_cached,
            "encode_seconds": search.encode_seconds, "seconds": time.monotonic() - started}
     # the result and its per-query scores in one transaction: a kill leaves both or neither
-    with store.db.conn:
+    with store.transaction():
         row["id"] = store.db["eval_results"].insert({
             "created": now(), "dataset": data.name, "encoder": encoder.name,
             "context": context.label, "settings": json.dumps(settings, sort_keys=True),

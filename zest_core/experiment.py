@@ -312,26 +312,33 @@ def balanced_subset(documents: list[dict], n: int) -> list[dict]:
 
 
 def subset_version(store: Store, parent_id: int, n: int) -> int:
-    """The complete J'=``n`` balanced subset of ``parent_id``, made once (lineage: parent)."""
-    config = {"subset_of": parent_id, "n_docs": n, "method": "balanced-over-anchors"}
-    rows = store.db.execute_returning_dicts(
-        "SELECT id, status FROM versions WHERE kind = 'subset' AND parent_id = ?"
-        " AND json_extract(config, '$.n_docs') = ? ORDER BY id", [parent_id, n])
-    if done := [r for r in rows if r["status"] == "complete"]:
-        return done[0]["id"]
-    parent = store.complete_version(parent_id)
-    if rows:  # killed before it was marked complete: its copy is all or nothing
-        child = rows[-1]["id"]
-    else:
+    """The complete J'=``n`` balanced subset of ``parent_id``, made once, in one transaction
+    (a kill leaves it whole or absent). Its documents are renumbered 0..n-1 as a plan of n;
+    the parent's ordinals are in its config, the parent is its lineage."""
+    rows = store.db.execute(
+        "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ? AND status = 'complete'"
+        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1", [parent_id, n])
+    if found := rows.fetchone():
+        return found[0]
+    parent = store.require_complete(parent_id)
+    keep = balanced_subset(store.documents(parent_id), n)
+    config = {"subset_of": parent_id, "n_docs": n, "method": "balanced-over-anchors",
+              "parent_ordinals": [d["ordinal"] for d in keep]}
+    with store.transaction():
         child = store.create_version(
             parent["corpus"], kind="subset", parent_id=parent_id, config=config,
             strategy=parent["strategy"], generator=parent["generator"], model=parent["model"],
             seed=parent["seed"], target_docs=n, n_anchors=parent["n_anchors"],
             prompt_hashes=parent["prompt_hashes"], provenance=parent["provenance"])
-    if not store.ordinals(child):
-        keep = balanced_subset(store.documents(parent_id), n)
-        store.copy_into(parent_id, child, keep=[d["id"] for d in keep])
-    store.finish(child, "complete", 0.0)
+        store.copy_into(parent_id, child, keep=[])  # exemplars and anchors
+        anchors = {a["ordinal"]: a["id"] for a in store.anchors(child)}
+        parent_anchor = {a["id"]: a["ordinal"] for a in store.anchors(parent_id)}
+        for ordinal, doc in enumerate(keep):
+            fields = {k: doc[k] for k in ("token_count", "prompt_tokens", "seed",
+                                          "finish_reason")}
+            store.add_document(child, ordinal, doc["text"], **fields,
+                               anchor_id=anchors.get(parent_anchor.get(doc["anchor_id"])))
+        store.finish(child, "complete", 0.0)
     return child
 
 
@@ -442,7 +449,7 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
 
     for spec in grid.baselines:
         if spec.isdigit():
-            store.complete_version(spec)  # refused before any work, not after hours of it
+            store.require_complete(spec)  # refused before any work, not after hours of it
     jobs = plan(grid, store)
     n_evals = len(grid.datasets) * len(grid.encoders) * (
         len(grid.baselines) + len(grid.arms) * len(grid.seeds))

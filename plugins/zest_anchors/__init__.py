@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from zest_core import ZestError, hookimpl
-from zest_core.strategy import AnchorStrategy, derive_seed, jaccard, title_of, words
+from zest_core.strategy import AnchorStrategy, derive_seed
+from zest_core.text import jaccard, title, words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -34,7 +35,7 @@ class Hierarchical(AnchorStrategy):
     def make_anchors(self, exemplars, n, generator, seed):
         t = self.templates["anchor"]
         budget = n * t.get("attempts_per_anchor", 6)
-        taken = [title_of(e) for e in exemplars]
+        taken = [title(e) for e in exemplars]
         anchors, attempt = [], 0
         cost = {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0}
         while len(anchors) < n and attempt < budget:
@@ -43,15 +44,18 @@ class Hierarchical(AnchorStrategy):
             count = min(n - len(anchors), budget - attempt)
             requests = [self._anchor_request(exemplars, seed, attempt + i) for i in range(count)]
             attempt += count
-            for _, completion in sorted(generator.complete_many(requests), key=lambda rc: rc[0].key):
+            for _, completion in sorted(
+                generator.complete_many(requests), key=lambda rc: rc[0].key
+            ):
                 if len(anchors) == n:
                     break
                 cost["attempts"] += 1
                 cost["prompt_tokens"] += completion.prompt_tokens
                 cost["completion_tokens"] += completion.completion_tokens
                 text = clean_anchor(completion.text)
-                if (t.get("min_words", 2) <= len(words(text)) <= t.get("max_words", 24)
-                        and all(jaccard(text, other) <= t.get("max_jaccard", 0.5) for other in taken)):
+                if t.get("min_words", 2) <= len(words(text)) <= t.get("max_words", 24) and all(
+                    jaccard(text, other) <= t.get("max_jaccard", 0.5) for other in taken
+                ):
                     # An anchor carries the cost of the samples drawn since the previous one.
                     anchors.append({"text": text, **cost})
                     cost = dict.fromkeys(cost, 0)
@@ -61,7 +65,8 @@ class Hierarchical(AnchorStrategy):
                 f"the generator gave only {len(anchors)} usable anchors of {n} in {attempt}"
                 f" samples (each needs {t.get('min_words', 2)}-{t.get('max_words', 24)} words"
                 f" and must differ from the others); ask for fewer --anchors, use a stronger"
-                f" model, or raise attempts_per_anchor in the templates")
+                f" model, or raise attempts_per_anchor in the templates"
+            )
         return anchors
 
     def _anchor_request(self, exemplars, seed, attempt):
