@@ -28,8 +28,9 @@ def beir_slice(source, root, n_queries=8, n_others=30, seed=0):
     and ``n_others`` random others."""
     if not source.is_dir():
         pytest.skip(f"needs the BEIR data in {source}")
-    rows = [line.split("\t") for line in (source / "qrels" / "test.tsv").read_text()
-            .splitlines()[1:]]
+    rows = [
+        line.split("\t") for line in (source / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    ]
     judged: dict[str, list] = {}
     for row in rows:
         judged.setdefault(row[0], []).append(row)
@@ -37,17 +38,22 @@ def beir_slice(source, root, n_queries=8, n_others=30, seed=0):
     qrels = [row for q in picked for row in judged[q]]
     relevant = {row[1] for row in qrels}
     corpus = [json.loads(line) for line in (source / "corpus.jsonl").open()]
-    others = random.Random(seed).sample([d for d in corpus if d["_id"] not in relevant],
-                                        n_others)
+    others = random.Random(seed).sample([d for d in corpus if d["_id"] not in relevant], n_others)
     keep = relevant | {d["_id"] for d in others}
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text(
-        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in keep))
-    (root / "queries.jsonl").write_text("".join(
-        line + "\n" for line in (source / "queries.jsonl").read_text().splitlines()
-        if json.loads(line)["_id"] in picked))
+        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in keep)
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(
+            line + "\n"
+            for line in (source / "queries.jsonl").read_text().splitlines()
+            if json.loads(line)["_id"] in picked
+        )
+    )
     (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels))
+        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +89,20 @@ def test_smoke_writes_the_report(smoke, first_run):
     # per dataset: 3 baselines + 9 arms x 2 seeds
     assert len(rows) == 2 * (3 + 9 * 2) and "42 results (" in output
     arms = {row["arm"] for row in rows}
-    assert arms == {"none", "generic", "real:20", "synthetic", "other-domain", "reference",
-                    "docs=2", "docs=4", "k=1", "k=3", "strategy=direct", "selection=diverse"}
+    assert arms == {
+        "none",
+        "generic",
+        "real:20",
+        "synthetic",
+        "other-domain",
+        "reference",
+        "docs=2",
+        "docs=4",
+        "k=1",
+        "k=3",
+        "strategy=direct",
+        "selection=diverse",
+    }
     text = (report / "report.md").read_text()
     assert "## scifact-slice — encoder hybrid[max_seq_length=128] (8 queries)" in text
     assert "| synthetic vs full access (real:20) | within 0.5% of full access" in text
@@ -105,12 +123,19 @@ def test_smoke_writes_the_report(smoke, first_run):
 def test_a_second_run_reuses_everything(smoke, first_run, monkeypatch):
     from fake_plugin import FakeGenerator
     from test_evaluate import counting
+
     from zest_encoders import DenseEncoder, HybridEncoder
 
     db, _ = first_run
-    calls = {name: counting(monkeypatch, cls, name.split(".")[1]) for name, cls in (
-        ("generate.complete", FakeGenerator), ("dense.embed_documents", DenseEncoder),
-        ("dense.embed_queries", DenseEncoder), ("hybrid.derive", HybridEncoder))}
+    calls = {
+        name: counting(monkeypatch, cls, name.split(".")[1])
+        for name, cls in (
+            ("generate.complete", FakeGenerator),
+            ("dense.embed_documents", DenseEncoder),
+            ("dense.embed_queries", DenseEncoder),
+            ("hybrid.derive", HybridEncoder),
+        )
+    }
     started = time.monotonic()
     result = CliRunner().invoke(cli, ["experiment", str(smoke), "--db", str(db)])
     assert result.exit_code == 0, result.output
@@ -123,12 +148,16 @@ def test_a_killed_run_resumes_to_the_same_results(smoke, first_run, tmp_path):
     """SIGKILL while a corpus is half-written, then the same command again."""
     slow = tmp_path / "smoke.toml"
     shutil.copytree(smoke.parent / "data", tmp_path / "data")
-    slow.write_text(smoke.read_text().replace('generator = "fake"',
-                                              'generator = "fake"\noptions = { delay = 0.05 }'))
+    slow.write_text(
+        smoke.read_text().replace(
+            'generator = "fake"', 'generator = "fake"\noptions = { delay = 0.05 }'
+        )
+    )
     db = tmp_path / "zest.db"
     Store(db)  # schema and WAL mode first, so that watching it never blocks the child
-    process = subprocess.Popen(fake_cli("experiment", slow, "--db", db),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        fake_cli("experiment", slow, "--db", db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
@@ -140,15 +169,16 @@ def test_a_killed_run_resumes_to_the_same_results(smoke, first_run, tmp_path):
     finally:
         process.wait()
     killed = Store(db).db.execute_returning_dicts(  # running, or failed once its writer is gone
-        "SELECT id FROM versions WHERE status != 'complete'")
+        "SELECT id FROM versions WHERE status != 'complete'"
+    )
     assert len(killed) == 1
-    again = subprocess.run(fake_cli("experiment", slow, "--db", db), capture_output=True,
-                           text=True, timeout=600)
+    again = subprocess.run(
+        fake_cli("experiment", slow, "--db", db), capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     store = Store(db)
     assert store.version(killed[0]["id"])["status"] == "complete"  # resumed, not redone
-    assert store.db.execute("SELECT count(*) FROM versions WHERE kind = 'run'").fetchone()[0] \
-        == 20
+    assert store.db.execute("SELECT count(*) FROM versions WHERE kind = 'run'").fetchone()[0] == 20
     original = smoke.parent / "reports" / "smoke" / "results.csv"
     assert read_csv(tmp_path / "reports" / "smoke" / "results.csv") == read_csv(original)
 
@@ -157,10 +187,12 @@ def _half_written(db) -> bool:
     """A run version with documents but not all of them, after some others completed."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
         complete = conn.execute(
-            "SELECT count(*) FROM versions WHERE status = 'complete'").fetchone()[0]
+            "SELECT count(*) FROM versions WHERE status = 'complete'"
+        ).fetchone()[0]
         partial = conn.execute(
             """SELECT count(*) FROM versions v WHERE v.status = 'running' AND
-               (SELECT count(*) FROM documents d WHERE d.version_id = v.id) >= 2""").fetchone()[0]
+               (SELECT count(*) FROM documents d WHERE d.version_id = v.id) >= 2"""
+        ).fetchone()[0]
     return complete >= 3 and partial == 1
 
 
@@ -175,19 +207,32 @@ def test_balanced_subset_covers_every_anchor():
 
 BAD = [
     ("[experiment\nname = 1", "not valid TOML"),
-    ("[experiment]\nname = 'x'\n[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\n"
-     "temperature = [1]", "unknown axis 'temperature' in [ablations]"),
-    ("[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\nstrategy = ['nope']",
-     "unknown anchor strategy 'nope'"),
-    ("[[dataset]]\npath = 'data/scifact-slice'\n[generation]\nselection = 'best'",
-     "unknown selection 'best'"),
+    (
+        "[experiment]\nname = 'x'\n[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\n"
+        "temperature = [1]",
+        "unknown axis 'temperature' in [ablations]",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\nstrategy = ['nope']",
+        "unknown anchor strategy 'nope'",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\n[generation]\nselection = 'best'",
+        "unknown selection 'best'",
+    ),
     ("[[dataset]]\npath = 'data/nowhere'", "does not exist"),
-    ("[experiment]\ncontexts = ['none', 'mystery']\n[[dataset]]\npath = 'data/scifact-slice'",
-     "unknown context 'mystery'"),
-    ("[experiment]\ncontexts = ['none', '{running}']\n[[dataset]]\n"
-     "path = 'data/scifact-slice'", "is running, not complete"),
-    ("[[dataset]]\npath = 'data/scifact-slice'\nother_domain = 'elsewhere'",
-     "other_domain 'elsewhere' is not a dataset"),
+    (
+        "[experiment]\ncontexts = ['none', 'mystery']\n[[dataset]]\npath = 'data/scifact-slice'",
+        "unknown context 'mystery'",
+    ),
+    (
+        "[experiment]\ncontexts = ['none', '{running}']\n[[dataset]]\npath = 'data/scifact-slice'",
+        "is running, not complete",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\nother_domain = 'elsewhere'",
+        "other_domain 'elsewhere' is not a dataset",
+    ),
 ]
 
 
@@ -198,8 +243,9 @@ def test_bad_grid_gives_one_error_line(smoke, tmp_path, text, message):
     running = store.create_version("x", kind="run", config={})
     grid = smoke.parent / "bad.toml"
     grid.write_text(text.replace("{running}", str(running)))
-    result = CliRunner().invoke(cli, ["experiment", str(grid), "--db", str(db),
-                                      "--report", str(tmp_path / "report")])
+    result = CliRunner().invoke(
+        cli, ["experiment", str(grid), "--db", str(db), "--report", str(tmp_path / "report")]
+    )
     assert result.exit_code == 1, result.output
     assert result.output.count("Error:") == 1 and message in result.output
     assert not (tmp_path / "report").exists()

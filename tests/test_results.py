@@ -33,17 +33,25 @@ def self_slice(scifact_slice, tmp_path_factory):
     with (root / "corpus.jsonl").open("a") as corpus:
         corpus.write(json.dumps({"_id": "q1", "title": "", "text": queries[0]["text"]}) + "\n")
     qrels = (root / "qrels" / "test.tsv").read_text().splitlines()
-    (root / "qrels" / "test.tsv").write_text("\n".join(
-        [qrels[0]] + [f"q1\t{r.split(chr(9), 1)[1]}" if r.split("\t")[0] == first else r
-                      for r in qrels[1:]]) + "\n")
+    (root / "qrels" / "test.tsv").write_text(
+        "\n".join(
+            [qrels[0]]
+            + [
+                f"q1\t{r.split(chr(9), 1)[1]}" if r.split("\t")[0] == first else r
+                for r in qrels[1:]
+            ]
+        )
+        + "\n"
+    )
     return root
 
 
 def test_identical_ids_are_ignored_automatically_and_recorded(store, self_slice):
     notes = []
-    auto, = evaluate_contexts(store, self_slice, "dense", ["none"], note=notes.append, **FAST)
-    kept, = evaluate_contexts(store, self_slice, "dense", ["none"], ignore_identical_ids=False,
-                              **FAST)
+    (auto,) = evaluate_contexts(store, self_slice, "dense", ["none"], note=notes.append, **FAST)
+    (kept,) = evaluate_contexts(
+        store, self_slice, "dense", ["none"], ignore_identical_ids=False, **FAST
+    )
     assert load_beir(self_slice).shares_ids
     assert any("also corpus documents" in n for n in notes)
     # the query's own text is its nearest document: kept, it pushes the relevant ones down
@@ -71,12 +79,25 @@ def test_qrels_naming_missing_documents_are_dropped_with_a_count(scifact_slice, 
     assert data.qrels == load_beir(scifact_slice).qrels
     with pytest.raises(ZestError, match="2 corpus id\\(s\\) missing from corpus.jsonl"):
         load_beir(copy, strict=True)
-    result = CliRunner().invoke(cli, ["eval", "--dataset", str(copy), "--encoder", "dense",
-                                      "-o", "max_seq_length=128", "--db", str(tmp_path / "z.db")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "--dataset",
+            str(copy),
+            "--encoder",
+            "dense",
+            "-o",
+            "max_seq_length=128",
+            "--db",
+            str(tmp_path / "z.db"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "note: 2 judgement(s) name documents missing from corpus.jsonl" in result.output
-    strict = CliRunner().invoke(cli, ["eval", "--dataset", str(copy), "--strict",
-                                      "--db", str(tmp_path / "z.db")])
+    strict = CliRunner().invoke(
+        cli, ["eval", "--dataset", str(copy), "--strict", "--db", str(tmp_path / "z.db")]
+    )
     assert strict.exit_code == 1 and strict.output.count("Error:") == 1
 
 
@@ -94,15 +115,17 @@ def test_per_query_scores_are_stored_and_average_to_the_result(store, scifact_sl
 
 def test_reuse_returns_the_stored_result_without_encoding(store, scifact_slice, monkeypatch):
     from test_evaluate import counting
+
     from zest_encoders import DenseEncoder
 
-    first, = evaluate_contexts(store, scifact_slice, "hybrid", ["real:10"], **FAST)
+    (first,) = evaluate_contexts(store, scifact_slice, "hybrid", ["real:10"], **FAST)
     queries = counting(monkeypatch, DenseEncoder, "embed_queries")
-    again, = evaluate_contexts(store, scifact_slice, "hybrid", ["real:10"], reuse=True, **FAST)
+    (again,) = evaluate_contexts(store, scifact_slice, "hybrid", ["real:10"], reuse=True, **FAST)
     assert queries == [] and again["reused"] and again["id"] == first["id"]
     assert again["per_query"] == first["per_query"]
-    other, = evaluate_contexts(store, scifact_slice, "hybrid", ["real:10"], reuse=True,
-                               seed=1, **FAST)  # another sample: another context
+    (other,) = evaluate_contexts(
+        store, scifact_slice, "hybrid", ["real:10"], reuse=True, seed=1, **FAST
+    )  # another sample: another context
     assert not other["reused"] and len(queries) == 1
 
 
@@ -136,7 +159,8 @@ def test_seed_rows_are_resampled_and_a_single_seed_is_a_one_row_matrix():
     a, b = rng.uniform(size=200), rng.uniform(size=200)
     tripled, single = paired_difference(np.vstack([a, a, a]), b), paired_difference(a, b)
     assert [tripled.mean, tripled.low, tripled.high, tripled.p_value] == pytest.approx(
-        [single.mean, single.low, single.high, single.p_value], rel=1e-9)
+        [single.mean, single.low, single.high, single.p_value], rel=1e-9
+    )
     spread = np.vstack([a - 0.1, a, a + 0.1])  # seeds that disagree widen the interval
     wide, narrow = paired_difference(spread, b), paired_difference(a, b)
     assert wide.high - wide.low > narrow.high - narrow.low
@@ -152,8 +176,19 @@ def test_sign_flip_p_value():
 
 
 def test_cli_results_list_and_diff(db_path, scifact_slice, tmp_path):
-    args = ["eval", "--dataset", str(scifact_slice), "--encoder", "hybrid", "--context",
-            "none,real", "-o", "max_seq_length=128", "--db", str(db_path)]
+    args = [
+        "eval",
+        "--dataset",
+        str(scifact_slice),
+        "--encoder",
+        "hybrid",
+        "--context",
+        "none,real",
+        "-o",
+        "max_seq_length=128",
+        "--db",
+        str(db_path),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "nDCG@10 vs first" in result.output and "p=" in result.output
@@ -166,18 +201,33 @@ def test_cli_results_list_and_diff(db_path, scifact_slice, tmp_path):
 
     store = Store(db_path)
     a, b = query_scores(store, 2), query_scores(store, 1)
-    expected = paired_difference([a[q]["ndcg_at_10"] for q in sorted(a)],
-                                 [b[q]["ndcg_at_10"] for q in sorted(a)])
+    expected = paired_difference(
+        [a[q]["ndcg_at_10"] for q in sorted(a)], [b[q]["ndcg_at_10"] for q in sorted(a)]
+    )
     assert f"nDCG@10: 2 - 1 = {expected.format()} over 20 queries" in diff.output
 
 
 def test_cli_diff_refuses_different_datasets(db_path, scifact_slice, tmp_path):
     other = make_beir_slice(tmp_path / "other", n_queries=10, seed=1)
     for dataset in (scifact_slice, other):
-        CliRunner().invoke(cli, ["eval", "--dataset", str(dataset), "--encoder", "dense", "-o",
-                                 "max_seq_length=128", "--db", str(db_path)])
-    for args, message in ((["1", "2"], "are on different datasets"),
-                          (["1", "9"], "no evaluation result '9'")):
+        CliRunner().invoke(
+            cli,
+            [
+                "eval",
+                "--dataset",
+                str(dataset),
+                "--encoder",
+                "dense",
+                "-o",
+                "max_seq_length=128",
+                "--db",
+                str(db_path),
+            ],
+        )
+    for args, message in (
+        (["1", "2"], "are on different datasets"),
+        (["1", "9"], "no evaluation result '9'"),
+    ):
         result = CliRunner().invoke(cli, ["results", "diff", *args, "--db", str(db_path)])
         assert result.exit_code == 1 and result.output.count("Error:") == 1
         assert message in result.output

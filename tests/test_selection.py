@@ -34,8 +34,11 @@ def test_farthest_point_is_greedy_k_center():
 def test_diverse_covers_clusters_that_random_can_miss():
     rng = np.random.default_rng(1)
     centres = unit(rng.normal(size=(4, 16)))
-    vectors = unit(np.vstack([c + 0.05 * rng.normal(size=(50 if i == 0 else 3, 16))
-                              for i, c in enumerate(centres)]))
+    vectors = unit(
+        np.vstack(
+            [c + 0.05 * rng.normal(size=(50 if i == 0 else 3, 16)) for i, c in enumerate(centres)]
+        )
+    )
     cluster = np.array([0] * 50 + [1] * 3 + [2] * 3 + [3] * 3)
     for seed in range(5):
         assert set(cluster[farthest_point(vectors, 4, seed)]) == {0, 1, 2, 3}
@@ -44,8 +47,10 @@ def test_diverse_covers_clusters_that_random_can_miss():
 def test_central_is_nearest_to_the_centroid():
     vectors = unit(np.random.default_rng(2).normal(size=(30, 5)))
     centroid = vectors.mean(axis=0)
-    best = max(itertools.combinations(range(30), 3),
-               key=lambda ids: sum(vectors[i] @ centroid for i in ids))
+    best = max(
+        itertools.combinations(range(30), 3),
+        key=lambda ids: sum(vectors[i] @ centroid for i in ids),
+    )
     assert sorted(nearest_centroid(vectors, 3)) == sorted(best)
 
 
@@ -54,9 +59,11 @@ def test_pick_keeps_pool_order_and_checks_input():
     picked = pick(docs, 4, "random", seed=5)
     assert picked == sorted(picked, key=docs.index) and picked == pick(docs, 4, "random", 5)
     assert picked != pick(docs, 4, "random", seed=6)
-    for args, message in (((docs, 11, "random"), "fewer than --k 11"),
-                          ((docs, 2, "best"), "unknown selection method 'best'"),
-                          ((docs, 0, "random"), "at least 1")):
+    for args, message in (
+        ((docs, 11, "random"), "fewer than --k 11"),
+        ((docs, 2, "best"), "unknown selection method 'best'"),
+        ((docs, 0, "random"), "at least 1"),
+    ):
         with pytest.raises(ZestError, match=message):
             pick(*args)
 
@@ -80,16 +87,32 @@ def test_cli_pick_methods_on_real_abstracts(pool, tmp_path):
     picked = {}
     for method in ("random", "diverse", "central"):
         out = tmp_path / f"{method}.jsonl"
-        result = CliRunner().invoke(cli, ["exemplars", "pick", str(pool), "--k", "5",
-                                          "--method", method, "--seed", "1", "-o", str(out),
-                                          "--db", str(db)])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "exemplars",
+                "pick",
+                str(pool),
+                "--k",
+                "5",
+                "--method",
+                method,
+                "--seed",
+                "1",
+                "-o",
+                str(out),
+                "--db",
+                str(db),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert f"5 of 40 documents ({method}) written" in result.output
         picked[method] = [d["text"] for d in read_exemplars([str(out)])]
     assert len({tuple(v) for v in picked.values()}) == 3
     docs = read_exemplars([str(pool)])
     vectors = DenseEncoder().embed_documents(
-        [f"{d['title']} {d['text']}" if d["title"] else d["text"] for d in docs])
+        [f"{d['title']} {d['text']}" if d["title"] else d["text"] for d in docs]
+    )
     index = {d["text"]: i for i, d in enumerate(docs)}
 
     def spread(texts):  # the smallest pairwise cosine distance among the chosen
@@ -107,11 +130,46 @@ def test_cli_pick_methods_on_real_abstracts(pool, tmp_path):
 def test_zest_run_select_diverse(pool, tmp_path):
     db = tmp_path / "z.db"
     pick_out = tmp_path / "diverse.jsonl"
-    CliRunner().invoke(cli, ["exemplars", "pick", str(pool), "--k", "3", "--method", "diverse",
-                             "--seed", "2", "-o", str(pick_out), "--db", str(db)])
-    result = CliRunner().invoke(cli, [
-        "run", "--exemplars", str(pool), "--k", "3", "--select", "diverse", "--seed", "2",
-        "--generator", "fake", "--anchors", "2", "--docs", "2", "--db", str(db)])
+    CliRunner().invoke(
+        cli,
+        [
+            "exemplars",
+            "pick",
+            str(pool),
+            "--k",
+            "3",
+            "--method",
+            "diverse",
+            "--seed",
+            "2",
+            "-o",
+            str(pick_out),
+            "--db",
+            str(db),
+        ],
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--exemplars",
+            str(pool),
+            "--k",
+            "3",
+            "--select",
+            "diverse",
+            "--seed",
+            "2",
+            "--generator",
+            "fake",
+            "--anchors",
+            "2",
+            "--docs",
+            "2",
+            "--db",
+            str(db),
+        ],
+    )
     assert result.exit_code == 0, result.output
     from zest_core.store import Store
 

@@ -10,9 +10,10 @@ import csv
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,8 @@ from .encoding import (
     resolve_context,
 )
 from .errors import ZestError
-from .textfiles import read_jsonl, read_text
 from .store import Store, now
+from .textfiles import read_jsonl, read_text
 
 SPLIT = "test"
 FILES = ("corpus.jsonl", "queries.jsonl", f"qrels/{SPLIT}.tsv")

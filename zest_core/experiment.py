@@ -11,9 +11,10 @@ finished experiment re-runs in seconds and a killed one continues where it stopp
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import pipeline, plugins
 from .errors import ZestError
@@ -22,11 +23,28 @@ from .exemplars import read_exemplars
 from .selection import METHODS, dense_embedder, pick
 from .store import Store
 
-GENERATION_KEYS = ("generator", "model", "options", "strategy", "templates", "k", "anchors",
-                   "docs", "selection")
-GENERATION_DEFAULTS = {"generator": "llama-cpp", "model": None, "options": {},
-                       "strategy": "hierarchical", "templates": None, "k": 5, "anchors": 20,
-                       "docs": 512, "selection": "random"}
+GENERATION_KEYS = (
+    "generator",
+    "model",
+    "options",
+    "strategy",
+    "templates",
+    "k",
+    "anchors",
+    "docs",
+    "selection",
+)
+GENERATION_DEFAULTS = {
+    "generator": "llama-cpp",
+    "model": None,
+    "options": {},
+    "strategy": "hierarchical",
+    "templates": None,
+    "k": 5,
+    "anchors": 20,
+    "docs": 512,
+    "selection": "random",
+}
 BASELINES = ("none", "generic", "real")  # deterministic contexts, one result per dataset
 SYNTHETIC = ("synthetic", "other-domain")
 TABLES = {
@@ -84,9 +102,12 @@ def _table(path: Path, data: Any, name: str) -> dict:
         raise _fail(path, f"[{name}] must be a table")
     unknown = sorted(set(data) - TABLES[name])
     if unknown:
-        raise _fail(path, f"unknown {'axis' if name == 'ablations' else 'key'} "
-                          f"{', '.join(map(repr, unknown))} in [{name}] "
-                          f"(known: {', '.join(sorted(TABLES[name]))})")
+        raise _fail(
+            path,
+            f"unknown {'axis' if name == 'ablations' else 'key'} "
+            f"{', '.join(map(repr, unknown))} in [{name}] "
+            f"(known: {', '.join(sorted(TABLES[name]))})",
+        )
     return data
 
 
@@ -105,11 +126,14 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         raise _fail(path, f"not valid TOML ({e})") from None
     unknown = sorted(set(data) - set(TABLES))
     if unknown:
-        raise _fail(path, f"unknown table {', '.join(map(repr, unknown))} "
-                          f"(known: {', '.join(TABLES)})")
+        raise _fail(
+            path, f"unknown table {', '.join(map(repr, unknown))} (known: {', '.join(TABLES)})"
+        )
     top = _table(path, data.get("experiment", {}), "experiment")
-    datasets = [_dataset(path, _table(path, d, "dataset"))
-                for d in _list(path, data.get("dataset"), "dataset")]
+    datasets = [
+        _dataset(path, _table(path, d, "dataset"))
+        for d in _list(path, data.get("dataset"), "dataset")
+    ]
     if not datasets:
         raise _fail(path, "name at least one [[dataset]]")
     names = [d.name for d in datasets]
@@ -117,15 +141,21 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         raise _fail(path, "dataset names must differ")
     for d in datasets:
         if d.other_domain and d.other_domain not in names:
-            raise _fail(path, f"dataset {d.name}: other_domain {d.other_domain!r} is not a "
-                              f"dataset of this file ({', '.join(names)})")
+            raise _fail(
+                path,
+                f"dataset {d.name}: other_domain {d.other_domain!r} is not a "
+                f"dataset of this file ({', '.join(names)})",
+            )
     encoders = [_table(path, e, "encoder") for e in _list(path, data.get("encoder"), "encoder")]
     encoders = encoders or [{"name": "hybrid"}]
     known_encoders = plugins.encoders()
     for e in encoders:
         if e.get("name", "hybrid") not in known_encoders:
-            raise _fail(path, f"unknown encoder {e.get('name')!r} "
-                              f"(available: {', '.join(sorted(known_encoders))})")
+            raise _fail(
+                path,
+                f"unknown encoder {e.get('name')!r} "
+                f"(available: {', '.join(sorted(known_encoders))})",
+            )
     base = {**GENERATION_DEFAULTS, **_table(path, data.get("generation", {}), "generation")}
     base = _generation(path, base, "[generation]")
     seeds = top.get("seeds", [0])
@@ -133,13 +163,26 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         raise _fail(path, "[experiment] seeds must be a non-empty list of integers")
     contexts = top.get("contexts", ["none", "generic", "real", "synthetic"])
     baselines, wanted = _contexts(path, contexts, datasets)
-    arms = _arms(path, base, _table(path, data.get("ablations", {}), "ablations"), wanted,
-                 datasets)
+    arms = _arms(path, base, _table(path, data.get("ablations", {}), "ablations"), wanted, datasets)
     name = top.get("name", path.stem)
-    target = Path(report) if report else (_relative(path, top.get("report"))
-                                          or path.parent / "reports" / name)
-    return Grid(path, name, top.get("notes", ""), seeds, int(top.get("eval_seed", 0)),
-                baselines, datasets, encoders, base, arms, target)
+    target = (
+        Path(report)
+        if report
+        else (_relative(path, top.get("report")) or path.parent / "reports" / name)
+    )
+    return Grid(
+        path,
+        name,
+        top.get("notes", ""),
+        seeds,
+        int(top.get("eval_seed", 0)),
+        baselines,
+        datasets,
+        encoders,
+        base,
+        arms,
+        target,
+    )
 
 
 def _list(path: Path, value: Any, name: str) -> list:
@@ -159,8 +202,9 @@ def _dataset(path: Path, d: dict) -> Dataset:
     exemplars = _relative(path, d.get("exemplars"))
     if exemplars is not None and not exemplars.exists():
         raise ZestError(f"exemplar path {exemplars} does not exist")
-    return Dataset(d.get("name", where.name), where, exemplars, d.get("other_domain"),
-                   int(d.get("pool", POOL)))
+    return Dataset(
+        d.get("name", where.name), where, exemplars, d.get("other_domain"), int(d.get("pool", POOL))
+    )
 
 
 def _generation(path: Path, config: dict, where: str, subset: bool = False) -> dict:
@@ -170,19 +214,20 @@ def _generation(path: Path, config: dict, where: str, subset: bool = False) -> d
     plugins.get_generator(config["generator"])  # unknown names: one clear error
     strategy = plugins.get_anchor_strategy(config["strategy"])
     if config["selection"] not in METHODS:
-        raise _fail(path, f"{where}: unknown selection {config['selection']!r} "
-                          f"(choose from {', '.join(METHODS)})")
+        raise _fail(
+            path,
+            f"{where}: unknown selection {config['selection']!r} "
+            f"(choose from {', '.join(METHODS)})",
+        )
     for key in ("k", "anchors", "docs"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise _fail(path, f"{where}: {key} must be a positive integer")
     if strategy.uses_anchors and config["anchors"] > config["docs"] and not subset:
-        raise _fail(path, f"{where}: anchors ({config['anchors']}) exceeds docs "
-                          f"({config['docs']})")
+        raise _fail(path, f"{where}: anchors ({config['anchors']}) exceeds docs ({config['docs']})")
     if not isinstance(config["options"], dict):
         raise _fail(path, f"{where}: options must be a table")
     config["model"] = config["model"] or None
-    config["templates"] = str(_relative(path, config["templates"])) if config["templates"] \
-        else None
+    config["templates"] = str(_relative(path, config["templates"])) if config["templates"] else None
     config["anchors"] = config["anchors"] if strategy.uses_anchors else 0
     return config
 
@@ -198,15 +243,19 @@ def _contexts(path: Path, contexts: Any, datasets: list[Dataset]) -> tuple[list[
         elif kind in BASELINES or spec.isdigit():
             baselines.append(spec)
         else:
-            raise _fail(path, f"unknown context {spec!r} (none, generic, real, real:N, "
-                              f"synthetic, other-domain or a corpus version id)")
+            raise _fail(
+                path,
+                f"unknown context {spec!r} (none, generic, real, real:N, "
+                f"synthetic, other-domain or a corpus version id)",
+            )
     if "other-domain" in wanted and not all(d.other_domain for d in datasets):
         raise _fail(path, "the other-domain context needs other_domain on every [[dataset]]")
     return baselines, wanted
 
 
-def _arms(path: Path, base: dict, ablations: dict, wanted: set,
-          datasets: list[Dataset]) -> list[Arm]:
+def _arms(
+    path: Path, base: dict, ablations: dict, wanted: set, datasets: list[Dataset]
+) -> list[Arm]:
     """The base, other-domain, and one arm per ablated value. Axes other than J' (``docs``)
     vary around the ``at`` settings (e.g. a smaller J'); the arm at those settings with no
     axis changed is the ``reference`` (the base itself when ``at`` changes nothing)."""
@@ -226,10 +275,17 @@ def _arms(path: Path, base: dict, ablations: dict, wanted: set,
             raise _fail(path, f"[ablations] {axis} must be a list of values")
         local = base if axis == "docs" else {**base, **at}
         for value in values:
-            changed = {**local, **value} if isinstance(value, dict) and axis != "options" \
+            changed = (
+                {**local, **value}
+                if isinstance(value, dict) and axis != "options"
                 else {**local, axis: value}
-            config = _generation(path, changed, f"[ablations] {axis}={value!r}",
-                                 subset=axis == "docs" and value < base["docs"])
+            )
+            config = _generation(
+                path,
+                changed,
+                f"[ablations] {axis}={value!r}",
+                subset=axis == "docs" and value < base["docs"],
+            )
             arms.append(Arm(f"{axis}={_show(value)}", axis, value, config))
     seen, unique = set(), []
     for arm in arms:
@@ -256,20 +312,31 @@ def exemplar_pool(dataset: Dataset) -> list[dict]:
     data = load_beir(dataset.path)
     judged = {d for docs in data.qrels.values() for d, score in docs.items() if score > 0}
     unjudged = [i for i in data.corpus if i not in judged]
-    picked = sorted(random.Random(0).sample(range(len(unjudged)),
-                                            min(dataset.pool, len(unjudged))))
-    return [{"title": data.corpus[unjudged[i]]["title"] or None,
-             "text": data.corpus[unjudged[i]]["text"],
-             "source": f"{dataset.path / 'corpus.jsonl'}#{unjudged[i]}"} for i in picked]
+    picked = sorted(random.Random(0).sample(range(len(unjudged)), min(dataset.pool, len(unjudged))))
+    return [
+        {
+            "title": data.corpus[unjudged[i]]["title"] or None,
+            "text": data.corpus[unjudged[i]]["text"],
+            "source": f"{dataset.path / 'corpus.jsonl'}#{unjudged[i]}",
+        }
+        for i in picked
+    ]
 
 
 # finding, resuming or making versions ------------------------------------------------------
 def _run_config(config: dict, seed: int) -> dict:
     """What pipeline.start stores in a version's config, for the keys it shares with ours."""
-    return {"generator": config["generator"], "model": config["model"],
-            "options": config["options"], "strategy": config["strategy"],
-            "templates": config["templates"], "seed": seed, "round": 0,
-            "n_anchors": config["anchors"], "n_docs": config["docs"]}
+    return {
+        "generator": config["generator"],
+        "model": config["model"],
+        "options": config["options"],
+        "strategy": config["strategy"],
+        "templates": config["templates"],
+        "seed": seed,
+        "round": 0,
+        "n_anchors": config["anchors"],
+        "n_docs": config["docs"],
+    }
 
 
 def _exemplar_key(exemplars: list[dict]) -> list:
@@ -282,7 +349,8 @@ def find_run(store: Store, config: dict, seed: int, exemplars: list[dict]) -> di
     wanted, key = _run_config(config, seed), _exemplar_key(exemplars)
     found = None
     for row in store.db.execute_returning_dicts(
-            "SELECT id, status, config FROM versions WHERE kind = 'run' ORDER BY id"):
+        "SELECT id, status, config FROM versions WHERE kind = 'run' ORDER BY id"
+    ):
         stored = json.loads(row["config"])
         if any(stored.get(k) != v for k, v in wanted.items()):
             continue
@@ -306,7 +374,7 @@ def balanced_subset(documents: list[dict], n: int) -> list[dict]:
         layer = [queue[depth] for queue in queues if depth < len(queue)]
         if not layer:
             break
-        picked.extend(layer[:n - len(picked)])
+        picked.extend(layer[: n - len(picked)])
         depth += 1
     return sorted(picked, key=lambda d: d["ordinal"])
 
@@ -317,27 +385,46 @@ def subset_version(store: Store, parent_id: int, n: int) -> int:
     the parent's ordinals are in its config, the parent is its lineage."""
     rows = store.db.execute(
         "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ? AND status = 'complete'"
-        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1", [parent_id, n])
+        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1",
+        [parent_id, n],
+    )
     if found := rows.fetchone():
         return found[0]
     parent = store.require_complete(parent_id)
     keep = balanced_subset(store.documents(parent_id), n)
-    config = {"subset_of": parent_id, "n_docs": n, "method": "balanced-over-anchors",
-              "parent_ordinals": [d["ordinal"] for d in keep]}
+    config = {
+        "subset_of": parent_id,
+        "n_docs": n,
+        "method": "balanced-over-anchors",
+        "parent_ordinals": [d["ordinal"] for d in keep],
+    }
     with store.transaction():
         child = store.create_version(
-            parent["corpus"], kind="subset", parent_id=parent_id, config=config,
-            strategy=parent["strategy"], generator=parent["generator"], model=parent["model"],
-            seed=parent["seed"], target_docs=n, n_anchors=parent["n_anchors"],
-            prompt_hashes=parent["prompt_hashes"], provenance=parent["provenance"])
+            parent["corpus"],
+            kind="subset",
+            parent_id=parent_id,
+            config=config,
+            strategy=parent["strategy"],
+            generator=parent["generator"],
+            model=parent["model"],
+            seed=parent["seed"],
+            target_docs=n,
+            n_anchors=parent["n_anchors"],
+            prompt_hashes=parent["prompt_hashes"],
+            provenance=parent["provenance"],
+        )
         store.copy_into(parent_id, child, keep=[])  # exemplars and anchors
         anchors = {a["ordinal"]: a["id"] for a in store.anchors(child)}
         parent_anchor = {a["id"]: a["ordinal"] for a in store.anchors(parent_id)}
         for ordinal, doc in enumerate(keep):
-            fields = {k: doc[k] for k in ("token_count", "prompt_tokens", "seed",
-                                          "finish_reason")}
-            store.add_document(child, ordinal, doc["text"], **fields,
-                               anchor_id=anchors.get(parent_anchor.get(doc["anchor_id"])))
+            fields = {k: doc[k] for k in ("token_count", "prompt_tokens", "seed", "finish_reason")}
+            store.add_document(
+                child,
+                ordinal,
+                doc["text"],
+                **fields,
+                anchor_id=anchors.get(parent_anchor.get(doc["anchor_id"])),
+            )
         store.finish(child, "complete", 0.0)
     return child
 
@@ -370,8 +457,9 @@ def plan(grid: Grid, store: Store, embed: Callable | None = None) -> list[Job]:
             if len(pool) <= config["k"] and config["selection"] == "random":
                 chosen[key] = pool  # as zest run: all of them when there are no more than k
             else:
-                chosen[key] = pick(pool, config["k"], config["selection"], seed,
-                                   embed or dense_embedder(store))
+                chosen[key] = pick(
+                    pool, config["k"], config["selection"], seed, embed or dense_embedder(store)
+                )
         return chosen[key]
 
     jobs = []
@@ -416,8 +504,9 @@ def obtain(store: Store, job: Job, on_document: Callable[[dict], None]) -> int:
     if job.version is not None:
         return job.version
     if job.source is not None:
-        job.version = subset_version(store, obtain(store, job.source, on_document),
-                                     job.arm.config["docs"])
+        job.version = subset_version(
+            store, obtain(store, job.source, on_document), job.arm.config["docs"]
+        )
         return job.version
     config = job.arm.config
     found = find_run(store, config, job.seed, job.exemplars)
@@ -428,11 +517,19 @@ def obtain(store: Store, job: Job, on_document: Callable[[dict], None]) -> int:
     else:
         name = job.arm.exemplars_from and job.dataset.other_domain or job.dataset.name
         job.version = pipeline.start(
-            store, exemplars=job.exemplars, corpus=f"{name}-experiment",
-            generator=config["generator"], model=config["model"], options=config["options"],
-            strategy=config["strategy"], templates=config["templates"],
-            n_anchors=config["anchors"] or 1, n_docs=config["docs"], seed=job.seed,
-            on_document=on_document)
+            store,
+            exemplars=job.exemplars,
+            corpus=f"{name}-experiment",
+            generator=config["generator"],
+            model=config["model"],
+            options=config["options"],
+            strategy=config["strategy"],
+            templates=config["templates"],
+            n_anchors=config["anchors"] or 1,
+            n_docs=config["docs"],
+            seed=job.seed,
+            on_document=on_document,
+        )
     return job.version
 
 
@@ -451,8 +548,11 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         if spec.isdigit():
             store.require_complete(spec)  # refused before any work, not after hours of it
     jobs = plan(grid, store)
-    n_evals = len(grid.datasets) * len(grid.encoders) * (
-        len(grid.baselines) + len(grid.arms) * len(grid.seeds))
+    n_evals = (
+        len(grid.datasets)
+        * len(grid.encoders)
+        * (len(grid.baselines) + len(grid.arms) * len(grid.seeds))
+    )
     progress.start(to_generate(store, jobs), n_evals)
     for job in jobs:
         progress.step(f"{job.dataset.name}: {job.arm.label}, seed {job.seed}")
@@ -464,21 +564,36 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         for encoder in grid.encoders:
             progress.step(f"{dataset.name}: scoring with {encoder_label(encoder)}")
             rows = evaluate_contexts(
-                store, dataset.path, encoder.get("name", "hybrid"), [e[0] for e in entries],
-                model=encoder.get("model"), seed=grid.eval_seed, reuse=True,
+                store,
+                dataset.path,
+                encoder.get("name", "hybrid"),
+                [e[0] for e in entries],
+                model=encoder.get("model"),
+                seed=grid.eval_seed,
+                reuse=True,
                 note=lambda line, d=dataset.name: note(f"{d}: {line}"),
-                on_row=lambda row: progress.evaluated(), **encoder.get("options", {}))
+                on_row=lambda row: progress.evaluated(),
+                **encoder.get("options", {}),
+            )
             for (spec, job), row in zip(entries, rows):
-                records.append({
-                    "dataset": dataset.name, "encoder": encoder_label(encoder),
-                    "arm": job.arm.label if job else spec,
-                    "axis": job.arm.axis if job else None,
-                    "value": _show(job.arm.value) if job and job.arm.axis else None,
-                    "config": job.arm.config if job else None,
-                    "seed": job.seed if job else None, "context": row["label"],
-                    "version": job.version if job else None, "result_id": row["id"],
-                    "ndcg_at_10": row["ndcg_at_10"], "recall_at_100": row["recall_at_100"],
-                    "per_query": row["per_query"], "reused": row["reused"]})
+                records.append(
+                    {
+                        "dataset": dataset.name,
+                        "encoder": encoder_label(encoder),
+                        "arm": job.arm.label if job else spec,
+                        "axis": job.arm.axis if job else None,
+                        "value": _show(job.arm.value) if job and job.arm.axis else None,
+                        "config": job.arm.config if job else None,
+                        "seed": job.seed if job else None,
+                        "context": row["label"],
+                        "version": job.version if job else None,
+                        "result_id": row["id"],
+                        "ndcg_at_10": row["ndcg_at_10"],
+                        "recall_at_100": row["recall_at_100"],
+                        "per_query": row["per_query"],
+                        "reused": row["reused"],
+                    }
+                )
     return records
 
 
@@ -491,5 +606,19 @@ class Progress:
     def evaluated(self) -> None: ...
 
 
-__all__ = ["Arm", "Dataset", "Grid", "Job", "Progress", "balanced_subset", "encoder_label",
-           "find_run", "load", "obtain", "plan", "run", "subset_version", "to_generate"]
+__all__ = [
+    "Arm",
+    "Dataset",
+    "Grid",
+    "Job",
+    "Progress",
+    "balanced_subset",
+    "encoder_label",
+    "find_run",
+    "load",
+    "obtain",
+    "plan",
+    "run",
+    "subset_version",
+    "to_generate",
+]

@@ -24,13 +24,14 @@ def generic_context(spec: str = "generic", seed: int = 0) -> Context:
     try:
         from wordfreq import get_frequency_dict
     except ImportError:
-        raise ZestError("the generic context needs the wordfreq package"
-                        " (pip install 'zest[experiment]')") from None
+        raise ZestError(
+            "the generic context needs the wordfreq package (pip install 'zest[experiment]')"
+        ) from None
     frequencies = get_frequency_dict("en")
     words = sorted(frequencies, key=frequencies.get, reverse=True)[:VOCABULARY]
     weights = np.array([frequencies[w] for w in words])
     picks = np.random.default_rng(seed).choice(
-        len(words), size=(int(size), WORDS_PER_DOCUMENT), p=weights / weights.sum())
+        len(words), size=(int(size), WORDS_PER_DOCUMENT), p=weights / weights.sum()
+    )
     documents = tuple(" ".join(words[i] for i in row) for row in picks)
-    return Context(spec, f"generic (English word frequencies, {size} docs, seed {seed})",
-                   documents)
+    return Context(spec, f"generic (English word frequencies, {size} docs, seed {seed})", documents)

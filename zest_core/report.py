@@ -15,8 +15,20 @@ import numpy as np
 
 from .stats import Interval, mean_interval, paired_difference
 
-CSV_COLUMNS = ("dataset", "encoder", "arm", "axis", "value", "seed", "context", "version",
-               "result_id", "ndcg_at_10", "recall_at_100", "queries")
+CSV_COLUMNS = (
+    "dataset",
+    "encoder",
+    "arm",
+    "axis",
+    "value",
+    "seed",
+    "context",
+    "version",
+    "result_id",
+    "ndcg_at_10",
+    "recall_at_100",
+    "queries",
+)
 # As quoted in issue #9 from the ZEST paper (arXiv 2506.23662): nDCG@10 differences.
 PAPER = {
     "real": "within 0.5% of full access (real corpus as context)",
@@ -39,8 +51,7 @@ class Summary:
             self.arms.setdefault(r["arm"], []).append(r)
 
     def matrix(self, arm: str, metric: str = "ndcg_at_10") -> np.ndarray:
-        return np.array([[r["per_query"][q][metric] for q in self.queries]
-                         for r in self.arms[arm]])
+        return np.array([[r["per_query"][q][metric] for q in self.queries] for r in self.arms[arm]])
 
     def mean(self, arm: str) -> Interval:
         return mean_interval(self.matrix(arm))
@@ -51,8 +62,9 @@ class Summary:
         return paired_difference(self.matrix(a), self.matrix(b))
 
     def first(self, prefix: str) -> str | None:
-        return next((arm for arm in self.arms if arm == prefix or arm.startswith(prefix + ":")),
-                    None)
+        return next(
+            (arm for arm in self.arms if arm == prefix or arm.startswith(prefix + ":")), None
+        )
 
     @property
     def reference(self) -> str:
@@ -74,8 +86,7 @@ class Summary:
 def _verdict(interval: Interval | None) -> str:
     if interval is None:
         return "not run"
-    return "within noise" if interval.covers_zero else (
-        "higher" if interval.mean > 0 else "lower")
+    return "within noise" if interval.covers_zero else ("higher" if interval.mean > 0 else "lower")
 
 
 def _cell(interval: Interval | None) -> str:
@@ -104,27 +115,37 @@ def _csv(path: Path, records: list[dict]) -> Path:
         out = csv.writer(f)
         out.writerow(CSV_COLUMNS)
         for r in records:
-            out.writerow([*(("" if r[c] is None else r[c]) for c in CSV_COLUMNS[:9]),
-                          f"{r['ndcg_at_10']:.6f}", f"{r['recall_at_100']:.6f}",
-                          len(r["per_query"])])
+            out.writerow(
+                [
+                    *(("" if r[c] is None else r[c]) for c in CSV_COLUMNS[:9]),
+                    f"{r['ndcg_at_10']:.6f}",
+                    f"{r['recall_at_100']:.6f}",
+                    len(r["per_query"]),
+                ]
+            )
     return path
 
 
 def _header(grid, info: dict) -> list[str]:
-    machine = (f"{platform.node() or 'this machine'}: {os.cpu_count()} CPU cores, "
-               f"{platform.machine()}, Python {platform.python_version()}")
-    lines = [f"# Experiment `{grid.name}`", "",
-             f"- command: `zest experiment {grid.path}`",
-             f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: "
-             f"{machine}",
-             f"- wall time of this invocation: {info['seconds']:.0f} s; documents generated: "
-             f"{info['generated']}; results scored: {info['scored']}, reused from the store: "
-             f"{info['reused']}",
-             f"- generation seeds: {', '.join(map(str, grid.seeds))}; base generation: "
-             + ", ".join(f"{k}={v}" for k, v in grid.base.items() if v not in (None, {})),
-             "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals "
-             "over queries and seeds (10,000 resamples, fixed seed); p: paired sign-flip "
-             "randomisation test; *within noise* when the interval covers zero.", ""]
+    machine = (
+        f"{platform.node() or 'this machine'}: {os.cpu_count()} CPU cores, "
+        f"{platform.machine()}, Python {platform.python_version()}"
+    )
+    lines = [
+        f"# Experiment `{grid.name}`",
+        "",
+        f"- command: `zest experiment {grid.path}`",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine}",
+        f"- wall time of this invocation: {info['seconds']:.0f} s; documents generated: "
+        f"{info['generated']}; results scored: {info['scored']}, reused from the store: "
+        f"{info['reused']}",
+        f"- generation seeds: {', '.join(map(str, grid.seeds))}; base generation: "
+        + ", ".join(f"{k}={v}" for k, v in grid.base.items() if v not in (None, {})),
+        "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals "
+        "over queries and seeds (10,000 resamples, fixed seed); p: paired sign-flip "
+        "randomisation test; *within noise* when the interval covers zero.",
+        "",
+    ]
     if grid.notes:
         lines += ["## Notes", "", grid.notes.strip(), ""]
     if info["notes"]:
@@ -133,22 +154,38 @@ def _header(grid, info: dict) -> list[str]:
 
 
 def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
-    lines = [f"## {dataset} — encoder {encoder} ({len(s.queries)} queries)", "",
-             "| context | seeds | nDCG@10 [95% CI] | Recall@100 |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"## {dataset} — encoder {encoder} ({len(s.queries)} queries)",
+        "",
+        "| context | seeds | nDCG@10 [95% CI] | Recall@100 |",
+        "| --- | --- | --- | --- |",
+    ]
     for arm, rows in s.arms.items():
         recall = 100 * s.matrix(arm, "recall_at_100").mean()
-        lines.append(f"| {arm} | {len(rows) if rows[0]['seed'] is not None else '-'} "
-                     f"| {s.mean(arm).format()} | {recall:.2f} |")
-    lines += ["", "Synthetic context (the base generation) against each baseline, nDCG@10 "
-              "points, paired by query:", "",
-              "| synthetic minus | difference [95% CI] p | |", "| --- | --- | --- |"]
+        lines.append(
+            f"| {arm} | {len(rows) if rows[0]['seed'] is not None else '-'} "
+            f"| {s.mean(arm).format()} | {recall:.2f} |"
+        )
+    lines += [
+        "",
+        "Synthetic context (the base generation) against each baseline, nDCG@10 "
+        "points, paired by query:",
+        "",
+        "| synthetic minus | difference [95% CI] p | |",
+        "| --- | --- | --- |",
+    ]
     for other in ("none", "generic", "other-domain", "real"):
         arm = s.first(other)
         if arm and "synthetic" in s.arms:
             d = s.delta("synthetic", arm)
             lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
-    lines += ["", "The paper's reported differences beside ours:", "",
-              "| claim | paper | ours [95% CI] | |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "The paper's reported differences beside ours:",
+        "",
+        "| claim | paper | ours [95% CI] | |",
+        "| --- | --- | --- | --- |",
+    ]
     lines += _claims(s)
     return lines + [""]
 
@@ -159,35 +196,44 @@ def _claims(s: Summary) -> list[str]:
     if real and "synthetic" in s.arms:
         d = s.delta("synthetic", real)
         relative = 100 * d.mean / max(s.mean(real).mean, 1e-9)
-        rows.append(f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
-                    f"({relative:+.1f}% relative) | {_verdict(d)} |")
+        rows.append(
+            f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
+            f"({relative:+.1f}% relative) | {_verdict(d)} |"
+        )
     for arm in (none, generic):
         if arm and "synthetic" in s.arms:
             d = s.delta("synthetic", arm)
-            rows.append(f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
-                        f"{_cell(d)} | {_verdict(d)} |")
+            rows.append(
+                f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
+                f"{_cell(d)} | {_verdict(d)} |"
+            )
     if "strategy=direct" in s.arms and s.reference in s.arms:
         d = s.delta(s.reference, "strategy=direct")
-        rows.append(f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
-                    f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |")
+        rows.append(
+            f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
+            f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |"
+        )
     k_points = dict(s.series("k"))
     if 5.0 in k_points and 10.0 in k_points:
         d = s.delta(k_points[10.0], k_points[5.0])
         rows.append(f"| k=10 minus k=5 | {PAPER['k']} | {_cell(d)} | {_verdict(d)} |")
     if 1.0 in k_points and 5.0 in k_points:
         d = s.delta(k_points[5.0], k_points[1.0])
-        rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | "
-                    f"{_verdict(d)} |")
+        rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | {_verdict(d)} |")
     for arm in (generic, none):
         if arm and "other-domain" in s.arms:
             d = s.delta("other-domain", arm)
-            rows.append(f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
-                        f" {_verdict(d)} |")
+            rows.append(
+                f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
+                f" {_verdict(d)} |"
+            )
     for arm in s.arms:
         if arm.startswith("generator=") and not arm.endswith("(reference)"):
             d = s.delta(arm, "synthetic")
-            rows.append(f"| {arm} minus the base generator | {PAPER['generator']} | "
-                        f"{_cell(d)} | {_verdict(d)} |")
+            rows.append(
+                f"| {arm} minus the base generator | {PAPER['generator']} | "
+                f"{_cell(d)} | {_verdict(d)} |"
+            )
     return rows or ["| (no arm of this grid tests a claim) | | | |"]
 
 
@@ -209,13 +255,20 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
             means = [s.mean(arm) for _, arm in points]
             x = [p for p, _ in points]
             y = [100 * m.mean for m in means]
-            err = [[100 * (m.mean - m.low) for m in means], [100 * (m.high - m.mean)
-                                                              for m in means]]
+            err = [
+                [100 * (m.mean - m.low) for m in means],
+                [100 * (m.high - m.mean) for m in means],
+            ]
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{dataset} ({encoder})")
             for base, style in (("none", ":"), ("generic", "--")):
                 if arm := s.first(base):
-                    ax.axhline(100 * s.mean(arm).mean, linestyle=style, linewidth=1,
-                               color=ax.lines[-1].get_color(), label=f"{dataset} {arm}")
+                    ax.axhline(
+                        100 * s.mean(arm).mean,
+                        linestyle=style,
+                        linewidth=1,
+                        color=ax.lines[-1].get_color(),
+                        label=f"{dataset} {arm}",
+                    )
             drawn = True
         if drawn:
             if log:
@@ -235,8 +288,7 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
 def _bars(plt, path: Path, summaries: dict) -> Path:
     """Per dataset: the baselines, then the synthetic arms labelled with strategy and J' (the
     hierarchical-vs-direct pair is compared at the reference J', not at the base's)."""
-    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference",
-             "strategy=direct")
+    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference", "strategy=direct")
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(kinds)
     for i, kind in enumerate(kinds):
@@ -246,8 +298,9 @@ def _bars(plt, path: Path, summaries: dict) -> Path:
             if arm is None:
                 continue
             if config := s.arms[arm][0]["config"]:
-                label = (f"{kind} " if kind == "other-domain" else "") + \
-                    f"{config['strategy']} J'={config['docs']}"
+                label = (
+                    f"{kind} " if kind == "other-domain" else ""
+                ) + f"{config['strategy']} J'={config['docs']}"
             m = s.mean(arm)
             xs.append(g + i * width)
             ys.append(100 * m.mean)

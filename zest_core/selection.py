@@ -6,7 +6,7 @@ encoder's vectors, so the exemplars cover the pool's topics rather than its most
 """
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,8 +33,7 @@ def nearest_centroid(vectors: np.ndarray, k: int) -> list[int]:
     return [int(i) for i in np.argsort(-(vectors @ centroid), kind="stable")[:k]]
 
 
-def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0,
-         embed=None) -> list[dict]:
+def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=None) -> list[dict]:
     """``k`` of ``documents`` by ``method``, in the pool's order. ``embed(texts)`` returns
     L2-normalised vectors (needed by ``diverse`` and ``central``)."""
     if method not in METHODS:
@@ -47,8 +46,11 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0,
         chosen = random.Random(seed).sample(range(len(documents)), k)
     else:
         vectors = np.asarray(embed([_text(d) for d in documents]), dtype=np.float64)
-        chosen = (farthest_point(vectors, k, seed) if method == "diverse"
-                  else nearest_centroid(vectors, k))
+        chosen = (
+            farthest_point(vectors, k, seed)
+            if method == "diverse"
+            else nearest_centroid(vectors, k)
+        )
     return [documents[i] for i in sorted(chosen)]
 
 
@@ -66,8 +68,9 @@ def dense_embedder(store=None, model: str | None = None):
     def embed(texts: list[str]) -> np.ndarray:
         if store is None:
             return encoder.embed_documents(texts)
-        return document_vectors(store, encoder, "exemplar-pool", digest(texts), texts,
-                                Context("none", "none", None))[0]
+        return document_vectors(
+            store, encoder, "exemplar-pool", digest(texts), texts, Context("none", "none", None)
+        )[0]
 
     return embed
 

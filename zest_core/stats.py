@@ -29,8 +29,10 @@ class Interval:
 
     def format(self, scale: float = 100, digits: int = 2) -> str:
         f = f"{{:+.{digits}f}}" if self.p_value is not None else f"{{:.{digits}f}}"
-        text = (f"{f.format(scale * self.mean)} [{f.format(scale * self.low)},"
-                f" {f.format(scale * self.high)}]")
+        text = (
+            f"{f.format(scale * self.mean)} [{f.format(scale * self.low)},"
+            f" {f.format(scale * self.high)}]"
+        )
         return text if self.p_value is None else f"{text} p={self.p_value:.3g}"
 
 
@@ -39,8 +41,9 @@ def _matrix(scores) -> np.ndarray:
     return array[None, :] if array.ndim == 1 else array
 
 
-def _resampled_means(rng: np.random.Generator, scores: np.ndarray,
-                     queries: np.ndarray) -> np.ndarray:
+def _resampled_means(
+    rng: np.random.Generator, scores: np.ndarray, queries: np.ndarray
+) -> np.ndarray:
     """Mean over resampled seeds and the given resampled queries, one per row of queries."""
     n_seeds = scores.shape[0]
     seeds = rng.integers(0, n_seeds, size=(len(queries), n_seeds))
@@ -95,8 +98,12 @@ def paired_difference(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> Int
     means = bootstrap_means(a, b, resamples, seed)
     low, high = np.percentile(means, [2.5, 97.5])
     differences = a.mean(axis=0) - b.mean(axis=0)
-    return Interval(float(differences.mean()), float(low), float(high),
-                    sign_flip_p(differences, resamples, seed))
+    return Interval(
+        float(differences.mean()),
+        float(low),
+        float(high),
+        sign_flip_p(differences, resamples, seed),
+    )
 
 
 def align(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -105,5 +112,11 @@ def align(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], np.ndarr
     return queries, np.array([a[q] for q in queries]), np.array([b[q] for q in queries])
 
 
-__all__ = ["Interval", "align", "bootstrap_means", "mean_interval", "paired_difference",
-           "sign_flip_p"]
+__all__ = [
+    "Interval",
+    "align",
+    "bootstrap_means",
+    "mean_interval",
+    "paired_difference",
+    "sign_flip_p",
+]

@@ -62,10 +62,11 @@ def register_commands(cli):
     @encoder_options
     @click.option("--context", "context_values", multiple=True, default=("none",),
                   show_default=True, metavar="CONTEXT",
-                  help="none, real (a seeded sample of the target corpus; real:N, real:all) "
+                  help="none, generic (English word statistics, no domain data; generic:N), "
+                       "real (a seeded sample of the target corpus; real:N, real:all) "
                        "or a corpus version; repeat or separate with commas.")
     @click.option("--seed", type=int, default=0, show_default=True,
-                  help="Seed of the real-corpus sample.")
+                  help="Seed of the real-corpus and generic samples.")
     @click.option("--ignore-identical-ids/--keep-identical-ids", "identical", default=None,
                   help="Whether a query's own document counts as retrieved (default: ignored "
                        "when some judged query id is also a corpus id).")

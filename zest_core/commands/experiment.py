@@ -17,9 +17,14 @@ class _Bars:
     saying what runs now."""
 
     def __init__(self):
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console.stderr,
-                            disable=not console.stderr.is_terminal)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console.stderr,
+            disable=not console.stderr.is_terminal,
+        )
         self.generated = self.scored = 0
 
     def start(self, documents: int, evaluations: int) -> None:
@@ -49,9 +54,11 @@ def register_commands(cli):
 
     @cli.command(name="experiment")
     @click.argument("file", type=click.Path(dir_okay=False))
-    @click.option("--report", type=click.Path(file_okay=False),
-                  help="Report directory (default: [experiment] report, else "
-                       "reports/NAME beside the file).")
+    @click.option(
+        "--report",
+        type=click.Path(file_okay=False),
+        help="Report directory (default: [experiment] report, else reports/NAME beside the file).",
+    )
     @db_option
     def experiment(file, report, db):
         """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
@@ -71,13 +78,24 @@ def register_commands(cli):
         finally:
             bars.stop()
         reused = sum(r["reused"] for r in records)
-        files = write(grid.report, grid, records, {
-            "seconds": time.monotonic() - started, "generated": bars.generated,
-            "scored": len(records) - reused, "reused": reused, "notes": notes})
+        files = write(
+            grid.report,
+            grid,
+            records,
+            {
+                "seconds": time.monotonic() - started,
+                "generated": bars.generated,
+                "scored": len(records) - reused,
+                "reused": reused,
+                "notes": notes,
+            },
+        )
         for line in sorted(set(notes)):
             click.echo(f"note: {line}")
-        click.echo(f"{len(records)} results ({reused} reused), {bars.generated} documents "
-                   f"generated; report: {', '.join(str(f) for f in files)}")
+        click.echo(
+            f"{len(records)} results ({reused} reused), {bars.generated} documents "
+            f"generated; report: {', '.join(str(f) for f in files)}"
+        )
 
     @cli.group(name="exemplars", cls=ZestGroup)
     def exemplars():
@@ -85,15 +103,30 @@ def register_commands(cli):
 
     @exemplars.command(name="pick")
     @click.argument("pool", nargs=-1, required=True, type=click.Path())
-    @click.option("--k", type=int, default=5, show_default=True)
-    @click.option("--method", type=click.Choice(("random", "diverse", "central")),
-                  default="diverse", show_default=True,
-                  help="random: a seeded sample; diverse: k-center (farthest-point) on the "
-                       "dense encoder's vectors; central: nearest the pool's centroid.")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--k", type=int, default=5, show_default=True, help="Exemplars to choose.")
+    @click.option(
+        "--method",
+        type=click.Choice(("random", "diverse", "central")),
+        default="diverse",
+        show_default=True,
+        help="random: a seeded sample; diverse: k-center (farthest-point) on the "
+        "dense encoder's vectors; central: nearest the pool's centroid.",
+    )
+    @click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed of random, and of diverse's first pick.",
+    )
     @click.option("--model", help="Dense encoder weights (default: all-MiniLM-L6-v2).")
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-                  help="Exemplar file to write (JSONL: title, text, source).")
+    @click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Exemplar file to write (JSONL: title, text, source).",
+    )
     @db_option
     def pick_(pool, k, method, seed, model, output, db):
         """Choose K exemplars from POOL (files or folders of documents, as --exemplars
@@ -105,6 +138,5 @@ def register_commands(cli):
 
         docs = read_exemplars(list(pool))
         chosen = pick(docs, k, method, seed, dense_embedder(Store(db), model))
-        Path(output).write_text("".join(json.dumps(d) + "\n" for d in chosen),
-                                encoding="utf-8")
+        Path(output).write_text("".join(json.dumps(d) + "\n" for d in chosen), encoding="utf-8")
         click.echo(f"{len(chosen)} of {len(docs)} documents ({method}) written to {output}")
