@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR
+from conftest import beir
 
 from zest_core import ZestError
 from zest_core.cli import cli
@@ -71,9 +71,7 @@ def test_pick_keeps_pool_order_and_checks_input():
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     """40 real SciFact abstracts as a user's folder of documents."""
-    corpus = BEIR / "scifact" / "corpus.jsonl"
-    if not corpus.exists():
-        pytest.skip(f"needs {corpus}")
+    corpus = beir("scifact") / "corpus.jsonl"
     path = tmp_path_factory.mktemp("pool") / "pool.jsonl"
     with corpus.open() as f:
         path.write_text("".join(next(f) for _ in range(40)))
