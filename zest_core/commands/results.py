@@ -9,6 +9,7 @@ from .. import console
 from ..errors import ZestError
 from ..hookspecs import hookimpl
 from ..store import Store
+from . import db_option
 
 METRICS = (("nDCG@10", "ndcg_at_10"), ("Recall@100", "recall_at_100"))
 
@@ -52,60 +53,62 @@ def diff(store: Store, a_ref: str, b_ref: str) -> list[tuple[str, int, object]]:
     return out
 
 
+@click.group(name="results", invoke_without_command=True)
+@db_option
+@click.pass_context
+def results(ctx, db):
+    """List stored evaluation results (zest eval, zest compare, zest experiment)."""
+    ctx.obj = db
+    if ctx.invoked_subcommand:
+        return
+    store = Store(db)
+    table = Table(
+        "id",
+        "created",
+        "dataset",
+        "encoder",
+        "context",
+        "nDCG@10",
+        "Recall@100",
+        "queries",
+        "identical ids",
+    )
+    for row in store.db.execute_returning_dicts(
+        """SELECT r.*, (SELECT count(*) FROM eval_query_scores q
+                           WHERE q.result_id = r.id) AS queries
+               FROM eval_results r ORDER BY r.id"""
+    ):
+        ignored = json.loads(row["settings"] or "{}").get("ignore_identical_ids")
+        table.add_row(
+            str(row["id"]),
+            row["created"],
+            row["dataset"],
+            row["encoder"],
+            row["context"],
+            f"{100 * row['ndcg_at_10']:.2f}",
+            f"{100 * row['recall_at_100']:.2f}",
+            str(row["queries"] or "-"),
+            {True: "ignored", False: "kept", None: "-"}[ignored],
+        )
+    console.stdout().print(table)
+
+
+@results.command(name="diff")
+@click.argument("a")
+@click.argument("b")
+@db_option
+@click.pass_context
+def diff_(ctx, a, b, db):
+    """Result A minus result B, paired by query: mean difference, 95% bootstrap interval
+    (10,000 resamples, fixed seed) and paired randomisation (sign-flip) p-value."""
+    for label, n, interval in diff(Store(db or ctx.obj), a, b):
+        verdict = "within noise" if interval.covers_zero else "outside noise"
+        click.echo(
+            f"{label}: {a} - {b} = {interval.format()} over {n} queries"
+            f" (95% paired bootstrap; p: paired randomisation): {verdict}"
+        )
+
+
 @hookimpl
 def register_commands(cli):
-    from ..cli import db_option
-
-    @cli.group(name="results", invoke_without_command=True)
-    @db_option
-    @click.pass_context
-    def results(ctx, db):
-        """List stored evaluation results (zest eval, zest compare, zest experiment)."""
-        ctx.obj = db
-        if ctx.invoked_subcommand:
-            return
-        store = Store(db)
-        table = Table(
-            "id",
-            "created",
-            "dataset",
-            "encoder",
-            "context",
-            "nDCG@10",
-            "Recall@100",
-            "queries",
-            "identical ids",
-        )
-        for row in store.db.execute_returning_dicts(
-            """SELECT r.*, (SELECT count(*) FROM eval_query_scores q
-                               WHERE q.result_id = r.id) AS queries
-                   FROM eval_results r ORDER BY r.id"""
-        ):
-            ignored = json.loads(row["settings"] or "{}").get("ignore_identical_ids")
-            table.add_row(
-                str(row["id"]),
-                row["created"],
-                row["dataset"],
-                row["encoder"],
-                row["context"],
-                f"{100 * row['ndcg_at_10']:.2f}",
-                f"{100 * row['recall_at_100']:.2f}",
-                str(row["queries"] or "-"),
-                {True: "ignored", False: "kept", None: "-"}[ignored],
-            )
-        console.stdout().print(table)
-
-    @results.command(name="diff")
-    @click.argument("a")
-    @click.argument("b")
-    @db_option
-    @click.pass_context
-    def diff_(ctx, a, b, db):
-        """Result A minus result B, paired by query: mean difference, 95% bootstrap interval
-        (10,000 resamples, fixed seed) and paired randomisation (sign-flip) p-value."""
-        for label, n, interval in diff(Store(db or ctx.obj), a, b):
-            verdict = "within noise" if interval.covers_zero else "outside noise"
-            click.echo(
-                f"{label}: {a} - {b} = {interval.format()} over {n} queries"
-                f" (95% paired bootstrap; p: paired randomisation): {verdict}"
-            )
+    cli.add_command(results)
