@@ -122,7 +122,7 @@ def test_bad_dataset_gives_one_clear_message(beir_slice, tmp_path, broken, messa
     copy = shutil.copytree(beir_slice, tmp_path / "copy")
     broken(copy)
     with pytest.raises(ZestError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_beir(copy)
+        load_beir(copy, strict=True)
 
 
 def test_missing_directory(tmp_path):
