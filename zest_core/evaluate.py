@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .encoding import (
     Context,
@@ -192,12 +191,10 @@ class _Search:
         key = self.context.key if self.encoder.vectors_use_context else None
         if key not in self.query_vectors:
             self.query_vectors[key] = self.encoder.embed_queries(texts)
-        vectors = self.query_vectors[key]
-        scores = self.encoder.scores(texts, vectors, self.doc_texts, self.doc_vectors)
-        k = min(top_k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        return {qid: {self.doc_ids[j]: float(scores[i, j]) for j in top[i]}
-                for i, qid in enumerate(queries["id"])}
+        top = self.encoder.rank(texts, self.query_vectors[key], self.doc_texts,
+                                self.doc_vectors, top_k)
+        return {qid: {self.doc_ids[j]: float(score) for j, score in zip(ids, scores)}
+                for qid, ids, scores in zip(queries["id"], top.indices, top.scores)}
 
 
 def resolve(store: Store, spec: str, encoder: Encoder, real_corpus: Sequence[str],

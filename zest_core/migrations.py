@@ -248,3 +248,11 @@ def m008_eval_query_scores(db):
         pk=("result_id", "query_id"),
         foreign_keys=[("result_id", "eval_results", "id")],
     )
+
+
+@migration
+def m009_embedding_cache_chunks(db):
+    # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
+    # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
+    db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
+                                  pk=("key", "chunk"))

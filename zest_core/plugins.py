@@ -22,6 +22,7 @@ CORE_PLUGINS = (
     "zest_core.commands.compare",
     "zest_core.commands.results",
     "zest_core.commands.experiment",
+    "zest_core.commands.embedding",
 )
 
 pm = pluggy.PluginManager("zest")
