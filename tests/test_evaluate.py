@@ -79,7 +79,7 @@ def by_hand(beir_slice):
 
 
 def complete_version(store, texts, status="complete"):
-    version = store.create_version("ctx", kind="run", config={})
+    version = store.create_version("ctx", kind="run", config={}, target_docs=len(texts))
     for i, text in enumerate(texts):
         store.add_document(version, i, text)
     store.finish(version, status, 1.0)
