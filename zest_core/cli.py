@@ -118,7 +118,8 @@ RUN_DEFINING = ("exemplar_paths", "k", "generator", "model", "strategy", "templa
 
 def _default_name(path: str) -> str:
     p = Path(path)
-    return (p if p.is_dir() else p.parent if p.stem in ("corpus", "exemplars") else p).stem or "corpus"
+    named = p if p.is_dir() else p.parent if p.stem in ("corpus", "exemplars") else p
+    return named.stem or "corpus"
 
 
 class _progress:
