@@ -20,6 +20,8 @@ CORE_PLUGINS = (
     "zest_core.commands.filtering",
     "zest_core.commands.lineage",
     "zest_core.commands.compare",
+    "zest_core.commands.results",
+    "zest_core.commands.experiment",
     "zest_core.commands.embedding",
 )
 
