@@ -1,5 +1,6 @@
 """Scale: embed throughput, index build, query latency, peak memory and recall at 1M documents.
 
+    pip install 'zest[search]' faiss-cpu hnswlib   # the two other engines: benchmark only
     nice python benchmarks/scale.py --docs 1000000 --embed-docs 1000 --queries 1000
 
 1. Embed throughput: the same real SciFact + NFCorpus texts (``--embed-docs``, half each)
