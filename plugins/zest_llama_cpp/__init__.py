@@ -13,6 +13,7 @@ from pathlib import Path
 from zest_core import ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
+from zest_core.loops import LoopCheck
 
 from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
 
@@ -48,6 +49,9 @@ class LlamaCppGenerator(Generator):
         "mode": "auto",  # auto | completion | chat
         "top_p": 0.95,
         "top_k": 64,
+        "repeat_penalty": 1.0,  # llama.cpp's penalty on the last 64 tokens; 1.0 = none
+        "loop_ngram": 0,  # stop a document whose last N tokens recur loop_repeats times; 0 = off
+        "loop_repeats": 3,
     }
     choices = {"mode": ("auto", "completion", "chat")}
 
@@ -88,7 +92,8 @@ class LlamaCppGenerator(Generator):
                     decoders.append(BatchedDecoder(
                         self.llm, n_parallel=self.options["batch_size"],
                         n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],
-                        top_p=self.options["top_p"], top_k=self.options["top_k"]))
+                        top_p=self.options["top_p"], top_k=self.options["top_k"],
+                        repeat_penalty=self.options["repeat_penalty"], loop=self._loop_check))
                 return decoders
             except BatchingUnavailable as e:
                 reason = str(e)
@@ -110,7 +115,13 @@ class LlamaCppGenerator(Generator):
             top_k=self.options["top_k"],
             seed=request.seed,
             stop=list(request.stop) or None,
+            repeat_penalty=self.options["repeat_penalty"],
         )
+        watch = _LoopWatch(self._loop_check()) if self.options["loop_ngram"] else None
+        if watch:
+            from llama_cpp import StoppingCriteriaList
+
+            args["stopping_criteria"] = StoppingCriteriaList([watch])
         if self.chat:
             out = self.llm.create_chat_completion(
                 messages=[{"role": "user", "content": request.prompt}], **args)
@@ -119,12 +130,23 @@ class LlamaCppGenerator(Generator):
             out = self.llm.create_completion(request.prompt, **args)
             text = out["choices"][0]["text"]
         usage = out["usage"]
+        finish = out["choices"][0]["finish_reason"] or "stop"
+        if watch and watch.check.cut is not None:
+            text = self.llm.detokenize(watch.check.items[:watch.check.cut]).decode(
+                "utf-8", errors="ignore")
+            finish = "loop"
         return Completion(
             text=text,
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
-            finish_reason=out["choices"][0]["finish_reason"] or "stop",
+            finish_reason=finish,
         )
+
+    def _loop_check(self) -> LoopCheck | None:
+        """A fresh loop check for one document, or None when the option is off."""
+        if not self.options["loop_ngram"]:
+            return None
+        return LoopCheck(self.options["loop_ngram"], self.options["loop_repeats"])
 
     def complete_many(self, requests):
         if not self.decoders:
@@ -140,3 +162,21 @@ class LlamaCppGenerator(Generator):
         for decoder in self.decoders:
             decoder.close()
         self.llm.close()
+
+
+class _LoopWatch:
+    """A llama-cpp-python stopping criterion around a LoopCheck.
+
+    It is called with every token evaluated so far (prompt included, the newest sample not
+    yet), possibly more than once for the same ids; its first call sees exactly the prompt,
+    whatever template produced it, so later ids past that length are the completion.
+    """
+
+    def __init__(self, check: LoopCheck):
+        self.check, self.prompt = check, None
+
+    def __call__(self, input_ids, logits) -> bool:
+        if self.prompt is None:
+            self.prompt = len(input_ids)
+        new = input_ids[self.prompt + len(self.check.items):]
+        return self.check.extend(int(token) for token in new) or self.check.cut is not None
