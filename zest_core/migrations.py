@@ -153,3 +153,27 @@ def m005_caches_and_results(db):
          "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
         pk="id",
     )
+
+
+@migration
+def m_ctx_synthetic_queries_and_tunings(db):
+    # A query belongs to one synthetic document and a tuning to one version; both go with
+    # them when `zest corpora rm` deletes the version (hence the cascades).
+    db.execute(
+        """CREATE TABLE synthetic_queries (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL UNIQUE REFERENCES documents(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,  -- '' when no sample gave a usable query
+            seed INTEGER, attempts INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,
+            finish_reason TEXT, generator TEXT, model TEXT, template_hash TEXT, created TEXT)""")
+    db.execute(
+        """CREATE TABLE tunings (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            encoder TEXT NOT NULL,
+            base TEXT NOT NULL,  -- JSON: the encoder settings the grid was searched under
+            settings TEXT NOT NULL,  -- JSON: the chosen values of the tuned options
+            metric TEXT, score REAL, default_score REAL, queries INTEGER,
+            grid TEXT,  -- JSON: every point searched with its score
+            created TEXT)""")
+    db.execute("CREATE INDEX tunings_version ON tunings (version_id, encoder)")
