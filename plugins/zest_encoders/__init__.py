@@ -16,6 +16,8 @@ import numpy as np
 from zest_core import ZestError, hookimpl
 from zest_core.encoding import Encoder, State
 
+from . import prior
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -76,12 +78,16 @@ class HybridEncoder(DenseEncoder):
     """``weight`` x dense cosine + (1 - ``weight``) x BM25, each standardised per query."""
 
     name = "hybrid"
-    defaults = {**DenseEncoder.defaults, "weight": 0.7, "k1": 1.2, "b": 0.75}
+    defaults = {**DenseEncoder.defaults, "weight": 0.7, "k1": 1.2, "b": 0.75,
+                "prior": "none", "prior_strength": 100.0}  # see prior.py
+    choices = {"prior": ("none", "wordfreq")}
 
     def __init__(self, model: str | None = None, **options: Any):
         super().__init__(model, **options)
         if not 0 <= self.options["weight"] <= 1:
             raise ZestError("hybrid option weight must be between 0 and 1 (1 = dense only)")
+        if self.options["prior_strength"] < 0:
+            raise ZestError("hybrid option prior_strength must be at least 0 (pseudo-documents)")
         self.state: State | None = None
 
     @staticmethod
@@ -116,12 +122,7 @@ class HybridEncoder(DenseEncoder):
             idf = np.ones(len(vocabulary))
             norm = np.full_like(lengths, k1)
         else:
-            df = np.zeros(len(vocabulary))
-            for term, count in zip(self.state["terms"], self.state["df"]):
-                column = vocabulary.get(str(term))
-                if column is not None:
-                    df[column] = count
-            n = float(self.state["n_docs"][0])
+            df, n = self.document_frequencies(vocabulary)
             idf = np.log1p((n - df + 0.5) / (df + 0.5))
             norm = k1 * (1 - b + b * lengths / max(float(self.state["avgdl"][0]), 1e-9))
         rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
@@ -129,6 +130,21 @@ class HybridEncoder(DenseEncoder):
         weights = tf.multiply(idf[None, :]).tocsr()
         query_terms = (counts.transform(queries) > 0).astype(np.float64)
         return (query_terms @ weights.T).toarray()
+
+    def document_frequencies(self, vocabulary: dict[str, int]) -> tuple[np.ndarray, float]:
+        """The context's document frequency of each term (by column) and its size, with the
+        generic-English prior when one is set."""
+        df = np.zeros(len(vocabulary))
+        for term, count in zip(self.state["terms"], self.state["df"]):
+            column = vocabulary.get(str(term))
+            if column is not None:
+                df[column] = count
+        n = float(self.state["n_docs"][0])
+        if self.options["prior"] == "wordfreq" and self.options["prior_strength"] > 0:
+            terms = sorted(vocabulary, key=vocabulary.get)
+            df, n = prior.smoothed(terms, df, n, float(self.state["avgdl"][0]),
+                                   self.options["prior_strength"])
+        return df, n
 
     def scores(self, queries: Sequence[str], query_vectors: np.ndarray,
                documents: Sequence[str], document_vectors: np.ndarray) -> np.ndarray:
