@@ -19,6 +19,8 @@ CORE_PLUGINS = (
     "zest_core.commands.evaluation",
     "zest_core.commands.filtering",
     "zest_core.commands.compare",
+    "zest_core.commands.fidelity",
+    "zest_core.commands.tuning",
 )
 
 pm = pluggy.PluginManager("zest")
