@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 from . import plugins
+from .compare import anchor_diversity
 from .errors import ZestError
 from .generation import Generator
 from .store import Store
@@ -89,6 +90,15 @@ def _generator(config: dict) -> Generator:
     return cls(config["model"], **config["options"])
 
 
+def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors: list[dict]):
+    """Record the anchors' diversity (and what the strategy says about its sampling) in the
+    version's provenance, so that every version can be compared on it."""
+    report = {"diversity": anchor_diversity([a["text"] for a in anchors]),
+              **getattr(strat, "report", {})}
+    provenance = store.version(version_id)["provenance"]
+    store.update_version(version_id, provenance={**provenance, "anchors": report})
+
+
 def _generate(store: Store, version_id: int, gen: Generator, strat: AnchorStrategy,
               config: dict, on_document: OnDocument | None) -> None:
     started = time.monotonic()
@@ -99,6 +109,8 @@ def _generate(store: Store, version_id: int, gen: Generator, strat: AnchorStrate
             store.add_anchors(version_id, strat.make_anchors(
                 exemplars, config["n_anchors"], gen, config["seed"]))
             anchors = store.anchors(version_id)
+        if anchors and "anchors" not in store.version(version_id)["provenance"]:
+            _note_anchors(store, version_id, strat, anchors)
         n_docs, seed, rnd = config["n_docs"], config["seed"], config["round"]
         for attempt in range(DOCUMENT_ATTEMPTS):
             missing = sorted(set(range(n_docs)) - store.ordinals(version_id))
