@@ -36,7 +36,8 @@ def test_numbers_match_a_direct_computation():
     assert report["shared_terms"] == 3
     assert report["idf_spearman"] == pytest.approx(-1.0)
     # synthetic pairs: 2/3, 1/4, 1/3 word-set Jaccard
-    assert report["document_diversity"]["synthetic"] == pytest.approx(1 - (2 / 3 + 1 / 4 + 1 / 3) / 3)
+    mean_jaccard = (2 / 3 + 1 / 4 + 1 / 3) / 3
+    assert report["document_diversity"]["synthetic"] == pytest.approx(1 - mean_jaccard)
     assert report["distinct_2"]["synthetic"] == pytest.approx(3 / 4)
     assert report["anchor_diversity"] == pytest.approx(1 - 1 / 3)
     assert report["documents"] == {"synthetic": 3, "real": 4}

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import BEIR
-from zest_core.loops import LoopCheck, loop_cut
+from zest_core.loops import LoopCheck, last_sentence_end, loop_cut
 
 
 def feed(check: LoopCheck, items) -> int | None:
@@ -49,6 +49,13 @@ def test_loop_cut_on_words_keeps_text_before_the_repetition():
     cut = loop_cut(text, ngram=4)
     assert text[:cut] == "Background matters here. The cells were stained and counted. "
     assert loop_cut("One two three four five six seven eight nine ten.", ngram=4) is None
+
+
+def test_a_cut_text_ends_at_its_last_full_sentence():
+    assert last_sentence_end("Cells grew. Mice (n = 4) died.\" The cells were") == \
+        "Cells grew. Mice (n = 4) died.\""
+    assert last_sentence_end("no sentence end here") == "no sentence end here"
+    assert last_sentence_end("Version 2.1 of the tool") == "Version 2.1 of the tool"
 
 
 @pytest.mark.parametrize("ngram,repeats", [(0, 3), (4, 1)])

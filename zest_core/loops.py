@@ -9,8 +9,9 @@ recurs, as legitimate writing does now and then, needs to come back ``repeats`` 
 
 ``cut`` is where the repetition began: after the first copy of an exact cycle (found by
 walking back while the tail stays periodic), or at the recurring n-gram's second occurrence,
-whichever comes first. Generators keep the text up to there, so a document that looped ends
-where it was still new (usually at the end of a sentence) instead of halfway through a copy.
+whichever comes first. Generators keep the text up to there, ended at its last full sentence
+(``last_sentence_end``), so a document that looped ends where it was still new instead of
+halfway through a copy, and can pass the quality filter.
 """
 
 import re
@@ -65,6 +66,13 @@ class LoopCheck:
         return any(self.add(item) for item in items)
 
 
+def last_sentence_end(text: str) -> str:
+    """``text`` up to its last full sentence (a cut rarely falls on one), or whole when it
+    has none: the quality filter drops a document that stops mid-sentence."""
+    ends = list(re.finditer(r"[.!?][\"')\]]?(?=\s|$)", text))
+    return text[:ends[-1].end()] if ends else text
+
+
 def loop_cut(text: str, ngram: int = 12, repeats: int = REPEATS) -> int | None:
     """The character offset where ``text`` starts repeating itself (words as items: no real
     SciFact or NFCorpus abstract trips 12 words x 3; 27 and 34 trip 8 x 3), or None when it
@@ -76,4 +84,4 @@ def loop_cut(text: str, ngram: int = 12, repeats: int = REPEATS) -> int | None:
     return matches[check.cut].start()
 
 
-__all__ = ["LoopCheck", "loop_cut"]
+__all__ = ["LoopCheck", "last_sentence_end", "loop_cut"]

@@ -58,17 +58,13 @@ class Hierarchical(AnchorStrategy):
             count = min(n - len(anchors), budget - attempt)
             requests = [self._anchor_request(exemplars, seed, attempt + i) for i in range(count)]
             attempt += count
-            for _, completion in sorted(generator.complete_many(requests), key=lambda rc: rc[0].key):
+            for text in self._draw(generator, requests, cost):
                 if len(anchors) == n:
                     break
-                cost["attempts"] += 1
-                cost["prompt_tokens"] += completion.prompt_tokens
-                cost["completion_tokens"] += completion.completion_tokens
-                text = clean_anchor(completion.text)
                 if self.usable(text, taken):
                     # An anchor carries the cost of the samples drawn since the previous one.
                     anchors.append({"text": text, **cost})
-                    cost = dict.fromkeys(cost, 0)
+                    cost.update(dict.fromkeys(cost, 0))  # in place: _draw adds to it
                     taken.append(text)
         self._check_count(anchors, n, attempt)
         return anchors
@@ -81,6 +77,16 @@ class Hierarchical(AnchorStrategy):
                 f" samples (each needs {t.get('min_words', 2)}-{t.get('max_words', 24)} words"
                 f" and must differ from the others); ask for fewer --anchors, use a stronger"
                 f" model, or raise attempts_per_anchor in the templates")
+
+    @staticmethod
+    def _draw(generator, requests, cost):
+        """Cleaned samples in request order (so the result does not depend on the order in
+        which a batch finishes), each sample's tokens added to ``cost``."""
+        for _, completion in sorted(generator.complete_many(requests), key=lambda rc: rc[0].key):
+            cost["attempts"] += 1
+            cost["prompt_tokens"] += completion.prompt_tokens
+            cost["completion_tokens"] += completion.completion_tokens
+            yield clean_anchor(completion.text)
 
     def _anchor_request(self, exemplars, seed, attempt):
         order = list(range(len(exemplars)))
@@ -129,13 +135,7 @@ class Diverse(Hierarchical):
             count = min((n - len(anchors)) * per_anchor, budget - attempt)
             requests = [self._anchor_request(exemplars, seed, attempt + i) for i in range(count)]
             attempt += count
-            pool = []
-            for _, completion in sorted(generator.complete_many(requests), key=lambda rc: rc[0].key):
-                cost["attempts"] += 1
-                cost["prompt_tokens"] += completion.prompt_tokens
-                cost["completion_tokens"] += completion.completion_tokens
-                pool.append(clean_anchor(completion.text))
-            reserve += take(pool, limit)
+            reserve += take(list(self._draw(generator, requests, cost)), limit)
         relaxed = len(anchors)
         take(reserve, float("inf"))
         self.report = {"diverse": mode, "max_similarity": limit, "candidates": per_anchor,

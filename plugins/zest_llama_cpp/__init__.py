@@ -13,7 +13,7 @@ from pathlib import Path
 from zest_core import ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
-from zest_core.loops import LoopCheck
+from zest_core.loops import LoopCheck, last_sentence_end
 
 from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
 
@@ -132,8 +132,8 @@ class LlamaCppGenerator(Generator):
         usage = out["usage"]
         finish = out["choices"][0]["finish_reason"] or "stop"
         if watch and watch.check.cut is not None:
-            text = self.llm.detokenize(watch.check.items[:watch.check.cut]).decode(
-                "utf-8", errors="ignore")
+            text = last_sentence_end(self.llm.detokenize(
+                watch.check.items[:watch.check.cut]).decode("utf-8", errors="ignore"))
             finish = "loop"
         return Completion(
             text=text,

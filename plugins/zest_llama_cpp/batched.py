@@ -26,7 +26,7 @@ from llama_cpp._utils import suppress_stdout_stderr
 
 from zest_core.errors import ZestError
 from zest_core.generation import Completion, Request
-from zest_core.loops import LoopCheck
+from zest_core.loops import LoopCheck, last_sentence_end
 
 PREFIX_SEQ = 0
 # llama-cpp-python's create_completion defaults, used for every sequence.
@@ -280,7 +280,8 @@ class BatchedDecoder:
             slot.finish_reason, slot.done = "length", True
             return
         if slot.loop and slot.loop.add(token):
-            slot.text = self.llm.detokenize(slot.tokens[: slot.loop.cut])
+            cut = self.llm.detokenize(slot.tokens[: slot.loop.cut]).decode("utf-8", errors="ignore")
+            slot.text = last_sentence_end(cut).encode("utf-8")
             slot.finish_reason, slot.done = "loop", True
             return
         slot.pending = [token]
