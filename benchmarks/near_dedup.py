@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from zest_dedup import tokens
+from zest_core.text import words as tokens
 from zest_dedup.minhash import jaccard, keep_first, shingle, similar_pairs
 
 BEIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "beir"

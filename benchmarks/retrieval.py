@@ -69,7 +69,7 @@ def main() -> None:
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     store = Store(args.db)
     for version in args.version:
-        v = store.complete_version(version)
+        v = store.require_complete(version)
         print(f"version {v['id']}: corpus {v['corpus']}, {v['generator']} {v['model']},"
               f" config {json.dumps(v['config'], sort_keys=True)[:200]}")
     quality(store, args.datasets.split(","), args.version)

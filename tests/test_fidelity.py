@@ -5,8 +5,8 @@ import math
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import BEIR
+
 from zest_core.cli import cli
 from zest_core.fidelity import fidelity
 
@@ -47,8 +47,9 @@ def test_numbers_match_a_direct_computation():
 def version(store, exemplars):
     from zest_core import pipeline
 
-    return pipeline.start(store, exemplars=exemplars, corpus="fid", generator="fake",
-                          n_anchors=2, n_docs=12, seed=2)
+    return pipeline.start(
+        store, exemplars=exemplars, corpus="fid", generator="fake", n_anchors=2, n_docs=12, seed=2
+    )
 
 
 def test_command_against_a_beir_directory_with_plot(db_path, version, tmp_path):
@@ -56,31 +57,60 @@ def test_command_against_a_beir_directory_with_plot(db_path, version, tmp_path):
     if not scifact.exists():
         pytest.skip("SciFact not available")
     plot = tmp_path / "fidelity.png"
-    result = CliRunner().invoke(cli, ["corpora", "fidelity", str(version), "--against",
-                                      str(scifact), "--plot", str(plot), "--json",
-                                      "--db", str(db_path)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "corpora",
+            "fidelity",
+            str(version),
+            "--against",
+            str(scifact),
+            "--plot",
+            str(plot),
+            "--json",
+            "--db",
+            str(db_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["documents"] == {"synthetic": 12, "real": 12}  # sampled to the same size
     assert 0 < report["js_divergence"] < 1 and report["informative_terms"] == 1000
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = CliRunner().invoke(cli, ["corpora", "fidelity", str(version), "--against",
-                                     str(scifact), "--sample", "40", "--db", str(db_path)])
+    table = CliRunner().invoke(
+        cli,
+        [
+            "corpora",
+            "fidelity",
+            str(version),
+            "--against",
+            str(scifact),
+            "--sample",
+            "40",
+            "--db",
+            str(db_path),
+        ],
+    )
     assert table.exit_code == 0 and "Jensen-Shannon" in table.output and "40" in table.output
 
 
-@pytest.mark.parametrize("name,content,message", [
-    ("notes.txt", "just some text", "not a corpus"),
-    ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00", "not a corpus"),
-    ("one.jsonl", '{"text": "only one document"}\n', "at least 2 documents"),
-    ("bad.jsonl", '{"title": "no text"}\n', "needs a non-empty \"text\""),
-])
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("notes.txt", "just some text", "not a corpus"),
+        ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00", "not a corpus"),
+        ("one.jsonl", '{"text": "only one document"}\n', "at least 2 documents"),
+        ("bad.jsonl", '{"title": "no text"}\n', 'needs a non-empty "text"'),
+    ],
+)
 def test_against_something_that_is_not_a_corpus_is_one_clear_error(
-        db_path, version, tmp_path, name, content, message):
+    db_path, version, tmp_path, name, content, message
+):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    result = CliRunner().invoke(cli, ["corpora", "fidelity", str(version), "--against",
-                                      str(path), "--db", str(db_path)])
+    result = CliRunner().invoke(
+        cli, ["corpora", "fidelity", str(version), "--against", str(path), "--db", str(db_path)]
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]

@@ -12,7 +12,7 @@ from conftest import BEIR
 from zest_core.errors import ZestError
 from zest_core.filtering import apply_filters, resolve_params
 from zest_core.store import Store
-from zest_dedup import tokens
+from zest_core.text import words
 from zest_dedup.minhash import (jaccard, keep_first, lsh_params, near_duplicates, shingle,
                                 word_hashes)
 
@@ -150,7 +150,7 @@ def test_word_hashes_split_words_like_regex_and_ignore_batches(scifact):
     texts = scifact[:50] + ["", "Protein-kinase C, PROTEIN kinase c!", "x" * 300 + " " + "x" * 301]
     hashes, counts = word_hashes(texts)
     assert counts.tolist()[-3:] == [0, 6, 2]
-    assert all(n == len(tokens(t)) for n, t in zip(counts, texts) if t.isascii())
+    assert all(n == len(words(t)) for n, t in zip(counts, texts) if t.isascii())
     again, _ = word_hashes(texts, batch=7)
     assert np.array_equal(hashes, again)
     end = counts[:-1].sum()
@@ -182,8 +182,9 @@ def test_short_and_empty_documents(store, exemplars):
 @pytest.mark.parametrize("specs,message", [
     ([("nope", {})], "unknown filter 'nope' (available: "),
     ([], "no filter given"),
-    ([("near-dedup", {"threshold": "high"})], "threshold='high' for 'near-dedup' must be a float"),
-    ([("near-dedup", {"threshold": "1.5"})], "threshold=1.5 of filter 'near-dedup' must be"),
+    ([("near-dedup", {"threshold": "high"})], "threshold for 'near-dedup' must be a number"),
+    ([("near-dedup", {"threshold": "1.5"})],
+     "option threshold for 'near-dedup' must be between 0.01 and 1 (got '1.5')"),
     ([("quality", {"colour": "red"})], "unknown option colour for 'quality'"),
 ])
 def test_bad_filters_create_nothing(store, exemplars, specs, message):
@@ -225,7 +226,7 @@ def test_params_are_assigned_to_their_filter(names, params, expected):
 
 
 @pytest.mark.parametrize("names,params,message", [
-    (["near-dedup"], {"min_words": "3"}, "parameter min_words is not a setting of near-dedup"),
+    (["near-dedup"], {"min_words": "3"}, "option min_words is not an option of near-dedup"),
     (["near-dedup"], {"quality.min_words": "3"}, "names filter 'quality', which is not given"),
 ])
 def test_bad_params(names, params, message):

@@ -17,7 +17,7 @@ def filtered(db):
     document from the same 25 words, so single-word shingles make most of them copies."""
     fake_run(db)
     return zest("filter", 1, "--with", "exact-dedup", "--with", "near-dedup",
-                "-p", "threshold=0.5", "-p", "near-dedup.shingle=1", "--db", db)
+                "-o", "threshold=0.5", "-o", "near-dedup.shingle=1", "--db", db)
 
 
 def test_filter_show_log_diff_and_top_up(db_path):
@@ -107,10 +107,15 @@ def test_rm_asks_and_refuses_versions_with_children(db_path):
 @pytest.mark.parametrize("args,message", [
     (["--with", "nope"], "unknown filter 'nope' (available: "),
     ([], "no filter given"),
-    (["--with", "quality", "-p", "min_words=many"], "min_words='many' for 'quality' must be a int"),
-    (["--with", "quality", "-p", "threshold=0.9"],
-     "parameter threshold is not a setting of quality"),
-    (["--with", "quality", "-p", "shingle"], "not of the form key=value"),
+    (["--with", "quality", "-o", "min_words=many"],
+     "option min_words for 'quality' must be a whole number (got 'many')"),
+    (["--with", "quality", "-o", "threshold=0.9"],
+     "option threshold is not an option of quality"),
+    (["--with", "quality", "-o", "shingle"], "not of the form key=value"),
+    (["--with", "near-dedup", "-o", "threshold=nan"],
+     "option threshold for 'near-dedup' must be a finite number (got 'nan')"),
+    (["--with", "quality", "-p", "min_words=-1"],  # -p: the older spelling of -o
+     "option min_words for 'quality' must be at least 0 (got '-1')"),
 ])
 def test_bad_filter_arguments(db_path, args, message):
     fake_run(db_path)

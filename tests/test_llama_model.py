@@ -60,3 +60,20 @@ def test_generator_honours_seed_stop_and_max_tokens():
         assert a.prompt_tokens == stopped.prompt_tokens > 5
     finally:
         gen.close()
+
+
+def test_provenance_records_the_batching_that_ran_not_the_one_asked_for():
+    """Chat prompts cannot be batched: the generator falls back to one document at a time,
+    and the provenance (options included) says 1, and why."""
+    from zest_llama_cpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator(mode="chat", batch_size=8, workers=2)
+    try:
+        assert gen.decoders == []
+        recorded = gen.provenance()
+        assert recorded["options"]["batch_size"] == recorded["batch_size"] == 1
+        assert recorded["options"]["workers"] == recorded["workers"] == 1
+        assert "chat template" in recorded["batching_fallback"]
+        assert recorded["options"]["mode"] == "chat" and recorded["chat"]
+    finally:
+        gen.close()

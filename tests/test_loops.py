@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import BEIR
+
 from zest_core.loops import LoopCheck, last_sentence_end, loop_cut
 
 
@@ -52,8 +52,10 @@ def test_loop_cut_on_words_keeps_text_before_the_repetition():
 
 
 def test_a_cut_text_ends_at_its_last_full_sentence():
-    assert last_sentence_end("Cells grew. Mice (n = 4) died.\" The cells were") == \
-        "Cells grew. Mice (n = 4) died.\""
+    assert (
+        last_sentence_end('Cells grew. Mice (n = 4) died." The cells were')
+        == 'Cells grew. Mice (n = 4) died."'
+    )
     assert last_sentence_end("no sentence end here") == "no sentence end here"
     assert last_sentence_end("Version 2.1 of the tool") == "Version 2.1 of the tool"
 
@@ -116,5 +118,4 @@ def _prose_request():
     from zest_core.generation import Request
 
     prompt = "Title: Vitamin D and bone density in older adults\nText:"
-    return Request(key=1, prompt=prompt, max_tokens=120, temperature=0.8, seed=3,
-                   stop=("\n\n",))
+    return Request(key=1, prompt=prompt, max_tokens=120, temperature=0.8, seed=3, stop=("\n\n",))

@@ -9,8 +9,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import SCIFACT_EXEMPLARS, fake_cli
-from ollama_server import free_port, ollama_command, serving, small_templates
+from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
+from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, small_templates
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
@@ -23,15 +23,13 @@ REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\n
                   max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))
 
 
-def tags_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/api/tags"
+TAGS = "/api/tags"
 
 
 @pytest.fixture(scope="module")
 def host():
-    port = free_port()
-    with serving(ollama_command(port), tags_url(port)):
-        yield f"127.0.0.1:{port}"
+    with serving(ollama_command, TAGS) as server:
+        yield server.address
 
 
 @pytest.mark.parametrize("mode", ["completion", "chat"])
@@ -53,9 +51,10 @@ def test_missing_model_and_unreachable_host(host):
     with pytest.raises(ZestError, match="has no model 'llama3:8b': pull it first with: "
                                         "ollama pull llama3:8b"):
         OllamaGenerator("llama3:8b", host=host).complete(REQUEST)
-    with pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
-        OllamaGenerator(host=f"127.0.0.1:{free_port()}").complete(REQUEST)
-    with pytest.raises(ZestError, match="mode for 'ollama' must be completion or chat"):
+    sock, port = refusing_port()
+    with sock, pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
+        OllamaGenerator(host=f"127.0.0.1:{port}").complete(REQUEST)
+    with pytest.raises(ZestError, match="option mode for 'ollama' must be completion or chat"):
         OllamaGenerator(host=host, mode="raw")
 
 
@@ -64,6 +63,22 @@ def test_server_error_is_reported_with_its_message(host, stream):
     too_long = Request(key=0, prompt="word " * 3000, max_tokens=4, temperature=0.5, seed=0)
     with pytest.raises(ZestError, match=r"Ollama at .* failed: .*context.* \(HTTP 500\)"):
         OllamaGenerator(host=host, stream=stream).complete(too_long)
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_a_stream_that_ends_before_its_first_line_is_one_clear_error(host, mode):
+    gen = OllamaGenerator(EMPTY_STREAM, host=host, mode=mode, stream=True)
+    with pytest.raises(ZestError, match="ended the answer before sending anything"):
+        gen.complete(REQUEST)
+
+
+def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
+    assert OllamaGenerator(host=host).provenance()["host"] == host
+    result = CliRunner().invoke(cli, [
+        "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
+        "nope", "-o", f"host={host}", "--docs", "1", "--anchors", "1",
+        "--db", str(tmp_path / "z.db")])
+    assert result.exit_code == 1 and f"Ollama at {host} has no model 'nope'" in result.output
 
 
 def test_missing_client_names_the_extra(monkeypatch):
@@ -76,8 +91,7 @@ def test_cli_reports_a_model_that_is_not_pulled(host, tmp_path):
     result = CliRunner().invoke(cli, [
         "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
         "nope", "--host", host, "--docs", "1", "--anchors", "1", "--db", str(tmp_path / "z.db")])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "ollama pull nope" in result.output
+    assert "ollama pull nope" in clean_exit(result, 1)
 
 
 def documents(db) -> int:
@@ -91,9 +105,9 @@ def documents(db) -> int:
 def test_server_dies_mid_run_then_resume(tmp_path):
     """The server is killed after two documents: the run fails with one message, the version
     keeps what it had, and resuming against a restarted server completes the plan exactly."""
-    port, db, n_docs = free_port(), tmp_path / "zest.db", 5
-    host = f"127.0.0.1:{port}"
-    with serving(ollama_command(port), tags_url(port)) as server:
+    db, n_docs = tmp_path / "zest.db", 5
+    with serving(ollama_command, TAGS) as server:
+        host, port = server.address, server.port
         run = subprocess.Popen(fake_cli(
             "run", "--exemplars", SCIFACT_EXEMPLARS, "--k", "2", "--generator", "ollama",
             "--host", host, "--templates", small_templates(tmp_path), "--anchors", "1",
@@ -104,7 +118,7 @@ def test_server_dies_mid_run_then_resume(tmp_path):
             assert run.poll() is None, run.stdout.read()
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        server.kill()
+        server.proc.kill()
         output, _ = run.communicate(timeout=60)
     assert run.returncode == 1 and "Traceback" not in output
     assert f"Ollama at {host}" in output
@@ -112,7 +126,7 @@ def test_server_dies_mid_run_then_resume(tmp_path):
     assert store.version(1)["status"] == "failed"
     before = store.documents(1)
     assert 2 <= len(before) < n_docs
-    with serving(ollama_command(port), tags_url(port)):
+    with serving(ollama_command, TAGS, port=port):  # the same port: the version stores the host
         done = CliRunner().invoke(cli, ["run", "--resume", "1", "--db", str(db)])
     assert done.exit_code == 0, done.output
     version = store.version(1)

@@ -11,8 +11,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from conftest import SCIFACT_EXEMPLARS
-from ollama_server import JSONHandler, free_port, openai_command, serving, small_templates
+from conftest import SCIFACT_EXEMPLARS, clean_exit
+from ollama_server import JSONHandler, openai_command, refusing_port, serving, small_templates
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
@@ -26,9 +26,8 @@ REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\n
 
 @pytest.fixture(scope="module")
 def base_url():
-    port = free_port()
-    with serving(openai_command(port, KEY), f"http://127.0.0.1:{port}/v1/models"):
-        yield f"http://127.0.0.1:{port}/v1"
+    with serving(openai_command(KEY), "/v1/models") as server:
+        yield f"http://{server.address}/v1"
 
 
 @pytest.fixture
@@ -54,9 +53,10 @@ def test_bad_key_and_refused_connection(base_url, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     with pytest.raises(ZestError, match=r"rejected the API key \(401\): check OPENAI_API_KEY"):
         OpenAIGenerator("gemma3-270m", base_url=base_url).complete(REQUEST)
-    closed = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(ZestError, match="cannot connect to .* is the server running"):
-        OpenAIGenerator("m", base_url=closed, max_retries=0).complete(REQUEST)
+    sock, port = refusing_port()
+    with sock, pytest.raises(ZestError, match="cannot connect to .* is the server running"):
+        OpenAIGenerator("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0).complete(
+            REQUEST)
 
 
 def test_openai_api_needs_a_key(monkeypatch):
@@ -84,8 +84,7 @@ def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
             small_templates(tmp_path), "--anchors", 1, "--docs", 3, "--db", db]
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     failed = CliRunner().invoke(cli, [str(a) for a in args])
-    assert failed.exit_code == 1 and "Traceback" not in failed.output
-    assert "rejected the API key (401)" in failed.output
+    assert "rejected the API key (401)" in clean_exit(failed, 1)
     assert Store(db).version(1)["status"] == "failed"
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     done = CliRunner().invoke(cli, ["run", "--resume", "1", "--db", str(db)])
@@ -103,14 +102,18 @@ def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
 
 class FlakyServer(ThreadingHTTPServer):
     """``/v1/completions`` that answers after ``delay`` s, first with ``failures`` errors of
-    ``status``; a prompt ``bad`` gets a 400 at once. Records the most requests it held at
-    once."""
+    ``status``; a prompt ``bad`` gets a 400. With ``hold``, requests are answered in groups of
+    ``hold`` in arrival order: each waits (``bad`` too) until its group has all arrived, or
+    ``HOLD_TIMEOUT`` has passed (then ``held_out`` counts it), so overlap is an event the server
+    waits for, not a race against ``delay``. Records the most requests it held at once."""
 
-    def __init__(self, delay=0.0, failures=0, status=429):
+    HOLD_TIMEOUT = 10.0
+
+    def __init__(self, delay=0.0, failures=0, status=429, hold=0):
         super().__init__(("127.0.0.1", 0), FlakyHandler)
-        self.delay, self.failures, self.status = delay, failures, status
-        self.lock = threading.Lock()
-        self.active = self.peak = self.requests = 0
+        self.delay, self.failures, self.status, self.hold = delay, failures, status, hold
+        self.lock = threading.Condition()
+        self.active = self.peak = self.requests = self.held_out = 0
 
     def handle_error(self, request, client_address):
         """Quiet: a client that timed out has closed its end before the answer."""
@@ -132,13 +135,19 @@ class FlakyHandler(JSONHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         s = self.server
         with s.lock:
+            group_end = (s.requests // s.hold + 1) * s.hold if s.hold else 0
             s.requests += 1
-            if body["prompt"] == "bad":
-                return self.reply(400, {"error": {"message": "bad prompt"}})
             fail = s.failures > 0
             s.failures -= fail
             s.active += 1
             s.peak = max(s.peak, s.active)
+            s.lock.notify_all()
+            if not s.lock.wait_for(lambda: s.requests >= group_end, timeout=s.HOLD_TIMEOUT):
+                s.held_out += 1
+        if body["prompt"] == "bad":  # at once, before the others' delay
+            with s.lock:
+                s.active -= 1
+            return self.reply(400, {"error": {"message": "bad prompt"}})
         time.sleep(s.delay)
         with s.lock:
             s.active -= 1
@@ -174,12 +183,15 @@ def requests(*prompts):
 
 
 def test_concurrency_keeps_requests_in_flight(flaky):
-    server = flaky(delay=0.3)
+    # Answers only once three are in flight (two rounds of three), then 0.3 s later: a client
+    # that sends a fourth shows in ``peak`` if it sends it within that time. The timing can only
+    # hide a fault, never fail a correct client.
+    server = flaky(hold=3, delay=0.3)
     gen = OpenAIGenerator("m", base_url=server.url, concurrency=3)
-    results = list(gen.complete_many(requests(*"abcdefg")))
-    assert sorted(r.key for r, _ in results) == list(range(7))
+    results = list(gen.complete_many(requests(*"abcdef")))
+    assert sorted(r.key for r, _ in results) == list(range(6))
     assert all(c.text == f" echo {r.prompt}" and c.completion_tokens == 2 for r, c in results)
-    assert server.peak == 3
+    assert server.held_out == 0 and server.peak == 3  # three at once, never a fourth
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -195,14 +207,15 @@ def test_retries_with_backoff(flaky, status):
 
 
 def test_failure_keeps_results_in_flight_and_sends_no_more(flaky):
-    server = flaky(delay=0.2)
+    # the 400 comes once all three are in flight, the other two answers 0.5 s after it
+    server = flaky(hold=3, delay=0.5)
     gen = OpenAIGenerator("m", base_url=server.url, concurrency=3, max_retries=0)
     got = []
     with pytest.raises(ZestError, match="answered 400: bad prompt"):
         for request, _ in gen.complete_many(requests("a", "bad", "c", "d", "e", "f")):
             got.append(request.key)
     assert sorted(got) == [0, 2]  # in flight with the bad one: stored, not lost
-    assert server.requests == 3
+    assert server.requests == 3 and server.held_out == 0
 
 
 def test_timeout_and_ambiguous_model(flaky):

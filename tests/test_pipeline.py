@@ -21,7 +21,14 @@ def test_plan_spreads_documents_evenly_over_anchors(n_docs, n_anchors):
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
-def test_hierarchical_run_stores_a_complete_version(store, exemplars):
+def opening(exemplar: dict) -> str:
+    """The first words of an exemplar's text: in every prompt, however it is truncated."""
+    return " ".join(exemplar["text"].split()[:12])
+
+
+def test_hierarchical_run_stores_a_require_complete(store, exemplars, fake_requests):
+    from zest_anchors import Hierarchical
+
     vid = run(store, exemplars)
     version = store.version(vid)
     assert version["status"] == "complete" and version["kind"] == "run"
@@ -34,7 +41,24 @@ def test_hierarchical_run_stores_a_complete_version(store, exemplars):
     assert all("\n" not in t for t in texts)
     per_anchor = Counter(d["anchor_id"] for d in docs)
     assert sorted(per_anchor.values()) == [2, 2, 3, 3]
-    # the document prompt carried the anchor; provenance and token counts are recorded
+    # every prompt carried all the exemplars; each document prompt its own anchor, after them
+    anchor_requests = [r for r in fake_requests if r.prompt.endswith("Title:")]
+    doc_requests = {r.key: r for r in fake_requests if not r.prompt.endswith("Title:")}
+    assert len(anchor_requests) == 4 and sorted(doc_requests) == list(range(10))
+    for request in fake_requests:
+        for exemplar in exemplars:
+            assert exemplar["title"] in request.prompt and opening(exemplar) in request.prompt
+    template = Hierarchical().templates["document"]
+    anchor_text = {a["id"]: a["text"] for a in anchors}
+    for doc in docs:
+        request = doc_requests[doc["ordinal"]]
+        after_exemplars = request.prompt.split(opening(exemplars[-1]))[-1]
+        assert [a for a in texts if a in request.prompt] == [anchor_text[doc["anchor_id"]]]
+        assert anchor_text[doc["anchor_id"]] in after_exemplars
+        assert request.seed == doc["seed"]
+        assert request.max_tokens == template["max_tokens"]
+        assert request.stop == tuple(template["stop"])
+    # provenance and token counts are recorded
     assert version["provenance"]["generator"] == "fake"
     assert set(version["prompt_hashes"]) == {"anchor", "document"}
     totals = store.totals(vid)
@@ -51,8 +75,10 @@ def test_same_seed_same_corpus_other_seed_other_corpus(store, exemplars):
     assert text(a) != text(c)
 
 
-def test_direct_strategy_has_no_anchors(store, exemplars):
+def test_direct_strategy_has_no_anchors(store, exemplars, fake_requests):
     vid = run(store, exemplars, strategy="direct", n_anchors=0)
+    assert sorted(r.key for r in fake_requests) == list(range(10))  # documents only
+    assert all(opening(e) in r.prompt for r in fake_requests for e in exemplars)
     assert store.anchors(vid) == []
     assert len(store.documents(vid)) == 10
     assert all(d["anchor_id"] is None for d in store.documents(vid))
@@ -75,7 +101,7 @@ def test_failure_leaves_a_resumable_partial_version(store, exemplars):
         d["text"] for d in store.documents(reference)]
 
 
-def test_resume_refuses_a_complete_version(store, exemplars):
+def test_resume_refuses_a_require_complete(store, exemplars):
     vid = run(store, exemplars)
     with pytest.raises(ZestError, match="already complete"):
         pipeline.resume(store, vid)
@@ -98,7 +124,7 @@ def test_empty_documents_are_retried_then_fail(store, exemplars):
 @pytest.mark.parametrize("n_anchors,n_docs,message", [
     (5, 4, "--anchors must be between 1 and --docs"),
     (0, 4, "--anchors must be between 1 and --docs"),
-    (2, 0, "--docs must be at least 1"),
+    (2, 0, "--docs must be between 1 and"),
 ])
 def test_bad_sizes_create_no_version(store, exemplars, n_anchors, n_docs, message):
     with pytest.raises(ZestError, match=message):
@@ -123,6 +149,8 @@ def test_top_up_refills_a_filtered_version(store, exemplars):
     filtered = store.create_version("sci", kind="filter", parent_id=parent,
                                     config={"filters": []}, target_docs=10)
     store.copy_into(parent, filtered, keep=keep)
+    store.add_drops(filtered, [{"document_id": d["id"], "ordinal": d["ordinal"], "filter": "t",
+                                "reason": "test"} for d in docs if d["id"] not in keep])
     store.finish(filtered, "complete", 0.0)
     child = pipeline.top_up(store, filtered)
     version = store.version(child)

@@ -70,10 +70,13 @@ def test_prior_settings_are_in_the_cache_key(store):
     assert cached
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"prior_strength": "-1"}, "prior_strength must be at least 0"),
-    ({"prior": "zipf"}, "option prior for 'hybrid' must be none or wordfreq"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"prior_strength": "-1"}, "prior_strength for .hybrid. must be at least 0"),
+        ({"prior": "zipf"}, "option prior for .hybrid. must be none or wordfreq"),
+    ],
+)
 def test_bad_prior_options(options, message):
     with pytest.raises(ZestError, match=message):
         HybridEncoder(**options)

@@ -32,7 +32,15 @@ def test_gguf_sampling_is_seeded_and_counted(gen):
     assert first.prompt_tokens == len(gen.tokenizer(PROMPT)["input_ids"])
     assert first.completion_tokens == 6 and first.finish_reason == "length"
     assert first.text.strip()
-    assert gen.provenance()["path"].endswith(".gguf") and gen.provenance()["device"] == "cpu"
+    assert gen.provenance()["path"].endswith(".gguf")
+
+
+def test_auto_device_is_the_one_torch_offers(gen):
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert gen.provenance()["device"] == expected
+    assert next(gen.lm.parameters()).device.type == expected  # the weights are really there
 
 
 def test_stop_string_ends_the_completion(gen):

@@ -12,34 +12,50 @@ from zest_core.tuning import clean_query, tune, tuned_groups, write_queries
 
 # Twenty topics, each with a paraphrase that shares no content word with its document.
 TOPICS = [
-    ("Dogs bark loudly when strangers approach the house.",
-     "canine animals making noise at unfamiliar visitors"),
+    (
+        "Dogs bark loudly when strangers approach the house.",
+        "canine animals making noise at unfamiliar visitors",
+    ),
     ("Volcanoes erupt molten lava and ash into the sky.", "mountain explosions spewing magma"),
     ("Bees pollinate flowers and produce honey in hives.", "insects making sweet nectar syrup"),
-    ("Glaciers melt faster as global temperatures rise.",
-     "ice sheets shrinking due to climate warming"),
+    (
+        "Glaciers melt faster as global temperatures rise.",
+        "ice sheets shrinking due to climate warming",
+    ),
     ("Chess players plan moves several turns ahead.", "board game strategy thinking forward"),
     ("Bread dough rises because yeast ferments sugar.", "baking loaves leavening fungus"),
-    ("Satellites orbit earth and relay television signals.",
-     "spacecraft circling our planet broadcasting"),
+    (
+        "Satellites orbit earth and relay television signals.",
+        "spacecraft circling our planet broadcasting",
+    ),
     ("Sharks hunt seals near coastal waters.", "predatory fish attacking marine mammals"),
     ("Violins have four strings played with a bow.", "classical music fiddle instrument"),
     ("Tomatoes ripen red in warm summer gardens.", "vegetables growing during hot weather"),
-    ("Marathon runners train for months to build endurance.",
-     "long distance racing athletes stamina practice"),
-    ("Earthquakes shake buildings when tectonic plates slip.",
-     "seismic tremors ground movement destruction"),
+    (
+        "Marathon runners train for months to build endurance.",
+        "long distance racing athletes stamina practice",
+    ),
+    (
+        "Earthquakes shake buildings when tectonic plates slip.",
+        "seismic tremors ground movement destruction",
+    ),
     ("Coffee contains caffeine that keeps people awake.", "espresso stimulant alertness"),
     ("Pianos produce sound when hammers strike strings.", "keyboard instrument mechanism"),
     ("Penguins live in Antarctica and cannot fly.", "flightless birds of the south pole"),
     ("Rainforests host millions of insect and plant species.", "tropical jungle biodiversity"),
-    ("Vaccines train the immune system to fight viruses.",
-     "immunization protects against infections"),
+    (
+        "Vaccines train the immune system to fight viruses.",
+        "immunization protects against infections",
+    ),
     ("Submarines dive deep beneath the ocean surface.", "underwater vessels navigating sea depths"),
-    ("Telescopes let astronomers observe distant galaxies.",
-     "stargazing instruments viewing faraway stars"),
-    ("Wolves roam together in packs across snowy forests.",
-     "canines cooperating as predators in winter woods"),
+    (
+        "Telescopes let astronomers observe distant galaxies.",
+        "stargazing instruments viewing faraway stars",
+    ),
+    (
+        "Wolves roam together in packs across snowy forests.",
+        "canines cooperating as predators in winter woods",
+    ),
 ]
 
 
@@ -47,7 +63,7 @@ def code(i: int) -> str:
     return f"qxv{100 + i % len(TOPICS)}"  # a rare term only BM25 tells apart
 
 
-def make_version(store, queries=None, n=len(TOPICS)) -> int:
+def make_version(store, queries=None, n=20) -> int:
     """A complete version of ``n`` constructed documents, with the given stored queries."""
     vid = store.create_version("constructed", kind="run", config={}, target_docs=n)
     ids = [store.add_document(vid, i, f"{TOPICS[i][0]} Record {code(i)}.") for i in range(n)]
@@ -120,17 +136,20 @@ def test_clean_query():
 def test_queries_are_written_once_per_document_with_lineage(store, exemplars):
     from zest_core import pipeline
 
-    vid = pipeline.start(store, exemplars=exemplars, corpus="q", generator="fake",
-                         n_anchors=2, n_docs=4, seed=1)
+    vid = pipeline.start(
+        store, exemplars=exemplars, corpus="q", generator="fake", n_anchors=2, n_docs=4, seed=1
+    )
     from fake_plugin import FakeGenerator
 
     assert write_queries(store, vid, FakeGenerator(), seed=3) == 4
     rows = store.db.execute_returning_dicts(
         """SELECT q.*, d.version_id FROM synthetic_queries q
-           JOIN documents d ON d.id = q.document_id ORDER BY d.ordinal""")
+           JOIN documents d ON d.id = q.document_id ORDER BY d.ordinal"""
+    )
     assert [r["version_id"] for r in rows] == [vid] * 4
-    assert all(r["text"] and r["generator"] == "fake" and len(r["template_hash"]) == 64
-               for r in rows)
+    assert all(
+        r["text"] and r["generator"] == "fake" and len(r["template_hash"]) == 64 for r in rows
+    )
     assert write_queries(store, vid, FakeGenerator(), seed=3) == 0  # nothing left to write
 
 
@@ -139,8 +158,9 @@ def test_real_model_writes_queries(store, exemplars):
     from zest_core import pipeline
     from zest_llama_cpp import LlamaCppGenerator
 
-    vid = pipeline.start(store, exemplars=exemplars, corpus="q", generator="fake",
-                         n_anchors=1, n_docs=3, seed=1)
+    vid = pipeline.start(
+        store, exemplars=exemplars, corpus="q", generator="fake", n_anchors=1, n_docs=3, seed=1
+    )
     docs = [d["id"] for d in store.documents(vid)]
     gen = LlamaCppGenerator(batch_size=3, workers=1)
     try:

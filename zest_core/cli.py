@@ -1,15 +1,18 @@
 """The ``zest`` command line."""
 
+import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__, console, pipeline, plugins
-from .errors import ZestError
+from .errors import Interrupted, ZestError
 from .exemplars import read_exemplars
 from .options import parse_option_pairs
 from .store import Store
@@ -23,6 +26,11 @@ class ZestGroup(click.Group):
             return super().invoke(ctx)
         except ZestError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a user path: missing directory, disk full, read-only file
+            where = f": {e.filename}" if e.filename else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
+        except sqlite3.Error as e:  # disk full or a read-only database, found mid-write
+            raise click.ClickException(f"the zest database failed: {e}") from None
 
 
 def db_option(fn):
@@ -45,9 +53,12 @@ def cli():
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Generator option, e.g. -o temperature=0.7 -o batch_size=8.")
-@click.option("--host", help="Server address (generators that take a host, e.g. ollama).")
-@click.option("--base-url", help="API base URL (OpenAI-compatible servers).")
+              help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins"
+                   " --options).")
+@click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option"
+                             " (ollama).")
+@click.option("--base-url", help="Same as -o base_url=URL, for generators with a base_url"
+                                 " option (openai).")
 @click.option("--strategy", default="hierarchical", show_default=True)
 @click.option("--templates", type=click.Path(), help="TOML prompt templates for the strategy.")
 @click.option("--anchors", "n_anchors", type=int, default=20, show_default=True)
@@ -61,31 +72,43 @@ def cli():
 def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strategy, templates,
         n_anchors, n_docs, seed, name, resume, top_up, db):
     """Generate a synthetic corpus version from exemplar documents."""
-    store = Store(db)
     started = time.monotonic()
+    options = parse_option_pairs(option_pairs)
+    options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
     if resume or top_up:
-        if exemplar_paths:
-            raise ZestError("--exemplars cannot be combined with --resume or --top-up")
         if resume and top_up:
             raise ZestError("use either --resume or --top-up, not both")
+        ctx = click.get_current_context()
+        fixed = [p.opts[0] for p in ctx.command.params if p.name in RUN_DEFINING
+                 and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+        if fixed:
+            raise ZestError(f"{', '.join(fixed)} cannot be combined with --resume or --top-up:"
+                            " they are the version's own (start a new run to change them)")
+        store = Store(db)
         ref = resume or top_up
-        target = store.version(ref)["target_docs"] or 0
-        with _progress(target, store.totals(store.version(ref)["id"])["documents"]) as advance:
+        version = store.version(ref)
+        with _progress(version["target_docs"] or 0,
+                       store.totals(version["id"])["documents"]) as advance:
             action = pipeline.resume if resume else pipeline.top_up
-            version_id = action(store, ref, on_document=advance)
+            version_id = action(store, ref, on_document=advance, changes=options)
     else:
         if not exemplar_paths:
             raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
-        options = parse_option_pairs(option_pairs)
-        options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
+        corpus = name if name is not None else _default_name(exemplar_paths[0])
+        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=n_anchors, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
-        corpus = name or _default_name(exemplar_paths[0])
+        store = Store(db)
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store, exemplars=exemplars, corpus=corpus, generator=generator, model=model,
                 options=options, strategy=strategy, templates=templates, n_anchors=n_anchors,
                 n_docs=n_docs, seed=seed, on_document=advance)
     _summary(store, version_id, time.monotonic() - started)
+
+
+# What a version is made of: fixed once it exists (resume-safe options go through -o).
+RUN_DEFINING = ("exemplar_paths", "k", "generator", "model", "strategy", "templates",
+                "n_anchors", "n_docs", "seed", "name")
 
 
 def _default_name(path: str) -> str:
@@ -128,16 +151,38 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
 
 
 @cli.command(name="plugins")
-def plugins_command():
+@click.option("--options", "show_options", is_flag=True,
+              help="List every option of every generator, filter and encoder, with its type,"
+                   " default, allowed values and help.")
+def plugins_command(show_options):
     """List loaded plugins, their hooks and versions, and what they provide."""
-    table = Table("plugin", "version", "hooks")
+    if show_options:
+        table = Table("kind", "plugin", "option", "type", "default", "allowed", "help")
+        for row in plugins.option_rows():
+            table.add_row(row["kind"], row["plugin"], row["option"], row["type"],
+                          repr(row["default"]), _allowed(row), row["help"])
+        console.stdout().print(table)
+        return
+    table = Table("plugin", "package", "version", "hooks")
     for row in plugins.plugin_info():
-        table.add_row(row["name"], row["version"] or "", ", ".join(row["hooks"]))
+        table.add_row(row["name"], row["package"] or "", row["version"] or "",
+                      ", ".join(row["hooks"]))
     console.stdout().print(table)
     for kind, found in (("generators", plugins.generators()),
                         ("anchor strategies", plugins.anchor_strategies()),
                         ("filters", plugins.filters()), ("encoders", plugins.encoders())):
         click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
+
+
+def _allowed(row: dict) -> str:
+    """An option's allowed values in words: its choices, or its bounds."""
+    if row["choices"] is not None:
+        return " | ".join(map(str, row["choices"]))
+    if row["min"] is not None and row["max"] is not None:
+        return f"{row['min']} to {row['max']}"
+    if row["min"] is not None:
+        return f">= {row['min']}"
+    return f"<= {row['max']}" if row["max"] is not None else ""
 
 
 @cli.group(cls=ZestGroup)
@@ -150,8 +195,30 @@ plugins.pm.hook.register_commands(cli=cli)
 
 
 def main() -> None:
+    """The console script: one ``Error:`` line for a problem the user can fix; Ctrl-C and
+    SIGTERM mark the version failed, print how to resume and exit 130 / 143."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli()
-    except KeyboardInterrupt:
-        click.echo("interrupted; continue with: zest run --resume VERSION", err=True)
-        sys.exit(130)
+        rc = cli.main(standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        rc = e.exit_code
+    except Interrupted as e:
+        rc = _interrupted(e.signum, e.version_id)
+    except (KeyboardInterrupt, click.Abort):
+        rc = _interrupted(signal.SIGINT, None)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _terminate(signum, frame):
+    raise Interrupted(signum)
+
+
+def _interrupted(signum: int, version_id: int | None) -> int:
+    name = signal.Signals(signum).name
+    if version_id is None:
+        click.echo(f"interrupted ({name})", err=True)
+    else:
+        click.echo(f"interrupted ({name}); version {version_id} is marked failed."
+                   f" Continue it with: zest run --resume {version_id}", err=True)
+    return 128 + signum

@@ -6,12 +6,12 @@ from statistics import mean
 from typing import Iterable
 
 from .store import Store
-from .strategy import jaccard, words
+from .text import jaccard, ngrams, words
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float | None:
     """Unique n-grams over all n-grams of the texts (1.0: no phrase is ever repeated)."""
-    grams = [tuple(w[i:i + n]) for w in map(words, texts) for i in range(len(w) - n + 1)]
+    grams = [gram for text in texts for gram in ngrams(words(text), n)]
     return len(set(grams)) / len(grams) if grams else None
 
 

@@ -1,4 +1,8 @@
-"""Rich consoles for the CLI: tables stay whole (not cut to 80 columns) when piped."""
+"""Rich consoles for the CLI: tables stay whole (not cut to 80 columns) when piped.
+
+Markup is off: corpus names and generated documents are user text, and "[/INST]" in a
+document must print as itself, not break the output. Style with ``rich.text.Text``.
+"""
 
 import sys
 
@@ -6,7 +10,8 @@ from rich.console import Console
 
 
 def stdout() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=250, soft_wrap=True)
+    return (Console(markup=False, highlight=False) if sys.stdout.isatty()
+            else Console(width=250, soft_wrap=True, markup=False, highlight=False))
 
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, markup=False, highlight=False)

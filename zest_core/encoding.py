@@ -27,12 +27,13 @@ State = dict[str, np.ndarray]
 class Encoder(ModelPlugin):
     """Base class of encoder plugins (see the ``register_encoders`` hook).
 
-    Subclasses set ``name`` and ``defaults`` like generators do, and implement
+    Subclasses set ``name`` and ``options`` like generators do, and implement
     ``embed_queries`` and ``embed_documents`` (one row per text). A context-aware encoder also
     implements ``derive`` (context documents -> arrays, cached by the caller) and ``use``
     (installs those arrays, or ``None`` for no context), and may override ``scores``.
     """
 
+    kind = "encoder"
     #: How many real documents the ``real`` context samples (the CDE context size).
     context_size: int = 512
     #: True when query and document vectors depend on the context (cached per context).
@@ -112,7 +113,7 @@ def resolve_context(store: Store, spec: str, encoder: Encoder,
         picked = random.Random(seed).sample(range(len(real_corpus)), n)
         return Context(spec, f"real ({n}, seed {seed})",
                        tuple(real_corpus[i] for i in sorted(picked)))
-    version = store.complete_version(spec)
+    version = store.require_complete(spec)
     texts = tuple(doc["text"] for doc in store.documents(version["id"]))
     if not texts:
         raise ZestError(f"version {version['id']} has no documents to use as a context")
@@ -145,7 +146,7 @@ def context_state(store: Store, encoder: Encoder, context: Context) -> tuple[Sta
     if row:
         return _unpack(row[0]), True
     state = encoder.derive(list(context.documents))
-    with store.db.conn:
+    with store.transaction():
         store.db["context_cache"].insert(
             {"key": key, "encoder": encoder.name, "settings": json.dumps(settings, sort_keys=True),
              "context": context.label, "created": now(), "data": _pack(state)}, replace=True)
@@ -168,7 +169,7 @@ def document_vectors(store: Store, encoder: Encoder, dataset: str, fingerprint: 
     if row:
         return np.frombuffer(row[2], dtype=np.float32).reshape(row[0], row[1]), True
     vectors = np.ascontiguousarray(encoder.embed_documents(list(texts)), dtype=np.float32)
-    with store.db.conn:
+    with store.transaction():
         store.db["embedding_cache"].insert(
             {"key": key, "dataset": dataset, "model": json.dumps(model, sort_keys=True),
              "count": vectors.shape[0], "dim": vectors.shape[1], "created": now(),

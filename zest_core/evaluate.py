@@ -52,6 +52,8 @@ def _read_jsonl(path: Path) -> list[dict]:
     for number, row in read_jsonl(path):
         if "_id" not in row or "text" not in row:
             raise ZestError(f"{path}, line {number}: each line needs '_id' and 'text'")
+        if not isinstance(row["text"], str) or not isinstance(row.get("title") or "", str):
+            raise ZestError(f"{path}, line {number}: 'text' and 'title' must be strings")
         rows.append(row)
     return rows
 
@@ -193,7 +195,7 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
                    "corpus_cached": search.corpus_cached, "context_cached": context_cached,
                    "encode_seconds": search.encode_seconds,
                    "seconds": time.monotonic() - started}
-            with store.db.conn:
+            with store.transaction():
                 row["id"] = store.db["eval_results"].insert({
                     "created": now(), "dataset": data.name, "encoder": encoder.name,
                     "context": context.label,

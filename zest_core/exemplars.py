@@ -12,6 +12,8 @@ def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> lis
     ``seed`` (kept in their original order). Each is ``{"title", "text", "source"}``."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
+    if k is not None and k < 1:
+        raise ZestError(f"--k must be at least 1 (got {k})")
     docs = [doc for path in paths for doc in _read_path(Path(path))]
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")

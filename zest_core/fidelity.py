@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from .compare import anchor_diversity, distinct_n
+from .deps import require
 from .errors import ZestError
 from .exemplars import read_exemplars
 from .store import Store
-from .strategy import words
+from .text import words
 
 
 @dataclass
@@ -42,14 +43,18 @@ class Vocabulary:
     @classmethod
     def of(cls, texts: list[str]) -> "Vocabulary":
         tokenised = [words(t) for t in texts]
-        return cls(Counter(w for ws in tokenised for w in ws),
-                   Counter(w for ws in tokenised for w in set(ws)), len(texts))
+        return cls(
+            Counter(w for ws in tokenised for w in ws),
+            Counter(w for ws in tokenised for w in set(ws)),
+            len(texts),
+        )
 
     def idf(self, terms: list[str]) -> np.ndarray:
         return np.log(self.n_docs / np.array([self.df[t] for t in terms], dtype=np.float64))
 
 
 def js_divergence(a: Counter, b: Counter) -> float:
+    require("scipy", "fidelity", by="zest corpora fidelity")
     from scipy.spatial.distance import jensenshannon
 
     vocabulary = sorted(set(a) | set(b))
@@ -84,8 +89,9 @@ def document_diversity(texts: list[str]) -> float | None:
     return float(1 - jac[upper].mean())
 
 
-def fidelity(synthetic: list[str], real: list[str], anchors: list[str] = (),
-             top: int = 1000) -> dict:
+def fidelity(
+    synthetic: list[str], real: list[str], anchors: list[str] = (), top: int = 1000
+) -> dict:
     """The report of the module docstring for two lists of document texts."""
     from scipy.stats import spearmanr
 
@@ -97,14 +103,17 @@ def fidelity(synthetic: list[str], real: list[str], anchors: list[str] = (),
         "documents": {"synthetic": len(synthetic), "real": len(real)},
         "js_divergence": js_divergence(syn.counts, rea.counts),
         "informative_terms": len(informative),
-        "informative_coverage": (sum(t in syn.counts for t in informative) / len(informative)
-                                 if informative else None),
+        "informative_coverage": (
+            sum(t in syn.counts for t in informative) / len(informative) if informative else None
+        ),
         "shared_terms": len(shared),
         "idf_spearman": None if rho is None or np.isnan(rho) else float(rho),
         "anchor_diversity": anchor_diversity(list(anchors)),
         "distinct_2": {"synthetic": distinct_n(synthetic, 2), "real": distinct_n(real, 2)},
-        "document_diversity": {"synthetic": document_diversity(synthetic),
-                               "real": document_diversity(real)},
+        "document_diversity": {
+            "synthetic": document_diversity(synthetic),
+            "real": document_diversity(real),
+        },
     }
 
 
@@ -113,31 +122,44 @@ def real_sample(against: str | Path, size: int | None, seed: int = 0) -> list[st
     "text" per line): ``size`` of them sampled with ``seed``, or all (``None``)."""
     path = Path(against).expanduser()
     if path.is_file() and path.suffix != ".jsonl":
-        raise ZestError(f"--against {path}: not a corpus (give a BEIR directory or a .jsonl"
-                        f" file with a \"text\" field on every line)")
+        raise ZestError(
+            f"--against {path}: not a corpus (give a BEIR directory or a .jsonl"
+            f' file with a "text" field on every line)'
+        )
     texts = [doc["text"] for doc in read_exemplars([str(path)])]
     if len(texts) < 2:
-        raise ZestError(f"--against {path}: a corpus needs at least 2 documents,"
-                        f" found {len(texts)}")
+        raise ZestError(
+            f"--against {path}: a corpus needs at least 2 documents, found {len(texts)}"
+        )
     if size is not None and size < len(texts):
         picked = sorted(random.Random(seed).sample(range(len(texts)), size))
         texts = [texts[i] for i in picked]
     return texts
 
 
-def version_fidelity(store: Store, ref: int | str, against: str | Path,
-                     sample: int | str | None = None, seed: int = 0, top: int = 1000,
-                     plot: str | Path | None = None) -> dict:
+def version_fidelity(
+    store: Store,
+    ref: int | str,
+    against: str | Path,
+    sample: int | str | None = None,
+    seed: int = 0,
+    top: int = 1000,
+    plot: str | Path | None = None,
+) -> dict:
     """Compare a complete version with a real sample of ``sample`` documents (default: as
     many as the version has, so that sizes do not drive the differences; "all": the whole
     corpus); optionally draw the plot."""
-    version = store.complete_version(ref)
+    version = store.require_complete(ref)
     synthetic = [d["text"] for d in store.documents(version["id"])]
     size = None if sample == "all" else int(sample or len(synthetic))
     real = real_sample(against, size, seed)
-    report = {"version": version["id"], "corpus": version["corpus"], "against": str(against),
-              "seed": seed,
-              **fidelity(synthetic, real, [a["text"] for a in store.anchors(version["id"])], top)}
+    report = {
+        "version": version["id"],
+        "corpus": version["corpus"],
+        "against": str(against),
+        "seed": seed,
+        **fidelity(synthetic, real, [a["text"] for a in store.anchors(version["id"])], top),
+    }
     if plot:
         draw(synthetic, real, plot, f"version {version['id']} ({version['corpus']})")
         report["plot"] = str(plot)
@@ -147,10 +169,7 @@ def version_fidelity(store: Store, ref: int | str, against: str | Path,
 def draw(synthetic: list[str], real: list[str], path: str | Path, label: str) -> None:
     """Two panels: IDF in the real sample against IDF in the synthetic corpus over shared
     terms, and both rank-frequency curves (log-log)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise ZestError("--plot needs matplotlib (pip install 'zest[fidelity]')") from None
+    matplotlib = require("matplotlib", "fidelity", by="zest corpora fidelity --plot")
     matplotlib.use("Agg")  # files only: never open a window
     import matplotlib.pyplot as plt
 
@@ -160,8 +179,11 @@ def draw(synthetic: list[str], real: list[str], path: str | Path, label: str) ->
     left.scatter(rea.idf(shared), syn.idf(shared), s=4, alpha=0.3)
     top = max(np.log(rea.n_docs), np.log(syn.n_docs))
     left.plot([0, top], [0, top], color="grey", linewidth=0.8)
-    left.set(xlabel="IDF in the real sample", ylabel=f"IDF in {label}",
-             title=f"IDF over {len(shared)} shared terms")
+    left.set(
+        xlabel="IDF in the real sample",
+        ylabel=f"IDF in {label}",
+        title=f"IDF over {len(shared)} shared terms",
+    )
     for name, vocab in (("real sample", rea), (label, syn)):
         freq = np.sort(np.array(list(vocab.counts.values()), dtype=np.float64))[::-1]
         right.loglog(np.arange(1, len(freq) + 1), freq / freq.sum(), label=name)

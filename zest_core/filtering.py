@@ -7,10 +7,10 @@ the ``drops`` table, why each left-out document was dropped.
 """
 
 import time
-from typing import Any, ClassVar, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from .errors import ZestError
-from .options import coerce_options
+from .options import Configurable
 from .plugins import get_filter
 from .store import Store
 
@@ -23,27 +23,23 @@ class Drop(NamedTuple):
     detail: str = ""
 
 
-class Filter:
+class Filter(Configurable):
     """Base class of filter plugins.
 
-    Subclasses set ``name``, ``defaults`` (setting name -> default value; ``--param`` values
-    are coerced to the default's type), optionally ``bounds`` (setting -> inclusive
-    ``(low, high)``, either may be None) and implement ``drops``. ``self.settings`` holds the
-    defaults overridden by the user's parameters.
+    Subclasses set ``name`` and ``options`` (``Option`` declarations, as generators and
+    encoders do; ``-o FILTER.KEY=VALUE`` overrides them) and implement ``drops``.
+    ``self.options`` holds the checked values (``self.settings`` is the same dict).
     """
 
-    name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
-    bounds: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    kind = "filter"
 
-    def __init__(self, **settings: Any):
-        self.settings = coerce_options(self.name, self.defaults, settings)
-        for key, (low, high) in self.bounds.items():
-            value = self.settings[key]
-            if (low is not None and value < low) or (high is not None and value > high):
-                allowed = (f"at most {high}" if low is None else f"at least {low}"
-                           if high is None else f"between {low} and {high}")
-                raise ZestError(f"setting {key}={value} of filter '{self.name}' must be {allowed}")
+    def __init__(self, **options: Any):
+        self.options = self.check_options(options)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The option values, under the name recorded in a filter version's config."""
+        return self.options
 
     def drops(self, documents: list[dict], exemplars: list[dict]) -> Iterable[Drop]:
         """The documents to leave out of the child version, each with its reason.
@@ -57,23 +53,24 @@ class Filter:
 
 
 def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, dict]]:
-    """Assign ``--param`` values to the chosen filters: ``filter.key=value`` names its filter;
-    a plain ``key=value`` goes to the one chosen filter that has that setting."""
+    """Assign ``-o`` values to the chosen filters: ``FILTER.KEY=VALUE`` names its filter; a
+    plain ``KEY=VALUE`` goes to the one chosen filter that has that option."""
     classes = {name: get_filter(name) for name in names}
     assigned: dict[str, dict[str, str]] = {name: {} for name in names}
     for key, value in params.items():
-        owner, dot, setting = key.partition(".")
+        owner, dot, option = key.partition(".")
         if dot:
             if owner not in classes:
-                raise ZestError(f"parameter {key} names filter '{owner}', which is not given"
-                                f" with --with ({', '.join(names)})")
-            assigned[owner][setting] = value
+                raise ZestError(f"option {key} names filter '{owner}', which is not given"
+                                f" with --with ({', '.join(names) or 'none given'})")
+            assigned[owner][option] = value
             continue
-        owners = [name for name, cls in classes.items() if key in cls.defaults]
+        owners = [name for name, cls in classes.items() if key in cls.option_specs()]
         if not owners:
-            raise ZestError(f"parameter {key} is not a setting of {', '.join(classes)}")
+            raise ZestError(f"option {key} is not an option of {', '.join(classes) or 'any'}"
+                            " filter given with --with")
         if len(owners) > 1:
-            raise ZestError(f"parameter {key} is ambiguous between {', '.join(owners)}"
+            raise ZestError(f"option {key} is ambiguous between {', '.join(owners)}"
                             " (write FILTER.KEY=VALUE)")
         assigned[owners[0]][key] = value
     return [(name, assigned[name]) for name in names]
@@ -114,75 +111,29 @@ def apply_filters(store: Store, parent_ref: int | str,
                   specs: Iterable[tuple[str, dict[str, Any]]]) -> int:
     """Filter a complete version into a new complete child version; return the child's id.
 
-    All or nothing: if anything fails after the child was created, its rows are deleted.
+    All or nothing: the child is created, filled and completed in one transaction.
     """
     start = time.perf_counter()
     filters = build_filters(specs)
-    parent = store.complete_version(parent_ref)
+    parent = store.require_complete(parent_ref)
     documents = store.documents(parent["id"])
     dropped = run_filters(filters, documents, store.exemplars(parent["id"]))
     ordinals = {doc["id"]: doc["ordinal"] for doc in documents}
     config = {"filters": [{"name": f.name, "settings": f.settings} for f in filters]}
-    child = store.create_version(
-        parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
-        **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
-    try:
-        gone = {drop.document_id for _, drop in dropped}
+    gone = {drop.document_id for _, drop in dropped}
+    # One transaction from creation to completion: a kill leaves no child at all.
+    with store.transaction():
+        child = store.create_version(
+            parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
+            **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
         store.copy_into(parent["id"], child,
                         keep=[doc["id"] for doc in documents if doc["id"] not in gone])
-        with store.db.conn:
-            store.db["drops"].insert_all(
-                {"version_id": child, "document_id": drop.document_id,
-                 "ordinal": ordinals[drop.document_id], "filter": name, "reason": drop.reason,
-                 "detail": drop.detail} for name, drop in dropped)
+        store.add_drops(child, (
+            {"document_id": drop.document_id, "ordinal": ordinals[drop.document_id],
+             "filter": name, "reason": drop.reason, "detail": drop.detail}
+            for name, drop in dropped))
         store.finish(child, "complete", time.perf_counter() - start)
-    except BaseException:
-        delete_version(store, child)
-        raise
     return child
 
 
-def children(store: Store, version_id: int) -> list[int]:
-    return [row[0] for row in store.db.execute(
-        "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
-
-
-def descendants(store: Store, version_id: int) -> list[int]:
-    """Every version below this one, deepest first (the order they can be deleted in)."""
-    found = []
-    for child in children(store, version_id):
-        found.extend(descendants(store, child))
-        found.append(child)
-    return found
-
-
-def delete_version(store: Store, version_id: int) -> None:
-    """Delete one childless version and all its rows in one transaction (DELETE is allowed
-    on complete versions; only INSERT and UPDATE are frozen)."""
-    if children(store, version_id):
-        raise ZestError(f"version {version_id} has child versions; remove them first")
-    row = store.db.execute("SELECT corpus_id FROM versions WHERE id = ?", [version_id]).fetchone()
-    if row is None:
-        raise ZestError(f"no corpus version '{version_id}' in {store.path}")
-    with store.db.conn:
-        store.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
-        for table in ("documents", "anchors", "exemplars"):
-            store.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
-        store.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
-        store.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
-                            (SELECT 1 FROM versions WHERE corpus_id = ?)""", [row[0], row[0]])
-
-
-def drop_rows(store: Store, version_ids: Iterable[int]) -> list[dict]:
-    """The drop rows recorded by these versions, with the dropped documents' text."""
-    ids = list(version_ids)
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    return store.db.execute_returning_dicts(
-        f"""SELECT drops.*, documents.text FROM drops
-            JOIN documents ON documents.id = drops.document_id
-            WHERE drops.version_id IN ({marks}) ORDER BY drops.version_id, drops.ordinal""", ids)
-
-
-__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "delete_version", "run_filters"]
+__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "run_filters"]

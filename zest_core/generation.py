@@ -29,9 +29,12 @@ class Completion:
 class Generator(ModelPlugin):
     """Base class of generator plugins.
 
-    Subclasses set ``name``, ``defaults`` and implement ``complete``; ``provenance()`` is
-    stored with every version the generator writes.
+    Subclasses set ``name`` and ``options`` (``Option`` declarations; ``self.options`` holds
+    the checked values) and implement ``complete``; ``provenance()`` is stored with every
+    version the generator writes.
     """
+
+    kind = "generator"
 
     def complete(self, request: Request) -> Completion:
         raise NotImplementedError

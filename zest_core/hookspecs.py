@@ -25,9 +25,10 @@ def register_generators(register: Callable[[type], None]) -> None:
     """Provide text generators: ``register(cls)`` with a ``zest_core.generation.Generator``
     subclass.
 
-    The class sets ``name`` (what ``zest run --generator NAME`` selects) and ``defaults`` (its
-    options with their default values; ``-o key=value`` overrides them and the values are
-    coerced to the default's type). It implements ``complete(request) -> Completion``; a
+    The class sets ``name`` (what ``zest run --generator NAME`` selects) and ``options`` (name
+    -> ``zest_core.Option(default, type, help, choices=..., min=..., max=...)``; ``-o
+    key=value`` overrides them, checked and coerced, into ``self.options``, and ``zest plugins
+    --options`` lists them). It implements ``complete(request) -> Completion``; a
     generator that can batch also overrides ``complete_many`` to yield results as they finish.
     Raise ``ZestError`` for anything the user can fix (unreachable host, missing model).
     """
@@ -49,8 +50,9 @@ def register_filters(register: Callable[[type], None]) -> None:
     """Provide corpus filters: ``register(cls)`` with a ``zest_core.filtering.Filter``
     subclass.
 
-    A filter sees the documents of one corpus version (and its exemplars) and says which to
-    drop and why; ``zest filter`` writes the kept ones to a new child version.
+    A filter declares ``options`` like a generator (``zest filter -o FILTER.KEY=VALUE``), sees
+    the documents of one corpus version (and its exemplars) and says which to drop and why;
+    ``zest filter`` writes the kept ones to a new child version.
     """
 
 
@@ -59,7 +61,8 @@ def register_encoders(register: Callable[[type], None]) -> None:
     """Provide text encoders: ``register(cls)`` with a ``zest_core.encoding.Encoder``
     subclass.
 
-    An encoder embeds queries and documents, optionally conditioned on a context corpus
+    An encoder declares ``options`` like a generator (``zest eval -o KEY=VALUE``) and embeds
+    queries and documents, optionally conditioned on a context corpus
     (a synthetic version, a sample of the real corpus, or nothing). What it derives from a
     context is cached in the store once per (context, encoder, settings).
     """

@@ -15,8 +15,8 @@ halfway through a copy, and can pass the quality filter.
 """
 
 import re
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable
 
 # Defaults for token ids. Real abstracts do repeat token spans three times, nearly always in
 # statistics whose digits are one token each ("(95% CI, 0."): of the 5,183 SciFact and 3,633
@@ -70,7 +70,7 @@ def last_sentence_end(text: str) -> str:
     """``text`` up to its last full sentence (a cut rarely falls on one), or whole when it
     has none: the quality filter drops a document that stops mid-sentence."""
     ends = list(re.finditer(r"[.!?][\"')\]]?(?=\s|$)", text))
-    return text[:ends[-1].end()] if ends else text
+    return text[: ends[-1].end()] if ends else text
 
 
 def loop_cut(text: str, ngram: int = 12, repeats: int = REPEATS) -> int | None:

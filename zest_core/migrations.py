@@ -12,19 +12,31 @@ def migration(fn):
     return fn
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    applied = db["_zest_migrations"]
-    if not applied.exists():
-        applied.create({"name": str, "applied": str}, pk="name")
-    done = {row["name"] for row in applied.rows}
-    for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        with db.conn:
+def migrate(store) -> None:
+    """Apply the pending migrations in one ``BEGIN IMMEDIATE`` transaction.
+
+    SQLite's DDL is transactional, so a kill half-way leaves the file as it was; what is
+    applied is read inside the transaction, so concurrent first openers of a new file each
+    either apply everything or find it applied (never "table already exists").
+    """
+    db = store.db
+    if _pending(db) is not None and not _pending(db):
+        return  # the common case: nothing to do, and no write lock taken
+    with store.transaction():
+        db.execute("CREATE TABLE IF NOT EXISTS _zest_migrations"
+                   " (name TEXT PRIMARY KEY, applied TEXT)")
+        for fn in _pending(db):
             fn(db)
-            applied.insert(
-                {"name": fn.__name__, "applied": datetime.datetime.now(datetime.UTC).isoformat()}
-            )
+            db.execute("INSERT INTO _zest_migrations (name, applied) VALUES (?, ?)",
+                       [fn.__name__, datetime.datetime.now(datetime.UTC).isoformat()])
+
+
+def _pending(db: sqlite_utils.Database) -> list | None:
+    """The migrations not applied yet, or None for a database without the migrations table."""
+    if not db["_zest_migrations"].exists():
+        return None
+    done = {row[0] for row in db.execute("SELECT name FROM _zest_migrations")}
+    return [fn for fn in MIGRATIONS if fn.__name__ not in done]
 
 
 @migration
@@ -102,9 +114,12 @@ def m002_exemplars_anchors_documents(db):
     db["documents"].create_index(["content_hash"])
 
 
-@migration
-def m003_complete_versions_are_immutable(db):
-    for table in ("exemplars", "anchors", "documents"):
+FROZEN_TABLES = ("exemplars", "anchors", "documents")
+
+
+def _freeze_triggers(db) -> None:
+    """Triggers that refuse INSERT and UPDATE on the rows of a complete version."""
+    for table in FROZEN_TABLES:
         for event in ("INSERT", "UPDATE"):
             db.execute(
                 f"""CREATE TRIGGER {table}_{event.lower()}_frozen BEFORE {event} ON {table}
@@ -116,6 +131,11 @@ def m003_complete_versions_are_immutable(db):
         WHEN OLD.status = 'complete'
         BEGIN SELECT RAISE(ABORT, 'version is complete and immutable'); END"""
     )
+
+
+@migration
+def m003_complete_versions_are_immutable(db):
+    _freeze_triggers(db)
 
 
 @migration
@@ -153,6 +173,38 @@ def m005_caches_and_results(db):
          "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
         pk="id",
     )
+
+
+@migration
+def m006_version_ids_never_reused(db):
+    """AUTOINCREMENT, so removing the newest version never hands its id to the next one.
+
+    SQLite cannot add AUTOINCREMENT in place: the table is rebuilt (the migrations run with
+    foreign keys off, inside one transaction). The triggers that name ``versions`` are dropped
+    and made again, since renaming a table checks every trigger's references.
+    """
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'versions'").fetchone()[0]
+    pk = '"id" INTEGER PRIMARY KEY'
+    if pk not in sql:
+        raise RuntimeError(f"unexpected schema of table versions: {sql}")
+    new_sql = sql.replace('"versions" (', '"versions_new" (', 1).replace(
+        pk, pk + " AUTOINCREMENT", 1)
+    for table in FROZEN_TABLES:
+        for event in ("insert", "update"):
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_{event}_frozen")
+    db.execute(new_sql)
+    db.execute("INSERT INTO versions_new SELECT * FROM versions")
+    db.execute("DROP TABLE versions")
+    db.execute("ALTER TABLE versions_new RENAME TO versions")
+    _freeze_triggers(db)
+
+
+@migration
+def m007_version_leases(db):
+    """Which process writes a running version: one writer per version (see Store.acquire)."""
+    for column, kind in (("lease_pid", int), ("lease_host", str), ("lease_start", str),
+                         ("lease_heartbeat", float)):
+        db["versions"].add_column(column, kind)
 
 
 @migration

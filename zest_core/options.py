@@ -1,60 +1,151 @@
-"""Plugin options: ``-o key=value`` strings merged over a plugin's typed defaults."""
+"""Plugin options, declared once: default, type, help, allowed values and bounds.
 
-from typing import Any, ClassVar, Iterable
+Every plugin kind (generators, encoders, filters) declares its options in a class attribute::
+
+    options = {"top_p": Option(0.95, float, "nucleus sampling: ...", min=0, max=1)}
+
+and receives the checked values as the instance attribute ``self.options`` (name -> value).
+The same declaration coerces ``-o key=value`` strings, refuses values of the wrong type, NaN
+and infinities, enforces choices and bounds, and is what ``zest plugins --options`` lists.
+"""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from .errors import ZestError
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
-class ModelPlugin:
-    """What generators and encoders share: a ``name``, a model, and options coerced to the
-    types of ``defaults`` (option name -> default value) into ``self.options``."""
+
+@dataclass(frozen=True)
+class Option:
+    """One plugin option. ``type`` is ``str``, ``int``, ``float`` or ``bool``; ``choices``
+    lists the allowed values; ``min`` and ``max`` are inclusive bounds of a number."""
+
+    default: Any
+    type: type
+    help: str
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self):
+        if self.type not in (str, int, float, bool):
+            raise TypeError(f"Option type must be str, int, float or bool, not {self.type!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    def check(self, owner: str, key: str, value: Any) -> Any:
+        """``value`` as this option's type, or a ZestError that says what is allowed."""
+        given = value
+
+        def refuse(allowed: str) -> ZestError:
+            return ZestError(f"option {key} for '{owner}' must be {allowed} (got {given!r})")
+
+        value = self._typed(value, refuse)
+        if self.choices is not None and value not in self.choices:
+            raise refuse(_either(self.choices))
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
+            raise refuse(self.bounds())
+        return value
+
+    def _typed(self, value: Any, refuse) -> Any:
+        kind = self.type
+        if isinstance(value, str) and kind is not str:  # from the command line
+            text = value.strip().lower()
+            if kind is bool:
+                if text in TRUE or text in FALSE:
+                    return text in TRUE
+                raise refuse(_a(bool))
+            try:
+                value = kind(text)
+            except ValueError:
+                raise refuse(_a(kind)) from None
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise refuse(_a(kind))
+        if kind is float and not math.isfinite(value):
+            raise refuse("a finite number")
+        return value
+
+    def bounds(self) -> str:
+        """The bounds in words ("" when unbounded)."""
+        if self.min is not None and self.max is not None:
+            return f"between {self.min} and {self.max}"
+        if self.min is not None:
+            return f"at least {self.min}"
+        return f"at most {self.max}" if self.max is not None else ""
+
+
+def _a(kind: type) -> str:
+    name = {str: "string", int: "whole number", float: "number", bool: "true or false"}.get(
+        kind, kind.__name__
+    )
+    return name if kind is bool else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _either(values: Iterable) -> str:
+    listed = [str(v) for v in values]
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+
+
+class Configurable:
+    """What every plugin class with options shares: a ``name``, a ``kind`` (for messages) and
+    ``options``, the declarations, replaced on each instance by the checked values.
+
+    A class that still declares ``defaults`` (option -> default value, the older form) gets
+    options of the defaults' types with empty help.
+    """
 
     name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
-    #: Options that take one of a few values: option name -> the allowed values.
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    kind: ClassVar[str] = "plugin"
+    options: ClassVar[dict[str, Option]] = {}
+
+    @classmethod
+    def option_specs(cls) -> dict[str, Option]:
+        legacy = getattr(cls, "defaults", None)
+        if legacy is not None and not cls.options:
+            return {
+                key: Option(value, type(value) if value is not None else str, "")
+                for key, value in legacy.items()
+            }
+        return dict(cls.options)
+
+    @classmethod
+    def check_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """The declared defaults overridden by ``given``, each checked; a ZestError names an
+        unknown option or a bad value before the plugin does any work."""
+        specs = cls.option_specs()
+        unknown = sorted(set(given) - set(specs))
+        if unknown:
+            known = ", ".join(sorted(specs)) or "none"
+            raise ZestError(
+                f"unknown option {', '.join(unknown)} for '{cls.name}'"
+                f" (options of this {cls.kind}: {known})"
+            )
+        values = {key: spec.default for key, spec in specs.items()}
+        for key, value in given.items():
+            values[key] = specs[key].check(cls.name, key, value)
+        return values
+
+
+class ModelPlugin(Configurable):
+    """What generators and encoders share: a model, and checked options in ``self.options``."""
 
     def __init__(self, model: str | None = None, **options: Any):
         self.model = model
-        self.options = coerce_options(self.name, self.defaults, options)
-        for key, allowed in self.choices.items():
-            if self.options[key] not in allowed:
-                listed = ", ".join(allowed[:-1]) + " or " + allowed[-1]
-                raise ZestError(f"option {key} for '{self.name}' must be {listed}")
+        self.options = self.check_options(options)
 
     @property
     def model_id(self) -> str:
         """The model as recorded with results (a path, a name or a served id)."""
         return self.model or "default"
-
-
-def coerce_options(owner: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``given`` over ``defaults``, converting strings from the command line."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise ZestError(f"unknown option {', '.join(unknown)} for '{owner}' (known: {known})")
-    merged = dict(defaults)
-    for key, value in given.items():
-        merged[key] = _coerce(owner, key, value, defaults[key])
-    return merged
-
-
-def _coerce(owner: str, key: str, value: Any, default: Any) -> Any:
-    if not isinstance(value, str) or default is None or isinstance(default, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        return type(default)(value)
-    except ValueError:
-        raise ZestError(
-            f"option {key}={value!r} for '{owner}' must be a {type(default).__name__}"
-        ) from None
 
 
 def parse_option_pairs(pairs: Iterable[str]) -> dict[str, str]:

@@ -28,10 +28,23 @@ pm.add_hookspecs(hookspecs)
 
 _loaded = False
 _versions: dict[str, str | None] = {}
+_packages: dict[str, str] = {}  # plugin name -> the distribution that installed it
+
+# What each kind of plugin class is called, and the hook that provides it.
+KINDS = {
+    "generator": "register_generators",
+    "anchor strategy": "register_anchor_strategies",
+    "filter": "register_filters",
+    "encoder": "register_encoders",
+}
 
 
 def load_plugins() -> None:
-    """Register core modules and entry-point plugins; later calls do nothing."""
+    """Register core modules and entry-point plugins; later calls do nothing.
+
+    Entry points load their module only: plugins import heavy libraries (llama.cpp, torch)
+    when a class of theirs is instantiated, so commands that generate nothing stay fast.
+    """
     global _loaded
     if _loaded:
         return
@@ -39,14 +52,23 @@ def load_plugins() -> None:
     for module in CORE_PLUGINS:
         pm.register(importlib.import_module(module), name=module)
         _versions[module] = __version__
+        _packages[module] = "zest"
     allowed = os.environ.get("ZEST_LOAD_PLUGINS")
     allow = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
     for ep in entry_points(group="zest"):
         if allow is not None and ep.name not in allow:
             continue
-        if pm.get_plugin(ep.name) is None:
-            pm.register(ep.load(), name=ep.name)
-            _versions[ep.name] = ep.dist.version if ep.dist else None
+        package = ep.dist.name if ep.dist else ep.value
+        name = ep.name
+        if pm.get_plugin(name) is not None:
+            if _packages.get(name) == package:
+                continue
+            # Another package uses this entry-point name: load it too, so that a class both
+            # register is reported with both packages instead of one silently winning.
+            name = f"{ep.name}@{package}"
+        pm.register(ep.load(), name=name)
+        _versions[name] = ep.dist.version if ep.dist else None
+        _packages[name] = package
 
 
 def plugin_info() -> list[dict]:
@@ -55,26 +77,48 @@ def plugin_info() -> list[dict]:
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        rows.append({"name": name, "hooks": hooks, "version": _versions.get(name)})
+        rows.append(
+            {
+                "name": name,
+                "hooks": hooks,
+                "version": _versions.get(name),
+                "package": _packages.get(name),
+            }
+        )
     return rows
 
 
+def _describe(plugin_name: str) -> str:
+    package = _packages.get(plugin_name)
+    return f"package {package} (plugin {plugin_name})" if package else f"plugin {plugin_name}"
+
+
 def _collect(hook_name: str) -> dict[str, type]:
+    """Every class registered through ``hook_name``, by name; two plugins registering the
+    same name is a ZestError that names both."""
     load_plugins()
+    kind = next(k for k, hook in KINDS.items() if hook == hook_name)
     found: dict[str, type] = {}
+    owner: dict[str, str] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
 
-    def register(cls: type) -> None:
-        name = getattr(cls, "name", None)
-        if not name:
-            raise TypeError(f"{cls!r} registered through {hook_name} has no 'name'")
-        found[name] = cls
+        def register(cls: type, plugin: str = impl.plugin_name) -> None:
+            name = getattr(cls, "name", None)
+            if not name:
+                raise TypeError(f"{cls!r} registered through {hook_name} has no 'name'")
+            if name in found and found[name] is not cls:
+                raise ZestError(
+                    f"two plugins register the {kind} '{name}': {_describe(owner[name])} and"
+                    f" {_describe(plugin)}; uninstall one of them"
+                )
+            found[name], owner[name] = cls, plugin
 
-    getattr(pm.hook, hook_name)(register=register)
+        impl.function(register=register)
     return found
 
 
-def _lookup(kind: str, hook_name: str, name: str) -> type:
-    available = _collect(hook_name)
+def _lookup(kind: str, name: str) -> type:
+    available = _collect(KINDS[kind])
     if name not in available:
         known = ", ".join(sorted(available)) or "none installed"
         raise ZestError(f"unknown {kind} '{name}' (available: {known})")
@@ -82,32 +126,58 @@ def _lookup(kind: str, hook_name: str, name: str) -> type:
 
 
 def generators() -> dict[str, type]:
-    return _collect("register_generators")
+    return _collect(KINDS["generator"])
 
 
 def anchor_strategies() -> dict[str, type]:
-    return _collect("register_anchor_strategies")
+    return _collect(KINDS["anchor strategy"])
 
 
 def filters() -> dict[str, type]:
-    return _collect("register_filters")
+    return _collect(KINDS["filter"])
 
 
 def encoders() -> dict[str, type]:
-    return _collect("register_encoders")
+    return _collect(KINDS["encoder"])
 
 
 def get_generator(name: str) -> type:
-    return _lookup("generator", "register_generators", name)
+    return _lookup("generator", name)
 
 
 def get_anchor_strategy(name: str) -> type:
-    return _lookup("anchor strategy", "register_anchor_strategies", name)
+    return _lookup("anchor strategy", name)
 
 
 def get_filter(name: str) -> type:
-    return _lookup("filter", "register_filters", name)
+    return _lookup("filter", name)
 
 
 def get_encoder(name: str) -> type:
-    return _lookup("encoder", "register_encoders", name)
+    return _lookup("encoder", name)
+
+
+def option_rows() -> list[dict]:
+    """Every option of every installed plugin, as ``zest plugins --options`` lists them: dicts
+    with ``kind``, ``plugin``, ``option``, ``type`` (``str``, ``int``, ``float`` or ``bool``),
+    ``default``, ``choices`` (a list or None), ``min``, ``max`` (None when unbounded) and
+    ``help``; by kind, then plugin name, then in the order the plugin declares them."""
+    rows = []
+    for kind, hook in KINDS.items():
+        for name, cls in sorted(_collect(hook).items()):
+            specs = cls.option_specs() if hasattr(cls, "option_specs") else {}
+            for key, spec in specs.items():
+                rows.append(
+                    {
+                        "kind": kind,
+                        "plugin": name,
+                        "option": key,
+                        "type": spec.type.__name__,
+                        "default": spec.default,
+                        "choices": list(spec.choices) if spec.choices is not None else None,
+                        "min": spec.min,
+                        "max": spec.max,
+                        "help": spec.help,
+                    }
+                )
+    return rows

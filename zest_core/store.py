@@ -2,12 +2,22 @@
 
 One plain SQLite file (WAL mode, so a reader never blocks the writer and a killed process
 leaves only whole transactions). Each document is committed the moment it exists.
+
+Every logical write is one explicit ``BEGIN IMMEDIATE ... COMMIT`` (``Store.transaction``):
+sqlite-utils commits each statement on its own unless a transaction is already open, so its
+own grouping cannot be relied on.
 """
 
+import contextlib
 import datetime
 import hashlib
+import itertools
 import json
 import os
+import signal
+import socket
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,6 +28,9 @@ from .errors import ZestError
 from .migrations import migrate
 
 ENV_DB = "ZEST_DB"
+# How long a writer waits for another process's write lock before giving up with one message.
+# Writes are short (a document, a batch copy), so a lock held this long means a stuck process.
+BUSY_SECONDS = float(os.environ.get("ZEST_BUSY_SECONDS", 60))
 
 
 def now() -> str:
@@ -26,6 +39,61 @@ def now() -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# A lease whose heartbeat is older than this is stale when its holder is on another host
+# (where its pid cannot be checked). Writers beat on every document they store.
+LEASE_STALE_SECONDS = 600.0
+HOST = socket.gethostname()
+
+
+# Fault injection (tests/test_faults.py): ZEST_FAULT_KILL_AT=N sends SIGKILL to this process
+# just before its Nth SQL statement, so kills land inside transactions as well as between
+# them; ZEST_FAULT_COUNT=FILE writes how many statements a whole command ran.
+_FAULT_KILL_AT = int(os.environ.get("ZEST_FAULT_KILL_AT") or 0)
+_FAULT_COUNT = os.environ.get("ZEST_FAULT_COUNT")
+_statements = itertools.count(1)
+
+
+def _fault_trace(sql: str) -> None:
+    n = next(_statements)
+    if n == _FAULT_KILL_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _FAULT_COUNT:
+        Path(_FAULT_COUNT).write_text(str(n))
+
+
+def _process_start(pid: int) -> str:
+    """When a process started (Linux: clock ticks since boot), so a reused pid is told apart
+    from the process that took a lease; "" where the platform does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if Path("/proc/self/stat").exists():
+        now_start = _process_start(pid)
+        return bool(now_start) and (not start or now_start == start)
+    return True
+
+
+def _json(value: Any) -> str:
+    """JSON for a column; NaN and infinity are refused here, before anything is written,
+    because SQLite's JSON functions reject them later (a version could never be finished)."""
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ZestError(f"values must be finite numbers (not NaN or infinity): {value}") from None
 
 
 def default_db_path() -> Path:
@@ -40,38 +108,100 @@ def default_db_path() -> Path:
 
 class Store:
     def __init__(self, path: str | os.PathLike | None = None):
+        if path is not None and not str(path).strip():
+            raise ZestError("the database path is empty (give --db FILE or unset ZEST_DB)")
         self.path = Path(path) if path else default_db_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(self.path)
-            self.db.enable_wal()
+            # The busy timeout must be in force before WAL is enabled: switching the journal
+            # mode of a new file takes a lock that concurrent first openers contend for.
+            # isolation_level=None: the sqlite3 module opens no implicit transactions, so the
+            # only transactions are the explicit ones of ``transaction()``.
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
+                                   check_same_thread=False)
+            if _FAULT_KILL_AT or _FAULT_COUNT:
+                conn.set_trace_callback(_fault_trace)
+            self.db = sqlite_utils.Database(conn)
+            self._retry_busy(self.db.enable_wal)
+            migrate(self)
+            try:
+                self.sweep_stale()
+            except sqlite3.OperationalError:  # a read-only file or a full disk: still readable
+                pass
+            # After the migrations: foreign_keys cannot change inside a transaction, and a
+            # migration that rebuilds a table must run with it off.
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            migrate(self.db)
+        except ZestError:
+            raise
         except Exception as e:  # sqlite3.DatabaseError, OSError
             raise ZestError(f"cannot open the zest database {self.path}: {e}") from None
 
+    def _retry_busy(self, fn):
+        """Run ``fn``, retrying while SQLite reports the file locked, up to BUSY_SECONDS.
+
+        The busy handler already waits inside SQLite; a few cases (WAL recovery, a journal
+        mode change) return SQLITE_BUSY at once, so they are retried here with a short sleep.
+        """
+        deadline = time.monotonic() + BUSY_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ZestError(
+                        f"the zest database {self.path} is locked by another process"
+                        f" (waited {BUSY_SECONDS:.0f} s); try again when it finishes") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction: ``BEGIN IMMEDIATE`` (so the write lock is taken up front and
+        a busy file is waited for here, not half-way), ``COMMIT`` on success, ``ROLLBACK`` on
+        any exception. Nested uses join the outer transaction."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield self.db
+            return
+        self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     # corpora and versions ------------------------------------------------------------
     def corpus_id(self, name: str) -> int:
-        row = self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()
-        if row:
-            return row[0]
-        with self.db.conn:
-            return self.db["corpora"].insert({"name": name, "created": now()}).last_pk
+        """The corpus's id, creating it if new (race-free: concurrent creators share one row)."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO corpora (name, created) VALUES (?, ?)",
+                            [name, now()])
+            return self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()[0]
 
     def create_version(self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None,
                        **fields: Any) -> int:
+        """A new ``running`` version, leased to this process until ``finish``."""
         row = {
-            "corpus_id": self.corpus_id(corpus),
             "parent_id": parent_id,
             "kind": kind,
             "status": "running",
             "created": now(),
-            "config": json.dumps(config, sort_keys=True),
-            **{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-               for k, v in fields.items()},
+            "config": _json(config),
+            **{k: _json(v) if isinstance(v, dict) else v for k, v in fields.items()},
+            **self._my_lease(),
         }
-        with self.db.conn:
+        with self.transaction():
+            row["corpus_id"] = self.corpus_id(corpus)
             return self.db["versions"].insert(row).last_pk
 
     def version(self, ref: int | str) -> dict:
@@ -91,7 +221,7 @@ class Store:
             version[key] = json.loads(version[key]) if version[key] else {}
         return version
 
-    def complete_version(self, ref: int | str) -> dict:
+    def require_complete(self, ref: int | str) -> dict:
         """The version, which must be complete (as a filter parent or an encoder context)."""
         version = self.version(ref)
         if version["status"] != "complete":
@@ -100,6 +230,36 @@ class Store:
                 f" (finish it with: zest run --resume {version['id']})")
         return version
 
+    def children(self, version_id: int) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
+
+    def descendants(self, version_id: int) -> list[int]:
+        """Every version below this one, deepest first (the order they can be deleted in)."""
+        found = []
+        for child in self.children(version_id):
+            found.extend(self.descendants(child))
+            found.append(child)
+        return found
+
+    def delete_versions(self, version_ids: Iterable[int]) -> None:
+        """Delete childless versions (children before parents) and all their rows, in one
+        transaction: all of them or none. DELETE is allowed on complete versions; only
+        INSERT and UPDATE are frozen."""
+        with self.transaction():
+            for version_id in version_ids:
+                if self.children(version_id):
+                    raise ZestError(f"version {version_id} has child versions; remove them first")
+                version = self.version(version_id)
+                self._refuse_if_leased(version, "remove")
+                self.db.execute("DELETE FROM drops WHERE version_id = ?", [version_id])
+                for table in ("documents", "anchors", "exemplars"):
+                    self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
+                self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
+                self.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
+                                   (SELECT 1 FROM versions WHERE corpus_id = ?)""",
+                                [version["corpus_id"]] * 2)
+
     def versions(self) -> list[dict]:
         return self.db.execute_returning_dicts(
             """SELECT versions.id, corpora.name AS corpus, versions.parent_id, versions.kind,
@@ -107,33 +267,122 @@ class Store:
                       versions.strategy, versions.seed, versions.target_docs,
                       (SELECT count(*) FROM documents d WHERE d.version_id = versions.id)
                         AS documents,
-                      versions.wall_seconds
+                      versions.wall_seconds, versions.error, versions.lease_pid,
+                      versions.lease_host, versions.lease_start, versions.lease_heartbeat
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
                ORDER BY versions.id""")
 
+    # one writer per version ---------------------------------------------------------
+    def _my_lease(self) -> dict:
+        pid = os.getpid()
+        return {"lease_pid": pid, "lease_host": HOST, "lease_start": _process_start(pid),
+                "lease_heartbeat": time.time()}
+
+    @staticmethod
+    def lease_holder(version: dict) -> str | None:
+        """Who holds a live lease on the version ("pid N on HOST"), or None when nobody
+        does: no lease, a dead process on this host, or a heartbeat too old on another."""
+        pid, host = version.get("lease_pid"), version.get("lease_host")
+        if pid is None or version.get("status") != "running":
+            return None
+        if host == HOST:
+            live = _alive(pid, version.get("lease_start"))
+        else:
+            live = time.time() - (version.get("lease_heartbeat") or 0) < LEASE_STALE_SECONDS
+        return f"pid {pid} on {host}" if live else None
+
+    def _mine(self, version: dict) -> bool:
+        return (version.get("lease_pid"), version.get("lease_host")) == (os.getpid(), HOST)
+
+    def _refuse_if_leased(self, version: dict, action: str) -> None:
+        holder = self.lease_holder(version)
+        if holder and not self._mine(version):
+            raise ZestError(f"version {version['id']} is being written by {holder};"
+                            f" cannot {action} it until that process ends")
+
+    def acquire(self, ref: int | str, action: str = "resume") -> dict:
+        """Lease an unfinished version to this process (taking over a stale lease), inside
+        one transaction so two processes can never both hold it."""
+        with self.transaction():
+            version = self.version(ref)
+            if version["status"] == "complete":
+                raise ZestError(f"version {version['id']} is already complete")
+            self._refuse_if_leased(version, action)
+            self.db["versions"].update(version["id"], {"status": "running", "error": None,
+                                                       **self._my_lease()})
+        return self.version(version["id"])
+
+    def sweep_stale(self) -> list[int]:
+        """Mark ``failed`` the running versions whose writer is gone (killed, crashed, power
+        lost), so nothing stays ``running`` without a live writer. Returns their ids."""
+        def stale():
+            return [v for v in self.db.execute_returning_dicts(
+                "SELECT * FROM versions WHERE status = 'running'")
+                if not self.lease_holder(v) and not self._mine(v)]
+        if not stale():  # the usual case: no write lock taken
+            return []
+        with self.transaction():
+            found = stale()
+            for v in found:
+                who = f"pid {v['lease_pid']} on {v['lease_host']}" if v["lease_pid"] else "writer"
+                self.db.execute(
+                    """UPDATE versions SET status = 'failed', error = ?, finished = ?,
+                       lease_pid = NULL WHERE id = ?""",
+                    [f"interrupted: its {who} stopped", now(), v["id"]])
+        return [v["id"] for v in found]
+
     def update_version(self, version_id: int, **fields: Any) -> None:
-        values = {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-                  for k, v in fields.items()}
-        with self.db.conn:
+        values = {k: _json(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        with self.transaction():
             self.db["versions"].update(version_id, values)
 
     def finish(self, version_id: int, status: str, seconds: float, error: str | None = None):
         """Close one session of work on a version: add its time, set the new status, and
         record the generator's token usage so far in its provenance."""
-        usage = json.dumps(self.totals(version_id))
-        with self.db.conn:
+        with self.transaction():
+            if status == "complete":
+                self._check_whole(version_id)
+            usage = json.dumps(self.totals(version_id))
             self.db.execute(
                 """UPDATE versions SET status = ?, error = ?, finished = ?,
                    wall_seconds = coalesce(wall_seconds, 0) + ?,
-                   provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?))
+                   provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?)),
+                   lease_pid = NULL
                    WHERE id = ?""",
                 [status, error, now(), seconds, usage, version_id])
+
+    def _check_whole(self, version_id: int) -> None:
+        """Refuse to call a version complete unless its rows are: every planned ordinal once
+        and every anchor (runs, top-ups), or the parent's documents less the drops (filters).
+        Runs inside the transaction that marks it complete."""
+        v = self.version(version_id)
+        have = self.db.execute(
+            "SELECT count(*), count(DISTINCT ordinal) FROM documents WHERE version_id = ?",
+            [version_id]).fetchone()
+        if v["kind"] == "filter":
+            parent = self.totals(v["parent_id"])["documents"]
+            dropped = self.db.execute("SELECT count(*) FROM drops WHERE version_id = ?",
+                                      [version_id]).fetchone()[0]
+            want = parent - dropped
+        else:
+            want = v["target_docs"]
+            planned = self.db.execute(
+                """SELECT count(*) FROM documents WHERE version_id = ?
+                   AND ordinal >= 0 AND ordinal < ?""", [version_id, want]).fetchone()[0]
+            anchors = len(self.anchors(version_id))
+            if planned != want or anchors != (v["n_anchors"] or 0):
+                raise ZestError(
+                    f"version {version_id} has {planned} of {want} planned documents and"
+                    f" {anchors} of {v['n_anchors'] or 0} anchors; it is not complete")
+        if have[0] != want or have[1] != want:
+            raise ZestError(f"version {version_id} has {have[0]} documents, expected {want};"
+                            " it is not complete")
 
     # exemplars, anchors, documents ---------------------------------------------------
     def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
         rows = [{"version_id": version_id, "ordinal": i, "title": e.get("title"),
                  "text": e["text"], "source": e.get("source")} for i, e in enumerate(exemplars)]
-        with self.db.conn:
+        with self.transaction():
             self.db["exemplars"].insert_all(rows)
 
     def exemplars(self, version_id: int) -> list[dict]:
@@ -141,9 +390,15 @@ class Store:
             "version_id = ?", [version_id], order_by="ordinal"))
 
     def add_anchors(self, version_id: int, anchors: Iterable[dict]) -> None:
-        """All anchors of a version in one transaction: there are all of them or none."""
+        """All anchors of a version in one transaction: there are all of them or none (a
+        partial set left by an older zest is replaced)."""
         rows = [{"version_id": version_id, "ordinal": i, **a} for i, a in enumerate(anchors)]
-        with self.db.conn:
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM documents WHERE version_id = ? LIMIT 1",
+                               [version_id]).fetchone():
+                raise ZestError(f"version {version_id} already has documents; its anchors"
+                                " cannot change")
+            self.db.execute("DELETE FROM anchors WHERE version_id = ?", [version_id])
             self.db["anchors"].insert_all(rows)
 
     def anchors(self, version_id: int) -> list[dict]:
@@ -153,8 +408,11 @@ class Store:
     def add_document(self, version_id: int, ordinal: int, text: str, **fields: Any) -> int:
         row = {"version_id": version_id, "ordinal": ordinal, "text": text,
                "content_hash": content_hash(text), "created": now(), **fields}
-        with self.db.conn:
-            return self.db["documents"].insert(row).last_pk
+        with self.transaction():
+            doc_id = self.db["documents"].insert(row).last_pk
+            self.db.execute("UPDATE versions SET lease_heartbeat = ? WHERE id = ?",
+                            [time.time(), version_id])
+            return doc_id
 
     def documents(self, version_id: int) -> list[dict]:
         return self.db.execute_returning_dicts(
@@ -177,11 +435,35 @@ class Store:
         return {"documents": docs[0], "completion_tokens": docs[1] + anchors[0],
                 "prompt_tokens": docs[2] + anchors[1]}
 
+    def add_drops(self, version_id: int, drops: Iterable[dict]) -> None:
+        """Why each parent document was left out of a filter child (``document_id``,
+        ``ordinal``, ``filter``, ``reason``, ``detail``)."""
+        with self.transaction():
+            self.db["drops"].insert_all({**d, "version_id": version_id} for d in drops)
+
+    def drops(self, version_ids: Iterable[int]) -> list[dict]:
+        """The drop rows recorded by these versions, with the dropped documents' text."""
+        ids = list(version_ids)
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        return self.db.execute_returning_dicts(
+            f"""SELECT drops.*, documents.text FROM drops
+                JOIN documents ON documents.id = drops.document_id
+                WHERE drops.version_id IN ({marks})
+                ORDER BY drops.version_id, drops.ordinal""", ids)
+
+    def drop_counts(self, version_id: int) -> list[dict]:
+        """Drops of one filter version grouped by (filter, reason), most frequent first."""
+        return self.db.execute_returning_dicts(
+            """SELECT filter, reason, count(*) AS n, min(ordinal) AS example FROM drops
+               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""", [version_id])
+
     def copy_into(self, parent_id: int, child_id: int, keep: Iterable[int] | None = None) -> None:
         """Copy exemplars, anchors and the documents whose ids are in ``keep`` (all if None)
         from a parent version into a new child, in one transaction."""
         keep_ids = None if keep is None else set(keep)
-        with self.db.conn:
+        with self.transaction():
             self.db["exemplars"].insert_all(
                 {**{k: v for k, v in e.items() if k != "id"}, "version_id": child_id}
                 for e in self.exemplars(parent_id))

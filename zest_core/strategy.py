@@ -6,13 +6,15 @@ their hashes go into every version's provenance.
 
 import hashlib
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
+from .text import jaccard, words  # noqa: F401 (plugins written before zest_core.text)
+from .text import first_words
+from .text import title as title_of
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -26,15 +28,6 @@ def plan_anchor(ordinal: int, n_docs: int, n_anchors: int) -> int:
     return ordinal * n_anchors // n_docs
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def jaccard(a: str, b: str) -> float:
-    x, y = set(words(a)), set(words(b))
-    return len(x & y) / len(x | y) if x | y else 1.0
-
-
 def load_templates(path: str | Path) -> dict:
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -42,6 +35,10 @@ def load_templates(path: str | Path) -> dict:
         raise ZestError(f"templates file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ZestError(f"templates file {path} is not valid TOML: {e}") from None
+
+
+# The fields a template may use, with stand-in values for checking templates up front.
+TEMPLATE_FIELDS = {"n": 1, "title": "title", "text": "text", "anchor": "anchor"}
 
 
 class AnchorStrategy:
@@ -67,6 +64,37 @@ class AnchorStrategy:
             if missing:
                 raise ZestError(
                     f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}")
+            self._check_table(table, self.templates[table])
+
+    def _check_table(self, table: str, t: dict) -> None:
+        """Every template formatted once with stand-in values and every setting type-checked,
+        so a typo fails here, before a version exists, not after the anchors are generated."""
+        where = f"templates {self.templates_path}: [{table}]"
+        for key in ("header", "exemplar", "next"):
+            if not isinstance(t[key], str):
+                raise ZestError(f"{where} {key} must be a string")
+            try:
+                t[key].format(**TEMPLATE_FIELDS)
+            except KeyError as e:
+                raise ZestError(f"{where} {key} uses the unknown field {{{e.args[0]}}}"
+                                f" (known: {', '.join('{%s}' % f for f in TEMPLATE_FIELDS)})"
+                                ) from None
+            except (ValueError, IndexError) as e:
+                raise ZestError(f"{where} {key} is not a valid template ({e}); write a"
+                                " literal brace as {{ or }}") from None
+        for key in ("max_tokens", "exemplar_words"):
+            value = t.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ZestError(f"{where} {key} must be a positive whole number, not {value!r}")
+        temperature = t["temperature"]
+        if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
+                or not 0 <= temperature < float("inf")):
+            raise ZestError(f"{where} temperature must be a finite number >= 0,"
+                            f" not {temperature!r}")
+        stop = t.get("stop", [])
+        if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+            raise ZestError(f'{where} stop must be a list of non-empty strings, e.g. stop ='
+                            f' ["\\n"], not {stop!r}')
 
     def template_hashes(self) -> dict[str, str]:
         return {table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -79,7 +107,7 @@ class AnchorStrategy:
         parts = [t["header"]]
         for n, i in enumerate(order, 1):
             ex = exemplars[i]
-            text = " ".join(ex["text"].split()[:limit])
+            text = first_words(ex["text"], limit)
             parts.append(t["exemplar"].format(n=n, title=title_of(ex), text=text))
         parts.append(t["next"].format(n=len(order) + 1, anchor=anchor))
         return "".join(parts)
@@ -102,11 +130,3 @@ class AnchorStrategy:
     @staticmethod
     def clean_document(text: str) -> str:
         return text.strip()
-
-
-def title_of(exemplar: dict) -> str:
-    """The exemplar's title, or its first sentence when it has none."""
-    if exemplar.get("title"):
-        return exemplar["title"]
-    first = re.split(r"(?<=[.!?])\s", exemplar["text"], maxsplit=1)[0]
-    return " ".join(first.split()[:16])

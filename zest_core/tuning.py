@@ -11,9 +11,9 @@ it will be for the target; the choice goes to ``tunings`` with every grid point'
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from itertools import product
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,14 +22,20 @@ from .encoding import make_encoder
 from .errors import ZestError
 from .generation import Generator, Request
 from .store import Store, now
-from .strategy import derive_seed, load_templates, title_of, words
+from .strategy import derive_seed, load_templates
+from .text import first_words, title, words
 
 QUERY_TEMPLATES = Path(__file__).parent / "templates" / "query.toml"
 MIN_DOCUMENTS = 16
 # What is searched per encoder. Weight 1 is dense only, 0 BM25 only; the k1 and b values
 # span the ranges BM25 is usually run with (Lucene's defaults 1.2 and 0.75 among them).
-GRIDS = {"hybrid": {"weight": [round(0.1 * i, 1) for i in range(11)],
-                    "k1": [0.5, 0.9, 1.2, 1.6, 2.0], "b": [0.25, 0.5, 0.75, 1.0]}}
+GRIDS = {
+    "hybrid": {
+        "weight": [round(0.1 * i, 1) for i in range(11)],
+        "k1": [0.5, 0.9, 1.2, 1.6, 2.0],
+        "b": [0.25, 0.5, 0.75, 1.0],
+    }
+}
 METRICS = ("mrr", "ndcg@10")
 # Settings that do not change scores, left out when matching a tuning to an evaluation.
 NEUTRAL = {"batch_size", "device"}
@@ -61,16 +67,23 @@ def missing_queries(store: Store, version_id: int) -> list[dict]:
            LEFT JOIN anchors ON anchors.id = documents.anchor_id
            LEFT JOIN synthetic_queries q ON q.document_id = documents.id
            WHERE documents.version_id = ? AND q.id IS NULL ORDER BY documents.ordinal""",
-        [version_id])
+        [version_id],
+    )
 
 
-def write_queries(store: Store, ref: int | str, generator: Generator, *, seed: int = 0,
-                  templates: str | Path | None = None,
-                  on_query: Callable[[dict], None] | None = None) -> int:
+def write_queries(
+    store: Store,
+    ref: int | str,
+    generator: Generator,
+    *,
+    seed: int = 0,
+    templates: str | Path | None = None,
+    on_query: Callable[[dict], None] | None = None,
+) -> int:
     """Have ``generator`` write a query for each document of the version that lacks one;
     each is stored as it arrives, so an interrupted run continues where it stopped.
     Returns how many were written."""
-    version = store.complete_version(ref)
+    version = store.require_complete(ref)
     table, template_hash = load_query_template(templates)
     todo = {doc["id"]: doc for doc in missing_queries(store, version["id"])}
     spent = {doc_id: [0, 0] for doc_id in todo}
@@ -86,12 +99,20 @@ def write_queries(store: Store, ref: int | str, generator: Generator, *, seed: i
                 if attempt < attempts - 1:
                     continue  # drawn again next round
                 text = ""
-            row = {"document_id": request.key, "text": text, "seed": request.seed,
-                   "attempts": attempt + 1, "prompt_tokens": cost[0],
-                   "completion_tokens": cost[1], "finish_reason": completion.finish_reason,
-                   "generator": generator.name, "model": generator.model_id,
-                   "template_hash": template_hash, "created": now()}
-            with store.db.conn:
+            row = {
+                "document_id": request.key,
+                "text": text,
+                "seed": request.seed,
+                "attempts": attempt + 1,
+                "prompt_tokens": cost[0],
+                "completion_tokens": cost[1],
+                "finish_reason": completion.finish_reason,
+                "generator": generator.name,
+                "model": generator.model_id,
+                "template_hash": template_hash,
+                "created": now(),
+            }
+            with store.transaction():
                 store.db["synthetic_queries"].insert(row)
             del todo[request.key]
             if on_query:
@@ -102,16 +123,21 @@ def write_queries(store: Store, ref: int | str, generator: Generator, *, seed: i
 
 
 def _query_request(table: dict, doc: dict, seed: int, attempt: int) -> Request:
-    text = " ".join(doc["text"].split()[:table.get("document_words", 160)])
-    title = doc["anchor"] or title_of({"text": doc["text"]})
-    return Request(key=doc["id"], prompt=table["prompt"].format(title=title, text=text),
-                   max_tokens=table["max_tokens"], temperature=table["temperature"],
-                   seed=derive_seed(seed, "query", doc["ordinal"], attempt),
-                   stop=tuple(table.get("stop", ())))
+    text = first_words(doc["text"], table.get("document_words", 160))
+    heading = doc["anchor"] or title({"text": doc["text"]})
+    return Request(
+        key=doc["id"],
+        prompt=table["prompt"].format(title=heading, text=text),
+        max_tokens=table["max_tokens"],
+        temperature=table["temperature"],
+        seed=derive_seed(seed, "query", doc["ordinal"], attempt),
+        stop=tuple(table.get("stop", ())),
+    )
 
 
-def version_generator(store: Store, ref: int | str, generator: str | None = None,
-                      model: str | None = None) -> Generator:
+def version_generator(
+    store: Store, ref: int | str, generator: str | None = None, model: str | None = None
+) -> Generator:
     """The generator that wrote the version (for a filtered one: its nearest maker's), unless
     another is named."""
     source = store.version(ref)
@@ -123,7 +149,8 @@ def version_generator(store: Store, ref: int | str, generator: str | None = None
     if "generator" not in config:
         raise ZestError(f"version {source['id']} has no generation config; name --generator")
     return plugins.get_generator(config["generator"])(
-        model or config["model"], **config.get("options", {}))
+        model or config["model"], **config.get("options", {})
+    )
 
 
 # tuning -----------------------------------------------------------------------------------
@@ -138,27 +165,40 @@ def metric_value(rank: np.ndarray, metric: str) -> float:
     return float(np.mean(np.where(rank <= 10, 1.0 / np.log2(rank + 1), 0.0)))
 
 
-def tune(store: Store, ref: int | str, encoder_name: str = "hybrid", model: str | None = None,
-         metric: str = "mrr", progress: Callable[[int, int], None] | None = None,
-         **options) -> dict:
+def tune(
+    store: Store,
+    ref: int | str,
+    encoder_name: str = "hybrid",
+    model: str | None = None,
+    metric: str = "mrr",
+    progress: Callable[[int, int], None] | None = None,
+    **options,
+) -> dict:
     """Search the encoder's grid on the version's synthetic queries; store and return the
     tuning (``id``, ``settings``, ``score``, ``default_score``, ``queries``, ``top``)."""
     if metric not in METRICS:
         raise ZestError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
     if encoder_name not in GRIDS:
         raise ZestError(f"zest tune supports the encoders {', '.join(GRIDS)}, not {encoder_name}")
-    version = store.complete_version(ref)
+    version = store.require_complete(ref)
     docs = store.documents(version["id"])
     if len(docs) < MIN_DOCUMENTS:
-        raise ZestError(f"version {version['id']} has {len(docs)} documents; tuning needs at"
-                        f" least {MIN_DOCUMENTS} to tell settings apart")
-    queries = dict(store.db.execute(
-        """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
+        raise ZestError(
+            f"version {version['id']} has {len(docs)} documents; tuning needs at"
+            f" least {MIN_DOCUMENTS} to tell settings apart"
+        )
+    queries = dict(
+        store.db.execute(
+            """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
            ON d.id = q.document_id WHERE d.version_id = ? AND q.text != ''""",
-        [version["id"]]).fetchall())
+            [version["id"]],
+        ).fetchall()
+    )
     if not queries:
-        raise ZestError(f"version {version['id']} has no synthetic query to tune on (the"
-                        f" generator wrote none that was usable)")
+        raise ZestError(
+            f"version {version['id']} has no synthetic query to tune on (the"
+            f" generator wrote none that was usable)"
+        )
     grid = GRIDS[encoder_name]
     given = set(options) & set(grid)
     if given:
@@ -175,19 +215,42 @@ def tune(store: Store, ref: int | str, encoder_name: str = "hybrid", model: str 
     best = points[0]
     default_score = next(p["score"] for p in points if all(p[k] == defaults[k] for k in grid))
     chosen = {key: best[key] for key in grid}
-    with store.db.conn:
-        tuning_id = store.db["tunings"].insert({
-            "version_id": version["id"], "encoder": encoder_name,
-            "base": json.dumps(base, sort_keys=True), "settings": json.dumps(chosen),
-            "metric": metric, "score": best["score"], "default_score": default_score,
-            "queries": len(queries), "grid": json.dumps(points), "created": now()}).last_pk
-    return {"id": tuning_id, "version": version["id"], "settings": chosen, "metric": metric,
-            "score": best["score"], "default_score": default_score, "defaults": defaults,
-            "queries": len(queries), "documents": len(docs), "top": points[:5]}
+    with store.transaction():
+        tuning_id = (
+            store.db["tunings"]
+            .insert(
+                {
+                    "version_id": version["id"],
+                    "encoder": encoder_name,
+                    "base": json.dumps(base, sort_keys=True),
+                    "settings": json.dumps(chosen),
+                    "metric": metric,
+                    "score": best["score"],
+                    "default_score": default_score,
+                    "queries": len(queries),
+                    "grid": json.dumps(points),
+                    "created": now(),
+                }
+            )
+            .last_pk
+        )
+    return {
+        "id": tuning_id,
+        "version": version["id"],
+        "settings": chosen,
+        "metric": metric,
+        "score": best["score"],
+        "default_score": default_score,
+        "defaults": defaults,
+        "queries": len(queries),
+        "documents": len(docs),
+        "top": points[:5],
+    }
 
 
-def _search(encoder, docs: list[dict], queries: dict[int, str], grid: dict, metric: str,
-            progress) -> list[dict]:
+def _search(
+    encoder, docs: list[dict], queries: dict[int, str], grid: dict, metric: str, progress
+) -> list[dict]:
     """Score every grid point. The fused score is linear in the weight, so each (k1, b)
     needs one BM25 pass: the encoder's own scores at weight 0 (BM25 side) and 1 (dense)."""
     context = [d["text"] for d in docs]
@@ -213,8 +276,7 @@ def _search(encoder, docs: list[dict], queries: dict[int, str], grid: dict, metr
         lexical = sides(weight=0.0, k1=k1, b=b)
         for weight in grid["weight"]:
             rank = ranks(weight * dense + (1 - weight) * lexical)
-            points.append({"weight": weight, "k1": k1, "b": b,
-                           "score": metric_value(rank, metric)})
+            points.append({"weight": weight, "k1": k1, "b": b, "score": metric_value(rank, metric)})
         if progress:
             progress(done + 1, len(pairs))
     return points
@@ -232,16 +294,21 @@ def tuned_options(store: Store, ref: int | str, encoder_name: str, settings: dic
     base = json.dumps(_base(settings, grid), sort_keys=True)
     row = store.db.execute(
         """SELECT settings FROM tunings WHERE version_id = ? AND encoder = ? AND base = ?
-           ORDER BY id DESC LIMIT 1""", [version["id"], encoder_name, base]).fetchone()
+           ORDER BY id DESC LIMIT 1""",
+        [version["id"], encoder_name, base],
+    ).fetchone()
     if row is None:
-        raise ZestError(f"version {version['id']} has no {encoder_name} tuning with these"
-                        f" settings; run: zest tune {version['id']} --encoder {encoder_name}"
-                        f" (with the same -o/--model)")
+        raise ZestError(
+            f"version {version['id']} has no {encoder_name} tuning with these"
+            f" settings; run: zest tune {version['id']} --encoder {encoder_name}"
+            f" (with the same -o/--model)"
+        )
     return json.loads(row[0])
 
 
-def tuned_groups(store: Store, contexts: Sequence[str], encoder_name: str, model: str | None,
-                 options: dict) -> list[tuple[dict, list[str]]]:
+def tuned_groups(
+    store: Store, contexts: Sequence[str], encoder_name: str, model: str | None, options: dict
+) -> list[tuple[dict, list[str]]]:
     """``zest eval --tuned``: the contexts grouped by the options to evaluate them with. A
     version context gets its tuning on top of ``options``; ``none`` and ``real`` have none
     and keep ``options``."""
@@ -251,11 +318,20 @@ def tuned_groups(store: Store, contexts: Sequence[str], encoder_name: str, model
     groups: dict[str, tuple[dict, list[str]]] = {}
     for spec in contexts:
         plain = spec == "none" or spec == "real" or spec.startswith("real:")
-        chosen = {**options, **({} if plain else tuned_options(
-            store, spec, encoder_name, settings))}
+        chosen = {
+            **options,
+            **({} if plain else tuned_options(store, spec, encoder_name, settings)),
+        }
         groups.setdefault(json.dumps(chosen, sort_keys=True), (chosen, []))[1].append(spec)
     return list(groups.values())
 
 
-__all__ = ["GRIDS", "MIN_DOCUMENTS", "clean_query", "tune", "tuned_groups", "tuned_options",
-           "write_queries"]
+__all__ = [
+    "GRIDS",
+    "MIN_DOCUMENTS",
+    "clean_query",
+    "tune",
+    "tuned_groups",
+    "tuned_options",
+    "write_queries",
+]

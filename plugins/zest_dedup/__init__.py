@@ -5,26 +5,20 @@ plan ordinal) of each group of duplicates and drops the later ones.
 """
 
 import hashlib
-import re
 
 import numpy as np
 
-from zest_core import hookimpl
+from zest_core import Option, hookimpl
 from zest_core.filtering import Drop, Filter
 from zest_core.plugins import get_encoder
+from zest_core.text import words
 
 from .minhash import keep_first, near_duplicates
-
-WORD = re.compile(r"\w+")
-
-
-def tokens(text: str) -> list[str]:
-    return WORD.findall(text.lower())
 
 
 def normalised(text: str) -> str:
     """Lower-case words joined by single spaces: case, spacing and punctuation do not count."""
-    return " ".join(tokens(text))
+    return " ".join(words(text))
 
 
 class ExactDedup(Filter):
@@ -35,8 +29,9 @@ class ExactDedup(Filter):
         for doc in documents:
             key = hashlib.sha256(normalised(doc["text"]).encode()).hexdigest()
             if key in first:
-                yield Drop(doc["id"], "exact-duplicate",
-                           f"same normalised text as document {first[key]}")
+                yield Drop(
+                    doc["id"], "exact-duplicate", f"same normalised text as document {first[key]}"
+                )
             else:
                 first[key] = doc["ordinal"]
 
@@ -45,25 +40,50 @@ class NearDedup(Filter):
     """MinHash + LSH over word shingles, candidates verified by exact Jaccard similarity."""
 
     name = "near-dedup"
-    defaults = {
-        "threshold": 0.8,  # Jaccard similarity of shingle sets at which a document is a copy
-        "shingle": 3,  # words per shingle
-        "num_perm": 128,  # MinHash permutations
-        "recall_weight": 0.9,  # LSH band choice: weight of false negatives vs. false positives
-        "seed": 1,
+    options = {
+        "threshold": Option(
+            0.8,
+            float,
+            "Jaccard similarity of two documents' shingle sets at which the later one is a copy.",
+            min=0.01,
+            max=1,
+        ),
+        "shingle": Option(3, int, "Words per shingle.", min=1),
+        "num_perm": Option(
+            128,
+            int,
+            "MinHash permutations: more finds pairs near the threshold more reliably, slower.",
+            min=2,
+            max=1024,
+        ),
+        "recall_weight": Option(
+            0.9,
+            float,
+            "How LSH bands are chosen: weight of missed pairs"
+            " against candidate pairs checked in vain.",
+            min=0,
+            max=1,
+        ),
+        "seed": Option(1, int, "Seed of the MinHash permutations."),
     }
-    bounds = {"threshold": (0.01, 1.0), "shingle": (1, None), "num_perm": (2, 1024),
-              "recall_weight": (0.0, 1.0)}
 
     def drops(self, documents, exemplars):
-        s = self.settings
-        pairs = near_duplicates([doc["text"] for doc in documents], s["threshold"],
-                                num_perm=s["num_perm"], shingle_size=s["shingle"],
-                                recall_weight=s["recall_weight"], seed=s["seed"])
+        s = self.options
+        pairs = near_duplicates(
+            [doc["text"] for doc in documents],
+            s["threshold"],
+            num_perm=s["num_perm"],
+            shingle_size=s["shingle"],
+            recall_weight=s["recall_weight"],
+            seed=s["seed"],
+        )
         for pair in pairs:
             kept = documents[pair.kept]["ordinal"]
-            yield Drop(documents[pair.later]["id"], "near-duplicate",
-                       f"Jaccard {pair.similarity:.2f} with document {kept}")
+            yield Drop(
+                documents[pair.later]["id"],
+                "near-duplicate",
+                f"Jaccard {pair.similarity:.2f} with document {kept}",
+            )
 
 
 class EmbeddingDedup(Filter):
@@ -71,18 +91,30 @@ class EmbeddingDedup(Filter):
     paraphrases that share too few word shingles for ``near-dedup``."""
 
     name = "embedding-dedup"
-    defaults = {
-        "threshold": 0.95,  # cosine similarity at which a document is a paraphrase
-        "encoder": "dense",  # an encoder plugin (zest plugins lists them)
-        "model": "",  # the encoder's model; empty: its default
-        "block": 1024,  # rows of the similarity matrix computed at a time
+    options = {
+        "threshold": Option(
+            0.95,
+            float,
+            "Cosine similarity at which the later document is a paraphrase of an earlier one.",
+            min=-1,
+            max=1,
+        ),
+        "encoder": Option(
+            "dense", str, "Encoder plugin that embeds the documents (see: zest plugins)."
+        ),
+        "model": Option("", str, "The encoder's model (empty: its default)."),
+        "block": Option(
+            1024,
+            int,
+            "Rows of the similarity matrix computed at a time (memory: block x documents floats).",
+            min=1,
+        ),
     }
-    bounds = {"threshold": (-1.0, 1.0), "block": (1, None)}
 
     def drops(self, documents, exemplars):
         if len(documents) < 2:
             return
-        s = self.settings
+        s = self.options
         encoder = get_encoder(s["encoder"])(s["model"] or None)
         try:
             vectors = np.asarray(encoder.embed_documents([doc["text"] for doc in documents]))
@@ -91,15 +123,18 @@ class EmbeddingDedup(Filter):
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         pairs, sims = [], []
         for start in range(0, len(vectors), s["block"]):
-            block = vectors[start:start + s["block"]] @ vectors.T
+            block = vectors[start : start + s["block"]] @ vectors.T
             rows, cols = np.nonzero(block >= s["threshold"])
             later = cols > rows + start
             pairs.append(np.stack([rows[later] + start, cols[later]], axis=1))
             sims.append(block[rows[later], cols[later]])
         for pair in keep_first(np.concatenate(pairs), np.concatenate(sims), s["threshold"]):
             kept = documents[pair.kept]["ordinal"]
-            yield Drop(documents[pair.later]["id"], "embedding-duplicate",
-                       f"cosine {pair.similarity:.3f} with document {kept}")
+            yield Drop(
+                documents[pair.later]["id"],
+                "embedding-duplicate",
+                f"cosine {pair.similarity:.3f} with document {kept}",
+            )
 
 
 @hookimpl

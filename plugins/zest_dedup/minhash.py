@@ -39,7 +39,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 # Word bytes: ASCII letters, digits and "_" (as regex ``\w``) and every non-ASCII byte.
 WORD_BYTE = np.zeros(256, dtype=bool)
 for _low, _high in ((48, 57), (97, 122), (95, 95), (128, 255)):
-    WORD_BYTE[_low:_high + 1] = True
+    WORD_BYTE[_low : _high + 1] = True
 PRIME = np.uint64(0x100000001B3)
 MAX_WORD = 64  # bytes of a word that are hashed (with its full length)
 
@@ -53,7 +53,7 @@ def word_hashes(texts: list[str], batch: int = 10_000) -> tuple[np.ndarray, np.n
     """
     hashes, counts = [], []
     for first in range(0, len(texts), batch):
-        encoded = [t.lower().encode() for t in texts[first:first + batch]]
+        encoded = [t.lower().encode() for t in texts[first : first + batch]]
         data = np.frombuffer(b"\n" + b"\n".join(encoded) + b"\n", dtype=np.uint8)
         edges = np.diff(WORD_BYTE[data].astype(np.int8))
         starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
@@ -64,7 +64,7 @@ def word_hashes(texts: list[str], batch: int = 10_000) -> tuple[np.ndarray, np.n
         active = np.searchsorted(MAX_WORD - hashed, MAX_WORD - np.arange(MAX_WORD), "left")
         h = length[order].astype(np.uint64)  # the full length tells long words apart
         with np.errstate(over="ignore"):
-            for k, n in enumerate(active[:hashed[0] if len(hashed) else 0]):
+            for k, n in enumerate(active[: hashed[0] if len(hashed) else 0]):
                 h[:n] *= PRIME
                 h[:n] += data[begin[:n] + k]
             h = _mix(h)
@@ -108,7 +108,7 @@ def signatures(sh: Shingles, num_perm: int, seed: int, chunk: int = 4096) -> np.
     shingles that stay in the CPU cache (16x faster than one big array).
     """
     rng = np.random.default_rng(seed)
-    a = (rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1))
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     a, b = a[:, None], b[:, None]
     n_docs = len(sh.offsets) - 1
@@ -118,7 +118,7 @@ def signatures(sh: Shingles, num_perm: int, seed: int, chunk: int = 4096) -> np.
     while doc < n_docs:  # whole documents, at least one, up to ``chunk`` shingles
         stop = max(int(np.searchsorted(sh.offsets, sh.offsets[doc] + chunk, "right")) - 1, doc + 1)
         lo, hi = sh.offsets[doc], sh.offsets[stop]
-        h = buf[:, :hi - lo] if hi - lo <= chunk else np.empty((num_perm, hi - lo), np.uint64)
+        h = buf[:, : hi - lo] if hi - lo <= chunk else np.empty((num_perm, hi - lo), np.uint64)
         np.multiply(a, sh.hashes[None, lo:hi], out=h)
         h += b
         h >>= np.uint64(32)
@@ -138,9 +138,10 @@ def lsh_params(threshold: float, num_perm: int, recall_weight: float) -> tuple[i
     best, best_err = (1, num_perm), float("inf")
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
-            p = 1 - (1 - grid ** rows) ** bands
-            err = ((1 - recall_weight) * np.trapezoid(p[below], grid[below])
-                   + recall_weight * np.trapezoid(1 - p[~below], grid[~below]))
+            p = 1 - (1 - grid**rows) ** bands
+            err = (1 - recall_weight) * np.trapezoid(
+                p[below], grid[below]
+            ) + recall_weight * np.trapezoid(1 - p[~below], grid[~below])
             if err < best_err:
                 best, best_err = (bands, rows), err
     return best
@@ -154,7 +155,7 @@ def candidates(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     found = []
     for band in range(bands):
         with np.errstate(over="ignore"):
-            keys = (sig[:, band * rows:(band + 1) * rows].astype(np.uint64) * mult).sum(axis=1)
+            keys = (sig[:, band * rows : (band + 1) * rows].astype(np.uint64) * mult).sum(axis=1)
         order = np.argsort(keys, kind="stable")  # equal keys stay in document order
         sorted_keys = keys[order]
         new_group = np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])
@@ -179,7 +180,7 @@ def jaccard(sh: Shingles, pairs: np.ndarray) -> np.ndarray:
 
     def shingle_set(d: int) -> np.ndarray:
         if d not in sets:
-            sets[d] = np.unique(sh.hashes[sh.offsets[d]:sh.offsets[d + 1]])
+            sets[d] = np.unique(sh.hashes[sh.offsets[d] : sh.offsets[d + 1]])
         return sets[d]
 
     out = np.empty(len(pairs))
@@ -194,16 +195,22 @@ def keep_first(pairs: np.ndarray, similarity: np.ndarray, threshold: float) -> l
     """Drop each document that is a near-duplicate of an earlier document that is kept."""
     close = similarity >= threshold
     dropped: dict[int, Pair] = {}
-    for (i, j), sim in sorted(zip(map(tuple, pairs[close]), similarity[close]),
-                              key=lambda item: (item[0][1], item[0][0])):
+    for (i, j), sim in sorted(
+        zip(map(tuple, pairs[close]), similarity[close]), key=lambda item: (item[0][1], item[0][0])
+    ):
         if j not in dropped and i not in dropped:
             dropped[j] = Pair(int(i), int(j), float(sim))
     return list(dropped.values())
 
 
-def similar_pairs(texts: list[str], threshold: float, num_perm: int = 128,
-                  shingle_size: int = 3, recall_weight: float = 0.9,
-                  seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def similar_pairs(
+    texts: list[str],
+    threshold: float,
+    num_perm: int = 128,
+    shingle_size: int = 3,
+    recall_weight: float = 0.9,
+    seed: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """LSH candidate pairs ``(i, j)`` with their exact Jaccard similarity."""
     sh = shingle(texts, shingle_size)
     sig = signatures(sh, num_perm, seed)

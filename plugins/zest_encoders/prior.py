@@ -15,16 +15,14 @@ words keep a high IDF; common words the context happened to miss no longer get t
 
 import numpy as np
 
-from zest_core import ZestError
+from zest_core.deps import require
 
 
-def smoothed(terms: list[str], df: np.ndarray, n_docs: float, avgdl: float,
-             strength: float) -> tuple[np.ndarray, float]:
+def smoothed(
+    terms: list[str], df: np.ndarray, n_docs: float, avgdl: float, strength: float
+) -> tuple[np.ndarray, float]:
     """``(df', N')`` for ``terms`` as in the module docstring."""
-    try:
-        from wordfreq import word_frequency  # its own cache makes repeated terms free
-    except ImportError:
-        raise ZestError("hybrid option prior=wordfreq needs the wordfreq package"
-                        " (pip install 'zest[embed]')") from None
-    f = np.array([word_frequency(term, "en") for term in terms])
+    # word_frequency's own cache makes repeated terms free
+    wordfreq = require("wordfreq", "embed", by="hybrid option prior=wordfreq")
+    f = np.array([wordfreq.word_frequency(term, "en") for term in terms])
     return df + strength * -np.expm1(-f * avgdl), n_docs + strength

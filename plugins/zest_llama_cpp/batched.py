@@ -29,6 +29,7 @@ from zest_core.generation import Completion, Request
 from zest_core.loops import LoopCheck, last_sentence_end
 
 PREFIX_SEQ = 0
+WORKER_THREAD = "zest-batched-worker"  # run_parallel's thread names, prefixed by the index
 # llama-cpp-python's create_completion defaults, used for every sequence.
 SAMPLING_DEFAULTS = {
     "top_k": 40,
@@ -385,7 +386,8 @@ def run_parallel(
         finally:
             finished.put(None)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(decoders))]
+    threads = [threading.Thread(target=work, args=(i,), name=f"{WORKER_THREAD}-{i}", daemon=True)
+               for i in range(len(decoders))]
     for thread in threads:
         thread.start()
     error, running = None, len(threads)

@@ -1,7 +1,7 @@
 """OpenAI generator: the OpenAI API or any OpenAI-compatible server (vLLM, llama.cpp server,
 LM Studio) through the official ``openai`` client (``pip install 'zest[openai]'``).
 
-``--base-url`` points at the server; the key comes from ``OPENAI_API_KEY`` (never stored with
+``-o base_url=URL`` points at the server; the key comes from ``OPENAI_API_KEY`` (never stored with
 the version). ``mode=completion`` uses ``/v1/completions``, which base models need (a GGUF
 without a chat template answers chat requests with empty or looping text); ``mode=chat`` uses
 ``/v1/chat/completions`` for instruct models. ``concurrency`` requests stay in flight so a
@@ -11,10 +11,11 @@ stored with each document (summed in ``zest corpora show`` and ``zest compare``)
 """
 
 import os
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Iterable, Iterator
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
+from zest_core.deps import require
 from zest_core.generation import Completion, Generator, Request
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -27,36 +28,64 @@ def register_generators(register):
 
 class OpenAIGenerator(Generator):
     name = "openai"
-    defaults = {
-        "base_url": "",  # empty: $OPENAI_BASE_URL, else the OpenAI API
-        "mode": "completion",  # completion | chat
-        "concurrency": 4,
-        "max_retries": 3,
-        "timeout": 600.0,
-        "top_p": 1.0,
+    options = {
+        "base_url": Option(
+            "",
+            str,
+            "API base URL of an OpenAI-compatible server, e.g."
+            " http://127.0.0.1:8000/v1 (empty: $OPENAI_BASE_URL, else the"
+            " OpenAI API).",
+        ),
+        "mode": Option(
+            "completion",
+            str,
+            "completion uses /v1/completions (base models);"
+            " chat uses /v1/chat/completions (instruct models).",
+            choices=("completion", "chat"),
+        ),
+        "concurrency": Option(
+            4, int, "Requests kept in flight at once, so the server can batch them.", min=1
+        ),
+        "max_retries": Option(
+            3,
+            int,
+            "Retries of a request after 408/409/429/5xx answers or"
+            " a dropped connection, with exponential backoff.",
+            min=0,
+        ),
+        "timeout": Option(
+            600.0, float, "Seconds to wait for an answer before giving up on a request.", min=0.001
+        ),
+        "top_p": Option(
+            1.0,
+            float,
+            "Nucleus sampling: draw from the most likely tokens whose"
+            " probabilities add up to top_p (1 turns it off).",
+            min=0,
+            max=1,
+        ),
     }
-    choices = {"mode": ("completion", "chat")}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        if self.options["concurrency"] < 1:
-            raise ZestError("option concurrency for 'openai' must be at least 1")
-        self.base_url = (self.options["base_url"] or os.environ.get("OPENAI_BASE_URL")
-                         or DEFAULT_BASE_URL)
+        self.base_url = (
+            self.options["base_url"] or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        )
         key = os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url == DEFAULT_BASE_URL:
-            raise ZestError("set OPENAI_API_KEY, or give --base-url for an OpenAI-compatible "
-                            "server that needs no key")
-        try:
-            import openai
-        except ImportError:
-            raise ZestError("the openai generator needs the openai client: "
-                            "pip install 'zest[openai]'") from None
+            raise ZestError(
+                "set OPENAI_API_KEY, or give -o base_url=URL for an"
+                " OpenAI-compatible server that needs no key"
+            )
+        openai = require("openai", extra="openai", by="the openai generator")
         self._openai = openai
         # Local servers accept any key, but the client insists on one.
-        self.client = openai.OpenAI(api_key=key or "no-key", base_url=self.base_url,
-                                    max_retries=self.options["max_retries"],
-                                    timeout=self.options["timeout"])
+        self.client = openai.OpenAI(
+            api_key=key or "no-key",
+            base_url=self.base_url,
+            max_retries=self.options["max_retries"],
+            timeout=self.options["timeout"],
+        )
         self._served: str | None = None
 
     @property
@@ -67,28 +96,40 @@ class OpenAIGenerator(Generator):
         if self._served is None:
             served = [m.id for m in self._call(self.client.models.list)]
             if len(served) != 1:
-                raise ZestError(f"give --model: the server at {self.base_url} serves "
-                                f"{', '.join(served) or 'no models'}")
+                raise ZestError(
+                    f"give --model: the server at {self.base_url} serves "
+                    f"{', '.join(served) or 'no models'}"
+                )
             self._served = served[0]
         return self._served
 
     def complete(self, request: Request) -> Completion:
-        args = dict(model=self.model_id, max_tokens=request.max_tokens,
-                    temperature=request.temperature, top_p=self.options["top_p"],
-                    seed=request.seed, stop=list(request.stop) or None)
+        args = dict(
+            model=self.model_id,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=self.options["top_p"],
+            seed=request.seed,
+            stop=list(request.stop) or None,
+        )
         if self.options["mode"] == "chat":
-            out = self._call(self.client.chat.completions.create,
-                             messages=[{"role": "user", "content": request.prompt}], **args)
+            out = self._call(
+                self.client.chat.completions.create,
+                messages=[{"role": "user", "content": request.prompt}],
+                **args,
+            )
             text = out.choices[0].message.content or ""
         else:
             out = self._call(self.client.completions.create, prompt=request.prompt, **args)
             text = out.choices[0].text or ""
         if out.usage is None:
             raise ZestError(f"the server at {self.base_url} reports no token usage")
-        return Completion(text=text, prompt_tokens=out.usage.prompt_tokens,
-                          completion_tokens=out.usage.completion_tokens,
-                          finish_reason="length" if out.choices[0].finish_reason == "length"
-                          else "stop")
+        return Completion(
+            text=text,
+            prompt_tokens=out.usage.prompt_tokens,
+            completion_tokens=out.usage.completion_tokens,
+            finish_reason="length" if out.choices[0].finish_reason == "length" else "stop",
+        )
 
     def complete_many(self, requests: Iterable[Request]) -> Iterator[tuple[Request, Completion]]:
         """Keep ``concurrency`` requests in flight and yield each result as it arrives.
@@ -128,20 +169,29 @@ class OpenAIGenerator(Generator):
         try:
             return method(**kwargs)
         except openai.AuthenticationError:
-            raise ZestError(f"the server at {where} rejected the API key (401): "
-                            "check OPENAI_API_KEY") from None
+            raise ZestError(
+                f"the server at {where} rejected the API key (401): check OPENAI_API_KEY"
+            ) from None
         except openai.APITimeoutError:
-            raise ZestError(f"no answer from {where} within {self.options['timeout']} s "
-                            "(raise it with -o timeout=SECONDS)") from None
+            raise ZestError(
+                f"no answer from {where} within {self.options['timeout']} s "
+                "(raise it with -o timeout=SECONDS)"
+            ) from None
         except openai.APIConnectionError as e:
-            raise ZestError(f"cannot connect to {where} ({e.__cause__ or e}): is the server "
-                            "running, and is --base-url right?") from None
+            raise ZestError(
+                f"cannot connect to {where} ({e.__cause__ or e}): is the server "
+                "running, and is -o base_url right?"
+            ) from None
         except openai.RateLimitError:
-            raise ZestError(f"{where} still rate-limits after {self.options['max_retries']} "
-                            "retries: lower -o concurrency or raise -o max_retries") from None
+            raise ZestError(
+                f"{where} still rate-limits after {self.options['max_retries']} "
+                "retries: lower -o concurrency or raise -o max_retries"
+            ) from None
         except openai.NotFoundError as e:
-            raise ZestError(f"{where} has no model '{kwargs.get('model')}' or no endpoint for "
-                            f"mode={self.options['mode']} (404): {_message(e)}") from None
+            raise ZestError(
+                f"{where} has no model '{kwargs.get('model')}' or no endpoint for "
+                f"mode={self.options['mode']} (404): {_message(e)}"
+            ) from None
         except openai.APIStatusError as e:
             raise ZestError(f"{where} answered {e.status_code}: {_message(e)}") from None
 

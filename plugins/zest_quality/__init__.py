@@ -6,22 +6,12 @@ the first rule it breaks, in this order: too-short, too-long, truncated, non-alp
 repetitive, exemplar-echo.
 """
 
-import re
-
-from zest_core import hookimpl
+from zest_core import Option, hookimpl
 from zest_core.filtering import Drop, Filter
+from zest_core.text import ngrams, words
 
-WORD = re.compile(r"\w+")
 # What a finished sentence (or a closing quote/bracket after one) ends with.
-ENDINGS = tuple('.!?)]"\'”’')
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
-def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+ENDINGS = tuple(".!?)]\"'”’")
 
 
 def repetition(tokens: list[str], n: int) -> float:
@@ -38,20 +28,42 @@ def non_alpha(text: str) -> float:
 
 class Quality(Filter):
     name = "quality"
-    defaults = {
-        "min_words": 20,  # shorter is a stub or a failed generation
-        "max_words": 2000,  # longer is a run-on generation
-        "ngram": 3,  # word n-gram size of the repetition rule
-        "max_repetition": 0.3,  # share of repeated word n-grams
-        "max_non_alpha": 0.3,  # share of non-space characters that are not letters
-        "require_ending": True,  # drop text that stops mid-sentence or hit the token limit
-        "echo_words": 12,  # a span of this many words copied from an exemplar is an echo
+    options = {
+        "min_words": Option(
+            20, int, "Fewer words than this is a stub or a failed generation (too-short).", min=0
+        ),
+        "max_words": Option(
+            2000, int, "More words than this is a run-on generation (too-long).", min=1
+        ),
+        "ngram": Option(3, int, "Word n-gram size of the repetition rule.", min=1),
+        "max_repetition": Option(
+            0.3,
+            float,
+            "Largest share of word n-grams that repeat an earlier one (repetitive).",
+            min=0,
+            max=1,
+        ),
+        "max_non_alpha": Option(
+            0.3,
+            float,
+            "Largest share of non-space characters that are not"
+            " letters (non-alphabetic: tables, symbols, code).",
+            min=0,
+            max=1,
+        ),
+        "require_ending": Option(
+            True, bool, "Drop text that hit the token limit or stops mid-sentence (truncated)."
+        ),
+        "echo_words": Option(
+            12,
+            int,
+            "A span of this many words copied from an exemplar is an echo (exemplar-echo).",
+            min=1,
+        ),
     }
-    bounds = {"min_words": (0, None), "max_words": (1, None), "ngram": (1, None),
-              "max_repetition": (0.0, 1.0), "max_non_alpha": (0.0, 1.0), "echo_words": (1, None)}
 
     def drops(self, documents, exemplars):
-        span = self.settings["echo_words"]
+        span = self.options["echo_words"]
         echoes = {gram: e["ordinal"] for e in exemplars for gram in ngrams(words(e["text"]), span)}
         for doc in documents:
             reason = self.check(doc, echoes)
@@ -60,7 +72,7 @@ class Quality(Filter):
 
     def check(self, doc: dict, echoes: dict) -> tuple[str, str] | None:
         """The first rule this document breaks, as ``(reason, detail)``, or None."""
-        s = self.settings
+        s = self.options
         text = doc["text"].strip()
         tokens = words(text)
         if len(tokens) < s["min_words"]:
@@ -74,16 +86,21 @@ class Quality(Filter):
                 return "truncated", f"ends with {text[-20:]!r}"
         share = non_alpha(text)
         if share > s["max_non_alpha"]:
-            return "non-alphabetic", (f"{share:.2f} of characters"
-                                      f" > max_non_alpha={s['max_non_alpha']}")
+            return "non-alphabetic", (
+                f"{share:.2f} of characters > max_non_alpha={s['max_non_alpha']}"
+            )
         ratio = repetition(tokens, s["ngram"])
         if ratio > s["max_repetition"]:
-            return "repetitive", (f"{ratio:.2f} of word {s['ngram']}-grams repeated"
-                                  f" > max_repetition={s['max_repetition']}")
+            return "repetitive", (
+                f"{ratio:.2f} of word {s['ngram']}-grams repeated"
+                f" > max_repetition={s['max_repetition']}"
+            )
         for gram in ngrams(tokens, s["echo_words"]):
             if gram in echoes:
-                return "exemplar-echo", (f"copies {s['echo_words']}+ words of exemplar"
-                                         f" {echoes[gram]}: {' '.join(gram)!r}")
+                return "exemplar-echo", (
+                    f"copies {s['echo_words']}+ words of exemplar"
+                    f" {echoes[gram]}: {' '.join(gram)!r}"
+                )
         return None
 
 

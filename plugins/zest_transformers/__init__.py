@@ -10,8 +10,10 @@ reproducible on one device.
 
 from pathlib import Path
 
-from zest_core import ZestError, hookimpl
+from zest_core import Option, ZestError, hookimpl
+from zest_core.deps import require
 from zest_core.generation import Completion, Generator, Request
+from zest_core.models import default_gguf
 
 
 @hookimpl
@@ -21,27 +23,35 @@ def register_generators(register):
 
 class TransformersGenerator(Generator):
     name = "transformers"
-    defaults = {
-        "device": "auto",  # auto (cuda when available) | cpu | cuda | cuda:N | mps
-        "dtype": "auto",  # auto (float32 on CPU, bfloat16 on GPU) | float32 | bfloat16 | float16
-        "top_p": 0.95,
-        "top_k": 64,
+    options = {
+        "device": Option(
+            "auto",
+            str,
+            "Where the model runs: cpu, cuda, cuda:N or mps (auto: cuda when available, else cpu).",
+        ),
+        "dtype": Option(
+            "auto",
+            str,
+            "Weight precision (auto: float32 on CPU, bfloat16 on a GPU).",
+            choices=("auto", "float32", "bfloat16", "float16"),
+        ),
+        "top_p": Option(
+            0.95,
+            float,
+            "Nucleus sampling: draw from the most likely tokens whose"
+            " probabilities add up to top_p (1 turns it off).",
+            min=0,
+            max=1,
+        ),
+        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0),
     }
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        try:
-            import torch
-            import transformers
-        except ImportError:
-            raise ZestError("the transformers generator needs torch and transformers: "
-                            "pip install -c constraints.txt 'zest[transformers]'") from None
-        if model:
-            self.path = Path(model)
-        else:
-            from zest_llama_cpp import default_model_path
-
-            self.path = Path(default_model_path())
+        by = "the transformers generator"
+        torch = require("torch", extra="transformers", by=by)
+        transformers = require("transformers", extra="transformers", by=by)
+        self.path = Path(model) if model else Path(default_gguf())
         if not self.path.exists():
             raise ZestError(f"model not found: {self.path} (give a model directory or a .gguf)")
         self.device = self.options["device"]
@@ -50,18 +60,18 @@ class TransformersGenerator(Generator):
         dtype = self.options["dtype"]
         if dtype == "auto":
             dtype = "float32" if self.device == "cpu" else "bfloat16"
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ZestError(f"option dtype={dtype!r} for 'transformers' is not a torch dtype")
         self.torch = torch
         self.transformers = transformers
         where = dict(pretrained_model_name_or_path=str(self.path), local_files_only=True)
         if self.path.is_file():
-            where.update(pretrained_model_name_or_path=str(self.path.parent),
-                         gguf_file=self.path.name)
+            where.update(
+                pretrained_model_name_or_path=str(self.path.parent), gguf_file=self.path.name
+            )
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(**where)
             self.lm = transformers.AutoModelForCausalLM.from_pretrained(
-                **where, dtype=getattr(torch, dtype)).to(self.device)
+                **where, dtype=getattr(torch, dtype)
+            ).to(self.device)
         except (OSError, ValueError, RuntimeError, ImportError) as e:
             raise ZestError(f"transformers could not load {self.path}: {e}") from None
         self.lm.eval()
@@ -77,12 +87,16 @@ class TransformersGenerator(Generator):
         self.torch.manual_seed(request.seed)  # CPU and every GPU; leaves `random` alone
         with self.torch.inference_mode():
             output = self.lm.generate(
-                **inputs, max_new_tokens=request.max_tokens, do_sample=sample,
+                **inputs,
+                max_new_tokens=request.max_tokens,
+                do_sample=sample,
                 temperature=request.temperature if sample else None,
                 top_p=self.options["top_p"] if sample else None,
                 top_k=self.options["top_k"] if sample else None,
-                stop_strings=list(request.stop) or None, tokenizer=self.tokenizer,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+                stop_strings=list(request.stop) or None,
+                tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
         new = output[0, n_prompt:].tolist()
         ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
         ended = bool(new) and new[-1] in ends
@@ -94,12 +108,17 @@ class TransformersGenerator(Generator):
             text = text[:cut]
         full = cut < 0 and not ended and len(new) >= request.max_tokens
         finish = "length" if full else "stop"
-        return Completion(text=text, prompt_tokens=n_prompt, completion_tokens=len(new),
-                          finish_reason=finish)
+        return Completion(
+            text=text, prompt_tokens=n_prompt, completion_tokens=len(new), finish_reason=finish
+        )
 
     def provenance(self) -> dict:
-        return {**super().provenance(), "path": str(self.path), "device": self.device,
-                "transformers": self.transformers.__version__}
+        return {
+            **super().provenance(),
+            "path": str(self.path),
+            "device": self.device,
+            "transformers": self.transformers.__version__,
+        }
 
     def close(self) -> None:
         del self.lm

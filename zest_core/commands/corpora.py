@@ -5,11 +5,18 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from .. import console
 from ..export import FORMATS, export
 from ..hookspecs import hookimpl
 from ..store import Store
+
+
+def _status(store: Store, version: dict) -> str:
+    """The status, and for a running version the process writing it."""
+    holder = store.lease_holder(version)
+    return f"{version['status']} ({holder})" if holder else version["status"]
 
 
 @hookimpl
@@ -23,10 +30,13 @@ def register_commands(cli):
         """All versions: corpus, parent, status, how they were made, size."""
         table = Table("version", "corpus", "parent", "kind", "status", "generator", "model",
                       "strategy", "seed", "documents", "created")
-        for v in Store(db).versions():
+        store = Store(db)
+        for v in store.versions():
             table.add_row(*(str(v[k]) if v[k] is not None else "" for k in (
-                "id", "corpus", "parent_id", "kind", "status", "generator", "model",
-                "strategy", "seed")), f"{v['documents']}/{v['target_docs'] or ''}", v["created"])
+                "id", "corpus", "parent_id", "kind")), _status(store, v),
+                *(str(v[k]) if v[k] is not None else "" for k in (
+                    "generator", "model", "strategy", "seed")),
+                f"{v['documents']}/{v['target_docs'] or ''}", v["created"])
         console.stdout().print(table)
 
     @group.command()
@@ -39,8 +49,10 @@ def register_commands(cli):
         v = store.version(version)
         totals = store.totals(v["id"])
         out = console.stdout()
-        out.print(f"[bold]version {v['id']}[/bold] of corpus {v['corpus']!r}: {v['status']}"
-                  + (f" (parent {v['parent_id']}, {v['kind']})" if v["parent_id"] else ""))
+        out.print(Text.assemble((f"version {v['id']}", "bold"), f" of corpus {v['corpus']!r}:"
+                                f" {_status(store, v)}"
+                                + (f" (parent {v['parent_id']}, {v['kind']})"
+                                   if v["parent_id"] else "")))
         if v["error"]:
             out.print(f"error: {v['error']}")
         out.print(f"generator {v['generator']}, model {v['model']}, strategy {v['strategy']},"
@@ -60,11 +72,9 @@ def register_commands(cli):
         docs = store.documents(v["id"])
         for doc in docs[:samples]:
             text = doc["text"] if len(doc["text"]) <= 300 else doc["text"][:300] + "…"
-            out.print(f"[bold]document {doc['ordinal']}[/bold]"
-                      + (f" ({doc['anchor']})" if doc["anchor"] else "") + f": {text}")
-        drops = store.db.execute_returning_dicts(
-            """SELECT filter, reason, count(*) AS n, min(ordinal) AS example FROM drops
-               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""", [v["id"]])
+            out.print(Text.assemble((f"document {doc['ordinal']}", "bold"),
+                                    (f" ({doc['anchor']})" if doc["anchor"] else "") + f": {text}"))
+        drops = store.drop_counts(v["id"])
         if drops:
             table = Table("filter", "reason", "dropped", "e.g. ordinal",
                           title="documents dropped from the parent")
@@ -78,10 +88,11 @@ def register_commands(cli):
                   show_default=True)
     @click.option("--output", "-o", type=click.Path(), required=True,
                   help="File (jsonl) or directory (beir, hf) to write.")
+    @click.option("--force", is_flag=True, help="Replace an existing export.")
     @db_option
-    def export_(version, fmt, output, db):
+    def export_(version, fmt, output, force, db):
         """Write a complete version out as JSON Lines, a BEIR corpus or an HF dataset."""
         store = Store(db)
-        v = store.complete_version(version)
-        path = export(store, v["id"], fmt, Path(output))
+        v = store.require_complete(version)
+        path = export(store, v["id"], fmt, Path(output), force=force)
         click.echo(f"wrote {store.totals(v['id'])['documents']} documents to {path}")

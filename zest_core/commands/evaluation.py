@@ -1,25 +1,39 @@
 """``zest eval`` and ``zest context``: retrieval quality per context, and the context cache."""
 
+import functools
 import time
 
 import click
 from rich.table import Table
 
-from .. import console
+from .. import console, plugins
 from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
 from ..store import Store
 
 
 def encoder_options(fn):
-    """--encoder, --model and -o: which encoder, on which weights, with which settings."""
+    """--encoder, --model and -o: which encoder, on which weights, with which settings.
+
+    The options are checked against the encoder's declarations before the command runs, so
+    a bad value fails before any dataset is read or model loaded."""
+
+    command = fn
+
+    @functools.wraps(command)
+    def checked(*args, encoder_name, option_pairs, **kwargs):
+        plugins.get_encoder(encoder_name).check_options(parse_option_pairs(option_pairs))
+        return command(*args, encoder_name=encoder_name, option_pairs=option_pairs, **kwargs)
+
+    fn = checked
     for option in reversed((
         click.option("--encoder", "encoder_name", default="hybrid", show_default=True,
                      help="Encoder plugin (see: zest plugins)."),
         click.option("--model", help="Encoder weights: a local folder (default: the "
                                      "encoder's own, e.g. all-MiniLM-L6-v2)."),
         click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                     help="Encoder setting, e.g. -o weight=0.5 -o batch_size=64."),
+                     help="Encoder option, e.g. -o weight=0.5 -o batch_size=64"
+                          " (see: zest plugins --options)."),
     )):
         fn = option(fn)
     return fn

@@ -6,7 +6,7 @@ from collections import Counter
 import click
 
 from ..errors import ZestError
-from ..filtering import apply_filters, delete_version, descendants, drop_rows, resolve_params
+from ..filtering import apply_filters, resolve_params
 from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
 from ..store import Store
@@ -46,17 +46,20 @@ def register_commands(cli):
     @click.argument("version")
     @click.option("--with", "names", multiple=True, metavar="FILTER",
                   help="Filter to apply (repeat; they run in the order given).")
-    @click.option("-p", "--param", "params", multiple=True, metavar="[FILTER.]KEY=VALUE",
-                  help="Filter setting, e.g. -p threshold=0.9 or -p quality.min_words=40.")
+    @click.option("-o", "--option", "option_pairs", multiple=True, metavar="[FILTER.]KEY=VALUE",
+                  help="Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
+                       " (see: zest plugins --options).")
+    @click.option("-p", "--param", "params", multiple=True, hidden=True,
+                  help="Older spelling of -o.")
     @db_option
-    def filter_(version, names, params, db):
+    def filter_(version, names, option_pairs, params, db):
         """Filter a complete VERSION into a new child version that records why each
         dropped document was dropped (see: zest corpora show CHILD)."""
         store = Store(db)
-        specs = resolve_params(list(names), parse_option_pairs(params))
+        specs = resolve_params(list(names), parse_option_pairs(option_pairs + params))
         child = apply_filters(store, version, specs)
         v = store.version(child)
-        reasons = Counter((d["filter"], d["reason"]) for d in drop_rows(store, [child]))
+        reasons = Counter((d["filter"], d["reason"]) for d in store.drops([child]))
         kept = store.totals(child)["documents"]
         click.echo(f"version {child} ({v['corpus']}) from version {v['parent_id']}: kept {kept},"
                    f" dropped {sum(reasons.values())} in {v['wall_seconds']:.1f} s")
@@ -76,7 +79,7 @@ def register_commands(cli):
         if corpus and not rows:
             raise ZestError(f"no corpus named '{corpus}' in {store.path}")
         drops = Counter()
-        for d in drop_rows(store, rows):
+        for d in store.drops(rows):
             drops[d["version_id"], d["reason"]] += 1
         kids: dict = {}
         for v in rows.values():
@@ -113,7 +116,7 @@ def register_commands(cli):
         path = _ancestors(store, vb["id"])
         between = path[:path.index(va["id"])] if va["id"] in path else []
         reasons = {d["ordinal"]: f"{d['filter']}: {d['reason']} ({d['detail']})"
-                   for d in drop_rows(store, between)}
+                   for d in store.drops(between)}
 
         def only(docs, extra, why):
             picked = []
@@ -150,7 +153,7 @@ def register_commands(cli):
         v = store.version(version)
         if v["kind"] != "filter":
             raise ZestError(f"version {v['id']} is a {v['kind']} version, not a filter version")
-        for row in drop_rows(store, [v["id"]]):
+        for row in store.drops([v["id"]]):
             if filter_name not in (None, row["filter"]) or reason not in (None, row["reason"]):
                 continue
             if as_json:
@@ -169,7 +172,7 @@ def register_commands(cli):
         """Delete a version: its documents, anchors, exemplars and drop records."""
         store = Store(db)
         v = store.version(version)
-        below = descendants(store, v["id"])
+        below = store.descendants(v["id"])
         if below and not recursive:
             raise ZestError(f"version {v['id']} has derived versions"
                             f" {', '.join(map(str, sorted(below)))}; add --recursive to remove"
@@ -180,7 +183,6 @@ def register_commands(cli):
             click.confirm(f"Remove version{'s' if len(doomed) > 1 else ''}"
                           f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
                           f" ({count} documents)?", abort=True)
-        for version_id in doomed:
-            delete_version(store, version_id)
+        store.delete_versions(doomed)
         click.echo(f"removed version{'s' if len(doomed) > 1 else ''}"
                    f" {', '.join(map(str, sorted(doomed)))} ({count} documents)")

@@ -1,0 +1,119 @@
+"""The store's transactions, migrations and concurrency on a real SQLite file."""
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import sqlite_utils
+
+from conftest import ROOT
+from zest_core.errors import ZestError
+from zest_core.migrations import MIGRATIONS
+from zest_core.store import Store
+
+
+def _count(path, sql, *args):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, args).fetchone()[0]
+
+
+def test_a_transaction_is_all_or_nothing(store, db_path):
+    vid = store.create_version("c", kind="run", config={})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_anchors(vid, [{"text": f"a{i}"} for i in range(150)])  # > 1 insert batch
+        for j in range(150):
+            store.add_document(vid, j, f"doc {j}")
+        raise RuntimeError("killed half-way")
+    assert _count(db_path, "SELECT count(*) FROM documents") == 0
+    assert _count(db_path, "SELECT count(*) FROM anchors") == 0
+    with store.transaction():
+        store.add_document(vid, 0, "kept")
+    assert _count(db_path, "SELECT count(*) FROM documents") == 1
+
+
+def test_copy_into_is_one_commit(store, db_path):
+    """Traced on the connection: the 200-document copy is exactly one transaction."""
+    parent = store.create_version("c", kind="run", config={})
+    for j in range(200):
+        store.add_document(parent, j, f"doc {j}")
+    child = store.create_version("c", kind="filter", config={}, parent_id=parent)
+    commits = []
+    store.db.conn.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "BEGIN"))
+        else None)
+    store.copy_into(parent, child)
+    store.db.conn.set_trace_callback(None)
+    assert commits == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert _count(db_path, "SELECT count(*) FROM documents WHERE version_id = ?", child) == 200
+
+
+OPEN = "import sys; sys.path[:0] = {paths!r}; from zest_core.store import Store; Store(sys.argv[1])"
+
+
+def test_four_processes_open_a_new_file_at_once(tmp_path):
+    path = tmp_path / "new.db"
+    code = OPEN.format(paths=[str(ROOT), str(ROOT / "plugins"), *sys.path])
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert _count(path, "SELECT count(*) FROM _zest_migrations") == len(MIGRATIONS)
+
+
+def test_interrupted_first_open_leaves_a_usable_file(tmp_path, monkeypatch):
+    """A migration that fails half-way rolls back every migration of that open."""
+    import zest_core.migrations as migrations
+
+    def boom(db):
+        db["half"].create({"id": int}, pk="id")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS[:2], boom, *MIGRATIONS[2:]])
+    path = tmp_path / "z.db"
+    with pytest.raises(KeyboardInterrupt):
+        Store(path)
+    tables = {r[0] for r in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not tables & {"corpora", "versions", "exemplars", "half"}
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    store = Store(path)
+    assert store.create_version("c", kind="run", config={}) >= 1
+
+
+def test_empty_db_path_is_refused():
+    with pytest.raises(ZestError, match="empty"):
+        Store("")
+
+
+def _old_database(path, migrations):
+    """A database as an older zest left it: only these migrations applied."""
+    db = sqlite_utils.Database(path)
+    db["_zest_migrations"].create({"name": str, "applied": str}, pk="name")
+    for fn in migrations:
+        fn(db)
+        db["_zest_migrations"].insert({"name": fn.__name__, "applied": "then"})
+    return db
+
+
+def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
+    """A database made before AUTOINCREMENT keeps its ids, rows, links and triggers."""
+    path = tmp_path / "old.db"
+    old = _old_database(path, MIGRATIONS[:5])
+    old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
+    for vid, parent in ((1, None), (2, 1)):
+        old["versions"].insert({"id": vid, "corpus_id": 1, "parent_id": parent, "kind": "run",
+                                "status": "running", "created": "then", "target_docs": 1})
+    old["documents"].insert({"version_id": 1, "ordinal": 0, "text": "text"})
+    old.conn.close()
+    store = Store(path)
+    assert store.version(2)["parent_id"] == 1
+    assert store.documents(1)[0]["text"] == "text"
+    assert list(store.db.execute("PRAGMA foreign_key_check")) == []
+    store.delete_versions([2])
+    store.finish(1, "complete", 0.0)
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        store.add_document(1, 1, "late")
+    newest = store.create_version("c", kind="run", config={})
+    store.delete_versions([newest])
+    assert store.create_version("c", kind="run", config={}) == newest + 1
