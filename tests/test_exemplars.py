@@ -4,14 +4,14 @@ import pytest
 
 from zest_core import ZestError
 from zest_core.exemplars import read_exemplars
-from conftest import BEIR, SCIFACT_EXEMPLARS
+from conftest import SCIFACT_EXEMPLARS, beir
 
 
 def test_shipped_exemplars_are_five_real_scifact_documents():
     docs = read_exemplars([str(SCIFACT_EXEMPLARS)])
     assert len(docs) == 5
     corpus = {json.loads(line)["_id"]: json.loads(line)
-              for line in (BEIR / "scifact" / "corpus.jsonl").open()}
+              for line in (beir("scifact") / "corpus.jsonl").open()}
     for doc in docs:
         source_id = doc["source"].rsplit("#", 1)[1]
         assert corpus[source_id]["text"] == doc["text"]
@@ -19,9 +19,10 @@ def test_shipped_exemplars_are_five_real_scifact_documents():
 
 
 def test_beir_directory_is_sampled_down_to_k_with_the_seed():
-    a = read_exemplars([str(BEIR / "scifact")], k=5, seed=1)
-    b = read_exemplars([str(BEIR / "scifact")], k=5, seed=1)
-    c = read_exemplars([str(BEIR / "scifact")], k=5, seed=2)
+    scifact = str(beir("scifact"))
+    a = read_exemplars([scifact], k=5, seed=1)
+    b = read_exemplars([scifact], k=5, seed=1)
+    c = read_exemplars([scifact], k=5, seed=2)
     assert len(a) == 5 and a == b and a != c
 
 

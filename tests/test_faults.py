@@ -17,6 +17,7 @@ The invariants (``check_invariants``), after any kill and any later open of the 
   I5 SQLite's integrity_check and foreign_key_check pass, and every migration is applied.
 """
 
+import json
 import os
 import random
 import shutil
@@ -28,8 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
 from conftest import SCIFACT_EXEMPLARS, fake_cli
+
 from zest_core import pipeline
 from zest_core.exemplars import read_exemplars
 from zest_core.migrations import MIGRATIONS
@@ -54,25 +55,36 @@ def check_invariants(db: Path) -> None:
     assert sql(db, "PRAGMA integrity_check") == [("ok",)]
     assert sql(db, "PRAGMA foreign_key_check") == []
     assert {r[0] for r in sql(db, "SELECT name FROM _zest_migrations")} == {
-        fn.__name__ for fn in MIGRATIONS}
-    versions = sql(db, """SELECT id, kind, status, target_docs, n_anchors, parent_id,
-                          lease_pid FROM versions""")
+        fn.__name__ for fn in MIGRATIONS
+    }
+    versions = sql(
+        db,
+        """SELECT id, kind, status, target_docs, n_anchors, parent_id,
+                          lease_pid FROM versions""",
+    )
     for vid, kind, status, target, n_anchors, parent, lease_pid in versions:
-        docs = sql(db, "SELECT count(*), count(DISTINCT ordinal) FROM documents"
-                       " WHERE version_id = ?", vid)[0]
+        docs = sql(
+            db, "SELECT count(*), count(DISTINCT ordinal) FROM documents WHERE version_id = ?", vid
+        )[0]
         assert docs[0] == docs[1], f"I2: version {vid} repeats an ordinal"
         anchors = sql(db, "SELECT count(*) FROM anchors WHERE version_id = ?", vid)[0][0]
         if kind != "filter":
             assert anchors in (0, n_anchors), f"I3: version {vid} has {anchors}/{n_anchors}"
         if status == "complete":
             if kind == "filter":
-                parent_docs = sql(db, "SELECT count(*) FROM documents WHERE version_id = ?",
-                                  parent)[0][0]
+                parent_docs = sql(
+                    db, "SELECT count(*) FROM documents WHERE version_id = ?", parent
+                )[0][0]
                 dropped = sql(db, "SELECT count(*) FROM drops WHERE version_id = ?", vid)[0][0]
                 assert docs[0] == parent_docs - dropped, f"I1: filter version {vid}"
             else:
-                planned = sql(db, "SELECT count(*) FROM documents WHERE version_id = ?"
-                                  " AND ordinal BETWEEN 0 AND ?", vid, target - 1)[0][0]
+                planned = sql(
+                    db,
+                    "SELECT count(*) FROM documents WHERE version_id = ?"
+                    " AND ordinal BETWEEN 0 AND ?",
+                    vid,
+                    target - 1,
+                )[0][0]
                 assert docs[0] == planned == target, f"I1: version {vid} {docs[0]}/{target}"
                 assert anchors == n_anchors, f"I1: version {vid} anchors"
         if status == "running":
@@ -91,8 +103,9 @@ def kill_after(args, point: "Point") -> int:
     """Run a real zest process and SIGKILL it at ``point``: just before its Nth SQL
     statement (the store's fault hook), or after some seconds of wall time."""
     env = {**os.environ, "ZEST_FAULT_KILL_AT": str(point.statement or "")}
-    proc = subprocess.Popen(fake_cli(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        fake_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         proc.wait(timeout=point.seconds or 300)
     except subprocess.TimeoutExpired:
@@ -100,14 +113,25 @@ def kill_after(args, point: "Point") -> int:
         proc.wait()
     err = proc.stderr.read()
     proc.stderr.close()
+    if os.environ.get("ZEST_FAULT_REPORT"):  # benchmarks/faults.py counts where kills landed
+        with open(os.environ["ZEST_FAULT_REPORT"], "a") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "command": " ".join(map(str, args[:2])),
+                        "point": point._asdict(),
+                        "killed": proc.returncode == -signal.SIGKILL,
+                    }
+                )
+                + "\n"
+            )
     if proc.returncode != -signal.SIGKILL:  # finished first: it succeeded, or said why
         assert proc.returncode == 0, err
     return proc.returncode
 
 
 def zest_ok(*args, timeout=180, env=None):
-    done = subprocess.run(fake_cli(*args), capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    done = subprocess.run(fake_cli(*args), capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -128,8 +152,12 @@ def kill_points(name: str, args, trials: int = TRIALS) -> list[Point]:
     statements = int(count.read_text())
     count.unlink()
     rng = random.Random(f"{SEED}-{name}")
-    return [Point(statement=rng.randint(1, statements)) if rng.random() < 0.75
-            else Point(seconds=rng.uniform(0.1, 1.0) * seconds) for _ in range(trials)]
+    return [
+        Point(statement=rng.randint(1, statements))
+        if rng.random() < 0.75
+        else Point(seconds=rng.uniform(0.1, 1.0) * seconds)
+        for _ in range(trials)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +168,15 @@ def base(tmp_path_factory) -> Path:
     store = Store(db)
     exemplars = read_exemplars([str(SCIFACT_EXEMPLARS)])
     with store.transaction():  # one commit: quick to build
-        pipeline.start(store, exemplars=exemplars, corpus="base", generator="fake",
-                       n_docs=BIG, n_anchors=10, seed=1)
+        pipeline.start(
+            store,
+            exemplars=exemplars,
+            corpus="base",
+            generator="fake",
+            n_docs=BIG,
+            n_anchors=10,
+            seed=1,
+        )
     from zest_core.filtering import apply_filters
 
     apply_filters(store, 1, [("quality", {"max_repetition": 0.0})])  # drops about 1%
@@ -169,9 +204,13 @@ def test_run_and_resume_killed_anywhere(tmp_path):
         check_invariants(db)
         if not sql(db, "SELECT 1 FROM versions"):
             continue
-        if trial == 0 and sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
-            # the resume killed at the same statement number: a different moment of its work
-            kill_after(["run", "--resume", 1, "--db", db], point)
+        if sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
+            # a resume has less left to do: killed at half the run's kill point
+            half = Point(
+                statement=point.statement and max(1, point.statement // 2),
+                seconds=point.seconds and point.seconds / 2,
+            )
+            kill_after(["run", "--resume", 1, "--db", db], half)
             check_invariants(db)
         if sql(db, "SELECT status FROM versions WHERE id = 1")[0][0] != "complete":
             zest_ok("run", "--resume", 1, "--db", db)
@@ -181,8 +220,9 @@ def test_run_and_resume_killed_anywhere(tmp_path):
 
 def test_first_open_killed_anywhere(tmp_path):
     """The migrations of a new file are one transaction: a kill leaves it new or whole."""
-    for trial, point in enumerate(kill_points("open", ["corpora", "list", "--db",
-                                                       tmp_path / "probe.db"])):
+    for trial, point in enumerate(
+        kill_points("open", ["corpora", "list", "--db", tmp_path / "probe.db"])
+    ):
         db = tmp_path / f"open{trial}.db"
         kill_after(["corpora", "list", "--db", db], point)
         check_invariants(db)
@@ -209,8 +249,9 @@ def test_top_up_killed_anywhere(base, tmp_path):
         if child and child[0][1] != "complete":  # resumable...
             zest_ok("run", "--resume", child[0][0], "--db", db)
             check_invariants(db)
-            assert sql(db, "SELECT count(*) FROM documents WHERE version_id = ?",
-                       child[0][0]) == [(BIG,)]
+            assert sql(db, "SELECT count(*) FROM documents WHERE version_id = ?", child[0][0]) == [
+                (BIG,)
+            ]
 
 
 def test_rm_killed_anywhere(base, tmp_path):
@@ -245,12 +286,18 @@ def test_four_writers_on_one_file(base, tmp_path):
     """Two runs creating the same new corpus, a filter and a top-up at once: each succeeds
     (writes wait for one another) and the store is whole."""
     db = copy_of(base, tmp_path / "w")
-    commands = [["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--name", "same"],
-                ["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--name", "same"],
-                ["filter", 1, "--with", "exact-dedup"],
-                ["run", "--top-up", 2, "-o", "delay=0.002"]]
-    procs = [subprocess.Popen(fake_cli(*c, "--db", db), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for c in commands]
+    commands = [
+        ["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--name", "same"],
+        ["run", "--exemplars", SCIFACT_EXEMPLARS, *RUN, "--name", "same"],
+        ["filter", 1, "--with", "exact-dedup"],
+        ["run", "--top-up", 2, "-o", "delay=0.002"],
+    ]
+    procs = [
+        subprocess.Popen(
+            fake_cli(*c, "--db", db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for c in commands
+    ]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     assert [r[0] for r in results] == [0] * 4, results
     check_invariants(db)
@@ -261,23 +308,31 @@ def test_four_writers_on_one_file(base, tmp_path):
 def test_a_second_writer_is_refused_naming_the_holder(base, tmp_path):
     """While a resume writes a version, another resume and rm of it are refused."""
     db = copy_of(base, tmp_path / "w")
-    proc = subprocess.Popen(fake_cli("run", "--top-up", 2, "-o", "delay=0.5", "--db", db),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        fake_cli("run", "--top-up", 2, "-o", "delay=0.5", "--db", db),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
-        while not sql(db, "SELECT count(*) FROM documents WHERE version_id = 3"
-                          " AND seed IS NOT NULL AND ordinal IN"
-                          " (SELECT ordinal FROM drops WHERE version_id = 2)")[0][0]:
+        while not sql(
+            db,
+            "SELECT count(*) FROM documents WHERE version_id = 3"
+            " AND seed IS NOT NULL AND ordinal IN"
+            " (SELECT ordinal FROM drops WHERE version_id = 2)",
+        )[0][0]:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         for args in (["run", "--resume", 3], ["corpora", "rm", 3, "-y"]):
-            done = subprocess.run(fake_cli(*args, "--db", db), capture_output=True, text=True,
-                                  timeout=60)
+            done = subprocess.run(
+                fake_cli(*args, "--db", db), capture_output=True, text=True, timeout=60
+            )
             assert done.returncode == 1
             assert done.stderr.strip().splitlines() == [
                 f"Error: version 3 is being written by pid {proc.pid} on {os.uname().nodename};"
                 f" cannot {'resume' if args[0] == 'run' else 'remove'} it until that process"
-                " ends"]
+                " ends"
+            ]
     finally:
         proc.kill()
         proc.wait()
@@ -287,11 +342,16 @@ def test_a_second_writer_is_refused_naming_the_holder(base, tmp_path):
 
 def _mount_tmpfs(where: Path, size: str) -> None:
     where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}): the disk-full"
-                    " case needs root and a kernel that allows it")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({done.stderr.strip()}): the disk-full"
+            " case needs root and a kernel that allows it"
+        )
 
 
 def test_disk_full_is_one_error_and_resumable(tmp_path):
@@ -299,9 +359,22 @@ def test_disk_full_is_one_error_and_resumable(tmp_path):
     _mount_tmpfs(disk, "1m")
     try:
         db = disk / "z.db"
-        done = subprocess.run(fake_cli("run", "--exemplars", SCIFACT_EXEMPLARS,
-                                       "--generator", "fake", "--docs", 3000, "--db", db),
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            fake_cli(
+                "run",
+                "--exemplars",
+                SCIFACT_EXEMPLARS,
+                "--generator",
+                "fake",
+                "--docs",
+                3000,
+                "--db",
+                db,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 1
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and "full" in errors[0], done.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from datasketch import MinHashLSH
 
-from conftest import BEIR
+from conftest import beir
 from zest_core.errors import ZestError
 from zest_core.filtering import apply_filters, resolve_params
 from zest_core.store import Store
@@ -19,7 +19,7 @@ from zest_dedup.minhash import (jaccard, keep_first, lsh_params, near_duplicates
 
 @pytest.fixture(scope="module")
 def scifact():
-    with (BEIR / "scifact" / "corpus.jsonl").open() as f:
+    with (beir("scifact") / "corpus.jsonl").open() as f:
         return [json.loads(line)["text"] for _, line in zip(range(400), f)]
 
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 import sqlite_utils
-
 from conftest import ROOT
+
 from zest_core.errors import ZestError
 from zest_core.migrations import MIGRATIONS
 from zest_core.store import Store
@@ -40,8 +40,10 @@ def test_copy_into_is_one_commit(store, db_path):
     child = store.create_version("c", kind="filter", config={}, parent_id=parent)
     commits = []
     store.db.conn.set_trace_callback(
-        lambda sql: commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "BEGIN"))
-        else None)
+        lambda sql: (
+            commits.append(sql) if sql.strip().upper().startswith(("COMMIT", "BEGIN")) else None
+        )
+    )
     store.copy_into(parent, child)
     store.db.conn.set_trace_callback(None)
     assert commits == ["BEGIN IMMEDIATE", "COMMIT"]
@@ -54,8 +56,10 @@ OPEN = "import sys; sys.path[:0] = {paths!r}; from zest_core.store import Store;
 def test_four_processes_open_a_new_file_at_once(tmp_path):
     path = tmp_path / "new.db"
     code = OPEN.format(paths=[str(ROOT), str(ROOT / "plugins"), *sys.path])
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert _count(path, "SELECT count(*) FROM _zest_migrations") == len(MIGRATIONS)
@@ -73,8 +77,12 @@ def test_interrupted_first_open_leaves_a_usable_file(tmp_path, monkeypatch):
     path = tmp_path / "z.db"
     with pytest.raises(KeyboardInterrupt):
         Store(path)
-    tables = {r[0] for r in sqlite3.connect(path).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(path).execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
     assert not tables & {"corpora", "versions", "exemplars", "half"}
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
     store = Store(path)
@@ -102,8 +110,17 @@ def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
     old = _old_database(path, MIGRATIONS[:5])
     old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
     for vid, parent in ((1, None), (2, 1)):
-        old["versions"].insert({"id": vid, "corpus_id": 1, "parent_id": parent, "kind": "run",
-                                "status": "running", "created": "then", "target_docs": 1})
+        old["versions"].insert(
+            {
+                "id": vid,
+                "corpus_id": 1,
+                "parent_id": parent,
+                "kind": "run",
+                "status": "running",
+                "created": "then",
+                "target_docs": 1,
+            }
+        )
     old["documents"].insert({"version_id": 1, "ordinal": 0, "text": "text"})
     old.conn.close()
     store = Store(path)
@@ -117,3 +134,29 @@ def test_version_ids_are_never_reused_even_in_an_old_database(tmp_path):
     newest = store.create_version("c", kind="run", config={})
     store.delete_versions([newest])
     assert store.create_version("c", kind="run", config={}) == newest + 1
+
+
+def test_anchors_are_all_or_nothing_across_insert_batches(store, db_path):
+    """sqlite-utils inserts 100 rows per statement; a failure in the second batch must not
+    leave the first 100 anchors behind."""
+    vid = store.create_version("c", kind="run", config={}, n_anchors=121)
+    with pytest.raises(sqlite3.OperationalError):
+        store.add_anchors(vid, [{"text": f"a{i}"} for i in range(120)] + [{"bogus": 1}])
+    assert _count(db_path, "SELECT count(*) FROM anchors") == 0
+
+
+def test_prompts_from_a_huge_exemplar_cost_no_more_than_from_a_short_one():
+    """The exemplar is cut to its first words without splitting all of it (50 MB once cost
+    1 GB per prompt)."""
+    import tracemalloc
+
+    from zest_anchors import Hierarchical
+
+    strat = Hierarchical()
+    huge = [{"title": None, "text": "word. " * 4_000_000}]  # 24 MB
+    tracemalloc.start()
+    prompt = strat.prompt("document", huge, [0], "anchor")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert prompt.count("word.") == strat.templates["document"]["exemplar_words"] + 1
+    assert peak < 1_000_000, peak

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, console, pipeline, plugins
+from .commands import db_option  # noqa: F401 (also imported from here by plugins)
 from .errors import Interrupted, ZestError
 from .exemplars import read_exemplars
 from .options import parse_option_pairs
@@ -31,12 +32,6 @@ class ZestGroup(click.Group):
             raise click.ClickException(f"{e.strerror or e}{where}") from None
         except sqlite3.Error as e:  # disk full or a read-only database, found mid-write
             raise click.ClickException(f"the zest database failed: {e}") from None
-
-
-def db_option(fn):
-    return click.option("--db", type=click.Path(dir_okay=False), envvar="ZEST_DB",
-                        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
-                             "checkout, else the user data directory).")(fn)
 
 
 @click.group(cls=ZestGroup)
@@ -95,7 +90,8 @@ def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strat
         if not exemplar_paths:
             raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
         corpus = name if name is not None else _default_name(exemplar_paths[0])
-        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=n_anchors, seed=seed, k=k)
+        # --anchors is checked once the strategy is known (some use none)
+        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
         store = Store(db)
         with _progress(n_docs, 0) as advance:

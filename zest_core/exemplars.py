@@ -28,8 +28,11 @@ def _read_path(path: Path) -> list[dict]:
         raise ZestError(f"exemplar path not found: {path}")
     if path.is_dir():
         beir = path / "corpus.jsonl"
-        files = [beir] if beir.exists() else sorted(
-            p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+        files = (
+            [beir]
+            if beir.exists()
+            else sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+        )
         if not files:
             raise ZestError(f"no .jsonl or .txt exemplar files in directory {path}")
         return [doc for file in files for doc in _read_file(file)]
@@ -47,7 +50,7 @@ def _jsonl_documents(path: Path):
     for number, record in read_jsonl(path):
         text = record.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise ZestError(f"{path}, line {number}: needs a non-empty \"text\" field")
+            raise ZestError(f'{path}, line {number}: needs a non-empty "text" field')
         ident = record.get("_id", record.get("id"))
         yield {
             "title": (record.get("title") or "").strip() or None,

@@ -8,8 +8,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .deps import require
 from .errors import ZestError
@@ -17,10 +17,18 @@ from .store import Store
 
 
 def records(store: Store, version_id: int) -> list[dict]:
-    return [{"id": f"v{version_id}-{doc['ordinal']}", "version": version_id,
-             "ordinal": doc["ordinal"], "anchor": doc["anchor"], "text": doc["text"],
-             "content_hash": doc["content_hash"], "token_count": doc["token_count"]}
-            for doc in store.documents(version_id)]
+    return [
+        {
+            "id": f"v{version_id}-{doc['ordinal']}",
+            "version": version_id,
+            "ordinal": doc["ordinal"],
+            "anchor": doc["anchor"],
+            "text": doc["text"],
+            "content_hash": doc["content_hash"],
+            "token_count": doc["token_count"],
+        }
+        for doc in store.documents(version_id)
+    ]
 
 
 def _write_lines(rows: list[dict], dest: Path) -> Path:
@@ -54,15 +62,18 @@ def to_jsonl(rows: list[dict], dest: Path, force: bool = False) -> Path:
 def to_beir(rows: list[dict], dest: Path, force: bool = False) -> Path:
     """``dest/corpus.jsonl`` with ``_id``, ``title`` (the anchor) and ``text``."""
     if (dest / "queries.jsonl").exists() or (dest / "qrels").exists():
-        raise ZestError(f"{dest} is a BEIR dataset with queries or qrels; exporting into it"
-                        " would pair them with another corpus. Choose a new directory")
+        raise ZestError(
+            f"{dest} is a BEIR dataset with queries or qrels; exporting into it"
+            " would pair them with another corpus. Choose a new directory"
+        )
     if dest.exists() and not dest.is_dir():
         raise ZestError(f"{dest} exists and is not a directory")
     dest.mkdir(exist_ok=True)
     corpus = dest / "corpus.jsonl"
     _check_file(corpus, force)
-    return _write_lines([{"_id": r["id"], "title": r["anchor"] or "", "text": r["text"]}
-                         for r in rows], corpus)
+    return _write_lines(
+        [{"_id": r["id"], "title": r["anchor"] or "", "text": r["text"]} for r in rows], corpus
+    )
 
 
 def to_hf(rows: list[dict], dest: Path, force: bool = False) -> Path:

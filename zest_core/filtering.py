@@ -7,7 +7,8 @@ the ``drops`` table, why each left-out document was dropped.
 """
 
 import time
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from .errors import ZestError
 from .options import Configurable
@@ -61,17 +62,22 @@ def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, 
         owner, dot, option = key.partition(".")
         if dot:
             if owner not in classes:
-                raise ZestError(f"option {key} names filter '{owner}', which is not given"
-                                f" with --with ({', '.join(names) or 'none given'})")
+                raise ZestError(
+                    f"option {key} names filter '{owner}', which is not given"
+                    f" with --with ({', '.join(names) or 'none given'})"
+                )
             assigned[owner][option] = value
             continue
         owners = [name for name, cls in classes.items() if key in cls.option_specs()]
         if not owners:
-            raise ZestError(f"option {key} is not an option of {', '.join(classes) or 'any'}"
-                            " filter given with --with")
+            raise ZestError(
+                f"option {key} is not an option of {', '.join(classes) or 'any'}"
+                " filter given with --with"
+            )
         if len(owners) > 1:
-            raise ZestError(f"option {key} is ambiguous between {', '.join(owners)}"
-                            " (write FILTER.KEY=VALUE)")
+            raise ZestError(
+                f"option {key} is ambiguous between {', '.join(owners)} (write FILTER.KEY=VALUE)"
+            )
         assigned[owners[0]][key] = value
     return [(name, assigned[name]) for name in names]
 
@@ -84,8 +90,9 @@ def build_filters(specs: Iterable[tuple[str, dict[str, Any]]]) -> list[Filter]:
     return built
 
 
-def run_filters(filters: list[Filter], documents: list[dict],
-                exemplars: list[dict]) -> list[tuple[str, Drop]]:
+def run_filters(
+    filters: list[Filter], documents: list[dict], exemplars: list[dict]
+) -> list[tuple[str, Drop]]:
     """Run filters in order, each over what the earlier ones kept: ``[(filter, drop)]``."""
     remaining = list(documents)
     dropped: list[tuple[str, Drop]] = []
@@ -94,8 +101,10 @@ def run_filters(filters: list[Filter], documents: list[dict],
         drops = {}
         for drop in flt.drops(remaining, exemplars):
             if drop.document_id not in ids:
-                raise ZestError(f"filter '{flt.name}' dropped document {drop.document_id},"
-                                " which is not among its input")
+                raise ZestError(
+                    f"filter '{flt.name}' dropped document {drop.document_id},"
+                    " which is not among its input"
+                )
             drops.setdefault(drop.document_id, drop)
         dropped.extend((flt.name, drop) for drop in drops.values())
         remaining = [doc for doc in remaining if doc["id"] not in drops]
@@ -103,12 +112,21 @@ def run_filters(filters: list[Filter], documents: list[dict],
 
 
 # Descriptive columns a filter child shares with its parent: its documents were made that way.
-INHERITED = ("strategy", "generator", "model", "seed", "target_docs", "n_anchors",
-             "prompt_hashes", "provenance")
+INHERITED = (
+    "strategy",
+    "generator",
+    "model",
+    "seed",
+    "target_docs",
+    "n_anchors",
+    "prompt_hashes",
+    "provenance",
+)
 
 
-def apply_filters(store: Store, parent_ref: int | str,
-                  specs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+def apply_filters(
+    store: Store, parent_ref: int | str, specs: Iterable[tuple[str, dict[str, Any]]]
+) -> int:
     """Filter a complete version into a new complete child version; return the child's id.
 
     All or nothing: the child is created, filled and completed in one transaction.
@@ -124,14 +142,28 @@ def apply_filters(store: Store, parent_ref: int | str,
     # One transaction from creation to completion: a kill leaves no child at all.
     with store.transaction():
         child = store.create_version(
-            parent["corpus"], kind="filter", parent_id=parent["id"], config=config,
-            **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})})
-        store.copy_into(parent["id"], child,
-                        keep=[doc["id"] for doc in documents if doc["id"] not in gone])
-        store.add_drops(child, (
-            {"document_id": drop.document_id, "ordinal": ordinals[drop.document_id],
-             "filter": name, "reason": drop.reason, "detail": drop.detail}
-            for name, drop in dropped))
+            parent["corpus"],
+            kind="filter",
+            parent_id=parent["id"],
+            config=config,
+            **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})},
+        )
+        store.copy_into(
+            parent["id"], child, keep=[doc["id"] for doc in documents if doc["id"] not in gone]
+        )
+        store.add_drops(
+            child,
+            (
+                {
+                    "document_id": drop.document_id,
+                    "ordinal": ordinals[drop.document_id],
+                    "filter": name,
+                    "reason": drop.reason,
+                    "detail": drop.detail,
+                }
+                for name, drop in dropped
+            ),
+        )
         store.finish(child, "complete", time.perf_counter() - start)
     return child
 

@@ -23,12 +23,15 @@ def migrate(store) -> None:
     if _pending(db) is not None and not _pending(db):
         return  # the common case: nothing to do, and no write lock taken
     with store.transaction():
-        db.execute("CREATE TABLE IF NOT EXISTS _zest_migrations"
-                   " (name TEXT PRIMARY KEY, applied TEXT)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _zest_migrations (name TEXT PRIMARY KEY, applied TEXT)"
+        )
         for fn in _pending(db):
             fn(db)
-            db.execute("INSERT INTO _zest_migrations (name, applied) VALUES (?, ?)",
-                       [fn.__name__, datetime.datetime.now(datetime.UTC).isoformat()])
+            db.execute(
+                "INSERT INTO _zest_migrations (name, applied) VALUES (?, ?)",
+                [fn.__name__, datetime.datetime.now(datetime.UTC).isoformat()],
+            )
 
 
 def _pending(db: sqlite_utils.Database) -> list | None:
@@ -159,18 +162,40 @@ def m004_filter_drops(db):
 @migration
 def m005_caches_and_results(db):
     db["context_cache"].create(
-        {"key": str, "encoder": str, "settings": str, "context": str, "created": str,
-         "data": bytes},
+        {
+            "key": str,
+            "encoder": str,
+            "settings": str,
+            "context": str,
+            "created": str,
+            "data": bytes,
+        },
         pk="key",
     )
     db["embedding_cache"].create(
-        {"key": str, "dataset": str, "model": str, "count": int, "dim": int, "created": str,
-         "data": bytes},
+        {
+            "key": str,
+            "dataset": str,
+            "model": str,
+            "count": int,
+            "dim": int,
+            "created": str,
+            "data": bytes,
+        },
         pk="key",
     )
     db["eval_results"].create(
-        {"id": int, "created": str, "dataset": str, "encoder": str, "context": str,
-         "settings": str, "ndcg_at_10": float, "recall_at_100": float, "metrics": str},
+        {
+            "id": int,
+            "created": str,
+            "dataset": str,
+            "encoder": str,
+            "context": str,
+            "settings": str,
+            "ndcg_at_10": float,
+            "recall_at_100": float,
+            "metrics": str,
+        },
         pk="id",
     )
 
@@ -188,7 +213,8 @@ def m006_version_ids_never_reused(db):
     if pk not in sql:
         raise RuntimeError(f"unexpected schema of table versions: {sql}")
     new_sql = sql.replace('"versions" (', '"versions_new" (', 1).replace(
-        pk, pk + " AUTOINCREMENT", 1)
+        pk, pk + " AUTOINCREMENT", 1
+    )
     for table in FROZEN_TABLES:
         for event in ("insert", "update"):
             db.execute(f"DROP TRIGGER IF EXISTS {table}_{event}_frozen")
@@ -202,8 +228,12 @@ def m006_version_ids_never_reused(db):
 @migration
 def m007_version_leases(db):
     """Which process writes a running version: one writer per version (see Store.acquire)."""
-    for column, kind in (("lease_pid", int), ("lease_host", str), ("lease_start", str),
-                         ("lease_heartbeat", float)):
+    for column, kind in (
+        ("lease_pid", int),
+        ("lease_host", str),
+        ("lease_start", str),
+        ("lease_heartbeat", float),
+    ):
         db["versions"].add_column(column, kind)
 
 

@@ -6,7 +6,7 @@ SIGKILL generates exactly the missing plan ordinals with the seeds they would ha
 
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from . import plugins
 from .compare import anchor_diversity
@@ -20,8 +20,19 @@ DOCUMENT_ATTEMPTS = 3
 # Generator options that change how, not what, is generated: they may change on resume (a
 # run that failed on a bad host or timeout can be finished with the fix). A generator adds
 # its own in ``resume_safe_options``.
-RESUME_SAFE_OPTIONS = frozenset({"host", "base_url", "timeout", "concurrency", "n_threads",
-                                 "threads", "workers", "batch_size", "max_retries"})
+RESUME_SAFE_OPTIONS = frozenset(
+    {
+        "host",
+        "base_url",
+        "timeout",
+        "concurrency",
+        "n_threads",
+        "threads",
+        "workers",
+        "batch_size",
+        "max_retries",
+    }
+)
 
 OnDocument = Callable[[dict], None]
 
@@ -33,14 +44,15 @@ MAX_EXEMPLARS = 1000
 MAX_SEED = 2**63 - 1  # stored in an SQLite INTEGER
 
 
-def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int,
-              k: int | None = None) -> None:
+def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | None = None) -> None:
     """Refuse a run's settings before any work (or any version) exists."""
     if not corpus.strip():
         raise ZestError("--name must not be empty")
     if corpus.isdigit():
-        raise ZestError(f"--name {corpus} is all digits: it would be read as a version id;"
-                        " choose a name with a letter in it")
+        raise ZestError(
+            f"--name {corpus} is all digits: it would be read as a version id;"
+            " choose a name with a letter in it"
+        )
     if not 1 <= n_docs <= MAX_DOCS:
         raise ZestError(f"--docs must be between 1 and {MAX_DOCS:,} (got {n_docs})")
     if not 1 <= n_anchors <= n_docs:
@@ -51,27 +63,55 @@ def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int,
         raise ZestError(f"--k must be between 1 and {MAX_EXEMPLARS} (got {k})")
 
 
-def start(store: Store, *, exemplars: list[dict], corpus: str, generator: str = "llama-cpp",
-          model: str | None = None, options: dict | None = None, strategy: str = "hierarchical",
-          templates: str | None = None, n_anchors: int = 20, n_docs: int = 512, seed: int = 0,
-          on_document: OnDocument | None = None) -> int:
+def start(
+    store: Store,
+    *,
+    exemplars: list[dict],
+    corpus: str,
+    generator: str = "llama-cpp",
+    model: str | None = None,
+    options: dict | None = None,
+    strategy: str = "hierarchical",
+    templates: str | None = None,
+    n_anchors: int = 20,
+    n_docs: int = 512,
+    seed: int = 0,
+    on_document: OnDocument | None = None,
+) -> int:
     """Create a version and generate it; returns its id (complete unless an error was raised)."""
     strat = plugins.get_anchor_strategy(strategy)(templates=templates)
-    check_run(corpus=corpus, n_docs=n_docs, n_anchors=n_anchors if strat.uses_anchors else 1,
-              seed=seed)
+    check_run(
+        corpus=corpus, n_docs=n_docs, n_anchors=n_anchors if strat.uses_anchors else 1, seed=seed
+    )
     if not exemplars:
         raise ZestError("no exemplars given")
-    config = {"generator": generator, "model": model, "options": options or {},
-              "strategy": strategy, "templates": templates, "seed": seed, "round": 0,
-              "n_anchors": n_anchors if strat.uses_anchors else 0, "n_docs": n_docs}
+    config = {
+        "generator": generator,
+        "model": model,
+        "options": options or {},
+        "strategy": strategy,
+        "templates": templates,
+        "seed": seed,
+        "round": 0,
+        "n_anchors": n_anchors if strat.uses_anchors else 0,
+        "n_docs": n_docs,
+    }
     gen = _generator(config)
     try:
         with store.transaction():
             version_id = store.create_version(
-                corpus, kind="run", config=config, strategy=strategy, generator=generator,
-                model=gen.model_id, seed=seed, target_docs=n_docs,
-                n_anchors=config["n_anchors"], prompt_hashes=strat.template_hashes(),
-                provenance=gen.provenance())
+                corpus,
+                kind="run",
+                config=config,
+                strategy=strategy,
+                generator=generator,
+                model=gen.model_id,
+                seed=seed,
+                target_docs=n_docs,
+                n_anchors=config["n_anchors"],
+                prompt_hashes=strat.template_hashes(),
+                provenance=gen.provenance(),
+            )
             store.add_exemplars(version_id, exemplars)
         _generate(store, version_id, gen, config, on_document, strat)
     finally:
@@ -87,8 +127,10 @@ def resume_safe_options(generator: str) -> frozenset[str]:
 def check_resume_changes(generator: str, changes: dict) -> None:
     unsafe = sorted(set(changes) - resume_safe_options(generator))
     if unsafe:
-        raise ZestError(f"-o {', '.join(unsafe)} cannot change on resume or top-up (it changes"
-                        " what is generated); start a new run with it")
+        raise ZestError(
+            f"-o {', '.join(unsafe)} cannot change on resume or top-up (it changes"
+            " what is generated); start a new run with it"
+        )
 
 
 def _with_changes(config: dict, changes: dict | None) -> dict:
@@ -98,21 +140,26 @@ def _with_changes(config: dict, changes: dict | None) -> dict:
     if changes:
         check_resume_changes(config["generator"], changes)
         config["options"] = {**config["options"], **changes}
-        config["changes"] = [*config.get("changes", []),
-                             {"resume": config["resumes"], "at": now(), "options": changes}]
+        config["changes"] = [
+            *config.get("changes", []),
+            {"resume": config["resumes"], "at": now(), "options": changes},
+        ]
     return config
 
 
-def resume(store: Store, ref: int | str, on_document: OnDocument | None = None,
-           changes: dict | None = None) -> int:
+def resume(
+    store: Store, ref: int | str, on_document: OnDocument | None = None, changes: dict | None = None
+) -> int:
     """Continue an unfinished run or top-up, optionally with changed resume-safe options."""
     version = store.version(ref)
     if version["status"] == "complete":
         raise ZestError(f"version {version['id']} is already complete")
     if "generator" not in version["config"]:
-        raise ZestError(f"version {version['id']} is a {version['kind']} version that did not"
-                        f" finish; it cannot be resumed: remove it (zest corpora rm"
-                        f" {version['id']}) and run the {version['kind']} again")
+        raise ZestError(
+            f"version {version['id']} is a {version['kind']} version that did not"
+            f" finish; it cannot be resumed: remove it (zest corpora rm"
+            f" {version['id']}) and run the {version['kind']} again"
+        )
     config = _with_changes(version["config"], changes)
     gen = _generator(config)  # before the lease: a bad option leaves the version as it was
     try:
@@ -124,8 +171,9 @@ def resume(store: Store, ref: int | str, on_document: OnDocument | None = None,
     return version["id"]
 
 
-def top_up(store: Store, ref: int | str, on_document: OnDocument | None = None,
-           changes: dict | None = None) -> int:
+def top_up(
+    store: Store, ref: int | str, on_document: OnDocument | None = None, changes: dict | None = None
+) -> int:
     """A child of a (filtered) version that generates replacements up to the target size."""
     parent = store.require_complete(ref)
     source = parent  # a filtered version keeps no generation config: take its nearest maker's
@@ -136,16 +184,26 @@ def top_up(store: Store, ref: int | str, on_document: OnDocument | None = None,
     config = {**_with_changes(source["config"], changes), "round": source["config"]["round"] + 1}
     have = len(store.ordinals(parent["id"]))
     if have >= config["n_docs"]:
-        raise ZestError(f"version {parent['id']} already has {have} of {config['n_docs']} documents")
+        raise ZestError(
+            f"version {parent['id']} already has {have} of {config['n_docs']} documents"
+        )
     gen = _generator(config)
     try:
         with store.transaction():  # the child exists with all its parent's rows, or not at all
             child = store.create_version(
-                parent["corpus"], kind="top-up", parent_id=parent["id"], config=config,
-                strategy=source["strategy"], generator=source["generator"],
-                model=source["model"], seed=source["seed"], target_docs=config["n_docs"],
-                n_anchors=source["n_anchors"], prompt_hashes=source["prompt_hashes"],
-                provenance=source["provenance"])
+                parent["corpus"],
+                kind="top-up",
+                parent_id=parent["id"],
+                config=config,
+                strategy=source["strategy"],
+                generator=source["generator"],
+                model=source["model"],
+                seed=source["seed"],
+                target_docs=config["n_docs"],
+                n_anchors=source["n_anchors"],
+                prompt_hashes=source["prompt_hashes"],
+                provenance=source["provenance"],
+            )
             store.copy_into(parent["id"], child)
         _generate(store, child, gen, config, on_document)
     finally:
@@ -158,20 +216,29 @@ def _generator(config: dict) -> Generator:
     return cls(config["model"], **config["options"])
 
 
-def _generate(store: Store, version_id: int, gen: Generator, config: dict,
-              on_document: OnDocument | None, strat: AnchorStrategy | None = None) -> None:
+def _generate(
+    store: Store,
+    version_id: int,
+    gen: Generator,
+    config: dict,
+    on_document: OnDocument | None,
+    strat: AnchorStrategy | None = None,
+) -> None:
     """Generate what the version lacks, then mark it complete (if its rows are whole) or
     failed. Ctrl-C and SIGTERM mark it failed ("interrupted") and raise ``Interrupted``."""
     started = time.monotonic()
     try:
         strat = strat or plugins.get_anchor_strategy(config["strategy"])(
-            templates=config["templates"])
+            templates=config["templates"]
+        )
         empty = _fill(store, version_id, gen, strat, config, on_document)
         if empty:
             store.update_version(version_id, config={**config, "empty": empty})
-            raise ZestError(f"the generator returned empty text for {len(empty)} documents"
-                            f" after {DOCUMENT_ATTEMPTS} attempts each (resuming draws them"
-                            " with fresh seeds)")
+            raise ZestError(
+                f"the generator returned empty text for {len(empty)} documents"
+                f" after {DOCUMENT_ATTEMPTS} attempts each (resuming draws them"
+                " with fresh seeds)"
+            )
         store.finish(version_id, "complete", time.monotonic() - started)
     except BaseException as e:
         interrupted = isinstance(e, (KeyboardInterrupt, Interrupted))
@@ -196,14 +263,21 @@ def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors:
     store.update_version(version_id, provenance={**provenance, "anchors": report})
 
 
-def _fill(store: Store, version_id: int, gen: Generator, strat: AnchorStrategy, config: dict,
-          on_document: OnDocument | None) -> list[int]:
+def _fill(
+    store: Store,
+    version_id: int,
+    gen: Generator,
+    strat: AnchorStrategy,
+    config: dict,
+    on_document: OnDocument | None,
+) -> list[int]:
     """Store the missing anchors and documents; return the ordinals still empty."""
     exemplars = store.exemplars(version_id)
     anchors = store.anchors(version_id)
     if len(anchors) != config["n_anchors"]:
-        store.add_anchors(version_id, strat.make_anchors(
-            exemplars, config["n_anchors"], gen, config["seed"]))
+        store.add_anchors(
+            version_id, strat.make_anchors(exemplars, config["n_anchors"], gen, config["seed"])
+        )
         anchors = store.anchors(version_id)
     if anchors and "anchors" not in store.version(version_id)["provenance"]:
         _note_anchors(store, version_id, strat, anchors)
@@ -216,25 +290,33 @@ def _fill(store: Store, version_id: int, gen: Generator, strat: AnchorStrategy, 
         missing = sorted(set(range(n_docs)) - store.ordinals(version_id))
         if not missing:
             break
-        anchor_of = {j: anchors[plan_anchor(j, n_docs, len(anchors))] if anchors else None
-                     for j in missing}
+        anchor_of = {
+            j: anchors[plan_anchor(j, n_docs, len(anchors))] if anchors else None for j in missing
+        }
 
-        def seed_of(j):
+        def seed_of(j, attempt=attempt):
             if j in reseeded:
                 return derive_seed(seed, "document", rnd, j, attempt, "resume", resumes)
             return derive_seed(seed, "document", rnd, j, attempt)
 
-        requests = (strat.document_request(exemplars, anchor_of[j] and anchor_of[j]["text"], j,
-                                           seed_of(j)) for j in missing)
+        requests = (
+            strat.document_request(exemplars, anchor_of[j] and anchor_of[j]["text"], j, seed_of(j))
+            for j in missing
+        )
         for request, completion in gen.complete_many(requests):
             text = strat.clean_document(completion.text)
             if not text:
                 continue
             anchor = anchor_of[request.key]
-            doc = {"ordinal": request.key, "text": text, "anchor_id": anchor and anchor["id"],
-                   "token_count": completion.completion_tokens,
-                   "prompt_tokens": completion.prompt_tokens, "seed": request.seed,
-                   "finish_reason": completion.finish_reason}
+            doc = {
+                "ordinal": request.key,
+                "text": text,
+                "anchor_id": anchor and anchor["id"],
+                "token_count": completion.completion_tokens,
+                "prompt_tokens": completion.prompt_tokens,
+                "seed": request.seed,
+                "finish_reason": completion.finish_reason,
+            }
             store.add_document(version_id, **doc)
             if on_document:
                 on_document(doc)

@@ -18,6 +18,7 @@ CORE_PLUGINS = (
     "zest_core.commands.corpora",
     "zest_core.commands.evaluation",
     "zest_core.commands.filtering",
+    "zest_core.commands.lineage",
     "zest_core.commands.compare",
     "zest_core.commands.fidelity",
     "zest_core.commands.tuning",

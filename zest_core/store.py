@@ -18,8 +18,9 @@ import signal
 import socket
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import platformdirs
 import sqlite_utils
@@ -70,7 +71,7 @@ def _process_start(pid: int) -> str:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return "" if fields[0] in ("Z", "X") else fields[19]
 
 
@@ -117,8 +118,9 @@ class Store:
             # mode of a new file takes a lock that concurrent first openers contend for.
             # isolation_level=None: the sqlite3 module opens no implicit transactions, so the
             # only transactions are the explicit ones of ``transaction()``.
-            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
             if _FAULT_KILL_AT or _FAULT_COUNT:
                 conn.set_trace_callback(_fault_trace)
             self.db = sqlite_utils.Database(conn)
@@ -153,7 +155,8 @@ class Store:
                 if time.monotonic() >= deadline:
                     raise ZestError(
                         f"the zest database {self.path} is locked by another process"
-                        f" (waited {BUSY_SECONDS:.0f} s); try again when it finishes") from None
+                        f" (waited {BUSY_SECONDS:.0f} s); try again when it finishes"
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
@@ -184,12 +187,14 @@ class Store:
     def corpus_id(self, name: str) -> int:
         """The corpus's id, creating it if new (race-free: concurrent creators share one row)."""
         with self.transaction():
-            self.db.execute("INSERT OR IGNORE INTO corpora (name, created) VALUES (?, ?)",
-                            [name, now()])
+            self.db.execute(
+                "INSERT OR IGNORE INTO corpora (name, created) VALUES (?, ?)", [name, now()]
+            )
             return self.db.execute("SELECT id FROM corpora WHERE name = ?", [name]).fetchone()[0]
 
-    def create_version(self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None,
-                       **fields: Any) -> int:
+    def create_version(
+        self, corpus: str, *, kind: str, config: dict, parent_id: int | None = None, **fields: Any
+    ) -> int:
         """A new ``running`` version, leased to this process until ``finish``."""
         row = {
             "parent_id": parent_id,
@@ -213,7 +218,8 @@ class Store:
             rows = self.db.execute_returning_dicts(sql + " WHERE versions.id = ?", [int(text)])
         else:
             rows = self.db.execute_returning_dicts(
-                sql + " WHERE corpora.name = ? ORDER BY versions.id DESC LIMIT 1", [text])
+                sql + " WHERE corpora.name = ? ORDER BY versions.id DESC LIMIT 1", [text]
+            )
         if not rows:
             raise ZestError(f"no corpus version '{ref}' in {self.path}")
         version = rows[0]
@@ -227,12 +233,17 @@ class Store:
         if version["status"] != "complete":
             raise ZestError(
                 f"version {version['id']} is {version['status']}, not complete"
-                f" (finish it with: zest run --resume {version['id']})")
+                f" (finish it with: zest run --resume {version['id']})"
+            )
         return version
 
     def children(self, version_id: int) -> list[int]:
-        return [row[0] for row in self.db.execute(
-            "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id])]
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM versions WHERE parent_id = ? ORDER BY id", [version_id]
+            )
+        ]
 
     def descendants(self, version_id: int) -> list[int]:
         """Every version below this one, deepest first (the order they can be deleted in)."""
@@ -256,9 +267,11 @@ class Store:
                 for table in ("documents", "anchors", "exemplars"):
                     self.db.execute(f"DELETE FROM {table} WHERE version_id = ?", [version_id])
                 self.db.execute("DELETE FROM versions WHERE id = ?", [version_id])
-                self.db.execute("""DELETE FROM corpora WHERE id = ? AND NOT EXISTS
+                self.db.execute(
+                    """DELETE FROM corpora WHERE id = ? AND NOT EXISTS
                                    (SELECT 1 FROM versions WHERE corpus_id = ?)""",
-                                [version["corpus_id"]] * 2)
+                    [version["corpus_id"]] * 2,
+                )
 
     def versions(self) -> list[dict]:
         return self.db.execute_returning_dicts(
@@ -270,13 +283,18 @@ class Store:
                       versions.wall_seconds, versions.error, versions.lease_pid,
                       versions.lease_host, versions.lease_start, versions.lease_heartbeat
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
-               ORDER BY versions.id""")
+               ORDER BY versions.id"""
+        )
 
     # one writer per version ---------------------------------------------------------
     def _my_lease(self) -> dict:
         pid = os.getpid()
-        return {"lease_pid": pid, "lease_host": HOST, "lease_start": _process_start(pid),
-                "lease_heartbeat": time.time()}
+        return {
+            "lease_pid": pid,
+            "lease_host": HOST,
+            "lease_start": _process_start(pid),
+            "lease_heartbeat": time.time(),
+        }
 
     @staticmethod
     def lease_holder(version: dict) -> str | None:
@@ -297,8 +315,10 @@ class Store:
     def _refuse_if_leased(self, version: dict, action: str) -> None:
         holder = self.lease_holder(version)
         if holder and not self._mine(version):
-            raise ZestError(f"version {version['id']} is being written by {holder};"
-                            f" cannot {action} it until that process ends")
+            raise ZestError(
+                f"version {version['id']} is being written by {holder};"
+                f" cannot {action} it until that process ends"
+            )
 
     def acquire(self, ref: int | str, action: str = "resume") -> dict:
         """Lease an unfinished version to this process (taking over a stale lease), inside
@@ -308,17 +328,24 @@ class Store:
             if version["status"] == "complete":
                 raise ZestError(f"version {version['id']} is already complete")
             self._refuse_if_leased(version, action)
-            self.db["versions"].update(version["id"], {"status": "running", "error": None,
-                                                       **self._my_lease()})
+            self.db["versions"].update(
+                version["id"], {"status": "running", "error": None, **self._my_lease()}
+            )
         return self.version(version["id"])
 
     def sweep_stale(self) -> list[int]:
         """Mark ``failed`` the running versions whose writer is gone (killed, crashed, power
         lost), so nothing stays ``running`` without a live writer. Returns their ids."""
+
         def stale():
-            return [v for v in self.db.execute_returning_dicts(
-                "SELECT * FROM versions WHERE status = 'running'")
-                if not self.lease_holder(v) and not self._mine(v)]
+            return [
+                v
+                for v in self.db.execute_returning_dicts(
+                    "SELECT * FROM versions WHERE status = 'running'"
+                )
+                if not self.lease_holder(v) and not self._mine(v)
+            ]
+
         if not stale():  # the usual case: no write lock taken
             return []
         with self.transaction():
@@ -328,7 +355,8 @@ class Store:
                 self.db.execute(
                     """UPDATE versions SET status = 'failed', error = ?, finished = ?,
                        lease_pid = NULL WHERE id = ?""",
-                    [f"interrupted: its {who} stopped", now(), v["id"]])
+                    [f"interrupted: its {who} stopped", now(), v["id"]],
+                )
         return [v["id"] for v in found]
 
     def update_version(self, version_id: int, **fields: Any) -> None:
@@ -349,7 +377,8 @@ class Store:
                    provenance = json_set(coalesce(provenance, '{}'), '$.usage', json(?)),
                    lease_pid = NULL
                    WHERE id = ?""",
-                [status, error, now(), seconds, usage, version_id])
+                [status, error, now(), seconds, usage, version_id],
+            )
 
     def _check_whole(self, version_id: int) -> None:
         """Refuse to call a version complete unless its rows are: every planned ordinal once
@@ -358,82 +387,120 @@ class Store:
         v = self.version(version_id)
         have = self.db.execute(
             "SELECT count(*), count(DISTINCT ordinal) FROM documents WHERE version_id = ?",
-            [version_id]).fetchone()
+            [version_id],
+        ).fetchone()
         if v["kind"] == "filter":
             parent = self.totals(v["parent_id"])["documents"]
-            dropped = self.db.execute("SELECT count(*) FROM drops WHERE version_id = ?",
-                                      [version_id]).fetchone()[0]
+            dropped = self.db.execute(
+                "SELECT count(*) FROM drops WHERE version_id = ?", [version_id]
+            ).fetchone()[0]
             want = parent - dropped
         else:
             want = v["target_docs"]
             planned = self.db.execute(
                 """SELECT count(*) FROM documents WHERE version_id = ?
-                   AND ordinal >= 0 AND ordinal < ?""", [version_id, want]).fetchone()[0]
+                   AND ordinal >= 0 AND ordinal < ?""",
+                [version_id, want],
+            ).fetchone()[0]
             anchors = len(self.anchors(version_id))
             if planned != want or anchors != (v["n_anchors"] or 0):
                 raise ZestError(
                     f"version {version_id} has {planned} of {want} planned documents and"
-                    f" {anchors} of {v['n_anchors'] or 0} anchors; it is not complete")
+                    f" {anchors} of {v['n_anchors'] or 0} anchors; it is not complete"
+                )
         if have[0] != want or have[1] != want:
-            raise ZestError(f"version {version_id} has {have[0]} documents, expected {want};"
-                            " it is not complete")
+            raise ZestError(
+                f"version {version_id} has {have[0]} documents, expected {want}; it is not complete"
+            )
 
     # exemplars, anchors, documents ---------------------------------------------------
     def add_exemplars(self, version_id: int, exemplars: Iterable[dict]) -> None:
-        rows = [{"version_id": version_id, "ordinal": i, "title": e.get("title"),
-                 "text": e["text"], "source": e.get("source")} for i, e in enumerate(exemplars)]
+        rows = [
+            {
+                "version_id": version_id,
+                "ordinal": i,
+                "title": e.get("title"),
+                "text": e["text"],
+                "source": e.get("source"),
+            }
+            for i, e in enumerate(exemplars)
+        ]
         with self.transaction():
             self.db["exemplars"].insert_all(rows)
 
     def exemplars(self, version_id: int) -> list[dict]:
-        return list(self.db["exemplars"].rows_where(
-            "version_id = ?", [version_id], order_by="ordinal"))
+        return list(
+            self.db["exemplars"].rows_where("version_id = ?", [version_id], order_by="ordinal")
+        )
 
     def add_anchors(self, version_id: int, anchors: Iterable[dict]) -> None:
         """All anchors of a version in one transaction: there are all of them or none (a
         partial set left by an older zest is replaced)."""
         rows = [{"version_id": version_id, "ordinal": i, **a} for i, a in enumerate(anchors)]
         with self.transaction():
-            if self.db.execute("SELECT 1 FROM documents WHERE version_id = ? LIMIT 1",
-                               [version_id]).fetchone():
-                raise ZestError(f"version {version_id} already has documents; its anchors"
-                                " cannot change")
+            if self.db.execute(
+                "SELECT 1 FROM documents WHERE version_id = ? LIMIT 1", [version_id]
+            ).fetchone():
+                raise ZestError(
+                    f"version {version_id} already has documents; its anchors cannot change"
+                )
             self.db.execute("DELETE FROM anchors WHERE version_id = ?", [version_id])
             self.db["anchors"].insert_all(rows)
 
     def anchors(self, version_id: int) -> list[dict]:
-        return list(self.db["anchors"].rows_where(
-            "version_id = ?", [version_id], order_by="ordinal"))
+        return list(
+            self.db["anchors"].rows_where("version_id = ?", [version_id], order_by="ordinal")
+        )
 
     def add_document(self, version_id: int, ordinal: int, text: str, **fields: Any) -> int:
-        row = {"version_id": version_id, "ordinal": ordinal, "text": text,
-               "content_hash": content_hash(text), "created": now(), **fields}
+        row = {
+            "version_id": version_id,
+            "ordinal": ordinal,
+            "text": text,
+            "content_hash": content_hash(text),
+            "created": now(),
+            **fields,
+        }
         with self.transaction():
             doc_id = self.db["documents"].insert(row).last_pk
-            self.db.execute("UPDATE versions SET lease_heartbeat = ? WHERE id = ?",
-                            [time.time(), version_id])
+            self.db.execute(
+                "UPDATE versions SET lease_heartbeat = ? WHERE id = ?", [time.time(), version_id]
+            )
             return doc_id
 
     def documents(self, version_id: int) -> list[dict]:
         return self.db.execute_returning_dicts(
             """SELECT documents.*, anchors.text AS anchor FROM documents
                LEFT JOIN anchors ON anchors.id = documents.anchor_id
-               WHERE documents.version_id = ? ORDER BY documents.ordinal""", [version_id])
+               WHERE documents.version_id = ? ORDER BY documents.ordinal""",
+            [version_id],
+        )
 
     def ordinals(self, version_id: int) -> set[int]:
-        return {row[0] for row in self.db.execute(
-            "SELECT ordinal FROM documents WHERE version_id = ?", [version_id])}
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT ordinal FROM documents WHERE version_id = ?", [version_id]
+            )
+        }
 
     def totals(self, version_id: int) -> dict:
         """Token counts of a version, summed from its anchors and documents."""
         docs = self.db.execute(
             """SELECT count(*), coalesce(sum(token_count), 0), coalesce(sum(prompt_tokens), 0)
-               FROM documents WHERE version_id = ?""", [version_id]).fetchone()
+               FROM documents WHERE version_id = ?""",
+            [version_id],
+        ).fetchone()
         anchors = self.db.execute(
             """SELECT coalesce(sum(completion_tokens), 0), coalesce(sum(prompt_tokens), 0)
-               FROM anchors WHERE version_id = ?""", [version_id]).fetchone()
-        return {"documents": docs[0], "completion_tokens": docs[1] + anchors[0],
-                "prompt_tokens": docs[2] + anchors[1]}
+               FROM anchors WHERE version_id = ?""",
+            [version_id],
+        ).fetchone()
+        return {
+            "documents": docs[0],
+            "completion_tokens": docs[1] + anchors[0],
+            "prompt_tokens": docs[2] + anchors[1],
+        }
 
     def add_drops(self, version_id: int, drops: Iterable[dict]) -> None:
         """Why each parent document was left out of a filter child (``document_id``,
@@ -451,13 +518,17 @@ class Store:
             f"""SELECT drops.*, documents.text FROM drops
                 JOIN documents ON documents.id = drops.document_id
                 WHERE drops.version_id IN ({marks})
-                ORDER BY drops.version_id, drops.ordinal""", ids)
+                ORDER BY drops.version_id, drops.ordinal""",
+            ids,
+        )
 
     def drop_counts(self, version_id: int) -> list[dict]:
         """Drops of one filter version grouped by (filter, reason), most frequent first."""
         return self.db.execute_returning_dicts(
             """SELECT filter, reason, count(*) AS n, min(ordinal) AS example FROM drops
-               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""", [version_id])
+               WHERE version_id = ? GROUP BY filter, reason ORDER BY n DESC""",
+            [version_id],
+        )
 
     def copy_into(self, parent_id: int, child_id: int, keep: Iterable[int] | None = None) -> None:
         """Copy exemplars, anchors and the documents whose ids are in ``keep`` (all if None)
@@ -466,12 +537,14 @@ class Store:
         with self.transaction():
             self.db["exemplars"].insert_all(
                 {**{k: v for k, v in e.items() if k != "id"}, "version_id": child_id}
-                for e in self.exemplars(parent_id))
+                for e in self.exemplars(parent_id)
+            )
             anchor_map = {}
             for anchor in self.anchors(parent_id):
                 row = {k: v for k, v in anchor.items() if k != "id"}
-                anchor_map[anchor["id"]] = self.db["anchors"].insert(
-                    {**row, "version_id": child_id}).last_pk
+                anchor_map[anchor["id"]] = (
+                    self.db["anchors"].insert({**row, "version_id": child_id}).last_pk
+                )
             for doc in self.db["documents"].rows_where("version_id = ?", [parent_id]):
                 if keep_ids is not None and doc["id"] not in keep_ids:
                     continue

@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 
 from .errors import ZestError
 from .generation import Generator, Request
-from .text import jaccard, words  # noqa: F401 (plugins written before zest_core.text)
-from .text import first_words
+from .text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
 from .text import title as title_of
 
 
@@ -60,10 +59,12 @@ class AnchorStrategy:
         needed = ["document"] + (["anchor"] if self.uses_anchors else [])
         for table in needed:
             missing = {"header", "exemplar", "next", "max_tokens", "temperature"} - set(
-                self.templates.get(table, {}))
+                self.templates.get(table, {})
+            )
             if missing:
                 raise ZestError(
-                    f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}")
+                    f"templates {self.templates_path}: [{table}] lacks {', '.join(sorted(missing))}"
+                )
             self._check_table(table, self.templates[table])
 
     def _check_table(self, table: str, t: dict) -> None:
@@ -76,29 +77,40 @@ class AnchorStrategy:
             try:
                 t[key].format(**TEMPLATE_FIELDS)
             except KeyError as e:
-                raise ZestError(f"{where} {key} uses the unknown field {{{e.args[0]}}}"
-                                f" (known: {', '.join('{%s}' % f for f in TEMPLATE_FIELDS)})"
-                                ) from None
+                raise ZestError(
+                    f"{where} {key} uses the unknown field {{{e.args[0]}}}"
+                    f" (known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
+                ) from None
             except (ValueError, IndexError) as e:
-                raise ZestError(f"{where} {key} is not a valid template ({e}); write a"
-                                " literal brace as {{ or }}") from None
+                raise ZestError(
+                    f"{where} {key} is not a valid template ({e}); write a"
+                    " literal brace as {{ or }}"
+                ) from None
         for key in ("max_tokens", "exemplar_words"):
             value = t.get(key, 1)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ZestError(f"{where} {key} must be a positive whole number, not {value!r}")
         temperature = t["temperature"]
-        if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
-                or not 0 <= temperature < float("inf")):
-            raise ZestError(f"{where} temperature must be a finite number >= 0,"
-                            f" not {temperature!r}")
+        if (
+            not isinstance(temperature, (int, float))
+            or isinstance(temperature, bool)
+            or not 0 <= temperature < float("inf")
+        ):
+            raise ZestError(
+                f"{where} temperature must be a finite number >= 0, not {temperature!r}"
+            )
         stop = t.get("stop", [])
         if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
-            raise ZestError(f'{where} stop must be a list of non-empty strings, e.g. stop ='
-                            f' ["\\n"], not {stop!r}')
+            raise ZestError(
+                f"{where} stop must be a list of non-empty strings, e.g. stop ="
+                f' ["\\n"], not {stop!r}'
+            )
 
     def template_hashes(self) -> dict[str, str]:
-        return {table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-                for table, body in sorted(self.templates.items())}
+        return {
+            table: hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            for table, body in sorted(self.templates.items())
+        }
 
     def prompt(self, table: str, exemplars: list[dict], order: list[int], anchor: str = "") -> str:
         """Exemplars as consecutive documents of one collection, then the start of the next."""
@@ -114,16 +126,24 @@ class AnchorStrategy:
 
     def request(self, table: str, key: int, prompt: str, seed: int) -> Request:
         t = self.templates[table]
-        return Request(key=key, prompt=prompt, max_tokens=t["max_tokens"],
-                       temperature=t["temperature"], seed=seed, stop=tuple(t.get("stop", ())))
+        return Request(
+            key=key,
+            prompt=prompt,
+            max_tokens=t["max_tokens"],
+            temperature=t["temperature"],
+            seed=seed,
+            stop=tuple(t.get("stop", ())),
+        )
 
-    def document_request(self, exemplars: list[dict], anchor: str | None, ordinal: int,
-                         seed: int) -> Request:
+    def document_request(
+        self, exemplars: list[dict], anchor: str | None, ordinal: int, seed: int
+    ) -> Request:
         prompt = self.prompt("document", exemplars, list(range(len(exemplars))), anchor or "")
         return self.request("document", ordinal, prompt, seed)
 
-    def make_anchors(self, exemplars: list[dict], n: int, generator: Generator,
-                     seed: int) -> list[dict]:
+    def make_anchors(
+        self, exemplars: list[dict], n: int, generator: Generator, seed: int
+    ) -> list[dict]:
         """``n`` anchors as ``{"text", "attempts", "prompt_tokens", "completion_tokens"}``."""
         raise NotImplementedError
 

@@ -1,1 +1,13 @@
-"""Commands added to the zest CLI by the core itself, through the register_commands hook."""
+"""Commands added to the zest CLI by the core itself, through the register_commands hook.
+
+Each module defines its commands at module level and adds them in ``register_commands``;
+what they share lives here, so that no command module imports ``zest_core.cli``.
+"""
+
+import click
+
+
+def db_option(fn):
+    return click.option("--db", type=click.Path(dir_okay=False), envvar="ZEST_DB",
+                        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
+                             "checkout, else the user data directory).")(fn)

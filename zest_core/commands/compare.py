@@ -8,9 +8,10 @@ from rich.table import Table
 
 from .. import console
 from ..compare import version_metrics
-from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
+from ..options import parse_option_pairs
 from ..store import Store
+from . import db_option
 from .evaluation import encoder_options
 
 # (label, key, format) of each row of the table; None values print as "-".
@@ -36,42 +37,43 @@ ROWS = (
 )
 
 
+@click.command()
+@click.argument("versions", nargs=-1, required=True)
+@click.option("--dataset", type=click.Path(),
+              help="BEIR directory: add the retrieval score of each version as context.")
+@encoder_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
+@db_option
+def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
+    """Corpus VERSIONS side by side: generator and model, documents, tokens, wall time,
+    tokens/s, anchor diversity, distinct-n, exemplar vocabulary overlap, document length;
+    with --dataset, nDCG@10 and Recall@100 of the encoder using each version as context.
+    """
+    store = Store(db)
+    rows = [version_metrics(store, ref) for ref in versions]
+    if dataset:
+        from ..evaluate import evaluate_contexts
+
+        scores = evaluate_contexts(
+            store, dataset, encoder_name, [str(r["version"]) for r in rows], model=model,
+            progress=console.stderr.is_terminal, **parse_option_pairs(option_pairs))
+        for row, score in zip(rows, scores):
+            row.update(encoder=encoder_name, ndcg_at_10=100 * score["ndcg_at_10"],
+                       recall_at_100=100 * score["recall_at_100"])
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table("", *(f"version {r['version']}" for r in rows),
+                  title=f"retrieval with encoder {encoder_name} on {dataset}" if dataset
+                  else None)
+    for label, key, fmt in ROWS:
+        if any(key in r for r in rows):
+            table.add_row(label, *("-" if r.get(key) is None else fmt.format(r[key])
+                                   for r in rows))
+    console.stdout().print(table)
+
+
 @hookimpl
 def register_commands(cli):
-    from ..cli import db_option
-
-    @cli.command()
-    @click.argument("versions", nargs=-1, required=True)
-    @click.option("--dataset", type=click.Path(),
-                  help="BEIR directory: add the retrieval score of each version as context.")
-    @encoder_options
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
-    @db_option
-    def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
-        """Corpus VERSIONS side by side: generator and model, documents, tokens, wall time,
-        tokens/s, anchor diversity, distinct-n, exemplar vocabulary overlap, document length;
-        with --dataset, nDCG@10 and Recall@100 of the encoder using each version as context.
-        """
-        store = Store(db)
-        rows = [version_metrics(store, ref) for ref in versions]
-        if dataset:
-            from ..evaluate import evaluate_contexts
-
-            scores = evaluate_contexts(
-                store, dataset, encoder_name, [str(r["version"]) for r in rows], model=model,
-                progress=console.stderr.is_terminal, **parse_option_pairs(option_pairs))
-            for row, score in zip(rows, scores):
-                row.update(encoder=encoder_name, ndcg_at_10=100 * score["ndcg_at_10"],
-                           recall_at_100=100 * score["recall_at_100"])
-        if as_json:
-            for row in rows:
-                click.echo(json.dumps(row))
-            return
-        table = Table("", *(f"version {r['version']}" for r in rows),
-                      title=f"retrieval with encoder {encoder_name} on {dataset}" if dataset
-                      else None)
-        for label, key, fmt in ROWS:
-            if any(key in r for r in rows):
-                table.add_row(label, *("-" if r.get(key) is None else fmt.format(r[key])
-                                       for r in rows))
-        console.stdout().print(table)
+    cli.add_command(compare)

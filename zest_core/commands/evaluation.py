@@ -7,9 +7,10 @@ import click
 from rich.table import Table
 
 from .. import console, plugins
-from ..options import parse_option_pairs
 from ..hookspecs import hookimpl
+from ..options import parse_option_pairs
 from ..store import Store
+from . import db_option
 
 
 def encoder_options(fn):
@@ -43,74 +44,77 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+@click.command(name="eval")
+@click.option("--dataset", required=True, type=click.Path(),
+              help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv.")
+@encoder_options
+@click.option("--context", "context_values", multiple=True, default=("none",),
+              show_default=True, metavar="CONTEXT",
+              help="none, real (a seeded sample of the target corpus; real:N, real:all) "
+                   "or a corpus version; repeat or separate with commas.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the real-corpus sample.")
+@click.option("--tuned", is_flag=True,
+              help="Use each version context with the settings zest tune chose for it.")
+@db_option
+def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, tuned, db):
+    """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
+    context; the corpus is encoded once and cached."""
+    from ..evaluate import evaluate_contexts
+    from ..tuning import tuned_groups
+
+    started = time.monotonic()
+    store, options = Store(db), parse_option_pairs(option_pairs)
+    contexts = _contexts(context_values)
+    groups = (tuned_groups(store, contexts, encoder_name, model, options) if tuned
+              else [(options, contexts)])
+    rows = [row for group_options, group in groups for row in evaluate_contexts(
+        store, dataset, encoder_name, group, model=model, seed=seed,
+        progress=console.stderr.is_terminal, **group_options)]
+    for group_options, group in groups if tuned else ():
+        click.echo(f"{', '.join(group)}: " + (", ".join(
+            f"{k}={v}" for k, v in sorted(group_options.items())) or "the defaults"))
+    first = rows[0]
+    how = ("reused from the cache" if first["corpus_cached"]
+           else f"encoded in {first['encode_seconds']:.1f} s and cached")
+    click.echo(f"corpus embeddings: {how}")
+    table = Table("context", "nDCG@10", "Recall@100", "context cache", "seconds",
+                  title=f"{encoder_name} on {dataset}")
+    for row in rows:
+        table.add_row(row["label"], f"{100 * row['ndcg_at_10']:.2f}",
+                      f"{100 * row['recall_at_100']:.2f}",
+                      "-" if row["context"] == "none"
+                      else "reused" if row["context_cached"] else "built",
+                      f"{row['seconds']:.1f}")
+    console.stdout().print(table)
+    click.echo(f"total {time.monotonic() - started:.1f} s;"
+               f" results stored as eval_results {', '.join(str(r['id']) for r in rows)}")
+
+
+@click.command(name="context")
+@click.argument("version")
+@encoder_options
+@db_option
+def context_(version, encoder_name, model, option_pairs, db):
+    """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
+    statistics) and cache it, so that evaluations with this context start at once."""
+    from ..encoding import context_state, make_encoder, resolve_context
+
+    store = Store(db)
+    encoder = make_encoder(encoder_name, model, **parse_option_pairs(option_pairs))
+    encoder.progress = console.stderr.is_terminal
+    try:
+        context = resolve_context(store, version, encoder)
+        started = time.monotonic()
+        _, cached = context_state(store, encoder, context)
+    finally:
+        encoder.close()
+    click.echo(f"{encoder_name} context from {context.label}: "
+               + ("already cached" if cached
+                  else f"built and cached in {time.monotonic() - started:.1f} s"))
+
+
 @hookimpl
 def register_commands(cli):
-    from ..cli import db_option
-
-    @cli.command(name="eval")
-    @click.option("--dataset", required=True, type=click.Path(),
-                  help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv.")
-    @encoder_options
-    @click.option("--context", "context_values", multiple=True, default=("none",),
-                  show_default=True, metavar="CONTEXT",
-                  help="none, real (a seeded sample of the target corpus; real:N, real:all) "
-                       "or a corpus version; repeat or separate with commas.")
-    @click.option("--seed", type=int, default=0, show_default=True,
-                  help="Seed of the real-corpus sample.")
-    @click.option("--tuned", is_flag=True,
-                  help="Use each version context with the settings zest tune chose for it.")
-    @db_option
-    def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, tuned, db):
-        """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
-        context; the corpus is encoded once and cached."""
-        from ..evaluate import evaluate_contexts
-        from ..tuning import tuned_groups
-
-        started = time.monotonic()
-        store, options = Store(db), parse_option_pairs(option_pairs)
-        contexts = _contexts(context_values)
-        groups = (tuned_groups(store, contexts, encoder_name, model, options) if tuned
-                  else [(options, contexts)])
-        rows = [row for group_options, group in groups for row in evaluate_contexts(
-            store, dataset, encoder_name, group, model=model, seed=seed,
-            progress=console.stderr.is_terminal, **group_options)]
-        for group_options, group in groups if tuned else ():
-            click.echo(f"{', '.join(group)}: " + (", ".join(
-                f"{k}={v}" for k, v in sorted(group_options.items())) or "the defaults"))
-        first = rows[0]
-        how = ("reused from the cache" if first["corpus_cached"]
-               else f"encoded in {first['encode_seconds']:.1f} s and cached")
-        click.echo(f"corpus embeddings: {how}")
-        table = Table("context", "nDCG@10", "Recall@100", "context cache", "seconds",
-                      title=f"{encoder_name} on {dataset}")
-        for row in rows:
-            table.add_row(row["label"], f"{100 * row['ndcg_at_10']:.2f}",
-                          f"{100 * row['recall_at_100']:.2f}",
-                          "-" if row["context"] == "none"
-                          else "reused" if row["context_cached"] else "built",
-                          f"{row['seconds']:.1f}")
-        console.stdout().print(table)
-        click.echo(f"total {time.monotonic() - started:.1f} s;"
-                   f" results stored as eval_results {', '.join(str(r['id']) for r in rows)}")
-
-    @cli.command(name="context")
-    @click.argument("version")
-    @encoder_options
-    @db_option
-    def context_(version, encoder_name, model, option_pairs, db):
-        """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
-        statistics) and cache it, so that evaluations with this context start at once."""
-        from ..encoding import context_state, make_encoder, resolve_context
-
-        store = Store(db)
-        encoder = make_encoder(encoder_name, model, **parse_option_pairs(option_pairs))
-        encoder.progress = console.stderr.is_terminal
-        try:
-            context = resolve_context(store, version, encoder)
-            started = time.monotonic()
-            _, cached = context_state(store, encoder, context)
-        finally:
-            encoder.close()
-        click.echo(f"{encoder_name} context from {context.label}: "
-                   + ("already cached" if cached
-                      else f"built and cached in {time.monotonic() - started:.1f} s"))
+    cli.add_command(eval_)
+    cli.add_command(context_)
