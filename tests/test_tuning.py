@@ -151,6 +151,17 @@ def test_queries_are_written_once_per_document_with_lineage(store, exemplars):
         r["text"] and r["generator"] == "fake" and len(r["template_hash"]) == 64 for r in rows
     )
     assert write_queries(store, vid, FakeGenerator(), seed=3) == 0  # nothing left to write
+    # a filtered child reuses its parent's queries instead of sampling them again
+    from zest_core.filtering import apply_filters
+
+    child = apply_filters(store, vid, [("exact-dedup", {})])
+    gen = FakeGenerator()
+    assert write_queries(store, child, gen, seed=3) == 0 and gen.calls == 0
+    texts = store.db.execute(
+        """SELECT d.version_id, q.text FROM synthetic_queries q JOIN documents d
+           ON d.id = q.document_id ORDER BY d.ordinal, d.version_id"""
+    ).fetchall()
+    assert [t for v, t in texts if v == child] == [t for v, t in texts if v == vid]
 
 
 @pytest.mark.model

@@ -82,12 +82,37 @@ def write_queries(
 ) -> int:
     """Have ``generator`` write a query for each document of the version that lacks one;
     each is stored as it arrives, so an interrupted run continues where it stopped.
-    Returns how many were written."""
+    A document copied from a parent version (``zest filter``, ``--top-up``) gets the query
+    its original already has when that one was written the same way (text, plan position,
+    template, generator, model and seed), since sampling again would give the same query.
+    Returns how many were written (reused ones not counted)."""
     version = store.require_complete(ref)
     table, template_hash = load_query_template(templates)
-    todo = {doc["id"]: doc for doc in missing_queries(store, version["id"])}
-    spent = {doc_id: [0, 0] for doc_id in todo}
     attempts = max(1, table.get("attempts", 3))
+    todo = {doc["id"]: doc for doc in missing_queries(store, version["id"])}
+    for doc in list(todo.values()):
+        seeds = [derive_seed(seed, "query", doc["ordinal"], a) for a in range(attempts)]
+        same = store.db.execute_returning_dicts(
+            f"""SELECT q.* FROM synthetic_queries q JOIN documents d ON d.id = q.document_id
+                WHERE d.content_hash = ? AND d.ordinal = ? AND q.template_hash = ?
+                AND q.generator = ? AND q.model = ? AND q.seed IN ({",".join("?" * attempts)})
+                LIMIT 1""",
+            [
+                doc["content_hash"],
+                doc["ordinal"],
+                template_hash,
+                generator.name,
+                generator.model_id,
+                *seeds,
+            ],
+        )
+        if same:
+            row = {**same[0], "document_id": doc["id"], "created": now()}
+            del row["id"]
+            with store.transaction():
+                store.db["synthetic_queries"].insert(row)
+            del todo[doc["id"]]
+    spent = {doc_id: [0, 0] for doc_id in todo}
     for attempt in range(attempts):
         requests = [_query_request(table, doc, seed, attempt) for doc in todo.values()]
         for request, completion in generator.complete_many(requests):
