@@ -19,10 +19,10 @@ import sys
 import time
 from dataclasses import asdict
 
-REQUESTS: list = []  # every Request this process's fake generators received, in order
-
 from zest_core import ZestError, hookimpl
 from zest_core.generation import Completion, Generator
+
+REQUESTS: list = []  # every Request this process's fake generators received, in order
 
 WORDS = ("protein kinase receptor neuron mitochondria signalling tumour immune cell gene "
          "expression plasma channel synapse membrane enzyme insulin cortex lipid hormone "

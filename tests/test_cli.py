@@ -5,10 +5,10 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
 
 from zest_core.cli import cli
 from zest_core.store import Store
-from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
 
 
 def zest(*args, ok=True):
@@ -125,10 +125,12 @@ def test_bad_database_file(tmp_path):
     assert result.exit_code == 1 and "cannot open the zest database" in result.output
 
 
+@pytest.mark.slow
 def test_plugin_allow_list():
     env = {**os.environ, "ZEST_LOAD_PLUGINS": "anchors"}
-    out = subprocess.run([sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,
+        capture_output=True, text=True, check=True).stdout
     assert "anchors" in out and "llama_cpp" not in out
     assert "generators: -" in out and "direct, diverse, hierarchical" in out
 

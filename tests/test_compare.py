@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, beir, clean_exit, rank_metrics
+
 from zest_core.cli import cli
 from zest_core.compare import anchor_diversity, distinct_n, exemplar_vocabulary_overlap
 from zest_core.store import Store

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, clean_exit
 from ollama_server import ollama_command, openai_command, serving, small_templates
+
 from zest_core.cli import cli
 from zest_core.store import Store
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLE = ROOT / "examples" / "zest-echo"
@@ -62,6 +64,7 @@ def test_ci_runs_the_readme_test_command():
     assert "./examples/zest-echo" in block[1]  # CI installs the example plugin package
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     """The README's Python example, run as written, against a store with a 'scifact' corpus
     (made by the tests' fake generator, as the quick start's zest run would make one)."""

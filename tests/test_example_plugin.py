@@ -75,6 +75,7 @@ def test_options_listed_with_their_help(zest_exe):
             assert " ".join(spec.help.split()[:4]) in out, (cls.name, key)
 
 
+@pytest.mark.slow
 def test_run_filter_and_command(zest_exe, tmp_path):
     db = tmp_path / "z.db"
     args = [

@@ -1,10 +1,10 @@
 import json
 
 import pytest
+from conftest import SCIFACT_EXEMPLARS, beir
 
 from zest_core import ZestError
 from zest_core.exemplars import read_exemplars
-from conftest import SCIFACT_EXEMPLARS, beir
 
 
 def test_shipped_exemplars_are_five_real_scifact_documents():

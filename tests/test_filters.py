@@ -6,15 +6,21 @@ import sqlite3
 
 import numpy as np
 import pytest
+from conftest import beir
 from datasketch import MinHashLSH
 
-from conftest import beir
 from zest_core.errors import ZestError
 from zest_core.filtering import apply_filters, resolve_params
 from zest_core.store import Store
 from zest_core.text import words
-from zest_dedup.minhash import (jaccard, keep_first, lsh_params, near_duplicates, shingle,
-                                word_hashes)
+from zest_dedup.minhash import (
+    jaccard,
+    keep_first,
+    lsh_params,
+    near_duplicates,
+    shingle,
+    word_hashes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +240,7 @@ def test_bad_params(names, params, message):
         resolve_params(names, params)
 
 
+@pytest.mark.slow
 def test_embedding_dedup_catches_paraphrases_near_dedup_misses(store, scifact, exemplars):
     pytest.importorskip("sentence_transformers")
     source = next(t for t in scifact[:40] if len(t.split()) < 150)

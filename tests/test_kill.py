@@ -10,9 +10,11 @@ import sqlite3
 import subprocess
 import time
 
-from zest_core.store import Store
+import pytest
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 from fake_plugin import kind_of, recorded
+
+from zest_core.store import Store
 
 N_DOCS, N_ANCHORS = 24, 4
 
@@ -49,6 +51,7 @@ def kill_at_request(args, record, kind, n):
                      env=env)
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_point_then_resume(tmp_path):
     db, record = tmp_path / "killed.db", tmp_path / "requests.jsonl"
     run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake",

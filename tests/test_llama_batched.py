@@ -6,19 +6,19 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import SCIFACT_EXEMPLARS, fake_cli
+from ollama_server import small_templates
+from test_kill import count, kill_when
 
 from zest_core.errors import ZestError
 from zest_core.generation import Request
 from zest_core.store import Store
-from conftest import SCIFACT_EXEMPLARS, fake_cli
-from ollama_server import small_templates
-from test_kill import count, kill_when
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402
 from zest_llama_cpp.batched import WORKER_THREAD, BatchedDecoder, run_parallel  # noqa: E402
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # each test decodes on the real model
 
 # Batched matrix products round differently from one-token ones, so greedy decoding may take
 # the runner-up token where the top two logits are nearly tied. Measured on this model: every
@@ -195,7 +195,7 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
 def test_generator_batches_by_default_and_records_the_batch_size(capsys):
     batched = LlamaCppGenerator(n_ctx=1024)
     try:
-        defaults = LlamaCppGenerator.defaults
+        defaults = LlamaCppGenerator.check_options({})  # the declared defaults
         assert len(batched.decoders) == defaults["workers"]
         assert batched.provenance()["batch_size"] == defaults["batch_size"] > 1
         assert batched.provenance()["workers"] == defaults["workers"]
@@ -215,7 +215,6 @@ def test_generator_batches_by_default_and_records_the_batch_size(capsys):
     assert len(notices) == 1 and notices[0].endswith("decoding one document at a time")
 
 
-@pytest.mark.slow
 def test_batched_zest_run_killed_mid_batch_then_resumed(tmp_path, short_templates):
     """SIGKILL while documents are in flight: resuming loses and duplicates none."""
     db, n_docs = tmp_path / "batched.db", 10
@@ -242,7 +241,6 @@ class Crash(Exception):
     """Raised after some documents are stored: a run that dies half-way."""
 
 
-@pytest.mark.slow
 def test_batched_resume_keeps_what_was_stored_and_is_deterministic(tmp_path, exemplars):
     """What resuming the batched default guarantees, on the real model.
 

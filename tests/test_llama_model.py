@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SCIFACT_EXEMPLARS, TESTS
 
 from zest_core.store import Store
 from zest_core.strategy import jaccard
-from conftest import SCIFACT_EXEMPLARS, TESTS
 
 pytestmark = pytest.mark.model
 GUARD = TESTS / "network_guard.py"
@@ -21,6 +21,7 @@ def test_network_guard_records_and_refuses(tmp_path):
         "('192.0.2.1', 80)", "lookup example.invalid"]
 
 
+@pytest.mark.slow
 def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templates):
     db, record = tmp_path / "real.db", tmp_path / "attempts.json"
     done = subprocess.run(
@@ -43,6 +44,7 @@ def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templat
     assert store.totals(1)["completion_tokens"] >= sum(d["token_count"] for d in docs)
 
 
+@pytest.mark.slow
 def test_generator_honours_seed_stop_and_max_tokens():
     from zest_core.generation import Request
     from zest_llama_cpp import LlamaCppGenerator

@@ -8,16 +8,16 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
 from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, small_templates
+
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
 from zest_core.store import Store
 from zest_ollama import OllamaGenerator
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # a server on the real model per module
 
 REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
                   max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))

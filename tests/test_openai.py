@@ -10,9 +10,9 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS, clean_exit
 from ollama_server import JSONHandler, openai_command, refusing_port, serving, small_templates
+
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request
@@ -36,6 +36,7 @@ def key(monkeypatch):
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_completion_and_chat_against_llama_cpp_server(base_url, key):
     gen = OpenAIGenerator(base_url=base_url)
     assert gen.model_id == "gemma3-270m"  # the only model the server lists
@@ -49,6 +50,7 @@ def test_completion_and_chat_against_llama_cpp_server(base_url, key):
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_bad_key_and_refused_connection(base_url, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     with pytest.raises(ZestError, match=r"rejected the API key \(401\): check OPENAI_API_KEY"):
@@ -75,6 +77,7 @@ def test_missing_client_names_the_extra(monkeypatch, key):
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
     """A run refused for its key fails with one message and resumes once the key is right;
     the key is never stored."""

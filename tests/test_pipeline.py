@@ -26,7 +26,7 @@ def opening(exemplar: dict) -> str:
     return " ".join(exemplar["text"].split()[:12])
 
 
-def test_hierarchical_run_stores_a_require_complete(store, exemplars, fake_requests):
+def test_hierarchical_run_stores_a_complete_version(store, exemplars, fake_requests):
     from zest_anchors import Hierarchical
 
     vid = run(store, exemplars)
@@ -101,7 +101,7 @@ def test_failure_leaves_a_resumable_partial_version(store, exemplars):
         d["text"] for d in store.documents(reference)]
 
 
-def test_resume_refuses_a_require_complete(store, exemplars):
+def test_resume_refuses_a_complete_version(store, exemplars):
     vid = run(store, exemplars)
     with pytest.raises(ZestError, match="already complete"):
         pipeline.resume(store, vid)

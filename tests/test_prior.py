@@ -15,13 +15,14 @@ CONTEXT = [
     "Receptor signalling changes the cell cycle.",
     "Kinase inhibitors slow tumour growth.",
 ]
-VOCABULARY = {"cell": 0, "water": 1, "zzqxv": 2, "protein": 3}  # water, zzqxv: unseen
+VOCABULARY = ["cell", "water", "zzqxv", "protein"]  # water, zzqxv: unseen
 
 
 def idf(encoder: HybridEncoder) -> dict[str, float]:
-    df, n = encoder.document_frequencies(VOCABULARY)
+    ids = np.array([encoder.term_id(term) for term in VOCABULARY])
+    df, n = encoder.document_frequencies(ids)
     values = np.log1p((n - df + 0.5) / (df + 0.5))
-    return {term: float(values[column]) for term, column in VOCABULARY.items()}
+    return {term: float(value) for term, value in zip(VOCABULARY, values)}
 
 
 def encoder_with(**options) -> HybridEncoder:

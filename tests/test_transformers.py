@@ -3,9 +3,9 @@ dequantized by transformers, and the same weights saved as a model directory."""
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS
 from ollama_server import small_templates
+
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.generation import Request

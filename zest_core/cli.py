@@ -45,6 +45,9 @@ def cli():
               help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.")
 @click.option("--k", type=int, default=5, show_default=True,
               help="Exemplars to use; more are sampled down with the seed.")
+@click.option("--select", type=click.Choice(("random", "diverse", "central")),
+              default="random", show_default=True,
+              help="How --k exemplars are chosen from more (see: zest exemplars pick).")
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
@@ -64,8 +67,8 @@ def cli():
 @click.option("--top-up", metavar="VERSION",
               help="Generate replacements for a filtered version, up to its target size.")
 @db_option
-def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strategy, templates,
-        n_anchors, n_docs, seed, name, resume, top_up, db):
+def run(exemplar_paths, k, select, generator, model, option_pairs, host, base_url, strategy,
+        templates, n_anchors, n_docs, seed, name, resume, top_up, db):
     """Generate a synthetic corpus version from exemplar documents."""
     started = time.monotonic()
     options = parse_option_pairs(option_pairs)
@@ -94,6 +97,12 @@ def run(exemplar_paths, k, generator, model, option_pairs, host, base_url, strat
         pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
         store = Store(db)
+        if select != "random":
+            from .selection import dense_embedder, pick
+
+            pool = read_exemplars(list(exemplar_paths))
+            exemplars = pool if len(pool) <= k else pick(pool, k, select, seed,
+                                                         dense_embedder(store))
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store, exemplars=exemplars, corpus=corpus, generator=generator, model=model,

@@ -10,23 +10,24 @@ import csv
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 
 from .encoding import (
     Context,
     Encoder,
     context_state,
+    digest,
     document_vectors,
     make_encoder,
     resolve_context,
 )
 from .errors import ZestError
-from .textfiles import read_jsonl, read_text
 from .store import Store, now
+from .textfiles import read_jsonl, read_text
 
 SPLIT = "test"
 FILES = ("corpus.jsonl", "queries.jsonl", f"qrels/{SPLIT}.tsv")
@@ -40,6 +41,16 @@ class BeirDataset:
     queries: dict[str, str]  # only the queries that the qrels judge
     qrels: dict[str, dict[str, int]]
     fingerprint: str  # sha256 of corpus.jsonl: the corpus-embedding cache key
+    dropped_judgements: int = 0  # qrels naming documents that corpus.jsonl lacks
+
+    @property
+    def shares_ids(self) -> bool:
+        """Whether some judged query is also a corpus document (ArguAna, Quora, FiQA...)."""
+        return not self.corpus.keys().isdisjoint(self.queries)
+
+    @property
+    def qrels_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.qrels, sort_keys=True).encode()).hexdigest()
 
     def document_texts(self) -> list[str]:
         """Title and text joined, as mteb does."""
@@ -63,8 +74,12 @@ def _unknown(kind: str, ids: set[str], path: Path, source: str) -> ZestError:
     return ZestError(f"{path} names {len(ids)} {kind} id(s) missing from {source}: {examples}")
 
 
-def load_beir(directory: str | Path) -> BeirDataset:
-    """Load and check a BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv."""
+def load_beir(directory: str | Path, strict: bool = False) -> BeirDataset:
+    """Load and check a BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv.
+
+    Judgements of documents that corpus.jsonl lacks are dropped and counted, as BEIR's own
+    loader does (one official download names 5 such documents); ``strict`` refuses them.
+    """
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise ZestError(f"dataset directory {root} does not exist")
@@ -91,15 +106,26 @@ def load_beir(directory: str | Path) -> BeirDataset:
         raise ZestError(f"dataset {root} has no {'documents' if not corpus else 'qrels'}")
     if unknown := set(qrels) - set(queries):
         raise _unknown("query", unknown, qrels_path, "queries.jsonl")
+    dropped = 0
     if unknown := {d for judged in qrels.values() for d in judged} - set(corpus):
-        raise _unknown("corpus", unknown, qrels_path, "corpus.jsonl")
+        if strict:
+            raise _unknown("corpus", unknown, qrels_path, "corpus.jsonl")
+        dropped = sum(d in unknown for judged in qrels.values() for d in judged)
+        qrels = {q: kept for q, judged in qrels.items()
+                 if (kept := {d: s for d, s in judged.items() if d not in unknown})}
+        if not qrels:
+            raise ZestError(f"{qrels_path}: no judgement names a document of corpus.jsonl")
     fingerprint = hashlib.sha256(corpus_path.read_bytes()).hexdigest()
     return BeirDataset(root.name, root.resolve(), corpus,
-                       {q: queries[q] for q in qrels}, qrels, fingerprint)
+                       {q: queries[q] for q in qrels}, qrels, fingerprint, dropped)
 
 
-def _retrieval_task(dataset: BeirDataset):
-    """An mteb retrieval task whose data comes from ``dataset`` rather than the hub."""
+def _retrieval_task(dataset: BeirDataset, ignore_identical_ids: bool):
+    """An mteb retrieval task whose data comes from ``dataset`` rather than the hub.
+
+    mteb computes every query's scores and only averages them; ``per_query`` keeps them
+    (set by ``task_specific_scores``, mteb's hook that receives them after each evaluation).
+    """
     from datasets import Dataset
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
@@ -114,6 +140,7 @@ def _retrieval_task(dataset: BeirDataset):
             date=None, domains=None, task_subtypes=None, license=None,
             annotations_creators=None, dialect=None, sample_creation=None,
             bibtex_citation="")
+        per_query: dict[str, dict[str, float]] = {}
 
         def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
             corpus = Dataset.from_list([{"id": i, **doc} for i, doc in dataset.corpus.items()])
@@ -123,7 +150,14 @@ def _retrieval_task(dataset: BeirDataset):
             self.dataset = {"default": {SPLIT: split}}
             self.data_loaded = True
 
-    return LocalRetrieval()
+        def task_specific_scores(self, scores, qrels, results, hf_split, hf_subset):
+            self.per_query = {q: {"ndcg_at_10": s["ndcg_cut_10"],
+                                  "recall_at_100": s["recall_100"]} for q, s in scores.items()}
+            return {}
+
+    task = LocalRetrieval()
+    task.ignore_identical_ids = ignore_identical_ids  # mteb's switch, read when scoring
+    return task
 
 
 class _Search:
@@ -157,57 +191,123 @@ class _Search:
         key = self.context.key if self.encoder.vectors_use_context else None
         if key not in self.query_vectors:
             self.query_vectors[key] = self.encoder.embed_queries(texts)
-        vectors = self.query_vectors[key]
-        scores = self.encoder.scores(texts, vectors, self.doc_texts, self.doc_vectors)
-        k = min(top_k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        return {qid: {self.doc_ids[j]: float(scores[i, j]) for j in top[i]}
-                for i, qid in enumerate(queries["id"])}
+        top = self.encoder.rank(texts, self.query_vectors[key], self.doc_texts,
+                                self.doc_vectors, top_k)
+        return {qid: {self.doc_ids[j]: float(score) for j, score in zip(ids, scores)}
+                for qid, ids, scores in zip(queries["id"], top.indices, top.scores)}
+
+
+def resolve(store: Store, spec: str, encoder: Encoder, real_corpus: Sequence[str],
+            seed: int = 0) -> Context:
+    """A ``--context`` value: ``generic`` / ``generic:N`` here, the rest in ``encoding``."""
+    if spec.strip() == "generic" or spec.strip().startswith("generic:"):
+        from .generic import generic_context
+
+        return generic_context(spec.strip(), seed)
+    return resolve_context(store, spec, encoder, real_corpus, seed)
+
+
+def _result_key(data: BeirDataset, encoder: Encoder, context: Context, identical: bool) -> str:
+    """What a score depends on: the corpus, the judgements, the encoder and its settings,
+    the context's documents and the identical-ids rule."""
+    return digest([data.fingerprint, data.qrels_digest, encoder.name, encoder.settings(),
+                   context.key, identical])
+
+
+def _stored_result(store: Store, key: str) -> dict | None:
+    rows = store.db.execute_returning_dicts(
+        "SELECT * FROM eval_results WHERE json_extract(settings, '$.key') = ?"
+        " ORDER BY id DESC LIMIT 1", [key])
+    if not rows or not (per_query := query_scores(store, rows[0]["id"])):
+        return None
+    return {**rows[0], "per_query": per_query}
+
+
+def query_scores(store: Store, result_id: int) -> dict[str, dict[str, float]]:
+    """Per-query nDCG@10 and Recall@100 of one stored result (empty for older results)."""
+    return {r["query_id"]: {"ndcg_at_10": r["ndcg_at_10"], "recall_at_100": r["recall_at_100"]}
+            for r in store.db["eval_query_scores"].rows_where("result_id = ?", [result_id])}
 
 
 def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
                       contexts: Sequence[str], *, model: str | None = None, seed: int = 0,
-                      progress: bool = False, **options: Any) -> list[dict]:
+                      progress: bool = False, ignore_identical_ids: bool | None = None,
+                      strict: bool = False, reuse: bool = False,
+                      note: Callable[[str], None] | None = None,
+                      on_row: Callable[[dict], None] | None = None,
+                      **options: Any) -> list[dict]:
     """Evaluate one encoder on a BEIR directory once per context; store and return the rows.
 
-    ``contexts``: ``none``, ``real`` / ``real:N`` / ``real:all`` (a seeded sample of the
-    target corpus), or a complete corpus version. Scores are fractions in [0, 1].
+    ``contexts``: ``none``, ``generic`` / ``generic:N`` (English word statistics, no domain
+    data), ``real`` / ``real:N`` / ``real:all`` (a seeded sample of the target corpus), or a
+    complete corpus version. Scores are fractions in [0, 1]; each row has ``per_query``.
+    ``ignore_identical_ids``: ``None`` turns it on when a judged query id is also a corpus
+    id. ``reuse``: return a stored result with the same inputs instead of scoring again.
+    ``note`` receives one line for each thing the caller should be told; ``on_row`` each
+    row as it is ready.
     """
     if not contexts:
-        raise ZestError("give at least one context: none, real or a corpus version")
-    data = load_beir(dataset)
+        raise ZestError("give at least one context: none, generic, real or a corpus version")
+    note = note or (lambda line: None)
+    data = load_beir(dataset, strict=strict)
+    if data.dropped_judgements:
+        note(f"{data.dropped_judgements} judgement(s) name documents missing from "
+             f"corpus.jsonl: dropped, as BEIR's loader does (--strict refuses them)")
+    identical = data.shares_ids if ignore_identical_ids is None else ignore_identical_ids
+    if ignore_identical_ids is None and identical:
+        note("some judged queries are also corpus documents: a query's own document is not "
+             "counted as retrieved (--keep-identical-ids to count it)")
     encoder = make_encoder(encoder_name, model, **options)
     encoder.progress = progress
     try:
         texts = data.document_texts()
-        resolved = [resolve_context(store, spec, encoder, texts, seed) for spec in contexts]
-        task = _retrieval_task(data)
+        resolved = [resolve(store, spec, encoder, texts, seed) for spec in contexts]
+        task = _retrieval_task(data, identical)
         settings = {**encoder.settings(), "sample_seed": seed}
         rows, query_vectors = [], {}
         for context in resolved:
-            started = time.monotonic()
-            state, context_cached = context_state(store, encoder, context)
-            encoder.use(state)
-            search = _Search(store, encoder, data, context, query_vectors)
-            scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
-            row = {"context": context.spec, "label": context.label,
-                   "ndcg_at_10": scores["ndcg_at_10"], "recall_at_100": scores["recall_at_100"],
-                   "corpus_cached": search.corpus_cached, "context_cached": context_cached,
-                   "encode_seconds": search.encode_seconds,
-                   "seconds": time.monotonic() - started}
-            with store.transaction():
-                row["id"] = store.db["eval_results"].insert({
-                    "created": now(), "dataset": data.name, "encoder": encoder.name,
-                    "context": context.label,
-                    "settings": json.dumps({**settings, "context": context.spec,
-                                            "dataset_path": str(data.path),
-                                            "corpus_sha256": data.fingerprint}, sort_keys=True),
-                    "ndcg_at_10": row["ndcg_at_10"], "recall_at_100": row["recall_at_100"],
-                    "metrics": json.dumps(scores, sort_keys=True, default=str)}).last_pk
-            rows.append(row)
+            key = _result_key(data, encoder, context, identical)
+            if reuse and (stored := _stored_result(store, key)):
+                rows.append({"id": stored["id"], "context": context.spec, "label": context.label,
+                             "ndcg_at_10": stored["ndcg_at_10"],
+                             "recall_at_100": stored["recall_at_100"],
+                             "per_query": stored["per_query"], "reused": True,
+                             "corpus_cached": True, "context_cached": True,
+                             "encode_seconds": 0.0, "seconds": 0.0})
+            else:
+                rows.append(_score(store, data, encoder, task, context, query_vectors, {
+                    **settings, "context": context.spec, "dataset_path": str(data.path),
+                    "corpus_sha256": data.fingerprint, "qrels_sha256": data.qrels_digest,
+                    "ignore_identical_ids": identical, "key": key}))
+            if on_row:
+                on_row(rows[-1])
         return rows
     finally:
         encoder.close()
 
 
-__all__ = ["BeirDataset", "evaluate_contexts", "load_beir"]
+def _score(store: Store, data: BeirDataset, encoder: Encoder, task, context: Context,
+           query_vectors: dict, settings: dict) -> dict:
+    started = time.monotonic()
+    state, context_cached = context_state(store, encoder, context)
+    encoder.use(state)
+    search = _Search(store, encoder, data, context, query_vectors)
+    scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
+    row = {"context": context.spec, "label": context.label,
+           "ndcg_at_10": scores["ndcg_at_10"], "recall_at_100": scores["recall_at_100"],
+           "per_query": task.per_query, "reused": False,
+           "corpus_cached": search.corpus_cached, "context_cached": context_cached,
+           "encode_seconds": search.encode_seconds, "seconds": time.monotonic() - started}
+    # the result and its per-query scores in one transaction: a kill leaves both or neither
+    with store.transaction():
+        row["id"] = store.db["eval_results"].insert({
+            "created": now(), "dataset": data.name, "encoder": encoder.name,
+            "context": context.label, "settings": json.dumps(settings, sort_keys=True),
+            "ndcg_at_10": row["ndcg_at_10"], "recall_at_100": row["recall_at_100"],
+            "metrics": json.dumps(scores, sort_keys=True, default=str)}).last_pk
+        store.db["eval_query_scores"].insert_all(
+            {"result_id": row["id"], "query_id": q, **s} for q, s in task.per_query.items())
+    return row
+
+
+__all__ = ["BeirDataset", "evaluate_contexts", "load_beir", "query_scores", "resolve"]

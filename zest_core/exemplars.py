@@ -17,6 +17,11 @@ def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> lis
     docs = [doc for path in paths for doc in _read_path(Path(path))]
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
+    return sample(docs, k, seed)
+
+
+def sample(docs: list[dict], k: int | None, seed: int) -> list[dict]:
+    """``k`` of ``docs`` sampled with ``seed``, in their original order (all if fewer)."""
     if k is not None and len(docs) > k:
         keep = sorted(random.Random(seed).sample(range(len(docs)), k))
         docs = [docs[i] for i in keep]

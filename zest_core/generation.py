@@ -36,6 +36,10 @@ class Generator(ModelPlugin):
 
     kind = "generator"
 
+    def prepare(self, exemplars: list[dict]) -> None:
+        """Called with the run's exemplars before ``provenance()`` and the first request, so a
+        generator can adapt itself to them (llama-cpp's ``vocab=trimmed`` keeps their tokens)."""
+
     def complete(self, request: Request) -> Completion:
         raise NotImplementedError
 

@@ -238,6 +238,27 @@ def m007_version_leases(db):
 
 
 @migration
+def m008_eval_query_scores(db):
+    """Every result's per-query scores, so two results compare query by query. (Stores made
+    by the exper branch before its merge have the table under another migration name.)"""
+    if db["eval_query_scores"].exists():
+        return
+    db["eval_query_scores"].create(
+        {"result_id": int, "query_id": str, "ndcg_at_10": float, "recall_at_100": float},
+        pk=("result_id", "query_id"),
+        foreign_keys=[("result_id", "eval_results", "id")],
+    )
+
+
+@migration
+def m009_embedding_cache_chunks(db):
+    # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
+    # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
+    db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
+                                  pk=("key", "chunk"))
+
+
+@migration
 def m_ctx_synthetic_queries_and_tunings(db):
     # A query belongs to one synthetic document and a tuning to one version; both go with
     # them when `zest corpora rm` deletes the version (hence the cascades).

@@ -96,7 +96,7 @@ def start(
         "n_anchors": n_anchors if strat.uses_anchors else 0,
         "n_docs": n_docs,
     }
-    gen = _generator(config)
+    gen = _generator(config, exemplars)
     try:
         with store.transaction():
             version_id = store.create_version(
@@ -161,7 +161,8 @@ def resume(
             f" {version['id']}) and run the {version['kind']} again"
         )
     config = _with_changes(version["config"], changes)
-    gen = _generator(config)  # before the lease: a bad option leaves the version as it was
+    # Before the lease: a bad option leaves the version as it was.
+    gen = _generator(config, store.exemplars(version["id"]))
     try:
         version = store.acquire(version["id"])
         store.update_version(version["id"], config=config)
@@ -187,7 +188,7 @@ def top_up(
         raise ZestError(
             f"version {parent['id']} already has {have} of {config['n_docs']} documents"
         )
-    gen = _generator(config)
+    gen = _generator(config, store.exemplars(parent["id"]))
     try:
         with store.transaction():  # the child exists with all its parent's rows, or not at all
             child = store.create_version(
@@ -211,9 +212,14 @@ def top_up(
     return child
 
 
-def _generator(config: dict) -> Generator:
-    cls = plugins.get_generator(config["generator"])
-    return cls(config["model"], **config["options"])
+def _generator(config: dict, exemplars: list[dict]) -> Generator:
+    gen = plugins.get_generator(config["generator"])(config["model"], **config["options"])
+    try:
+        gen.prepare(exemplars)
+    except BaseException:
+        gen.close()
+        raise
+    return gen
 
 
 def _generate(

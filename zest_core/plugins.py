@@ -20,6 +20,9 @@ CORE_PLUGINS = (
     "zest_core.commands.filtering",
     "zest_core.commands.lineage",
     "zest_core.commands.compare",
+    "zest_core.commands.results",
+    "zest_core.commands.experiment",
+    "zest_core.commands.embedding",
     "zest_core.commands.fidelity",
     "zest_core.commands.tuning",
 )

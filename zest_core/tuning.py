@@ -335,14 +335,14 @@ def tuned_groups(
     store: Store, contexts: Sequence[str], encoder_name: str, model: str | None, options: dict
 ) -> list[tuple[dict, list[str]]]:
     """``zest eval --tuned``: the contexts grouped by the options to evaluate them with. A
-    version context gets its tuning on top of ``options``; ``none`` and ``real`` have none
-    and keep ``options``."""
+    version context gets its tuning on top of ``options``; ``none``, ``real`` and ``generic``
+    have none and keep ``options``."""
     if encoder_name not in GRIDS:
         raise ZestError(f"--tuned: only {', '.join(GRIDS)} can be tuned, not {encoder_name}")
     settings = make_encoder(encoder_name, model, **options).settings()
     groups: dict[str, tuple[dict, list[str]]] = {}
     for spec in contexts:
-        plain = spec == "none" or spec == "real" or spec.startswith("real:")
+        plain = spec in ("none", "real", "generic") or spec.startswith(("real:", "generic:"))
         chosen = {
             **options,
             **({} if plain else tuned_options(store, spec, encoder_name, settings)),

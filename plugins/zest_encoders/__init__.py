@@ -8,6 +8,8 @@ frequencies, average document length) come from the *context*, never from the ta
 with no context every term weighs the same and lengths are not normalised.
 """
 
+import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.encoding import Encoder, State
+from zest_core.encoding import BLOCK_SIZE, DocumentMoments, Encoder, State, TopK, standardise
 
 from . import prior
 
@@ -77,7 +79,16 @@ class DenseEncoder(Encoder):
 
 
 class HybridEncoder(DenseEncoder):
-    """``weight`` x dense cosine + (1 - ``weight``) x BM25, each standardised per query."""
+    """``weight`` x dense cosine + (1 - ``weight``) x BM25, each standardised per query over
+    all the documents searched.
+
+    The BM25 side is also a sparse embedding: ``sparse_documents`` gives each document's
+    BM25 term weights under the context's statistics and ``sparse_queries`` each query's
+    terms (weight 1), so their dot product is the BM25 score. Term ids are stable: a context
+    term's id is its position in the context's sorted vocabulary (``vocabulary``), any other
+    term's id is ``HASHED`` plus a 31-bit hash of it (such terms all weigh the same, so only
+    the id needs to be stable; two of them sharing a hash is a 1-in-2^31 event per pair).
+    """
 
     name = "hybrid"
     options = {
@@ -98,6 +109,9 @@ class HybridEncoder(DenseEncoder):
     def __init__(self, model: str | None = None, **options: Any):
         super().__init__(model, **options)
         self.state: State | None = None
+        self._analyzer = self._vectorizer().build_analyzer()
+        self._ids: dict[str, int] = {}
+        self._unseen: dict[int, str] = {}  # hashed id -> term, for the prior
 
     @staticmethod
     def _vectorizer(**kwargs):
@@ -118,55 +132,139 @@ class HybridEncoder(DenseEncoder):
 
     def use(self, state: State | None) -> None:
         self.state = state
+        terms = [] if state is None else [str(t) for t in state["terms"]]
+        self._ids = {term: i for i, term in enumerate(terms)}
+        self._df = np.zeros(0) if state is None else state["df"].astype(np.float64)
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The context's terms; term id ``i < HASHED`` is ``vocabulary[i]``."""
+        return list(self._ids)
+
+    def term_id(self, term: str) -> int:
+        found = self._ids.get(term)
+        if found is not None:
+            return found
+        self._unseen.setdefault(HASHED + _hash31(term), term)
+        return HASHED + _hash31(term)
+
+    def _term_counts(self, texts: Sequence[str]):
+        """Rows of (term id, count) per text, as a CSR matrix over the stable ids."""
+        from scipy.sparse import csr_matrix
+
+        indptr, ids, counts = [0], [], []
+        for text in texts:
+            for term, count in Counter(self._analyzer(text)).items():
+                ids.append(self.term_id(term))
+                counts.append(count)
+            indptr.append(len(ids))
+        return csr_matrix((np.asarray(counts, dtype=np.float64), np.asarray(ids, dtype=np.int64),
+                           np.asarray(indptr, dtype=np.int64)), shape=(len(texts), ID_SPACE))
+
+    def sparse_documents(self, texts: Sequence[str]):
+        """Each document's BM25 term weights with the context's statistics (CSR, stable ids)."""
+        tf = self._term_counts(texts)
+        k1, b = self.options["k1"], self.options["b"]
+        rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+        lengths = np.bincount(rows, weights=tf.data, minlength=tf.shape[0])
+        if self.state is None:  # no context: uniform idf, no length normalisation
+            idf = np.ones(tf.nnz)
+            norm = np.full(len(texts), k1)
+        else:
+            df, n = self.document_frequencies(tf.indices)
+            idf = np.log1p((n - df + 0.5) / (df + 0.5))
+            norm = k1 * (1 - b + b * lengths / max(float(self.state["avgdl"][0]), 1e-9))
+        tf.data = tf.data * (k1 + 1) / (tf.data + norm[rows]) * idf
+        return tf
+
+    def document_frequencies(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
+        """The context's document frequency of each term id and the context's size, with the
+        generic-English prior when one is set (prior.py)."""
+        known = ids < HASHED
+        df = np.zeros(len(ids))
+        df[known] = self._df[ids[known]]
+        n = float(self.state["n_docs"][0])
+        if self.options["prior"] == "wordfreq" and self.options["prior_strength"] > 0:
+            unique, inverse = np.unique(ids, return_inverse=True)
+            vocabulary = self.vocabulary
+            terms = [vocabulary[i] if i < HASHED else self._unseen[i] for i in unique]
+            extra, n = prior.smoothed(terms, np.zeros(len(unique)), n,
+                                      float(self.state["avgdl"][0]),
+                                      self.options["prior_strength"])
+            df = df + extra[inverse]
+        return df, n
+
+    def sparse_queries(self, texts: Sequence[str]):
+        """Each query's terms, weight 1 (BM25 counts a query term once)."""
+        terms = self._term_counts(texts)
+        terms.data[:] = 1.0
+        return terms
 
     def bm25(self, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
         """BM25 of each query against each document, with the context's statistics."""
-        counts = self._vectorizer()
-        tf = counts.fit_transform(documents).tocsr().astype(np.float64)
-        vocabulary = counts.vocabulary_
-        k1, b = self.options["k1"], self.options["b"]
-        lengths = np.asarray(tf.sum(axis=1)).ravel()
-        if self.state is None:  # no context: uniform idf, no length normalisation
-            idf = np.ones(len(vocabulary))
-            norm = np.full_like(lengths, k1)
-        else:
-            df, n = self.document_frequencies(vocabulary)
-            idf = np.log1p((n - df + 0.5) / (df + 0.5))
-            norm = k1 * (1 - b + b * lengths / max(float(self.state["avgdl"][0]), 1e-9))
-        rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
-        tf.data = tf.data * (k1 + 1) / (tf.data + norm[rows])
-        weights = tf.multiply(idf[None, :]).tocsr()
-        query_terms = (counts.transform(queries) > 0).astype(np.float64)
-        return (query_terms @ weights.T).toarray()
-
-    def document_frequencies(self, vocabulary: dict[str, int]) -> tuple[np.ndarray, float]:
-        """The context's document frequency of each term (by column) and its size, with the
-        generic-English prior when one is set."""
-        df = np.zeros(len(vocabulary))
-        for term, count in zip(self.state["terms"], self.state["df"]):
-            column = vocabulary.get(str(term))
-            if column is not None:
-                df[column] = count
-        n = float(self.state["n_docs"][0])
-        if self.options["prior"] == "wordfreq" and self.options["prior_strength"] > 0:
-            terms = sorted(vocabulary, key=vocabulary.get)
-            df, n = prior.smoothed(terms, df, n, float(self.state["avgdl"][0]),
-                                   self.options["prior_strength"])
-        return df, n
+        return sparse_dot(self.sparse_queries(queries), self.sparse_documents(documents))
 
     def scores(self, queries: Sequence[str], query_vectors: np.ndarray,
                documents: Sequence[str], document_vectors: np.ndarray) -> np.ndarray:
-        dense = super().scores(queries, query_vectors, documents, document_vectors)
+        top = self.rank(queries, query_vectors, documents, document_vectors, len(documents),
+                        block_size=max(len(documents), 1))
+        out = np.empty_like(top.scores)
+        np.put_along_axis(out, top.indices, top.scores, axis=1)
+        return out
+
+    def rank(self, queries: Sequence[str], query_vectors: np.ndarray,
+             documents: Sequence[str], document_vectors: np.ndarray, top_k: int,
+             block_size: int = BLOCK_SIZE) -> TopK:
+        """Two passes over document blocks: the per-query moments of each side over all
+        documents (dense ones from the documents' mean and second moment), then the fused,
+        standardised scores block by block into a running top-k."""
+        blocks = [slice(i, i + block_size) for i in range(0, len(documents), block_size)]
+        terms = self.sparse_queries(queries)
+        weights, moments = [], DocumentMoments(query_vectors.shape[1])
+        bm25_sum = np.zeros(len(queries))
+        bm25_squares = np.zeros(len(queries))
+        for block in blocks:
+            weights.append(self.sparse_documents(documents[block]))
+            moments.add(document_vectors[block])
+            bm25 = sparse_dot(terms, weights[-1])
+            bm25_sum += bm25.sum(axis=1)
+            bm25_squares += (bm25 ** 2).sum(axis=1)
+        n = max(len(documents), 1)
+        bm25_mean = bm25_sum / n
+        bm25_std = np.sqrt(np.maximum(bm25_squares / n - bm25_mean ** 2, 0))
+        dense_mean, dense_std = moments.of(query_vectors)
         weight = self.options["weight"]
-        return (weight * _standardise(dense)
-                + (1 - weight) * _standardise(self.bm25(queries, documents)))
+        top = TopK(len(queries), top_k)
+        for block, block_weights in zip(blocks, weights):
+            dense = query_vectors @ document_vectors[block].T
+            top.add(block.start, weight * standardise(dense, dense_mean, dense_std)
+                    + (1 - weight) * standardise(sparse_dot(terms, block_weights),
+                                                 bm25_mean, bm25_std))
+        return top
 
 
-def _standardise(scores: np.ndarray) -> np.ndarray:
-    """Per query (row): zero mean, unit variance, so the two sides can be weighted."""
-    spread = scores.std(axis=1, keepdims=True)
-    centred = scores - scores.mean(axis=1, keepdims=True)
-    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+#: Term ids from here up are hashed terms outside the context's vocabulary.
+HASHED = 2 ** 31
+ID_SPACE = 2 ** 32
+
+
+def _hash31(term: str) -> int:
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little") % HASHED
+
+
+def sparse_dot(queries, documents) -> np.ndarray:
+    """Dense (queries x documents) products of two CSR matrices over the stable term ids,
+    through a compact column space (a 2^32-column matrix cannot be transposed in memory)."""
+    from scipy.sparse import csr_matrix
+
+    columns, inverse = np.unique(np.concatenate([queries.indices, documents.indices]),
+                                 return_inverse=True)
+    split = len(queries.indices)
+
+    def compact(matrix, ids):
+        return csr_matrix((matrix.data, ids, matrix.indptr), shape=(matrix.shape[0], len(columns)))
+
+    return (compact(queries, inverse[:split]) @ compact(documents, inverse[split:]).T).toarray()
 
 
 @hookimpl

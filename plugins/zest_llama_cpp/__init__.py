@@ -16,6 +16,8 @@ from zest_core.generation import Completion, Generator, Request
 from zest_core.models import default_gguf
 from zest_core.loops import LoopCheck, last_sentence_end
 
+from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
+
 # Older name, kept for code that imported it from here.
 default_model_path = default_gguf
 
@@ -55,6 +57,12 @@ class LlamaCppGenerator(Generator):
                         " probabilities add up to top_p (1 turns it off).", min=0, max=1),
         "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).",
                         min=0),
+        "vocab": Option("full", str, "trimmed runs a copy of the GGUF that keeps only the"
+                        " exemplars' tokens and the commonest English ones (vocab_size in"
+                        " all), built once into the user cache: faster decoding"
+                        " (docs/trimmed-vocabulary.md).", choices=("full", "trimmed")),
+        "vocab_size": Option(DEFAULT_SIZE, int, "Tokens a trimmed vocabulary keeps, special"
+                             " and byte tokens included.", min=1),
         "repeat_penalty": Option(1.0, float, "llama.cpp's penalty on tokens among the last 64"
                                  " (1: none; 1.1 is mild).", min=0),
         "loop_ngram": Option(0, int, "Stop a document once its last loop_ngram tokens have"
@@ -65,8 +73,22 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
-        self.path = model or default_gguf()
-        check_gguf(self.path)
+        self.source = model or default_gguf()
+        check_gguf(self.source)
+        self.path, self.trimmed, self.llm = self.source, None, None
+        if self.options["vocab"] == "full":
+            self._load()
+
+    def prepare(self, exemplars: list[dict]) -> None:
+        if self.llm is None:
+            self._load(exemplars)
+
+    def _load(self, exemplars: list[dict] = ()) -> None:
+        """Load the model; with vocab=trimmed, first a trimmed copy kept for ``exemplars``."""
+        if self.options["vocab"] == "trimmed":
+            self.trimmed = trimmed_model(self.source, exemplar_texts(exemplars),
+                                         self.options["vocab_size"])
+            self.path = self.trimmed["path"]
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
 
@@ -84,7 +106,8 @@ class LlamaCppGenerator(Generator):
         except (ValueError, RuntimeError) as e:
             raise ZestError(f"llama.cpp could not load {self.path}: {e}") from None
         has_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
-        self.chat = self.options["mode"] == "chat" or (self.options["mode"] == "auto" and has_template)
+        mode = self.options["mode"]
+        self.chat = mode == "chat" or (mode == "auto" and has_template)
         self.decoders = self._batched_decoders()
 
     def _batched_decoders(self) -> list:
@@ -116,9 +139,10 @@ class LlamaCppGenerator(Generator):
 
     @property
     def model_id(self) -> str:
-        return os.path.basename(self.path)
+        return os.path.basename(self.source)
 
     def complete(self, request: Request) -> Completion:
+        self.prepare([])
         args = dict(
             max_tokens=request.max_tokens,
             temperature=request.temperature,
@@ -160,6 +184,7 @@ class LlamaCppGenerator(Generator):
         return LoopCheck(self.options["loop_ngram"], self.options["loop_repeats"])
 
     def complete_many(self, requests):
+        self.prepare([])
         if not self.decoders:
             return super().complete_many(requests)
         from .batched import run_parallel
@@ -168,15 +193,20 @@ class LlamaCppGenerator(Generator):
 
     def provenance(self) -> dict:
         """What ran, not only what was asked: batching that fell back records 1 and why."""
+        self.prepare([])
         ran = ({"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
                if self.decoders else {"batch_size": 1, "workers": 1})
         recorded = super().provenance()
         recorded["options"].update(ran)
         if self.fallback:
             recorded["batching_fallback"] = self.fallback
-        return {**recorded, "path": self.path, "chat": self.chat, **ran}
+        if self.trimmed:
+            recorded["trimmed"] = self.trimmed
+        return {**recorded, "path": self.source, "chat": self.chat, **ran}
 
     def close(self) -> None:
+        if self.llm is None:
+            return
         for decoder in self.decoders:
             decoder.close()
         self.llm.close()

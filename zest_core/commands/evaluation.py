@@ -40,6 +40,15 @@ def encoder_options(fn):
     return fn
 
 
+def _delta(row: dict, first: dict) -> str:
+    """nDCG@10 of this context minus the first one's, paired by query."""
+    from ..stats import align, paired_difference
+
+    _, a, b = align(*({q: s["ndcg_at_10"] for q, s in r["per_query"].items()}
+                      for r in (row, first)))
+    return paired_difference(a, b).format()
+
+
 def _contexts(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
@@ -50,14 +59,22 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
 @encoder_options
 @click.option("--context", "context_values", multiple=True, default=("none",),
               show_default=True, metavar="CONTEXT",
-              help="none, real (a seeded sample of the target corpus; real:N, real:all) "
+              help="none, generic (English word statistics, no domain data; generic:N), "
+                   "real (a seeded sample of the target corpus; real:N, real:all) "
                    "or a corpus version; repeat or separate with commas.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the real-corpus sample.")
+              help="Seed of the real-corpus and generic samples.")
+@click.option("--ignore-identical-ids/--keep-identical-ids", "identical", default=None,
+              help="Whether a query's own document counts as retrieved (default: ignored "
+                   "when some judged query id is also a corpus id).")
+@click.option("--strict", is_flag=True,
+              help="Refuse qrels that name documents missing from corpus.jsonl (default: "
+                   "drop them with a warning, as BEIR's loader does).")
 @click.option("--tuned", is_flag=True,
               help="Use each version context with the settings zest tune chose for it.")
 @db_option
-def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, tuned, db):
+def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, identical, strict,
+          tuned, db):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
     from ..evaluate import evaluate_contexts
@@ -70,7 +87,8 @@ def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, tune
               else [(options, contexts)])
     rows = [row for group_options, group in groups for row in evaluate_contexts(
         store, dataset, encoder_name, group, model=model, seed=seed,
-        progress=console.stderr.is_terminal, **group_options)]
+        progress=console.stderr.is_terminal, ignore_identical_ids=identical, strict=strict,
+        note=lambda line: click.echo(f"note: {line}"), **group_options)]
     for group_options, group in groups if tuned else ():
         click.echo(f"{', '.join(group)}: " + (", ".join(
             f"{k}={v}" for k, v in sorted(group_options.items())) or "the defaults"))
@@ -78,11 +96,12 @@ def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, tune
     how = ("reused from the cache" if first["corpus_cached"]
            else f"encoded in {first['encode_seconds']:.1f} s and cached")
     click.echo(f"corpus embeddings: {how}")
-    table = Table("context", "nDCG@10", "Recall@100", "context cache", "seconds",
-                  title=f"{encoder_name} on {dataset}")
+    table = Table("context", "nDCG@10", "Recall@100", "nDCG@10 vs first [95% CI]",
+                  "context cache", "seconds", title=f"{encoder_name} on {dataset}")
     for row in rows:
         table.add_row(row["label"], f"{100 * row['ndcg_at_10']:.2f}",
                       f"{100 * row['recall_at_100']:.2f}",
+                      "-" if row is first else _delta(row, first),
                       "-" if row["context"] == "none"
                       else "reused" if row["context_cached"] else "built",
                       f"{row['seconds']:.1f}")

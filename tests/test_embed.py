@@ -1,0 +1,291 @@
+"""zest embed -> zest index -> zest search on a real SciFact slice, against zest eval's
+scoring; resume after SIGKILL; the Ray Data path; and bad input. Real Parquet files, a real
+usearch index, the real MiniLM model, real ``zest`` processes."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import BEIR
+from test_evaluate import make_beir_slice
+
+from zest_core.encoding import context_state, make_encoder, resolve_context
+from zest_core.evaluate import _Search, load_beir
+
+FAST = {"max_seq_length": 48}  # short inputs keep the real model quick on a shared CPU
+OPTIONS = [arg for key, value in FAST.items() for arg in ("-o", f"{key}={value}")]
+N_QUERIES = 30
+
+
+def complete_version(store, texts, status="complete") -> int:
+    """A version of ``texts``, as complete (or not) as the store checks."""
+    version = store.create_version("ctx", kind="run", config={}, target_docs=len(texts))
+    for i, text in enumerate(texts):
+        store.add_document(version, i, text)
+    store.finish(version, status, 1.0)
+    return version
+
+
+def zest(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-c", "from zest_core.cli import main; main()",
+                           *map(str, args)], capture_output=True, text=True, **kwargs)
+    if check and done.returncode:
+        raise AssertionError(done.stderr)
+    return done
+
+
+def error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A SciFact slice (30 queries, ~600 documents), a context version of other SciFact
+    documents in a real store, and the slice embedded and indexed by the real commands."""
+    from zest_core.store import Store
+
+    root = tmp_path_factory.mktemp("embed")
+    beir = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
+    slice_ids = {json.loads(line)["_id"] for line in (beir / "corpus.jsonl").open()}
+    others = []
+    for line in (BEIR / "scifact" / "corpus.jsonl").open():
+        row = json.loads(line)
+        if row["_id"] not in slice_ids:
+            others.append(f"{row['title']} {row['text']}")
+        if len(others) == 150:
+            break
+    db = root / "zest.db"
+    version = complete_version(Store(db), others)
+    out = root / "embedded"
+    zest("embed", beir / "corpus.jsonl", "--context", version, "--out", out, "--shard-size",
+         256, "--db", db, *OPTIONS)
+    zest("index", out)
+    return {"beir": beir, "db": db, "version": version, "out": out, "root": root}
+
+
+@pytest.mark.slow
+def test_search_returns_zest_evals_top_10(world):
+    """The index's top-10 = zest eval's scoring (the hybrid, context statistics,
+    standardised over every document) on the same slice."""
+    from zest_core.store import Store
+
+    store = Store(world["db"])
+    data = load_beir(world["beir"])
+    encoder = make_encoder("hybrid", **FAST)
+    context = resolve_context(store, str(world["version"]), encoder)
+    encoder.use(context_state(store, encoder, context)[0])
+    search = _Search(store, encoder, data, context, {})
+    search.index({"id": list(data.corpus)})
+    queries = {"id": list(data.queries), "text": list(data.queries.values())}
+    expected = search.search(queries, top_k=10)
+    done = zest("search", world["out"] / "index", *queries["text"], "--top-k", 10, "--json",
+                "--context", world["version"], "--db", world["db"], *OPTIONS)
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["query"] for r in results] == queries["text"]
+    for query_id, result in zip(queries["id"], results):
+        want = sorted(expected[query_id].items(), key=lambda item: -item[1])
+        assert [hit["id"] for hit in result["hits"]] == [doc for doc, _ in want]
+        assert [hit["score"] for hit in result["hits"]] == pytest.approx(
+            [score for _, score in want], abs=1e-4)
+    # and without --context: the index's own encoder and context, the same answer (the
+    # query alone, not in a batch of 30: padding moves float32 sums in the last bits)
+    again = json.loads(zest("search", world["out"] / "index", queries["text"][0],
+                            "--json").stdout)["hits"]
+    assert [hit["id"] for hit in again] == [hit["id"] for hit in results[0]["hits"]]
+    assert [hit["score"] for hit in again] == pytest.approx(
+        [hit["score"] for hit in results[0]["hits"]], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_embed_output_records_what_the_vectors_depend_on(world):
+    meta = json.loads((world["out"] / "meta.json").read_text())
+    assert meta["complete"] and meta["count"] == len(
+        (world["beir"] / "corpus.jsonl").read_text().splitlines())
+    assert meta["encoder"] == "hybrid" and meta["options"]["max_seq_length"] == 48
+    assert meta["context"]["label"].startswith(f"version {world['version']}")
+    table = pq.read_table(world["out"] / meta["shards"][0])
+    assert table.column_names == ["id", "dense", "sparse_indices", "sparse_weights"]
+    assert table.num_rows == 256 and len(table.column("dense")[0]) == 384
+    assert not list(world["out"].glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_index_refuses_another_context_or_encoder(world, tmp_path):
+    from zest_core.store import Store
+
+    other = complete_version(Store(world["db"]), ["a different context about cells"])
+    index = world["out"] / "index"
+    line = error_line(zest("search", index, "cells", "--context", other, "--db", world["db"],
+                           *OPTIONS, check=False))
+    assert f"built with context 'version {world['version']}" in line
+    assert f"not 'version {other}" in line
+    line = error_line(zest("search", index, "cells", "--encoder", "dense", check=False))
+    assert "built with encoder 'hybrid', not 'dense'" in line
+    line = error_line(zest("search", index, "cells", "-o", "weight=0.5", check=False))
+    assert "weight=0.7 there, 0.5 asked" in line
+
+
+@pytest.mark.slow
+def test_missing_shard_and_unfinished_output_are_refused(world, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(world["out"], broken, ignore=shutil.ignore_patterns("index"))
+    (broken / "shard-00001.parquet").unlink()
+    line = error_line(zest("index", broken, check=False))
+    assert "lacks shard shard-00001.parquet" in line and not (broken / "index").exists()
+    meta = json.loads((broken / "meta.json").read_text())
+    (broken / "meta.json").write_text(json.dumps({**meta, "complete": False}))
+    assert "is not complete" in error_line(zest("index", broken, check=False))
+
+
+def _tables(directory: Path):
+    meta = json.loads((directory / "meta.json").read_text())
+    table = __import__("pyarrow").concat_tables(
+        pq.read_table(directory / name) for name in meta["shards"])
+    return meta, table.sort_by("id")
+
+
+@pytest.mark.slow
+def test_killed_embed_resumes_to_identical_shards(tmp_path):
+    source = tmp_path / "docs.txt"
+    scifact = make_beir_slice(tmp_path / "s", n_queries=5, n_others=100) / "corpus.jsonl"
+    source.write_text("".join(json.loads(line)["text"].replace("\n", " ") + "\n"
+                              for line in scifact.open()))
+    args = [source, "--context", "none", "--shard-size", 16, "--db", tmp_path / "z.db",
+            *OPTIONS]
+    whole = tmp_path / "whole"
+    zest("embed", *args, "--out", whole)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", "from zest_core.cli import main; main()",
+                                "embed", *map(str, args), "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(killed.glob("shard-*.parquet"))) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, "finished before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    meta = json.loads((killed / "meta.json").read_text())
+    assert not meta["complete"]  # nothing presented as whole
+    written = sorted(p.name for p in killed.glob("shard-*.parquet"))
+    assert 2 <= len(written) < 7
+    line = error_line(zest("index", killed, check=False))
+    assert "not complete" in line
+    zest("embed", *args, "--out", killed)
+    for name in written:  # finished shards were skipped, not rewritten
+        assert (killed / name).stat().st_mtime_ns <= (killed / written[-1]).stat().st_mtime_ns
+    for name in json.loads((whole / "meta.json").read_text())["shards"]:
+        assert pq.read_table(killed / name).equals(pq.read_table(whole / name)), name
+    assert {k: v for k, v in _tables(killed)[0].items() if k != "input"} == {
+        k: v for k, v in _tables(whole)[0].items() if k != "input"}
+
+
+@pytest.mark.slow
+def test_ray_data_path_writes_what_zest_embed_writes(tmp_path):
+    ray = pytest.importorskip("ray")
+    import zest
+    from zest_core.shards import embed, embed_with_ray
+
+    corpus = make_beir_slice(tmp_path / "s", n_queries=3, n_others=40) / "corpus.jsonl"
+    rows = [json.loads(line) for line in corpus.open()]
+    encoder = zest.load_encoder("hybrid", context=[r["text"] for r in rows[::3]], **FAST)
+    embed(encoder, corpus, tmp_path / "local", shard_size=16)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        dataset = ray.data.from_items([
+            {"id": r["_id"], "text": f"{r['title']} {r['text']}".strip()} for r in rows])
+        embed_with_ray(encoder, dataset, tmp_path / "ray", shard_size=16)
+    finally:
+        ray.shutdown()
+    (local_meta, local), (ray_meta, by_ray) = _tables(tmp_path / "local"), _tables(
+        tmp_path / "ray")
+    assert by_ray.num_rows == len(rows) and by_ray.schema == local.schema
+    assert by_ray.column("id").to_pylist() == local.column("id").to_pylist()
+    for column in ("sparse_indices", "sparse_weights"):
+        assert by_ray.column(column).equals(local.column(column))
+    import numpy as np
+
+    dense = [np.array(t.column("dense").to_pylist()) for t in (local, by_ray)]
+    # batches differ in padding, which moves float32 sums in the last bits
+    assert np.abs(dense[0] - dense[1]).max() < 1e-5
+    for key in ("encoder", "settings", "context", "count"):
+        assert ray_meta[key] == local_meta[key]
+    assert zest_index_reads(tmp_path / "ray")
+
+
+def zest_index_reads(directory: Path) -> bool:
+    zest("index", directory)
+    return (directory / "index" / "dense.usearch").is_file()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "fine"}\n{"text": "fine"}\n{"text": broken\n', "line 3: not valid JSON"),
+    ('{"text": "fine"}\n{"title": "no text"}\n', "line 2: expected an object with a 'text'"),
+    ("", "has no documents"),
+])
+def test_malformed_input_is_named_and_nothing_written(tmp_path, content, message):
+    source = tmp_path / "in.jsonl"
+    source.write_text(content)
+    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
+                           "--db", tmp_path / "z.db", check=False))
+    assert message in line and not (tmp_path / "out").exists()
+
+
+def test_incomplete_context_is_refused(tmp_path):
+    from zest_core.store import Store
+
+    source = tmp_path / "in.txt"
+    source.write_text("one document\n")
+    version = complete_version(Store(tmp_path / "z.db"), ["a context"], status="running")
+    line = error_line(zest("embed", source, "--context", version, "--out", tmp_path / "out",
+                           "--db", tmp_path / "z.db", check=False))
+    assert "not complete" in line and not (tmp_path / "out").exists()
+
+
+def test_parquet_input_without_text_column(tmp_path):
+    import pyarrow as pa
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), source)
+    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
+                           "--db", tmp_path / "z.db", check=False))
+    assert "no 'text' column (columns: body, id)" in line
+
+
+def test_output_of_another_run_is_refused(tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("first document\nsecond document\n")
+    zest("embed", source, "--context", "none", "--out", tmp_path / "out", "--db",
+         tmp_path / "z.db", "--encoder", "dense", *OPTIONS)
+    source.write_text("other words\n")
+    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
+                           "--db", tmp_path / "z.db", "--encoder", "dense", *OPTIONS,
+                           check=False))
+    assert "holds embeddings of another run (input_sha256 differs" in line
+
+
+def test_parquet_input_and_dense_index(tmp_path):
+    """Parquet in, a dense-only encoder: plain cosine ranking from the index."""
+    import pyarrow as pa
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"_id": ["a", "b", "c"], "title": ["", "Statins", ""],
+                             "text": ["vitamin D and bones", "lower cholesterol",
+                                      "the weather today"]}), source)
+    zest("embed", source, "--context", "none", "--out", tmp_path / "out", "--db",
+         tmp_path / "z.db", "--encoder", "dense", *OPTIONS)
+    table = pq.read_table(tmp_path / "out" / "shard-00000.parquet")
+    assert table.column_names == ["id", "dense"]
+    zest("index", tmp_path / "out")
+    done = zest("search", tmp_path / "out" / "index", "cholesterol drugs", "--top-k", 2)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "cholesterol drugs" and lines[1].split()[-1] == "b"
+    assert len(lines) == 3

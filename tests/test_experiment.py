@@ -1,0 +1,249 @@
+"""``zest experiment experiments/smoke.toml`` end to end: the fake generator, the real
+hybrid encoder, real SQLite, real mteb scoring on small SciFact and NFCorpus slices."""
+
+import csv
+import json
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from contextlib import closing
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, beir, fake_cli
+
+from zest_core.cli import cli
+from zest_core.experiment import balanced_subset
+from zest_core.store import Store
+
+SMOKE = ROOT / "experiments" / "smoke.toml"
+PLOTS = ("ndcg_vs_docs.png", "ndcg_vs_k.png", "contexts.png")
+
+
+def beir_slice(source, root, n_queries=8, n_others=30, seed=0):
+    """``n_queries`` test queries with at most 4 relevant documents each, those documents
+    and ``n_others`` random others."""
+    rows = [
+        line.split("\t") for line in (source / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    ]
+    judged: dict[str, list] = {}
+    for row in rows:
+        judged.setdefault(row[0], []).append(row)
+    picked = [q for q in sorted(judged) if len(judged[q]) <= 4][:n_queries]
+    qrels = [row for q in picked for row in judged[q]]
+    relevant = {row[1] for row in qrels}
+    corpus = [json.loads(line) for line in (source / "corpus.jsonl").open()]
+    others = random.Random(seed).sample([d for d in corpus if d["_id"] not in relevant], n_others)
+    keep = relevant | {d["_id"] for d in others}
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in keep)
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(
+            line + "\n"
+            for line in (source / "queries.jsonl").read_text().splitlines()
+            if json.loads(line)["_id"] in picked
+        )
+    )
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels)
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """experiments/smoke.toml copied beside the two slices it names."""
+    root = tmp_path_factory.mktemp("smoke")
+    for name in ("scifact", "nfcorpus"):
+        beir_slice(beir(name), root / "data" / f"{name}-slice")
+    shutil.copy(SMOKE, root / "smoke.toml")
+    return root / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def first_run(smoke, tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "zest.db"
+    result = CliRunner().invoke(cli, ["experiment", str(smoke), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    return db, result.output
+
+
+def read_csv(path, drop=("version", "result_id")):
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(f)]
+
+
+def test_smoke_writes_the_report(smoke, first_run):
+    db, output = first_run
+    report = smoke.parent / "reports" / "smoke"
+    for name in ("report.md", "results.csv", *PLOTS):
+        assert (report / name).stat().st_size > 0, name
+    assert all((report / p).read_bytes().startswith(b"\x89PNG") for p in PLOTS)
+    rows = read_csv(report / "results.csv")
+    # per dataset: 3 baselines + 9 arms x 2 seeds
+    assert len(rows) == 2 * (3 + 9 * 2) and "42 results (" in output
+    arms = {row["arm"] for row in rows}
+    assert arms == {
+        "none",
+        "generic",
+        "real:20",
+        "synthetic",
+        "other-domain",
+        "reference",
+        "docs=2",
+        "docs=4",
+        "k=1",
+        "k=3",
+        "strategy=direct",
+        "selection=diverse",
+    }
+    text = (report / "report.md").read_text()
+    assert "## scifact-slice — encoder hybrid[max_seq_length=128] (8 queries)" in text
+    assert "| synthetic vs full access (real:20) | within 0.5% of full access" in text
+    assert "| k=10 minus k=5" not in text  # k = 10 was not in the grid
+    assert "| reference (hierarchical) minus strategy=direct |" in text
+    assert "Smoke test: fake generator" in text
+    store = Store(db)
+    # 2 datasets x 2 seeds x (base, k=1, k=3, direct, diverse); other-domain and J' reuse them
+    runs = store.db.execute("SELECT count(*) FROM versions WHERE kind = 'run'").fetchone()[0]
+    subsets = store.db.execute(
+        "SELECT count(*), min(parent_id IS NOT NULL) FROM versions WHERE kind = 'subset'"
+    ).fetchone()
+    # J' 2 and 4 of each base run; the reference (J' 4, k 2) is the same subset as docs=4
+    assert runs == 20 and subsets == (8, 1)
+    assert {r["status"] for r in store.versions()} == {"complete"}
+
+
+def test_a_second_run_reuses_everything(smoke, first_run, monkeypatch):
+    from fake_plugin import FakeGenerator
+    from test_evaluate import counting
+
+    from zest_encoders import DenseEncoder, HybridEncoder
+
+    db, _ = first_run
+    calls = {
+        name: counting(monkeypatch, cls, name.split(".")[1])
+        for name, cls in (
+            ("generate.complete", FakeGenerator),
+            ("dense.embed_documents", DenseEncoder),
+            ("dense.embed_queries", DenseEncoder),
+            ("hybrid.derive", HybridEncoder),
+        )
+    }
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["experiment", str(smoke), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert {name: len(c) for name, c in calls.items()} == dict.fromkeys(calls, 0)
+    assert "42 results (42 reused), 0 documents generated" in result.output
+    assert time.monotonic() - started < 60
+
+
+def test_a_killed_run_resumes_to_the_same_results(smoke, first_run, tmp_path):
+    """SIGKILL while a corpus is half-written, then the same command again."""
+    slow = tmp_path / "smoke.toml"
+    shutil.copytree(smoke.parent / "data", tmp_path / "data")
+    slow.write_text(
+        smoke.read_text().replace(
+            'generator = "fake"', 'generator = "fake"\noptions = { delay = 0.05 }'
+        )
+    )
+    db = tmp_path / "zest.db"
+    Store(db)  # schema and WAL mode first, so that watching it never blocks the child
+    process = subprocess.Popen(
+        fake_cli("experiment", slow, "--db", db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if _half_written(db):
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed = Store(db).db.execute_returning_dicts(  # running, or failed once its writer is gone
+        "SELECT id FROM versions WHERE status != 'complete'"
+    )
+    assert len(killed) == 1
+    again = subprocess.run(
+        fake_cli("experiment", slow, "--db", db), capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    store = Store(db)
+    assert store.version(killed[0]["id"])["status"] == "complete"  # resumed, not redone
+    assert store.db.execute("SELECT count(*) FROM versions WHERE kind = 'run'").fetchone()[0] == 20
+    original = smoke.parent / "reports" / "smoke" / "results.csv"
+    assert read_csv(tmp_path / "reports" / "smoke" / "results.csv") == read_csv(original)
+
+
+def _half_written(db) -> bool:
+    """A run version with documents but not all of them, after some others completed."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+        complete = conn.execute(
+            "SELECT count(*) FROM versions WHERE status = 'complete'"
+        ).fetchone()[0]
+        partial = conn.execute(
+            """SELECT count(*) FROM versions v WHERE v.status = 'running' AND
+               (SELECT count(*) FROM documents d WHERE d.version_id = v.id) >= 2"""
+        ).fetchone()[0]
+    return complete >= 3 and partial == 1
+
+
+def test_balanced_subset_covers_every_anchor():
+    docs = [{"id": i, "ordinal": i, "anchor_id": i * 4 // 12} for i in range(12)]  # 4 anchors
+    subset = balanced_subset(docs, 6)
+    assert [d["ordinal"] for d in subset] == [0, 1, 3, 4, 6, 9]
+    assert {d["anchor_id"] for d in subset} == {0, 1, 2, 3}
+    direct = [{"id": i, "ordinal": i, "anchor_id": None} for i in range(5)]
+    assert [d["ordinal"] for d in balanced_subset(direct, 3)] == [0, 1, 2]
+
+
+BAD = [
+    ("[experiment\nname = 1", "not valid TOML"),
+    (
+        "[experiment]\nname = 'x'\n[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\n"
+        "temperature = [1]",
+        "unknown axis 'temperature' in [ablations]",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\n[ablations]\nstrategy = ['nope']",
+        "unknown anchor strategy 'nope'",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\n[generation]\nselection = 'best'",
+        "unknown selection 'best'",
+    ),
+    ("[[dataset]]\npath = 'data/nowhere'", "does not exist"),
+    (
+        "[experiment]\ncontexts = ['none', 'mystery']\n[[dataset]]\npath = 'data/scifact-slice'",
+        "unknown context 'mystery'",
+    ),
+    (
+        "[experiment]\ncontexts = ['none', '{running}']\n[[dataset]]\npath = 'data/scifact-slice'",
+        "is running, not complete",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\nother_domain = 'elsewhere'",
+        "other_domain 'elsewhere' is not a dataset",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD)
+def test_bad_grid_gives_one_error_line(smoke, tmp_path, text, message):
+    db = tmp_path / "zest.db"
+    store = Store(db)
+    running = store.create_version("x", kind="run", config={})
+    grid = smoke.parent / "bad.toml"
+    grid.write_text(text.replace("{running}", str(running)))
+    result = CliRunner().invoke(
+        cli, ["experiment", str(grid), "--db", str(db), "--report", str(tmp_path / "report")]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.count("Error:") == 1 and message in result.output
+    assert not (tmp_path / "report").exists()

@@ -1,0 +1,302 @@
+"""The trimmed-vocabulary GGUF (plugins/zest_llama_cpp/trim.py) built from the real Gemma 3 270M.
+
+One copy is built for the module (about a minute on a busy 2-core machine) into a temporary
+cache directory, which the generator tests share through XDG_CACHE_HOME.
+"""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import llama_cpp
+import pytest
+from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
+
+from zest_core import ZestError
+from zest_core.exemplars import read_exemplars
+from zest_llama_cpp import LlamaCppGenerator, default_model_path, trim
+
+pytestmark = pytest.mark.model
+CORPORA = [SCIFACT_EXEMPLARS, ROOT / "corpora" / "nfcorpus"]
+SOURCE = default_model_path()
+# Share of greedy steps whose full-model argmax is a dropped token: 1.0% (10 of 1,000) measured
+# by benchmarks/trim.py (docs/trimmed-vocabulary.md); the bound leaves room for the 240 steps
+# run here (2.4 expected, 12 allowed).
+MAX_DROPPED = 0.05
+
+spec = importlib.util.spec_from_file_location("bench_trim", ROOT / "benchmarks" / "trim.py")
+
+
+def bench():
+    """benchmarks/trim.py, whose agreement measure the test bounds."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(path))  # where platformdirs puts the user cache
+        yield path
+
+
+@pytest.fixture(scope="module")
+def built(cache):
+    exemplars = [e for corpus in CORPORA for e in read_exemplars([str(corpus)])]
+    source_sha = trim.file_sha256(SOURCE)
+    info = trim.trimmed_model(SOURCE, trim.exemplar_texts(exemplars))
+    full, tokenize = trim.read_vocab(SOURCE)
+    small, small_tokenize = trim.read_vocab(info["path"])
+    index = {text: i for i, text in enumerate(full.tokens)}
+    keep = [index[text] for text in small.tokens]
+    return dict(
+        info=info,
+        full=full,
+        tokenize=tokenize,
+        small=small,
+        small_tokenize=small_tokenize,
+        keep=keep,
+        source_sha=source_sha,
+    )
+
+
+def test_copy_keeps_special_and_byte_tokens_with_their_ids_remapped(built):
+    info, full, small, keep = built["info"], built["full"], built["small"], built["keep"]
+    assert info["size"] == len(small) == trim.DEFAULT_SIZE and info["source_size"] == len(full)
+    assert keep == sorted(keep)  # kept tokens keep their order
+    assert trim.file_sha256(SOURCE) == built["source_sha"] == info["source_sha256"]
+    new_id = {old: new for new, old in enumerate(keep)}
+    required = trim.required_ids(full)
+    assert len(required) == 428  # 171 special/control/user-defined, 256 bytes, <mask>...
+    for old in required:
+        assert small.tokens[new_id[old]] == full.tokens[old]
+        assert small.types[new_id[old]] == full.types[old]
+    assert sum(t == trim.BYTE for t in small.types) == 256
+    assert not any(trim.PLACEHOLDER.fullmatch(t) for t in small.tokens)
+    assert set(small.id_keys) == set(full.id_keys)
+    for key, (old,) in full.id_keys.items():  # bos, eos, unk, pad
+        (new,) = small.id_keys[key]
+        assert new == new_id[old] and small.tokens[new] == full.tokens[old]
+    assert (
+        full.tokens[2] == "<bos>"
+        and small.tokens[small.id_keys["tokenizer.ggml.bos_token_id"][0]] == "<bos>"
+    )
+
+
+def test_embedding_rows_are_copied_as_bytes(built):
+    source, copy = trim.open_gguf(SOURCE), trim.open_gguf(built["info"]["path"])
+    keep = built["keep"]
+    big = {t.name: t for t in source.tensors}
+    for tensor in copy.tensors:
+        original = big.pop(tensor.name)
+        assert tensor.tensor_type == original.tensor_type
+        if tensor.name == "token_embd.weight":
+            assert tensor.data.shape == (len(keep), original.data.shape[1])
+            assert (tensor.data == original.data[keep]).all()
+        else:
+            assert (tensor.data == original.data).all()
+    assert not big
+
+
+def exemplar_prompts():
+    return [p for corpus in CORPORA for p in bench().exemplar_prompts(corpus, 4)]
+
+
+def test_text_of_kept_tokens_tokenizes_to_the_same_pieces(built):
+    keep, tokenize, small_tokenize = built["keep"], built["tokenize"], built["small_tokenize"]
+    kept = set(keep)
+    for prompt in exemplar_prompts():
+        pieces = tokenize(prompt)
+        assert set(pieces) <= kept  # the exemplars' and the templates' tokens were kept
+        assert [keep[t] for t in small_tokenize(prompt)] == pieces
+    # A word whose token was dropped still tokenizes, into kept pieces, and reads the same.
+    dropped = next(
+        t
+        for t in built["full"].tokens[20000:]
+        if re.fullmatch("\u2581[a-z]{9,}", t) and tokenize(t.replace("\u2581", " "))[0] not in kept
+    )
+    word = dropped.replace("\u2581", " ")
+    small = llama_cpp.Llama(built["info"]["path"], vocab_only=True, verbose=False)
+    assert len(small_tokenize(word)) > 1
+    assert small.detokenize(small_tokenize(word)).decode() == word
+
+
+def test_python_merges_tokenize_words_as_llama_cpp_does(built):
+    merges = trim.Merges(built["full"])
+    words = [text for text, _ in trim.english_sample(3000)]
+    assert [merges.tokenize(w) for w in words] == [built["tokenize"](w) for w in words]
+
+
+@pytest.mark.slow
+def test_greedy_continuations_match_where_the_full_argmax_is_kept(built):
+    load = dict(n_ctx=2048, n_threads=1, verbose=False)
+    full = llama_cpp.Llama(SOURCE, **load)
+    small = llama_cpp.Llama(built["info"]["path"], **load)
+    try:
+        prompts = exemplar_prompts()[::4]  # a document prompt of each corpus
+        counts = bench().agreement(full, small, built["keep"], prompts, steps=120)
+    finally:
+        full.close()
+        small.close()
+    assert counts["steps"] >= 200
+    assert counts["differ"] == 0, counts
+    assert counts["dropped"] <= MAX_DROPPED * counts["steps"], counts
+
+
+@pytest.mark.slow
+def test_transformers_loads_the_trimmed_gguf(built):
+    for package in ("torch", "transformers", "gguf", "accelerate"):
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"the transformers extra is not installed ({package} missing)")
+    from zest_core.generation import Request
+    from zest_transformers import TransformersGenerator
+
+    gen = TransformersGenerator(built["info"]["path"], device="cpu")
+    try:
+        prompt = exemplar_prompts()[0]
+        ids = gen.tokenizer(prompt)["input_ids"]
+        assert ids == [2, *built["small_tokenize"](prompt)]
+        assert gen.lm.get_input_embeddings().weight.shape[0] == trim.DEFAULT_SIZE
+        done = gen.complete(Request(key=0, prompt=prompt, max_tokens=6, temperature=0, seed=0))
+    finally:
+        gen.close()
+    small = llama_cpp.Llama(built["info"]["path"], n_ctx=2048, n_threads=1, verbose=False)
+    try:
+        same = small.create_completion(prompt, max_tokens=6, temperature=0)["choices"][0]["text"]
+    finally:
+        small.close()
+    assert done.completion_tokens == 6 and done.text == same
+
+
+def test_generator_option_uses_the_cached_copy_and_records_it(built, cache):
+    exemplars = [e for corpus in CORPORA for e in read_exemplars([str(corpus)])]
+    gen = LlamaCppGenerator(vocab="trimmed", batch_size=1)
+    try:
+        gen.prepare(exemplars)
+        prov = gen.provenance()
+        assert gen.llm.n_vocab() == trim.DEFAULT_SIZE
+    finally:
+        gen.close()
+    assert prov["trimmed"] == built["info"]  # found in the cache, not built again
+    assert prov["path"] == SOURCE and prov["options"]["vocab"] == "trimmed"
+    assert prov["trimmed"]["kept_sha256"] == trim.kept_hash(built["keep"])
+    files = sorted(p.name for p in (cache / "zest" / "trimmed").iterdir())
+    assert len(files) == 2 and not any(".part" in f for f in files)
+
+
+def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templates):
+    db = tmp_path / "z.db"
+    done = subprocess.run(
+        fake_cli(
+            "run",
+            "--exemplars",
+            CORPORA[0],
+            "--exemplars",
+            CORPORA[1],
+            "--k",
+            10,
+            "--anchors",
+            1,
+            "--docs",
+            2,
+            "--templates",
+            short_templates,
+            "--db",
+            db,
+            "-o",
+            "vocab=trimmed",
+            "-o",
+            "workers=1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
+    assert done.returncode == 0, done.stderr
+    from zest_core.store import Store
+
+    version = Store(db).version(1)
+    assert version["status"] == "complete"
+    assert version["provenance"]["trimmed"]["kept_sha256"] == built["info"]["kept_sha256"]
+
+
+@pytest.fixture(scope="module")
+def bad_ggufs(built, tmp_path_factory):
+    """Copies of the (small) trimmed GGUF that the trimmer must refuse."""
+    folder = tmp_path_factory.mktemp("bad")
+    reader = trim.open_gguf(built["info"]["path"])
+    small = built["small"]
+    byte_free = [trim.NORMAL if t == trim.BYTE else t for t in small.types]
+    files = {
+        "bpe": trim.copy_gguf(
+            reader,
+            folder / "bpe.gguf",
+            {"tokenizer.ggml.model": ["gpt2"], "tokenizer.ggml.merges": ["\u2581 t", "\u2581t he"]},
+            {},
+        ),
+        "no-bytes": trim.copy_gguf(reader, folder / "nobytes.gguf", {trim.TYPES: byte_free}, {}),
+    }
+    data = (folder / "bpe.gguf").read_bytes()
+    files["truncated"] = folder / "truncated.gguf"
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["garbage"] = folder / "garbage.gguf"
+    files["garbage"].write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    return files
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("bpe", "only SentencePiece-style"),
+        ("no-bytes", "0 of the 256 byte-fallback tokens"),
+        ("truncated", "cannot read GGUF"),
+        ("garbage", "cannot read GGUF"),
+    ],
+)
+def test_bad_gguf_is_one_error_and_left_untouched(bad_ggufs, tmp_path, kind, message):
+    path = bad_ggufs[kind]
+    before = trim.file_sha256(path)
+    with pytest.raises(ZestError, match=message):
+        trim.trimmed_model(path, ["some text"], cache_dir=tmp_path)
+    assert trim.file_sha256(path) == before
+    assert not list(tmp_path.rglob("*.gguf*"))  # no copy, finished or half-written
+
+
+def test_truncated_copy_cannot_be_trimmed_either(bad_ggufs, tmp_path):
+    # The writer reads tensors too: a file whose vocabulary loads but whose data is cut short.
+    with pytest.raises(ZestError, match="corrupt or truncated"):
+        trim.trim_gguf(bad_ggufs["truncated"], tmp_path / "out.gguf", list(range(300)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_below_the_required_tokens_is_refused(built, tmp_path):
+    with pytest.raises(ZestError, match="needs at least 428 tokens"):
+        trim.kept_ids(built["full"], built["tokenize"], ["text"], size=400, sample=[])
+    done = subprocess.run(
+        fake_cli(
+            "run",
+            "--exemplars",
+            CORPORA[0],
+            "--anchors",
+            1,
+            "--docs",
+            1,
+            "--db",
+            tmp_path / "z.db",
+            "-o",
+            "vocab=trimmed",
+            "-o",
+            "vocab_size=100",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: a trimmed vocabulary needs")

@@ -1,0 +1,259 @@
+"""``zest index`` / ``zest search``: an on-disk index over ``zest embed`` shards that ranks
+exactly as ``zest eval`` scores, without scoring every document.
+
+The hybrid's score is ``w * z(dense) + (1 - w) * z(bm25)`` where ``z`` standardises a
+query's scores over *all* documents. The index holds what that needs:
+
+* ``dense.usearch``: an HNSW graph over the dense vectors (usearch, inner product), for
+  the dense candidates; ``vectors.npy``: the float32 vectors, memory-mapped, to score
+  candidates exactly; ``moments.npz``: the vectors' mean and second moment, so a query's
+  dense mean and standard deviation over all documents are ``q . mu`` and
+  ``sqrt(q^T M q - (q . mu)^2)`` (exact, no scan);
+* ``bm25.npz``: the documents' BM25 weights as a CSC matrix (an inverted index): a query's
+  BM25 scores for every document are the sum of its terms' columns, so its BM25 mean,
+  standard deviation and top documents are exact and cost the length of its postings.
+
+Candidates are the dense top ``candidates`` from the graph and the BM25 top ``candidates``;
+each is scored exactly, and the best ``top_k`` returned. A document that is neither near
+the query nor high in BM25 can still be missed: ``benchmarks/scale.py`` measures recall
+against exact scoring.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .api import AdaptedEncoder, Hit
+from .encoding import DocumentMoments, best, query_moments, standardise
+from .errors import ZestError
+from .shards import META, read_meta, read_state, write_json
+
+INDEX_FORMAT = 1
+#: HNSW settings: measured in benchmarks/scale.py (docs/scale.md).
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 128
+CANDIDATES = 100
+#: At most this many documents are added by the threshold bound per query (see _bounded).
+MAX_EXTRA = 50_000
+
+
+def _usearch():
+    try:
+        from usearch.index import Index
+    except ImportError:
+        raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") \
+            from None
+    return Index
+
+
+def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path:
+    """An index over the complete embed output ``source``, written to ``target`` (default
+    ``source/index``) under a temporary name and renamed when whole."""
+    from scipy.sparse import csr_matrix, save_npz
+
+    Index = _usearch()
+    meta = read_meta(source)
+    if not meta.get("complete"):
+        raise ZestError(f"{source} is not complete: run the same zest embed again to finish it")
+    missing = [name for name in meta["shards"] if not (source / name).is_file()]
+    if missing:
+        raise ZestError(f"{source} lacks shard {missing[0]}"
+                        + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                        + ": run the same zest embed again to write it")
+    state = read_state(source)
+    target = target or source / "index"
+    building = target.with_name(f".{target.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    count, sparse = meta["count"], meta["encoder"] == "hybrid"
+    ids: list[str] = []
+    vectors = graph = moments = None
+    indices, weights, lengths = [], [], []
+    for name in meta["shards"]:
+        table = _read_shard(source / name)
+        dense = _dense(table)
+        if vectors is None:
+            vectors = np.lib.format.open_memmap(building / "vectors.npy", mode="w+",
+                                                dtype=np.float32, shape=(count, dense.shape[1]))
+            graph = Index(ndim=dense.shape[1], metric="ip", dtype="f32",
+                          connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
+                          expansion_search=EXPANSION_SEARCH)
+            moments = DocumentMoments(dense.shape[1])
+        start = len(ids)
+        if start + len(dense) > count:
+            raise ZestError(f"{source / name} has more rows than {META} counts")
+        vectors[start:start + len(dense)] = dense
+        graph.add(np.arange(start, start + len(dense), dtype=np.uint64), dense)
+        moments.add(dense)
+        ids.extend(table.column("id").to_pylist())
+        if sparse:
+            column = table.column("sparse_indices").combine_chunks()
+            lengths.append(np.diff(column.offsets.to_numpy()))
+            indices.append(column.values.to_numpy().astype(np.uint32))
+            weights.append(table.column("sparse_weights").combine_chunks().values.to_numpy())
+        if on_shard:
+            on_shard(len(dense))
+    if len(ids) != count:
+        raise ZestError(f"{source}: the shards hold {len(ids)} documents, {META} says {count}")
+    vectors.flush()
+    graph.save(str(building / "dense.usearch"))
+    np.savez(building / "moments.npz", **moments.arrays())
+    np.save(building / "ids.npy", np.asarray(ids, dtype=str))
+    if sparse:
+        terms, columns = np.unique(np.concatenate(indices), return_inverse=True)
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate(lengths))])
+        matrix = csr_matrix((np.concatenate(weights), columns.astype(np.int32), indptr),
+                            shape=(count, len(terms)))
+        save_npz(building / "bm25.npz", matrix.tocsc(), compressed=False)
+        np.save(building / "terms.npy", terms)
+    np.savez(building / "context.npz", **(state or {}))
+    index_meta = {key: meta[key] for key in ("encoder", "model", "model_id", "options",
+                                             "settings", "context", "count")}
+    write_json(building / META, {
+        **index_meta, "index_format": INDEX_FORMAT, "source": str(source.resolve()),
+        "engine": {"dense": "usearch", "connectivity": CONNECTIVITY,
+                   "expansion_add": EXPANSION_ADD, "expansion_search": EXPANSION_SEARCH,
+                   "sparse": "scipy.sparse CSC" if sparse else None}})
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(building, target)
+    return target
+
+
+def _read_shard(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except Exception as e:  # a damaged file
+        raise ZestError(f"{path} cannot be read ({e})") from None
+
+
+def _dense(table) -> np.ndarray:
+    column = table.column("dense").combine_chunks()
+    return column.values.to_numpy().reshape(len(column), -1)
+
+
+class SearchIndex:
+    """A built index, memory-mapped; ``search`` ranks queries with an ``AdaptedEncoder``
+    that must match the one the index was built with (``check``)."""
+
+    def __init__(self, directory: str | Path):
+        from scipy.sparse import load_npz
+
+        self.path = Path(directory)
+        self.meta = read_meta(self.path)
+        if self.meta.get("index_format") != INDEX_FORMAT:
+            raise ZestError(f"{self.path} is not a zest index (build one with zest index)")
+        self.graph = _usearch().restore(str(self.path / "dense.usearch"), view=True)
+        self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
+        self.ids = np.load(self.path / "ids.npy", mmap_mode="r")
+        with np.load(self.path / "moments.npz") as arrays:
+            self.moments = {"mean": arrays["mean"], "second": arrays["second"]}
+        self.bm25 = self.terms = None
+        if (self.path / "bm25.npz").is_file():
+            self.bm25 = load_npz(self.path / "bm25.npz").tocsc()
+            self.terms = np.load(self.path / "terms.npy")
+
+    def encoder(self) -> AdaptedEncoder:
+        """The encoder the index was built with, from its recorded settings and context."""
+        return AdaptedEncoder.from_metadata(self.meta, read_state(self.path))
+
+    def check(self, encoder: AdaptedEncoder) -> None:
+        """Refuse an encoder or context other than the index's, naming the difference."""
+        wanted, built = encoder.metadata(), self.meta
+        if wanted["encoder"] != built["encoder"]:
+            raise ZestError(f"{self.path} was built with encoder {built['encoder']!r},"
+                            f" not {wanted['encoder']!r}")
+        if wanted["context"]["key"] != built["context"]["key"]:
+            raise ZestError(f"{self.path} was built with context {built['context']['label']!r},"
+                            f" not {wanted['context']['label']!r}")
+        differ = sorted(k for k in set(wanted["settings"]) | set(built["settings"])
+                        if wanted["settings"].get(k) != built["settings"].get(k))
+        if differ:
+            raise ZestError(f"{self.path} was built with other encoder settings: "
+                            + ", ".join(f"{k}={built['settings'].get(k)!r} there,"
+                                        f" {wanted['settings'].get(k)!r} asked" for k in differ))
+
+    def search(self, encoder: AdaptedEncoder, queries: Sequence[str], top_k: int = 10,
+               candidates: int = CANDIDATES) -> list[list[Hit]]:
+        self.check(encoder)
+        embedded = encoder.encode_queries(queries)
+        weight = encoder.encoder.options.get("weight") if self.bm25 is not None else None
+        return [[Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
+                for ranked in self.rank(embedded.dense, embedded.sparse, top_k, candidates,
+                                        weight)]
+
+    def rank(self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int,
+             weight: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(document rows, scores)`` of the best ``top_k`` documents per query, scored
+        exactly (``weight``: the hybrid's; ``None``: plain cosine, as dense encoders score)."""
+        count = len(self.vectors)
+        candidates = min(candidates, count)
+        found = np.atleast_2d(self.graph.search(dense, candidates).keys).astype(np.int64)
+        dense_mean, dense_std = query_moments(dense, **self.moments)
+        ranked = []
+        for row, query in enumerate(dense):
+            near = np.unique(found[row][found[row] < count])  # usearch pads with max keys
+            cosine = self.vectors[near] @ query
+            if weight is None:
+                ranked.append(best(near, cosine, top_k))
+                continue
+            bm25 = self._bm25(sparse, row)
+            fused = _Fused(self.vectors, query, weight, dense_mean[row], dense_std[row], bm25)
+            pool = np.union1d(near, np.argpartition(-bm25, candidates - 1)[:candidates])
+            scores = fused(pool)
+            if len(near) < count and len(pool) >= top_k:
+                # Fagin's threshold: a document outside the dense candidates has a cosine
+                # no higher than their lowest, so its fused score is at most that floor
+                # plus its (exact) BM25 part; score every document whose bound reaches
+                # the current top_k-th score, so only the graph's own misses are missed
+                threshold = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
+                bound = fused.dense_part(np.min(cosine)) + fused.bm25_part
+                extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool,
+                                     assume_unique=True)
+                if len(extra) > MAX_EXTRA:  # a latency cap: the highest bounds first
+                    extra = extra[np.argpartition(-bound[extra], MAX_EXTRA - 1)[:MAX_EXTRA]]
+                extra = np.sort(extra)  # reads the memory-mapped vectors in file order
+                pool, scores = np.concatenate([pool, extra]), np.concatenate(
+                    [scores, fused(extra)])
+            ranked.append(best(pool, scores, top_k))
+        return ranked
+
+    def _bm25(self, sparse: Any, row: int) -> np.ndarray:
+        """The query's BM25 score for every document: the sum of its terms' columns."""
+        query = sparse.indices[sparse.indptr[row]:sparse.indptr[row + 1]].astype(np.int64)
+        where = np.searchsorted(self.terms, query)
+        where = where[(where < len(self.terms))
+                      & (self.terms[np.minimum(where, len(self.terms) - 1)] == query)]
+        if not len(where):
+            return np.zeros(self.bm25.shape[0])
+        return np.asarray(self.bm25[:, where].sum(axis=1), dtype=np.float64).ravel()
+
+
+class _Fused:
+    """One query's hybrid score of any documents, standardised over all of them."""
+
+    def __init__(self, vectors, query, weight, dense_mean, dense_std, bm25):
+        self.vectors, self.query, self.weight = vectors, query, weight
+        self.dense_mean, self.dense_std = dense_mean, dense_std
+        self.bm25_part = (1 - weight) * standardise(bm25, bm25.mean(), bm25.std())
+
+    def dense_part(self, cosine):
+        return self.weight * standardise(cosine, self.dense_mean, self.dense_std)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.dense_part(self.vectors[rows] @ self.query) + self.bm25_part[rows]
+
+
+def describe(path: Path) -> str:
+    meta = read_meta(path)
+    return (f"{meta['count']} documents, encoder {meta['encoder']}"
+            f" ({json.dumps(meta['options'], sort_keys=True)}), context {meta['context']['label']}")
+
+
+__all__ = ["SearchIndex", "build_index", "describe"]

@@ -1,0 +1,318 @@
+"""An experiment's report directory: report.md, results.csv and PNG plots.
+
+Every mean carries a bootstrap 95% interval over queries and generation seeds, and every
+difference a paired one (same queries on both sides) with a sign-flip p-value; a difference
+whose interval covers zero is called "within noise".
+"""
+
+import csv
+import datetime
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from .stats import Interval, mean_interval, paired_difference
+
+CSV_COLUMNS = (
+    "dataset",
+    "encoder",
+    "arm",
+    "axis",
+    "value",
+    "seed",
+    "context",
+    "version",
+    "result_id",
+    "ndcg_at_10",
+    "recall_at_100",
+    "queries",
+)
+# As quoted in issue #9 from the ZEST paper (arXiv 2506.23662): nDCG@10 differences.
+PAPER = {
+    "real": "within 0.5% of full access (real corpus as context)",
+    "none": "about +2 points over the context-agnostic encoder",
+    "direct": "about +0.3 points, hierarchical over direct synthesis",
+    "k": "plateau at k = 5 (k = 10 adds about nothing)",
+    "other-domain": "other-domain exemplars about equal to context-agnostic",
+    "generator": "GPT-4o vs Llama-3.3-70B generators differ by about 1.1 points",
+}
+
+
+class Summary:
+    """Score matrices (seeds x queries, queries aligned) of one dataset and encoder."""
+
+    def __init__(self, records: list[dict]):
+        self.records = records
+        self.queries = sorted(set.intersection(*(set(r["per_query"]) for r in records)))
+        self.arms: dict[str, list[dict]] = {}
+        for r in records:
+            self.arms.setdefault(r["arm"], []).append(r)
+
+    def matrix(self, arm: str, metric: str = "ndcg_at_10") -> np.ndarray:
+        return np.array([[r["per_query"][q][metric] for q in self.queries] for r in self.arms[arm]])
+
+    def mean(self, arm: str) -> Interval:
+        return mean_interval(self.matrix(arm))
+
+    def delta(self, a: str, b: str) -> Interval | None:
+        if a not in self.arms or b not in self.arms:
+            return None
+        return paired_difference(self.matrix(a), self.matrix(b))
+
+    def first(self, prefix: str) -> str | None:
+        return next(
+            (arm for arm in self.arms if arm == prefix or arm.startswith(prefix + ":")), None
+        )
+
+    @property
+    def reference(self) -> str:
+        """The arm the non-J' ablations vary around."""
+        return "reference" if "reference" in self.arms else "synthetic"
+
+    def series(self, axis: str) -> list[tuple[float, str]]:
+        """(value, arm) along a numeric ablation axis, its reference arm included."""
+        points = {}
+        for arm, rows in self.arms.items():
+            if rows[0]["axis"] == axis and isinstance(rows[0]["config"][axis], (int, float)):
+                points[float(rows[0]["config"][axis])] = arm
+        center = "synthetic" if axis == "docs" else self.reference
+        if points and center in self.arms:
+            points.setdefault(float(self.arms[center][0]["config"][axis]), center)
+        return sorted(points.items())
+
+
+def _verdict(interval: Interval | None) -> str:
+    if interval is None:
+        return "not run"
+    return "within noise" if interval.covers_zero else ("higher" if interval.mean > 0 else "lower")
+
+
+def _cell(interval: Interval | None) -> str:
+    return "-" if interval is None else interval.format()
+
+
+def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
+    """Write the report directory; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["encoder"]), []).append(r)
+    summaries = {key: Summary(rows) for key, rows in groups.items()}
+    written = [_csv(directory / "results.csv", records)]
+    written += _plots(directory, summaries)
+    lines = _header(grid, info)
+    for (dataset, encoder), summary in summaries.items():
+        lines += _section(dataset, encoder, summary)
+    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
+    (directory / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return [directory / "report.md", *written]
+
+
+def _csv(path: Path, records: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(CSV_COLUMNS)
+        for r in records:
+            out.writerow(
+                [
+                    *(("" if r[c] is None else r[c]) for c in CSV_COLUMNS[:9]),
+                    f"{r['ndcg_at_10']:.6f}",
+                    f"{r['recall_at_100']:.6f}",
+                    len(r["per_query"]),
+                ]
+            )
+    return path
+
+
+def _header(grid, info: dict) -> list[str]:
+    machine = (
+        f"{platform.node() or 'this machine'}: {os.cpu_count()} CPU cores, "
+        f"{platform.machine()}, Python {platform.python_version()}"
+    )
+    lines = [
+        f"# Experiment `{grid.name}`",
+        "",
+        f"- command: `zest experiment {grid.path}`",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine}",
+        f"- wall time of this invocation: {info['seconds']:.0f} s; documents generated: "
+        f"{info['generated']}; results scored: {info['scored']}, reused from the store: "
+        f"{info['reused']}",
+        f"- generation seeds: {', '.join(map(str, grid.seeds))}; base generation: "
+        + ", ".join(f"{k}={v}" for k, v in grid.base.items() if v not in (None, {})),
+        "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals "
+        "over queries and seeds (10,000 resamples, fixed seed); p: paired sign-flip "
+        "randomisation test; *within noise* when the interval covers zero.",
+        "",
+    ]
+    if grid.notes:
+        lines += ["## Notes", "", grid.notes.strip(), ""]
+    if info["notes"]:
+        lines += ["## Scoring notes", "", *(f"- {n}" for n in sorted(set(info["notes"]))), ""]
+    return lines
+
+
+def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
+    lines = [
+        f"## {dataset} — encoder {encoder} ({len(s.queries)} queries)",
+        "",
+        "| context | seeds | nDCG@10 [95% CI] | Recall@100 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for arm, rows in s.arms.items():
+        recall = 100 * s.matrix(arm, "recall_at_100").mean()
+        lines.append(
+            f"| {arm} | {len(rows) if rows[0]['seed'] is not None else '-'} "
+            f"| {s.mean(arm).format()} | {recall:.2f} |"
+        )
+    lines += [
+        "",
+        "Synthetic context (the base generation) against each baseline, nDCG@10 "
+        "points, paired by query:",
+        "",
+        "| synthetic minus | difference [95% CI] p | |",
+        "| --- | --- | --- |",
+    ]
+    for other in ("none", "generic", "other-domain", "real"):
+        arm = s.first(other)
+        if arm and "synthetic" in s.arms:
+            d = s.delta("synthetic", arm)
+            lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+    lines += [
+        "",
+        "The paper's reported differences beside ours:",
+        "",
+        "| claim | paper | ours [95% CI] | |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += _claims(s)
+    return lines + [""]
+
+
+def _claims(s: Summary) -> list[str]:
+    rows = []
+    real, none, generic = s.first("real"), s.first("none"), s.first("generic")
+    if real and "synthetic" in s.arms:
+        d = s.delta("synthetic", real)
+        relative = 100 * d.mean / max(s.mean(real).mean, 1e-9)
+        rows.append(
+            f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
+            f"({relative:+.1f}% relative) | {_verdict(d)} |"
+        )
+    for arm in (none, generic):
+        if arm and "synthetic" in s.arms:
+            d = s.delta("synthetic", arm)
+            rows.append(
+                f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
+                f"{_cell(d)} | {_verdict(d)} |"
+            )
+    if "strategy=direct" in s.arms and s.reference in s.arms:
+        d = s.delta(s.reference, "strategy=direct")
+        rows.append(
+            f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
+            f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |"
+        )
+    k_points = dict(s.series("k"))
+    if 5.0 in k_points and 10.0 in k_points:
+        d = s.delta(k_points[10.0], k_points[5.0])
+        rows.append(f"| k=10 minus k=5 | {PAPER['k']} | {_cell(d)} | {_verdict(d)} |")
+    if 1.0 in k_points and 5.0 in k_points:
+        d = s.delta(k_points[5.0], k_points[1.0])
+        rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | {_verdict(d)} |")
+    for arm in (generic, none):
+        if arm and "other-domain" in s.arms:
+            d = s.delta("other-domain", arm)
+            rows.append(
+                f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
+                f" {_verdict(d)} |"
+            )
+    for arm in s.arms:
+        if arm.startswith("generator=") and not arm.endswith("(reference)"):
+            d = s.delta(arm, "synthetic")
+            rows.append(
+                f"| {arm} minus the base generator | {PAPER['generator']} | "
+                f"{_cell(d)} | {_verdict(d)} |"
+            )
+    return rows or ["| (no arm of this grid tests a claim) | | | |"]
+
+
+def _plots(directory: Path, summaries: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    written = []
+    for axis, name, log in (("docs", "ndcg_vs_docs.png", True), ("k", "ndcg_vs_k.png", False)):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        drawn = False
+        for (dataset, encoder), s in summaries.items():
+            points = s.series(axis)
+            if len(points) < 2:
+                continue
+            means = [s.mean(arm) for _, arm in points]
+            x = [p for p, _ in points]
+            y = [100 * m.mean for m in means]
+            err = [
+                [100 * (m.mean - m.low) for m in means],
+                [100 * (m.high - m.mean) for m in means],
+            ]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{dataset} ({encoder})")
+            for base, style in (("none", ":"), ("generic", "--")):
+                if arm := s.first(base):
+                    ax.axhline(
+                        100 * s.mean(arm).mean,
+                        linestyle=style,
+                        linewidth=1,
+                        color=ax.lines[-1].get_color(),
+                        label=f"{dataset} {arm}",
+                    )
+            drawn = True
+        if drawn:
+            if log:
+                ax.set_xscale("log", base=2)
+                ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.set_xlabel("J' (synthetic documents)" if axis == "docs" else "k (exemplars)")
+            ax.set_ylabel("nDCG@10 (%), 95% CI")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(directory / name, dpi=120)
+            written.append(directory / name)
+        plt.close(fig)
+    written.append(_bars(plt, directory / "contexts.png", summaries))
+    return written
+
+
+def _bars(plt, path: Path, summaries: dict) -> Path:
+    """Per dataset: the baselines, then the synthetic arms labelled with strategy and J' (the
+    hierarchical-vs-direct pair is compared at the reference J', not at the base's)."""
+    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference", "strategy=direct")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        xs, ys, errs, label = [], [], [[], []], kind
+        for g, s in enumerate(summaries.values()):
+            arm = s.first(kind)
+            if arm is None:
+                continue
+            if config := s.arms[arm][0]["config"]:
+                label = (
+                    f"{kind} " if kind == "other-domain" else ""
+                ) + f"{config['strategy']} J'={config['docs']}"
+            m = s.mean(arm)
+            xs.append(g + i * width)
+            ys.append(100 * m.mean)
+            errs[0].append(100 * (m.mean - m.low))
+            errs[1].append(100 * (m.high - m.mean))
+        if xs:
+            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=label)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(summaries))])
+    ax.set_xticklabels([f"{d}\n{e}" for d, e in summaries], fontsize=8)
+    ax.set_ylabel("nDCG@10 (%), 95% CI")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,78 @@
+"""Choosing k exemplars from a larger pool of a user's documents.
+
+``random``: a seeded sample. ``diverse``: k-center (farthest-point) selection on the dense
+encoder's vectors, so the exemplars cover the pool's topics rather than its most common one.
+``central``: the k documents nearest the pool's centroid, the most typical ones.
+"""
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import ZestError
+
+METHODS = ("random", "diverse", "central")
+
+
+def farthest_point(vectors: np.ndarray, k: int, seed: int = 0) -> list[int]:
+    """Greedy k-center: start from a seeded random point, then repeatedly add the point
+    farthest (cosine distance) from everything chosen so far."""
+    rng = np.random.default_rng(seed)
+    chosen = [int(rng.integers(len(vectors)))]
+    distance = 1 - vectors @ vectors[chosen[0]]
+    for _ in range(k - 1):
+        distance[chosen] = -np.inf  # exact duplicates of a chosen point never come back
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, 1 - vectors @ vectors[chosen[-1]])
+    return chosen
+
+
+def nearest_centroid(vectors: np.ndarray, k: int) -> list[int]:
+    centroid = vectors.mean(axis=0)
+    return [int(i) for i in np.argsort(-(vectors @ centroid), kind="stable")[:k]]
+
+
+def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=None) -> list[dict]:
+    """``k`` of ``documents`` by ``method``, in the pool's order. ``embed(texts)`` returns
+    L2-normalised vectors (needed by ``diverse`` and ``central``)."""
+    if method not in METHODS:
+        raise ZestError(f"unknown selection method '{method}' (choose from {', '.join(METHODS)})")
+    if k < 1:
+        raise ZestError(f"--k must be at least 1 (got {k})")
+    if len(documents) < k:
+        raise ZestError(f"the pool has {len(documents)} documents, fewer than --k {k}")
+    if method == "random":
+        chosen = random.Random(seed).sample(range(len(documents)), k)
+    else:
+        vectors = np.asarray(embed([_text(d) for d in documents]), dtype=np.float64)
+        chosen = (
+            farthest_point(vectors, k, seed)
+            if method == "diverse"
+            else nearest_centroid(vectors, k)
+        )
+    return [documents[i] for i in sorted(chosen)]
+
+
+def _text(doc: dict) -> str:
+    return f"{doc['title']} {doc['text']}" if doc.get("title") else doc["text"]
+
+
+def dense_embedder(store=None, model: str | None = None):
+    """The dense encoder's ``embed_documents``, through the store's embedding cache when a
+    store is given (a pool is encoded once per model)."""
+    from .encoding import Context, digest, document_vectors, make_encoder
+
+    encoder = make_encoder("dense", model)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        if store is None:
+            return encoder.embed_documents(texts)
+        return document_vectors(
+            store, encoder, "exemplar-pool", digest(texts), texts, Context("none", "none", None)
+        )[0]
+
+    return embed
+
+
+__all__ = ["METHODS", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]

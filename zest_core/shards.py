@@ -1,0 +1,271 @@
+"""``zest embed``: a corpus streamed through an adapted encoder into Parquet shards.
+
+An output directory holds ``meta.json`` (what the vectors depend on: encoder, settings,
+model, context; the input's digest; the shards once all exist), ``context.npz`` (the
+context's derived state, i.e. the hybrid's vocabulary and statistics) and
+``shard-NNNNN.parquet`` files of ``shard_size`` documents each with the columns ``id``,
+``dense`` (fixed-size list of float32), and for encoders with a sparse side
+``sparse_indices`` (uint32 term ids) and ``sparse_weights`` (float32 BM25 weights).
+
+Shard ``i`` always holds input records ``i * shard_size`` onwards, so a killed run restarts
+at the first missing shard; a shard is written under a temporary name and renamed when
+whole, and ``meta.json`` says ``complete`` only after the last one.
+"""
+
+import hashlib
+import io
+import json
+import os
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .api import AdaptedEncoder
+from .errors import ZestError
+
+META = "meta.json"
+STATE = "context.npz"
+FORMAT = 1
+
+
+# reading the input -----------------------------------------------------------------------
+def read_records(path: Path) -> Iterator[tuple[str, str]]:
+    """``(id, text)`` per document of a JSONL file (``text``, optional ``_id``/``id`` and
+    ``title``), a Parquet file (the same columns) or a text file (a document per line, its
+    line number as id), streamed; a malformed line stops with its number."""
+    if not path.is_file():
+        raise ZestError(f"input {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_records(path)
+    elif suffix in (".jsonl", ".json", ".ndjson"):
+        yield from _jsonl_records(path)
+    else:
+        for number, line in _lines(path):
+            if line.strip():
+                yield str(number), line.strip()
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ZestError(f"{path}, line {number}: not valid UTF-8") from None
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[str, str]]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ZestError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise ZestError(f"{path}, line {number}: expected an object with a 'text' string")
+        yield _record(record, str(number))
+
+
+def _record(record: dict, fallback_id: str) -> tuple[str, str]:
+    doc_id = record.get("_id", record.get("id"))
+    title = record.get("title") or ""
+    text = record["text"]
+    # title and text joined as BEIR / mteb join them, so results match zest eval
+    return (fallback_id if doc_id is None else str(doc_id)), (f"{title} {text}".strip()
+                                                                if title else text)
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow.ArrowInvalid and friends
+        raise ZestError(f"{path} is not a readable Parquet file ({e})") from None
+    names = set(file.schema_arrow.names)
+    if "text" not in names:
+        raise ZestError(f"{path} has no 'text' column (columns: {', '.join(sorted(names))})")
+    columns = [c for c in ("_id", "id", "title", "text") if c in names]
+    row = 0
+    for batch in file.iter_batches(columns=columns, batch_size=4096):
+        for record in batch.to_pylist():
+            row += 1
+            if not isinstance(record["text"], str):
+                raise ZestError(f"{path}, row {row}: 'text' is not a string")
+            yield _record(record, str(row))
+
+
+def input_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# writing shards --------------------------------------------------------------------------
+def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str]):
+    """One shard's rows: what ``zest embed`` and the Ray path both write."""
+    import pyarrow as pa
+
+    embedded = encoder.encode_documents(texts)
+    dim = embedded.dense.shape[1]
+    columns = {"id": pa.array(ids, pa.string()),
+               "dense": pa.FixedSizeListArray.from_arrays(
+                   pa.array(embedded.dense.reshape(-1), pa.float32()), dim)}
+    if embedded.sparse is not None:
+        offsets = pa.array(embedded.sparse.indptr.astype(np.int32))
+        columns["sparse_indices"] = pa.ListArray.from_arrays(
+            offsets, pa.array(embedded.sparse.indices.astype(np.uint32)))
+        columns["sparse_weights"] = pa.ListArray.from_arrays(
+            offsets, pa.array(embedded.sparse.data.astype(np.float32)))
+    return pa.table(columns)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` to a temporary name beside ``path``, then rename: whole or absent."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_json(path: Path, value: dict) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(value, indent=2, sort_keys=True)))
+
+
+def write_state(path: Path, encoder: AdaptedEncoder) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **(encoder.state or {}))
+    write_atomic(path, lambda p: p.write_bytes(buffer.getvalue()))
+
+
+def read_state(directory: Path):
+    path = directory / STATE
+    if not path.is_file():
+        raise ZestError(f"{directory} lacks {STATE} (the context's vocabulary and statistics)")
+    with np.load(path, allow_pickle=False) as arrays:
+        state = {name: arrays[name] for name in arrays.files}
+    return state or None
+
+
+def shard_name(number: int) -> str:
+    return f"shard-{number:05d}.parquet"
+
+
+def read_meta(directory: Path) -> dict:
+    path = Path(directory) / META
+    if not path.is_file():
+        raise ZestError(f"{directory} is not zest embed output (no {META})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ZestError(f"{path} is damaged (not JSON)") from None
+
+
+def _batches(records: Iterable, size: int) -> Iterator[list]:
+    records = iter(records)
+    while batch := list(islice(records, size)):
+        yield batch
+
+
+def embed(encoder: AdaptedEncoder, source: Path, out: Path, shard_size: int = 4096,
+          on_start: Callable[[int, int], None] | None = None,
+          on_shard: Callable[[int], None] | None = None) -> dict:
+    """Encode ``source`` into shards under ``out``; resumes an earlier run of the same
+    command (same input, encoder and context), refuses a directory holding another.
+
+    ``on_start(total documents, already done)`` and ``on_shard(documents)`` report progress.
+    Memory holds one shard. Returns the final metadata.
+    """
+    import pyarrow.parquet as pq
+
+    if shard_size < 1:
+        raise ZestError("--shard-size must be at least 1")
+    count = sum(1 for _ in read_records(source))  # checks every line before writing anything
+    if count == 0:
+        raise ZestError(f"{source} has no documents")
+    meta = {"format": FORMAT, "input": str(source.resolve()), "input_sha256": input_digest(source),
+            "count": count, "shard_size": shard_size, **encoder.metadata(),
+            "complete": False}
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / META).exists():
+        _check_same_run(out, read_meta(out), meta)
+    else:
+        write_state(out / STATE, encoder)
+        write_json(out / META, meta)
+    shards = [shard_name(i) for i in range(-(-count // shard_size))]
+    done = [name for name in shards if (out / name).is_file()]
+    if on_start:
+        on_start(count, sum(_shard_rows(i, shard_size, count) for i, name in enumerate(shards)
+                            if name in done))
+    for number, batch in enumerate(_batches(read_records(source), shard_size)):
+        path = out / shards[number]
+        if path.is_file():
+            continue
+        ids, texts = [r[0] for r in batch], [r[1] for r in batch]
+        table = encode_table(encoder, ids, texts)
+        write_atomic(path, lambda p: pq.write_table(table, p))
+        if on_shard:
+            on_shard(len(batch))
+    meta.update(complete=True, shards=shards)
+    write_json(out / META, meta)
+    return meta
+
+
+def _shard_rows(number: int, size: int, count: int) -> int:
+    return min(size, count - number * size)
+
+
+def _check_same_run(out: Path, found: dict, wanted: dict) -> None:
+    for field in ("input_sha256", "shard_size", "encoder", "settings"):
+        if found.get(field) != wanted[field]:
+            raise ZestError(f"{out} holds embeddings of another run ({field} differs:"
+                            f" {found.get(field)!r} there, {wanted[field]!r} now);"
+                            f" use another --out")
+    if found.get("context", {}).get("key") != wanted["context"]["key"]:
+        raise ZestError(f"{out} holds embeddings with context {found['context']['label']!r},"
+                        f" not {wanted['context']['label']!r}; use another --out")
+
+
+# beyond one machine ------------------------------------------------------------------------
+class _EncodeBatch:
+    """A Ray Data actor: the same encoder object and the same rows as ``zest embed``."""
+
+    def __init__(self, encoder: AdaptedEncoder):
+        self.encoder = encoder  # unpickled here without its model, which loads on first use
+
+    def __call__(self, batch):
+        return encode_table(self.encoder, [str(i) for i in batch.column("id").to_pylist()],
+                            batch.column("text").to_pylist())
+
+
+def embed_with_ray(encoder: AdaptedEncoder, dataset, out: Path, shard_size: int = 4096,
+                   concurrency: int = 1) -> dict:
+    """Encode a Ray dataset of ``id`` and ``text`` columns into Parquet shards under ``out``
+    with the same columns and metadata as ``zest embed`` (so ``zest index`` reads them), one
+    encoder per Ray actor. Ray names the files; ``meta.json`` lists them once all exist."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = out / ".ray"
+    dataset.map_batches(_EncodeBatch, fn_constructor_args=(encoder,), batch_size=shard_size,
+                        batch_format="pyarrow", concurrency=concurrency) \
+        .write_parquet(str(written), min_rows_per_file=shard_size)
+    shards = []
+    for number, path in enumerate(sorted(written.glob("*.parquet"))):
+        shards.append(shard_name(number))
+        os.replace(path, out / shards[-1])
+    written.rmdir()
+    count = sum(pq.ParquetFile(out / name).metadata.num_rows for name in shards)
+    meta = {"format": FORMAT, "input": "ray dataset", "input_sha256": None, "count": count,
+            "shard_size": shard_size, **encoder.metadata(), "complete": True, "shards": shards}
+    write_state(out / STATE, encoder)
+    write_json(out / META, meta)
+    return meta
+
+
+__all__ = ["embed", "embed_with_ray", "encode_table", "read_meta", "read_records", "read_state"]
