@@ -53,7 +53,7 @@ def test_plugins_lists_default_generator_and_strategies():
     out = zest("plugins").output
     assert "llama_cpp" in out and "register_generators" in out
     assert "llama-cpp" in out.split("generators:")[1].split("\n")[0]
-    assert "direct, hierarchical" in out
+    assert "direct, diverse, hierarchical" in out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -132,7 +132,7 @@ def test_plugin_allow_list():
         [sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,
         capture_output=True, text=True, check=True).stdout
     assert "anchors" in out and "llama_cpp" not in out
-    assert "generators: -" in out and "direct, hierarchical" in out
+    assert "generators: -" in out and "direct, diverse, hierarchical" in out
 
 
 def test_default_database_location(monkeypatch):

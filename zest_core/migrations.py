@@ -256,3 +256,27 @@ def m009_embedding_cache_chunks(db):
     # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
     db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
                                   pk=("key", "chunk"), if_not_exists=True)
+
+
+@migration
+def m_ctx_synthetic_queries_and_tunings(db):
+    # A query belongs to one synthetic document and a tuning to one version; both go with
+    # them when `zest corpora rm` deletes the version (hence the cascades).
+    db.execute(
+        """CREATE TABLE synthetic_queries (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL UNIQUE REFERENCES documents(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,  -- '' when no sample gave a usable query
+            seed INTEGER, attempts INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,
+            finish_reason TEXT, generator TEXT, model TEXT, template_hash TEXT, created TEXT)""")
+    db.execute(
+        """CREATE TABLE tunings (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            encoder TEXT NOT NULL,
+            base TEXT NOT NULL,  -- JSON: the encoder settings the grid was searched under
+            settings TEXT NOT NULL,  -- JSON: the chosen values of the tuned options
+            metric TEXT, score REAL, default_score REAL, queries INTEGER,
+            grid TEXT,  -- JSON: every point searched with its score
+            created TEXT)""")
+    db.execute("CREATE INDEX tunings_version ON tunings (version_id, encoder)")

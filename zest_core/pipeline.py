@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from . import plugins
+from .compare import anchor_diversity
 from .errors import Interrupted, ZestError
 from .generation import Generator
 from .store import Store, now
@@ -259,6 +260,15 @@ def _generate(
         raise
 
 
+def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors: list[dict]):
+    """Record the anchors' diversity (and what the strategy says about its sampling) in the
+    version's provenance, so that every version can be compared on it."""
+    report = {"diversity": anchor_diversity([a["text"] for a in anchors]),
+              **getattr(strat, "report", {})}
+    provenance = store.version(version_id)["provenance"]
+    store.update_version(version_id, provenance={**provenance, "anchors": report})
+
+
 def _fill(
     store: Store,
     version_id: int,
@@ -275,6 +285,8 @@ def _fill(
             version_id, strat.make_anchors(exemplars, config["n_anchors"], gen, config["seed"])
         )
         anchors = store.anchors(version_id)
+    if anchors and "anchors" not in store.version(version_id)["provenance"]:
+        _note_anchors(store, version_id, strat, anchors)
     n_docs, seed, rnd = config["n_docs"], config["seed"], config["round"]
     # Ordinals that came back empty in an earlier session are drawn with seeds of this
     # resume; every other ordinal keeps the seed an uninterrupted run would give it.

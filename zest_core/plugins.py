@@ -23,6 +23,8 @@ CORE_PLUGINS = (
     "zest_core.commands.results",
     "zest_core.commands.experiment",
     "zest_core.commands.embedding",
+    "zest_core.commands.fidelity",
+    "zest_core.commands.tuning",
 )
 
 pm = pluggy.PluginManager("zest")

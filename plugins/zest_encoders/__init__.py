@@ -20,6 +20,8 @@ from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
 from zest_core.encoding import BLOCK_SIZE, DocumentMoments, Encoder, State, TopK, standardise
 
+from . import prior
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -98,6 +100,11 @@ class HybridEncoder(DenseEncoder):
                      " word in a document still adds.", min=0),
         "b": Option(0.75, float, "BM25 length normalisation, with the context's average"
                     " document length (0: none, 1: full).", min=0, max=1),
+        # see prior.py
+        "prior": Option("none", str, "Smooth the context's document frequencies with generic"
+                        " English word frequencies (wordfreq).", choices=("none", "wordfreq")),
+        "prior_strength": Option(100.0, float, "How many pseudo-documents of generic English"
+                                 " the prior adds to the context.", min=0),
     }
 
     def __init__(self, model: str | None = None, **options: Any):
@@ -105,6 +112,7 @@ class HybridEncoder(DenseEncoder):
         self.state: State | None = None
         self._analyzer = self._vectorizer().build_analyzer()
         self._ids: dict[str, int] = {}
+        self._unseen: dict[int, str] = {}  # hashed id -> term, for the prior
 
     @staticmethod
     def _vectorizer(**kwargs):
@@ -136,7 +144,10 @@ class HybridEncoder(DenseEncoder):
 
     def term_id(self, term: str) -> int:
         found = self._ids.get(term)
-        return found if found is not None else HASHED + _hash31(term)
+        if found is not None:
+            return found
+        self._unseen.setdefault(HASHED + _hash31(term), term)
+        return HASHED + _hash31(term)
 
     def _term_counts(self, texts: Sequence[str]):
         """Rows of (term id, count) per text, as a CSR matrix over the stable ids."""
@@ -161,14 +172,28 @@ class HybridEncoder(DenseEncoder):
             idf = np.ones(tf.nnz)
             norm = np.full(len(texts), k1)
         else:
-            known = tf.indices < HASHED
-            df = np.zeros(tf.nnz)
-            df[known] = self._df[tf.indices[known]]
-            n = float(self.state["n_docs"][0])
+            df, n = self.document_frequencies(tf.indices)
             idf = np.log1p((n - df + 0.5) / (df + 0.5))
             norm = k1 * (1 - b + b * lengths / max(float(self.state["avgdl"][0]), 1e-9))
         tf.data = tf.data * (k1 + 1) / (tf.data + norm[rows]) * idf
         return tf
+
+    def document_frequencies(self, ids: np.ndarray) -> tuple[np.ndarray, float]:
+        """The context's document frequency of each term id and the context's size, with the
+        generic-English prior when one is set (prior.py)."""
+        known = ids < HASHED
+        df = np.zeros(len(ids))
+        df[known] = self._df[ids[known]]
+        n = float(self.state["n_docs"][0])
+        if self.options["prior"] == "wordfreq" and self.options["prior_strength"] > 0:
+            unique, inverse = np.unique(ids, return_inverse=True)
+            vocabulary = self.vocabulary
+            terms = [vocabulary[i] if i < HASHED else self._unseen[i] for i in unique]
+            extra, n = prior.smoothed(terms, np.zeros(len(unique)), n,
+                                      float(self.state["avgdl"][0]),
+                                      self.options["prior_strength"])
+            df = df + extra[inverse]
+        return df, n
 
     def sparse_queries(self, texts: Sequence[str]):
         """Each query's terms, weight 1 (BM25 counts a query term once)."""

@@ -14,6 +14,7 @@ from zest_core import Option, ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
 from zest_core.models import default_gguf
+from zest_core.loops import LoopCheck, last_sentence_end
 
 from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
 
@@ -62,6 +63,12 @@ class LlamaCppGenerator(Generator):
                         " (docs/trimmed-vocabulary.md).", choices=("full", "trimmed")),
         "vocab_size": Option(DEFAULT_SIZE, int, "Tokens a trimmed vocabulary keeps, special"
                              " and byte tokens included.", min=1),
+        "repeat_penalty": Option(1.0, float, "llama.cpp's penalty on tokens among the last 64"
+                                 " (1: none; 1.1 is mild).", min=0),
+        "loop_ngram": Option(0, int, "Stop a document once its last loop_ngram tokens have"
+                             " occurred loop_repeats times (finish reason loop); 0: off;"
+                             " 20 is tried in docs/context-quality.md.", min=0),
+        "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
     }
 
     def __init__(self, model: str | None = None, **options):
@@ -118,7 +125,8 @@ class LlamaCppGenerator(Generator):
                     decoders.append(BatchedDecoder(
                         self.llm, n_parallel=self.options["batch_size"],
                         n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],
-                        top_p=self.options["top_p"], top_k=self.options["top_k"]))
+                        top_p=self.options["top_p"], top_k=self.options["top_k"],
+                        repeat_penalty=self.options["repeat_penalty"], loop=self._loop_check))
                 return decoders
             except BatchingUnavailable as e:
                 reason = str(e)
@@ -142,7 +150,13 @@ class LlamaCppGenerator(Generator):
             top_k=self.options["top_k"],
             seed=request.seed,
             stop=list(request.stop) or None,
+            repeat_penalty=self.options["repeat_penalty"],
         )
+        watch = _LoopWatch(self._loop_check()) if self.options["loop_ngram"] else None
+        if watch:
+            from llama_cpp import StoppingCriteriaList
+
+            args["stopping_criteria"] = StoppingCriteriaList([watch])
         if self.chat:
             out = self.llm.create_chat_completion(
                 messages=[{"role": "user", "content": request.prompt}], **args)
@@ -151,12 +165,23 @@ class LlamaCppGenerator(Generator):
             out = self.llm.create_completion(request.prompt, **args)
             text = out["choices"][0]["text"]
         usage = out["usage"]
+        finish = out["choices"][0]["finish_reason"] or "stop"
+        if watch and watch.check.cut is not None:
+            text = last_sentence_end(self.llm.detokenize(
+                watch.check.items[:watch.check.cut]).decode("utf-8", errors="ignore"))
+            finish = "loop"
         return Completion(
             text=text,
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
-            finish_reason=out["choices"][0]["finish_reason"] or "stop",
+            finish_reason=finish,
         )
+
+    def _loop_check(self) -> LoopCheck | None:
+        """A fresh loop check for one document, or None when the option is off."""
+        if not self.options["loop_ngram"]:
+            return None
+        return LoopCheck(self.options["loop_ngram"], self.options["loop_repeats"])
 
     def complete_many(self, requests):
         self.prepare([])
@@ -185,3 +210,21 @@ class LlamaCppGenerator(Generator):
         for decoder in self.decoders:
             decoder.close()
         self.llm.close()
+
+
+class _LoopWatch:
+    """A llama-cpp-python stopping criterion around a LoopCheck.
+
+    It is called with every token evaluated so far (prompt included, the newest sample not
+    yet), possibly more than once for the same ids; its first call sees exactly the prompt,
+    whatever template produced it, so later ids past that length are the completion.
+    """
+
+    def __init__(self, check: LoopCheck):
+        self.check, self.prompt = check, None
+
+    def __call__(self, input_ids, logits) -> bool:
+        if self.prompt is None:
+            self.prompt = len(input_ids)
+        new = input_ids[self.prompt + len(self.check.items):]
+        return self.check.extend(int(token) for token in new) or self.check.cut is not None

@@ -19,13 +19,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
 
 from zest_core.errors import ZestError
 from zest_core.generation import Completion, Request
+from zest_core.loops import LoopCheck, last_sentence_end
 
 PREFIX_SEQ = 0
 WORKER_THREAD = "zest-batched-worker"  # run_parallel's thread names, prefixed by the index
@@ -73,6 +74,7 @@ class _Slot:
     text: bytes = b""
     finish_reason: str = "length"
     done: bool = False
+    loop: LoopCheck | None = None
 
 
 class BatchedDecoder:
@@ -89,6 +91,7 @@ class BatchedDecoder:
         n_ctx: int | None = None,
         n_threads: int = 1,
         flash_attn: bool = True,
+        loop: Callable[[], LoopCheck | None] = lambda: None,
         **sampling: Any,
     ):
         unknown = set(sampling) - set(SAMPLING_DEFAULTS)
@@ -106,6 +109,7 @@ class BatchedDecoder:
                 raise BatchingUnavailable(f"batching needs a decoder-only model, this is {kind} one")
         self.llm = llm
         self.n_parallel = n_parallel
+        self.loop = loop  # a fresh loop check per document (or None)
         self.n_ctx = n_ctx or llm.n_ctx()
         self.sampling = {**SAMPLING_DEFAULTS, **sampling}
         self.vocab = llama_cpp.llama_model_get_vocab(model)
@@ -225,6 +229,7 @@ class BatchedDecoder:
             sampler=self._sampler(request),
             pos=reuse,
             pending=tokens[reuse:],
+            loop=self.loop(),
         )
 
     def _sampler(self, request: Request):
@@ -274,6 +279,11 @@ class BatchedDecoder:
                 return
         if len(slot.tokens) >= slot.max_tokens:
             slot.finish_reason, slot.done = "length", True
+            return
+        if slot.loop and slot.loop.add(token):
+            cut = self.llm.detokenize(slot.tokens[: slot.loop.cut]).decode("utf-8", errors="ignore")
+            slot.text = last_sentence_end(cut).encode("utf-8")
+            slot.finish_reason, slot.done = "loop", True
             return
         slot.pending = [token]
 

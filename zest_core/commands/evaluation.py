@@ -70,19 +70,28 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
 @click.option("--strict", is_flag=True,
               help="Refuse qrels that name documents missing from corpus.jsonl (default: "
                    "drop them with a warning, as BEIR's loader does).")
+@click.option("--tuned", is_flag=True,
+              help="Use each version context with the settings zest tune chose for it.")
 @db_option
 def eval_(dataset, encoder_name, model, option_pairs, context_values, seed, identical, strict,
-          db):
+          tuned, db):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
     from ..evaluate import evaluate_contexts
+    from ..tuning import tuned_groups
 
     started = time.monotonic()
-    rows = evaluate_contexts(
-        Store(db), dataset, encoder_name, _contexts(context_values), model=model,
-        seed=seed, progress=console.stderr.is_terminal, ignore_identical_ids=identical,
-        strict=strict, note=lambda line: click.echo(f"note: {line}"),
-        **parse_option_pairs(option_pairs))
+    store, options = Store(db), parse_option_pairs(option_pairs)
+    contexts = _contexts(context_values)
+    groups = (tuned_groups(store, contexts, encoder_name, model, options) if tuned
+              else [(options, contexts)])
+    rows = [row for group_options, group in groups for row in evaluate_contexts(
+        store, dataset, encoder_name, group, model=model, seed=seed,
+        progress=console.stderr.is_terminal, ignore_identical_ids=identical, strict=strict,
+        note=lambda line: click.echo(f"note: {line}"), **group_options)]
+    for group_options, group in groups if tuned else ():
+        click.echo(f"{', '.join(group)}: " + (", ".join(
+            f"{k}={v}" for k, v in sorted(group_options.items())) or "the defaults"))
     first = rows[0]
     how = ("reused from the cache" if first["corpus_cached"]
            else f"encoded in {first['encode_seconds']:.1f} s and cached")

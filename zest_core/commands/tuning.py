@@ -1,0 +1,115 @@
+"""``zest tune``: encoder settings chosen on synthetic queries (zest_core/tuning.py)."""
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import console
+from ..hookspecs import hookimpl
+from ..options import parse_option_pairs
+from ..store import Store
+from . import db_option
+from .evaluation import encoder_options
+
+
+def _bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console.stderr,
+        disable=not console.stderr.is_terminal,
+    )
+
+
+@click.command(name="tune")
+@click.argument("version")
+@encoder_options
+@click.option(
+    "--metric",
+    type=click.Choice(["mrr", "ndcg@10"]),
+    default="mrr",
+    show_default=True,
+    help="What each synthetic query finding its document scores.",
+)
+@click.option("--generator", help="Generator of the queries (default: the version's).")
+@click.option("--generator-model", help="Its model (default: the version's).")
+@click.option(
+    "--templates",
+    type=click.Path(),
+    help="Query template TOML (default: zest_core/templates/query.toml).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Query sampling seed.")
+@db_option
+def tune_(
+    version,
+    encoder_name,
+    model,
+    option_pairs,
+    metric,
+    generator,
+    generator_model,
+    templates,
+    seed,
+    db,
+):
+    """Choose encoder settings for corpus VERSION as its context: the generator writes
+    one query per document (stored, written once), and the grid point under which each
+    query best finds its own document within VERSION is stored for zest eval --tuned."""
+    from ..tuning import missing_queries, tune, version_generator, write_queries
+
+    store = Store(db)
+    ref = store.require_complete(version)["id"]
+    todo = len(missing_queries(store, ref))
+    if todo:
+        gen = version_generator(store, ref, generator, generator_model)
+        try:
+            with _bar("writing queries") as bar:
+                task = bar.add_task("queries", total=todo)
+                write_queries(
+                    store,
+                    ref,
+                    gen,
+                    seed=seed,
+                    templates=templates,
+                    on_query=lambda _: bar.advance(task),
+                )
+        finally:
+            gen.close()
+        click.echo(f"wrote {todo} synthetic queries with {gen.name} ({gen.model_id})")
+    with _bar("searching the grid") as bar:
+        task = bar.add_task("grid", total=None)
+        result = tune(
+            store,
+            ref,
+            encoder_name,
+            model,
+            metric,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **parse_option_pairs(option_pairs),
+        )
+    keys = list(result["settings"])
+    table = Table(
+        *keys,
+        metric,
+        title=(
+            f"{encoder_name} on version {ref}: {result['queries']} synthetic queries over"
+            f" {result['documents']} documents (best 5)"
+        ),
+    )
+    for point in result["top"]:
+        table.add_row(*(str(point[k]) for k in keys), f"{point['score']:.4f}")
+    console.stdout().print(table)
+    chosen = ", ".join(f"{k}={v}" for k, v in result["settings"].items())
+    defaults = ", ".join(f"{k}={v}" for k, v in result["defaults"].items())
+    click.echo(
+        f"chosen {chosen} ({metric} {result['score']:.4f}; the defaults {defaults}"
+        f" score {result['default_score']:.4f}); stored as tuning {result['id']},"
+        f" used by: zest eval --context {ref} --encoder {encoder_name} --tuned"
+    )
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(tune_)

@@ -1,0 +1,362 @@
+"""Zero-shot tuning: choose encoder settings on synthetic queries, never on the target.
+
+The generator writes one query for each synthetic document (``templates/query.toml``), stored
+in ``synthetic_queries`` by document id. ``tune`` then searches a grid of the hybrid encoder's
+settings (fusion ``weight``, BM25 ``k1`` and ``b``) for the one under which each query finds
+its own document best *within the synthetic corpus*, that corpus also being the context, as
+it will be for the target; the choice goes to ``tunings`` with every grid point's score, and
+``zest eval --tuned`` applies it. Nothing here reads a target corpus or relevance judgements.
+"""
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from . import plugins
+from .encoding import make_encoder
+from .errors import ZestError
+from .generation import Generator, Request
+from .store import Store, now
+from .strategy import derive_seed, load_templates
+from .text import first_words, title, words
+
+QUERY_TEMPLATES = Path(__file__).parent / "templates" / "query.toml"
+MIN_DOCUMENTS = 16
+# What is searched per encoder. Weight 1 is dense only, 0 BM25 only; the k1 and b values
+# span the ranges BM25 is usually run with (Lucene's defaults 1.2 and 0.75 among them).
+GRIDS = {
+    "hybrid": {
+        "weight": [round(0.1 * i, 1) for i in range(11)],
+        "k1": [0.5, 0.9, 1.2, 1.6, 2.0],
+        "b": [0.25, 0.5, 0.75, 1.0],
+    }
+}
+METRICS = ("mrr", "ndcg@10")
+# Settings that do not change scores, left out when matching a tuning to an evaluation.
+NEUTRAL = {"batch_size", "device"}
+
+
+# synthetic queries ------------------------------------------------------------------------
+def load_query_template(path: str | Path | None = None) -> tuple[dict, str]:
+    """The ``[query]`` table and its hash."""
+    path = path or QUERY_TEMPLATES
+    table = load_templates(path).get("query", {})
+    missing = {"prompt", "max_tokens", "temperature"} - set(table)
+    if missing:
+        raise ZestError(f"query template {path}: [query] lacks {', '.join(sorted(missing))}")
+    digest = hashlib.sha256(json.dumps(table, sort_keys=True).encode()).hexdigest()
+    return table, digest
+
+
+def clean_query(text: str) -> str:
+    """First line, without quotes, list markers or a "Question:" label."""
+    line = text.strip().split("\n", 1)[0].strip()
+    line = re.sub(r"^(question\s*:|q\s*:|[\-*\d.)\s]+)\s*", "", line, flags=re.I)
+    return line.strip(" \"'`*")
+
+
+def missing_queries(store: Store, version_id: int) -> list[dict]:
+    """The version's documents that have no stored query yet."""
+    return store.db.execute_returning_dicts(
+        """SELECT documents.*, anchors.text AS anchor FROM documents
+           LEFT JOIN anchors ON anchors.id = documents.anchor_id
+           LEFT JOIN synthetic_queries q ON q.document_id = documents.id
+           WHERE documents.version_id = ? AND q.id IS NULL ORDER BY documents.ordinal""",
+        [version_id],
+    )
+
+
+def write_queries(
+    store: Store,
+    ref: int | str,
+    generator: Generator,
+    *,
+    seed: int = 0,
+    templates: str | Path | None = None,
+    on_query: Callable[[dict], None] | None = None,
+) -> int:
+    """Have ``generator`` write a query for each document of the version that lacks one;
+    each is stored as it arrives, so an interrupted run continues where it stopped.
+    A document copied from a parent version (``zest filter``, ``--top-up``) gets the query
+    its original already has when that one was written the same way (text, plan position,
+    template, generator, model and seed), since sampling again would give the same query.
+    Returns how many were written (reused ones not counted)."""
+    version = store.require_complete(ref)
+    table, template_hash = load_query_template(templates)
+    attempts = max(1, table.get("attempts", 3))
+    todo = {doc["id"]: doc for doc in missing_queries(store, version["id"])}
+    for doc in list(todo.values()):
+        seeds = [derive_seed(seed, "query", doc["ordinal"], a) for a in range(attempts)]
+        same = store.db.execute_returning_dicts(
+            f"""SELECT q.* FROM synthetic_queries q JOIN documents d ON d.id = q.document_id
+                WHERE d.content_hash = ? AND d.ordinal = ? AND q.template_hash = ?
+                AND q.generator = ? AND q.model = ? AND q.seed IN ({",".join("?" * attempts)})
+                LIMIT 1""",
+            [
+                doc["content_hash"],
+                doc["ordinal"],
+                template_hash,
+                generator.name,
+                generator.model_id,
+                *seeds,
+            ],
+        )
+        if same:
+            row = {**same[0], "document_id": doc["id"], "created": now()}
+            del row["id"]
+            with store.transaction():
+                store.db["synthetic_queries"].insert(row)
+            del todo[doc["id"]]
+    spent = {doc_id: [0, 0] for doc_id in todo}
+    for attempt in range(attempts):
+        requests = [_query_request(table, doc, seed, attempt) for doc in todo.values()]
+        for request, completion in generator.complete_many(requests):
+            cost = spent[request.key]
+            cost[0] += completion.prompt_tokens
+            cost[1] += completion.completion_tokens
+            text = clean_query(completion.text)
+            if len(words(text)) < table.get("min_words", 3):
+                if attempt < attempts - 1:
+                    continue  # drawn again next round
+                text = ""
+            row = {
+                "document_id": request.key,
+                "text": text,
+                "seed": request.seed,
+                "attempts": attempt + 1,
+                "prompt_tokens": cost[0],
+                "completion_tokens": cost[1],
+                "finish_reason": completion.finish_reason,
+                "generator": generator.name,
+                "model": generator.model_id,
+                "template_hash": template_hash,
+                "created": now(),
+            }
+            with store.transaction():
+                store.db["synthetic_queries"].insert(row)
+            del todo[request.key]
+            if on_query:
+                on_query(row)
+        if not todo:
+            break
+    return len(spent)
+
+
+def _query_request(table: dict, doc: dict, seed: int, attempt: int) -> Request:
+    text = first_words(doc["text"], table.get("document_words", 160))
+    heading = doc["anchor"] or title({"text": doc["text"]})
+    return Request(
+        key=doc["id"],
+        prompt=table["prompt"].format(title=heading, text=text),
+        max_tokens=table["max_tokens"],
+        temperature=table["temperature"],
+        seed=derive_seed(seed, "query", doc["ordinal"], attempt),
+        stop=tuple(table.get("stop", ())),
+    )
+
+
+def version_generator(
+    store: Store, ref: int | str, generator: str | None = None, model: str | None = None
+) -> Generator:
+    """The generator that wrote the version (for a filtered one: its nearest maker's), unless
+    another is named."""
+    source = store.version(ref)
+    while "generator" not in source["config"] and source["parent_id"]:
+        source = store.version(source["parent_id"])
+    config = source["config"]
+    if generator and generator != config.get("generator"):
+        return plugins.get_generator(generator)(model)
+    if "generator" not in config:
+        raise ZestError(f"version {source['id']} has no generation config; name --generator")
+    return plugins.get_generator(config["generator"])(
+        model or config["model"], **config.get("options", {})
+    )
+
+
+# tuning -----------------------------------------------------------------------------------
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) of document i for query i; ties count against it."""
+    return (scores >= np.diag(scores)[:, None]).sum(axis=1)
+
+
+def metric_value(rank: np.ndarray, metric: str) -> float:
+    if metric == "mrr":
+        return float(np.mean(1.0 / rank))
+    return float(np.mean(np.where(rank <= 10, 1.0 / np.log2(rank + 1), 0.0)))
+
+
+def tune(
+    store: Store,
+    ref: int | str,
+    encoder_name: str = "hybrid",
+    model: str | None = None,
+    metric: str = "mrr",
+    progress: Callable[[int, int], None] | None = None,
+    **options,
+) -> dict:
+    """Search the encoder's grid on the version's synthetic queries; store and return the
+    tuning (``id``, ``settings``, ``score``, ``default_score``, ``queries``, ``top``)."""
+    if metric not in METRICS:
+        raise ZestError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    if encoder_name not in GRIDS:
+        raise ZestError(f"zest tune supports the encoders {', '.join(GRIDS)}, not {encoder_name}")
+    version = store.require_complete(ref)
+    docs = store.documents(version["id"])
+    if len(docs) < MIN_DOCUMENTS:
+        raise ZestError(
+            f"version {version['id']} has {len(docs)} documents; tuning needs at"
+            f" least {MIN_DOCUMENTS} to tell settings apart"
+        )
+    queries = dict(
+        store.db.execute(
+            """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
+           ON d.id = q.document_id WHERE d.version_id = ? AND q.text != ''""",
+            [version["id"]],
+        ).fetchall()
+    )
+    if not queries:
+        raise ZestError(
+            f"version {version['id']} has no synthetic query to tune on (the"
+            f" generator wrote none that was usable)"
+        )
+    grid = GRIDS[encoder_name]
+    given = set(options) & set(grid)
+    if given:
+        raise ZestError(f"-o {', '.join(sorted(given))}: zest tune chooses these itself")
+    encoder = make_encoder(encoder_name, model, **options)
+    try:
+        defaults = {key: encoder.options[key] for key in grid}  # before the search sets them
+        base = _base(encoder.settings(), grid)
+        points = _search(encoder, docs, queries, grid, metric, progress)
+    finally:
+        encoder.close()
+    # Best score first; among equals the point nearest the encoder's defaults.
+    points.sort(key=lambda p: (-p["score"], sum(abs(p[k] - defaults[k]) for k in grid)))
+    best = points[0]
+    default_score = next(p["score"] for p in points if all(p[k] == defaults[k] for k in grid))
+    chosen = {key: best[key] for key in grid}
+    with store.transaction():
+        tuning_id = (
+            store.db["tunings"]
+            .insert(
+                {
+                    "version_id": version["id"],
+                    "encoder": encoder_name,
+                    "base": json.dumps(base, sort_keys=True),
+                    "settings": json.dumps(chosen),
+                    "metric": metric,
+                    "score": best["score"],
+                    "default_score": default_score,
+                    "queries": len(queries),
+                    "grid": json.dumps(points),
+                    "created": now(),
+                }
+            )
+            .last_pk
+        )
+    return {
+        "id": tuning_id,
+        "version": version["id"],
+        "settings": chosen,
+        "metric": metric,
+        "score": best["score"],
+        "default_score": default_score,
+        "defaults": defaults,
+        "queries": len(queries),
+        "documents": len(docs),
+        "top": points[:5],
+    }
+
+
+def _search(
+    encoder, docs: list[dict], queries: dict[int, str], grid: dict, metric: str, progress
+) -> list[dict]:
+    """Score every grid point. The fused score is linear in the weight, so each (k1, b)
+    needs one BM25 pass: the encoder's own scores at weight 0 (BM25 side) and 1 (dense)."""
+    context = [d["text"] for d in docs]
+    targets = [f"{d['anchor']} {d['text']}" if d["anchor"] else d["text"] for d in docs]
+    position = {d["id"]: i for i, d in enumerate(docs)}
+    asked = list(queries)
+    texts = [queries[doc_id] for doc_id in asked]
+    encoder.use(encoder.derive(context))
+    query_vectors = encoder.embed_queries(texts)
+    doc_vectors = encoder.embed_documents(targets)
+    order = [position[doc_id] for doc_id in asked]  # query i's own document in column i
+    asked_rows = set(order)
+    rest = [i for i in range(len(docs)) if i not in asked_rows]
+    doc_vectors, targets = doc_vectors[order + rest], [targets[i] for i in order + rest]
+
+    def sides(**settings) -> np.ndarray:
+        encoder.options.update(settings)
+        return encoder.scores(texts, query_vectors, targets, doc_vectors)
+
+    dense = sides(weight=1.0)
+    points, pairs = [], list(product(grid["k1"], grid["b"]))
+    for done, (k1, b) in enumerate(pairs):
+        lexical = sides(weight=0.0, k1=k1, b=b)
+        for weight in grid["weight"]:
+            rank = ranks(weight * dense + (1 - weight) * lexical)
+            points.append({"weight": weight, "k1": k1, "b": b, "score": metric_value(rank, metric)})
+        if progress:
+            progress(done + 1, len(pairs))
+    return points
+
+
+def _base(settings: dict, grid: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in grid and k not in NEUTRAL}
+
+
+def tuned_options(store: Store, ref: int | str, encoder_name: str, settings: dict) -> dict:
+    """The newest tuning of the version for this encoder under the same other settings;
+    a clear error when there is none."""
+    version = store.version(ref)
+    grid = GRIDS.get(encoder_name, {})
+    base = json.dumps(_base(settings, grid), sort_keys=True)
+    row = store.db.execute(
+        """SELECT settings FROM tunings WHERE version_id = ? AND encoder = ? AND base = ?
+           ORDER BY id DESC LIMIT 1""",
+        [version["id"], encoder_name, base],
+    ).fetchone()
+    if row is None:
+        raise ZestError(
+            f"version {version['id']} has no {encoder_name} tuning with these"
+            f" settings; run: zest tune {version['id']} --encoder {encoder_name}"
+            f" (with the same -o/--model)"
+        )
+    return json.loads(row[0])
+
+
+def tuned_groups(
+    store: Store, contexts: Sequence[str], encoder_name: str, model: str | None, options: dict
+) -> list[tuple[dict, list[str]]]:
+    """``zest eval --tuned``: the contexts grouped by the options to evaluate them with. A
+    version context gets its tuning on top of ``options``; ``none``, ``real`` and ``generic``
+    have none and keep ``options``."""
+    if encoder_name not in GRIDS:
+        raise ZestError(f"--tuned: only {', '.join(GRIDS)} can be tuned, not {encoder_name}")
+    settings = make_encoder(encoder_name, model, **options).settings()
+    groups: dict[str, tuple[dict, list[str]]] = {}
+    for spec in contexts:
+        plain = spec in ("none", "real", "generic") or spec.startswith(("real:", "generic:"))
+        chosen = {
+            **options,
+            **({} if plain else tuned_options(store, spec, encoder_name, settings)),
+        }
+        groups.setdefault(json.dumps(chosen, sort_keys=True), (chosen, []))[1].append(spec)
+    return list(groups.values())
+
+
+__all__ = [
+    "GRIDS",
+    "MIN_DOCUMENTS",
+    "clean_query",
+    "tune",
+    "tuned_groups",
+    "tuned_options",
+    "write_queries",
+]
