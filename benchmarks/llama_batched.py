@@ -38,9 +38,12 @@ def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None):
         strategy.templates["document"]["max_tokens"] = max_tokens
     with SCIFACT.open() as f:
         anchors = [json.loads(line)["title"] for line in itertools.islice(f, n_anchors)]
-    return [strategy.document_request(exemplars, anchors[j % n_anchors], j,
-                                      derive_seed(seed, "document", 0, j, 0))
-            for j in range(n_docs)]
+    return [
+        strategy.document_request(
+            exemplars, anchors[j % n_anchors], j, derive_seed(seed, "document", 0, j, 0)
+        )
+        for j in range(n_docs)
+    ]
 
 
 def run(gen: LlamaCppGenerator, requests) -> dict:
@@ -48,8 +51,11 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
     done = list(gen.complete_many(iter(requests)))
     elapsed = time.perf_counter() - started
     assert sorted(r.key for r, _ in done) == [r.key for r in requests]
-    return {"elapsed": elapsed, "docs": len(done),
-            "tokens": sum(c.completion_tokens for _, c in done)}
+    return {
+        "elapsed": elapsed,
+        "docs": len(done),
+        "tokens": sum(c.completion_tokens for _, c in done),
+    }
 
 
 def sequential(requests, threads: int) -> dict:
@@ -63,11 +69,15 @@ def sequential(requests, threads: int) -> dict:
         gen.close()
     total = first["elapsed"] + rest["elapsed"]
     prompt, decode = perf.t_p_eval_ms / 1000, perf.t_eval_ms / 1000
-    return {"mode": "sequential", "elapsed": total, "docs": len(requests),
-            "tokens": first["tokens"] + rest["tokens"], "one_time": first["elapsed"],
-            "steady": rest,
-            "parts": {"prompt": prompt, "decode": decode,
-                      "sampling+python": total - prompt - decode}}
+    return {
+        "mode": "sequential",
+        "elapsed": total,
+        "docs": len(requests),
+        "tokens": first["tokens"] + rest["tokens"],
+        "one_time": first["elapsed"],
+        "steady": rest,
+        "parts": {"prompt": prompt, "decode": decode, "sampling+python": total - prompt - decode},
+    }
 
 
 def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
@@ -78,21 +88,31 @@ def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
     finally:
         gen.close()
     # Workers run side by side: each part is the mean over workers of the wall time it took.
-    parts = {part: sum(getattr(t, f"{part}_s") for t in timings) / workers
-             for part in ("prefix", "prompt", "decode", "sample")}
+    parts = {
+        part: sum(getattr(t, f"{part}_s") for t in timings) / workers
+        for part in ("prefix", "prompt", "decode", "sample")
+    }
     parts["python+waiting"] = result["elapsed"] - sum(parts.values())
     one_time = max(t.prefix_s for t in timings)
     steady = {**result, "elapsed": result["elapsed"] - one_time}
-    return {**result, "mode": f"x{batch_size} {workers}w {threads}t", "one_time": one_time,
-            "steady": steady, "parts": parts}
+    return {
+        **result,
+        "mode": f"x{batch_size} {workers}w {threads}t",
+        "one_time": one_time,
+        "steady": steady,
+        "parts": parts,
+    }
 
 
 def rates(r: dict) -> tuple[float, float, float]:
     """Tokens/s end to end; tokens/s and docs/min once the shared prefix is evaluated (what a
     long run sees: the prefix is evaluated once per run)."""
     steady = r["steady"]
-    return (r["tokens"] / r["elapsed"], steady["tokens"] / steady["elapsed"],
-            steady["docs"] / steady["elapsed"] * 60)
+    return (
+        r["tokens"] / r["elapsed"],
+        steady["tokens"] / steady["elapsed"],
+        steady["docs"] / steady["elapsed"] * 60,
+    )
 
 
 def report(r: dict, baseline: dict) -> None:
@@ -100,12 +120,14 @@ def report(r: dict, baseline: dict) -> None:
     _, base_tok_s, base_docs_min = rates(baseline)
     projected = (r["one_time"] + TARGET_DOCS / docs_min * 60) / 60
     parts = ", ".join(f"{k} {v:.1f}s ({v / r['elapsed']:.0%})" for k, v in r["parts"].items())
-    print(f"{r['mode']:>17}: {r['docs']} docs, {r['tokens']} tokens in {r['elapsed']:.1f}s"
-          f" ({tok_s:.1f} tokens/s end to end); after the shared prefix ({r['one_time']:.1f}s"
-          f" once):"
-          f" {steady_tok_s:.1f} tokens/s, {docs_min:.1f} docs/min ="
-          f" {steady_tok_s / base_tok_s:.2f}x / {docs_min / base_docs_min:.2f}x sequential;"
-          f" {TARGET_DOCS} docs in ~{projected:.1f} min")
+    print(
+        f"{r['mode']:>17}: {r['docs']} docs, {r['tokens']} tokens in {r['elapsed']:.1f}s"
+        f" ({tok_s:.1f} tokens/s end to end); after the shared prefix ({r['one_time']:.1f}s"
+        f" once):"
+        f" {steady_tok_s:.1f} tokens/s, {docs_min:.1f} docs/min ="
+        f" {steady_tok_s / base_tok_s:.2f}x / {docs_min / base_docs_min:.2f}x sequential;"
+        f" {TARGET_DOCS} docs in ~{projected:.1f} min"
+    )
     print(f"{'':>19}time: {parts}", flush=True)
 
 
@@ -122,8 +144,11 @@ def main() -> None:
     args = parser.parse_args()
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
     print("python " + " ".join(sys.argv))
-    print(f"{args.docs} documents, sequential on {args.threads} thread(s), load average before:"
-          f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"{args.docs} documents, sequential on {args.threads} thread(s), load average before:"
+        f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     base = sequential(requests, args.threads)
     report(base, base)
     threads = args.batched_threads or str(args.threads)

@@ -32,8 +32,11 @@ def sentences() -> list[str]:
     for name in ("scifact", "nfcorpus"):
         with (BEIR / name / "corpus.jsonl").open() as f:
             for line in f:
-                pool.extend(s.strip() + "." for s in json.loads(line)["text"].split(". ")
-                            if len(s.split()) >= 5)
+                pool.extend(
+                    s.strip() + "."
+                    for s in json.loads(line)["text"].split(". ")
+                    if len(s.split()) >= 5
+                )
     return pool
 
 
@@ -72,11 +75,16 @@ def with_datasketch(texts, threshold, num_perm, shingle_size, recall_weight, see
     for text in texts:
         words = tokens(text)
         words += [""] * (shingle_size - len(words))
-        sets.append({" ".join(words[i:i + shingle_size]).encode()
-                     for i in range(len(words) - shingle_size + 1)})
+        sets.append(
+            {
+                " ".join(words[i : i + shingle_size]).encode()
+                for i in range(len(words) - shingle_size + 1)
+            }
+        )
     hashes = MinHash.bulk(sets, num_perm=num_perm, seed=seed)
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
-                     weights=(1 - recall_weight, recall_weight))
+    lsh = MinHashLSH(
+        threshold=threshold, num_perm=num_perm, weights=(1 - recall_weight, recall_weight)
+    )
     with lsh.insertion_session() as session:
         for i, m in enumerate(hashes):
             session.insert(i, m)
@@ -103,36 +111,53 @@ def main() -> None:
     texts, planted = corpus(args.docs, args.planted, args.seed)
     truth = jaccard(shingle(texts, args.shingle), np.array(planted))
     should = {p for p, s in zip(planted, truth) if s >= args.threshold}
-    print(f"{len(texts)} documents, {len(planted)} planted copies, {len(should)} of them with"
-          f" true Jaccard >= {args.threshold} (median {np.median(truth):.2f})")
+    print(
+        f"{len(texts)} documents, {len(planted)} planted copies, {len(should)} of them with"
+        f" true Jaccard >= {args.threshold} (median {np.median(truth):.2f})"
+    )
 
     settings = (args.threshold, args.num_perm, args.shingle, args.recall_weight, 1)
     results = {}
     clock = time.perf_counter(), time.process_time()
     pairs, sims = similar_pairs(texts, *settings)
     drops = keep_first(pairs, sims, args.threshold)
-    results["zest (numpy)"] = (time.perf_counter() - clock[0], time.process_time() - clock[1],
-                               pairs, sims, len(drops))
+    results["zest (numpy)"] = (
+        time.perf_counter() - clock[0],
+        time.process_time() - clock[1],
+        pairs,
+        sims,
+        len(drops),
+    )
     if not args.skip_datasketch:
         clock = time.perf_counter(), time.process_time()
         pairs, sims, bands = with_datasketch(texts, *settings)
         drops = keep_first(pairs, sims, args.threshold)
         results[f"datasketch {bands[0]}x{bands[1]}"] = (
-            time.perf_counter() - clock[0], time.process_time() - clock[1], pairs, sims,
-            len(drops))
+            time.perf_counter() - clock[0],
+            time.process_time() - clock[1],
+            pairs,
+            sims,
+            len(drops),
+        )
 
     # CPU seconds count this process only: on a shared machine they are the fairer measure.
-    print(f"{'method':<22}{'wall s':>8}{'CPU s':>8}{'candidates':>12}{'verified':>10}"
-          f"{'dropped':>9}{'recall':>8}{'other pairs':>13}")
+    print(
+        f"{'method':<22}{'wall s':>8}{'CPU s':>8}{'candidates':>12}{'verified':>10}"
+        f"{'dropped':>9}{'recall':>8}{'other pairs':>13}"
+    )
     for name, (wall, cpu, pairs, sims, dropped) in results.items():
         verified = {tuple(p) for p in pairs[sims >= args.threshold].tolist()}
         recall = len(should & verified) / len(should)
-        print(f"{name:<22}{wall:>8.1f}{cpu:>8.1f}{len(pairs):>12}{len(verified):>10}"
-              f"{dropped:>9}{recall:>8.3f}{len(verified - should):>13}")
+        print(
+            f"{name:<22}{wall:>8.1f}{cpu:>8.1f}{len(pairs):>12}{len(verified):>10}"
+            f"{dropped:>9}{recall:>8.3f}{len(verified - should):>13}"
+        )
     if len(results) == 2:
         (ours, ours_cpu, *_), (theirs, theirs_cpu, *_) = results.values()
-        print(f"datasketch / zest: {theirs / ours:.1f}x wall time,"
-              f" {theirs_cpu / ours_cpu:.1f}x CPU time")
+        print(
+            f"datasketch / zest: {theirs / ours:.1f}x wall time,"
+            f" {theirs_cpu / ours_cpu:.1f}x CPU time"
+        )
     print("reproduce: python benchmarks/near_dedup.py " + " ".join(sys.argv[1:]))
 
 

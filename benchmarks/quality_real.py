@@ -26,15 +26,20 @@ def main() -> None:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     with (ROOT.parent / "shared" / "data" / "beir" / args.dataset / "corpus.jsonl").open() as f:
-        docs = [{"id": i, "ordinal": i, "text": json.loads(line)["text"]}
-                for i, line in enumerate(f)]
-    exemplars = [{"ordinal": i, **e} for i, e in
-                 enumerate(read_exemplars([str(ROOT / "corpora" / args.dataset)]))]
+        docs = [
+            {"id": i, "ordinal": i, "text": json.loads(line)["text"]} for i, line in enumerate(f)
+        ]
+    exemplars = [
+        {"ordinal": i, **e}
+        for i, e in enumerate(read_exemplars([str(ROOT / "corpora" / args.dataset)]))
+    ]
     drops = list(Quality(**parse_option_pairs(args.param)).drops(docs, exemplars))
     reasons = Counter(d.reason for d in drops)
-    print(f"{args.dataset}: {len(drops)} of {len(docs)} real documents dropped"
-          f" ({len(drops) / len(docs):.1%}): "
-          + ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()))
+    print(
+        f"{args.dataset}: {len(drops)} of {len(docs)} real documents dropped"
+        f" ({len(drops) / len(docs):.1%}): "
+        + ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+    )
     for reason in reasons:
         example = next(d for d in drops if d.reason == reason)
         print(f"  e.g. {reason}: {example.detail}")

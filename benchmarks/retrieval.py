@@ -29,8 +29,11 @@ def quality(store: Store, datasets: list[str], versions: list[str]) -> None:
         runs = [("dense", ["none"]), ("hybrid", ["none", "real", *versions])]
         for encoder, contexts in runs:
             for row in evaluate_contexts(store, BEIR / name, encoder, contexts):
-                print(f"{name:10} {encoder:7} {row['label']:40} {100 * row['ndcg_at_10']:8.2f}"
-                      f" {100 * row['recall_at_100']:7.2f} {row['seconds']:7.1f}", flush=True)
+                print(
+                    f"{name:10} {encoder:7} {row['label']:40} {100 * row['ndcg_at_10']:8.2f}"
+                    f" {100 * row['recall_at_100']:7.2f} {row['seconds']:7.1f}",
+                    flush=True,
+                )
 
 
 def throughput(n_docs: int, batch_size: int) -> None:
@@ -42,8 +45,9 @@ def throughput(n_docs: int, batch_size: int) -> None:
     ours.embed_documents(texts[:batch_size])  # warm up both paths
     runs = {
         "zest dense": lambda: ours.embed_documents(texts),
-        "sentence-transformers": lambda: raw.encode(texts, batch_size=batch_size,
-                                                    normalize_embeddings=True),
+        "sentence-transformers": lambda: raw.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True
+        ),
     }
     best = {}
     for _ in range(2):
@@ -54,14 +58,19 @@ def throughput(n_docs: int, batch_size: int) -> None:
             best[label] = max(best.get(label, 0), rate)
     for label, rate in best.items():
         print(f"{label:22} {rate:8.1f} docs/s ({len(texts)} SciFact docs, batch {batch_size})")
-    print(f"ratio zest / sentence-transformers: {best['zest dense'] / best['sentence-transformers']:.3f}")
+    ratio = best["zest dense"] / best["sentence-transformers"]
+    print(f"ratio zest / sentence-transformers: {ratio:.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="zest database (default: the usual one)")
-    parser.add_argument("--version", action="append", default=[],
-                        help="synthetic corpus version to use as context (repeat)")
+    parser.add_argument(
+        "--version",
+        action="append",
+        default=[],
+        help="synthetic corpus version to use as context (repeat)",
+    )
     parser.add_argument("--datasets", default="scifact,nfcorpus")
     parser.add_argument("--throughput-docs", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -70,8 +79,10 @@ def main() -> None:
     store = Store(args.db)
     for version in args.version:
         v = store.require_complete(version)
-        print(f"version {v['id']}: corpus {v['corpus']}, {v['generator']} {v['model']},"
-              f" config {json.dumps(v['config'], sort_keys=True)[:200]}")
+        print(
+            f"version {v['id']}: corpus {v['corpus']}, {v['generator']} {v['model']},"
+            f" config {json.dumps(v['config'], sort_keys=True)[:200]}"
+        )
     quality(store, args.datasets.split(","), args.version)
     throughput(args.throughput_docs, args.batch_size)
 

@@ -68,10 +68,16 @@ def texts_and_queries(n_docs: int, n_queries: int):
     docs, queries = [], []
     for name in ("scifact", "nfcorpus"):
         for row in read_jsonl(BEIR / name / "corpus.jsonl", n_docs // 2):
-            docs.append({"_id": f"{name}-{row['_id']}", "title": row.get("title") or "",
-                         "text": row["text"]})
-        queries += [row["text"] for row in read_jsonl(BEIR / name / "queries.jsonl",
-                                                      n_queries // 2)]
+            docs.append(
+                {
+                    "_id": f"{name}-{row['_id']}",
+                    "title": row.get("title") or "",
+                    "text": row["text"],
+                }
+            )
+        queries += [
+            row["text"] for row in read_jsonl(BEIR / name / "queries.jsonl", n_queries // 2)
+        ]
     return docs, queries
 
 
@@ -105,17 +111,26 @@ def embed_throughput(out: Path, docs: list[dict], rounds: int) -> dict:
         embed(encoder, source, target)
         times["zest"].append(time.perf_counter() - started)
         cpu["zest"].append(time.process_time() - started_cpu)
-        print(f"  round {round_}: raw {times['raw'][-1]:.1f} s ({cpu['raw'][-1]:.1f} s CPU),"
-              f" zest {times['zest'][-1]:.1f} s ({cpu['zest'][-1]:.1f} s CPU)", flush=True)
+        print(
+            f"  round {round_}: raw {times['raw'][-1]:.1f} s ({cpu['raw'][-1]:.1f} s CPU),"
+            f" zest {times['zest'][-1]:.1f} s ({cpu['zest'][-1]:.1f} s CPU)",
+            flush=True,
+        )
     ratios = [z / r for z, r in zip(times["zest"], times["raw"])]
     cpu_ratios = [z / r for z, r in zip(cpu["zest"], cpu["raw"])]
-    return {"docs": len(docs), "raw_s": times["raw"], "zest_s": times["zest"],
-            "raw_cpu_s": cpu["raw"], "zest_cpu_s": cpu["zest"],
-            "cpu_overhead_per_round": [r - 1 for r in cpu_ratios],
-            "raw_docs_per_s": len(docs) / min(times["raw"]),
-            "zest_docs_per_s": len(docs) / min(times["zest"]),
-            "overhead_per_round": [r - 1 for r in ratios],
-            "overhead_median": statistics.median(ratios) - 1, "embedded": str(out / "embed-0")}
+    return {
+        "docs": len(docs),
+        "raw_s": times["raw"],
+        "zest_s": times["zest"],
+        "raw_cpu_s": cpu["raw"],
+        "zest_cpu_s": cpu["zest"],
+        "cpu_overhead_per_round": [r - 1 for r in cpu_ratios],
+        "raw_docs_per_s": len(docs) / min(times["raw"]),
+        "zest_docs_per_s": len(docs) / min(times["zest"]),
+        "overhead_per_round": [r - 1 for r in ratios],
+        "overhead_median": statistics.median(ratios) - 1,
+        "embedded": str(out / "embed-0"),
+    }
 
 
 def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> dict:
@@ -140,7 +155,7 @@ def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> d
 
     class ModelOutputGiven:
         def encode_documents(self, batch):
-            return Embeddings(dense[:len(batch)], encoder.encoder.sparse_documents(batch))
+            return Embeddings(dense[: len(batch)], encoder.encoder.sparse_documents(batch))
 
     started = time.process_time()
     ids = [doc_id for doc_id, _ in read_records(source)]
@@ -148,8 +163,11 @@ def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> d
     encoder.encoder.sparse_documents(texts)
     pq.write_table(encode_table(ModelOutputGiven(), ids, texts), out / "own-work.parquet")
     own = (time.process_time() - started) / len(texts)
-    return {"model_cpu_ms_per_doc": 1e3 * model, "zest_own_cpu_ms_per_doc": 1e3 * own,
-            "own_over_model": own / model}
+    return {
+        "model_cpu_ms_per_doc": 1e3 * model,
+        "zest_own_cpu_ms_per_doc": 1e3 * own,
+        "own_over_model": own / model,
+    }
 
 
 # 2. engines ----------------------------------------------------------------------------------
@@ -163,8 +181,14 @@ def engine_run(engine: str, vectors_path: str, queries_path: str, truth_path: st
     if engine == "usearch":
         from usearch.index import Index
 
-        index = Index(ndim=vectors.shape[1], metric="ip", dtype="f32", connectivity=M,
-                      expansion_add=EF_ADD, expansion_search=EF_SEARCH)
+        index = Index(
+            ndim=vectors.shape[1],
+            metric="ip",
+            dtype="f32",
+            connectivity=M,
+            expansion_add=EF_ADD,
+            expansion_search=EF_SEARCH,
+        )
         index.add(np.arange(len(vectors), dtype=np.uint64), vectors)
 
         def search(q):
@@ -188,6 +212,7 @@ def engine_run(engine: str, vectors_path: str, queries_path: str, truth_path: st
 
         def search(q):
             return index.knn_query(q, 10)[0]
+
     build = time.perf_counter() - started
     latencies, found = [], []
     for query in queries:
@@ -195,15 +220,24 @@ def engine_run(engine: str, vectors_path: str, queries_path: str, truth_path: st
         found.append(search(query[None, :])[0])
         latencies.append(time.perf_counter() - started)
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
-    return {"engine": engine, "build_s": build, "p50_ms": 1e3 * np.percentile(latencies, 50),
-            "p95_ms": 1e3 * np.percentile(latencies, 95), "recall_at_10": float(recall),
-            "peak_rss_mib": peak_rss_mib()}
+    return {
+        "engine": engine,
+        "build_s": build,
+        "p50_ms": 1e3 * np.percentile(latencies, 50),
+        "p95_ms": 1e3 * np.percentile(latencies, 95),
+        "recall_at_10": float(recall),
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def compare_engines(out: Path, base: np.ndarray, queries: np.ndarray, n: int) -> list[dict]:
     vectors = noisy_copies(base, 0, n, seed=1)
-    truth = np.concatenate([np.argsort(-(block @ vectors.T), axis=1)[:, :10]
-                            for block in np.array_split(queries, max(1, len(queries) // 100))])
+    truth = np.concatenate(
+        [
+            np.argsort(-(block @ vectors.T), axis=1)[:, :10]
+            for block in np.array_split(queries, max(1, len(queries) // 100))
+        ]
+    )
     paths = [out / "engine-vectors.npy", out / "engine-queries.npy", out / "engine-truth.npy"]
     for path, array in zip(paths, (vectors, queries, truth)):
         np.save(path, array)
@@ -233,8 +267,9 @@ def write_synthetic(embedded: Path, target: Path, n: int, shard_size: int = 6553
 
     from zest_core.shards import read_meta, shard_name, write_json
 
-    table = pa.concat_tables(pq.read_table(embedded / name)
-                             for name in read_meta(embedded)["shards"])
+    table = pa.concat_tables(
+        pq.read_table(embedded / name) for name in read_meta(embedded)["shards"]
+    )
     base = table.column("dense").combine_chunks()
     base = base.values.to_numpy().reshape(len(base), -1)
     indices = table.column("sparse_indices").combine_chunks()
@@ -250,19 +285,32 @@ def write_synthetic(embedded: Path, target: Path, n: int, shard_size: int = 6553
         rng = np.random.default_rng([2, start])
         jitter = rng.uniform(0.9, 1.1, len(take)).astype(np.float32)
         new_offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-        shard = pa.table({
-            "id": pa.array([f"d{i}" for i in range(start, stop)]),
-            "dense": pa.FixedSizeListArray.from_arrays(
-                pa.array(noisy_copies(base, start, stop, seed=0).reshape(-1)), base.shape[1]),
-            "sparse_indices": pa.ListArray.from_arrays(
-                new_offsets, pa.array(indices.values.to_numpy()[take])),
-            "sparse_weights": pa.ListArray.from_arrays(
-                new_offsets, pa.array(weights.values.to_numpy()[take] * jitter))})
+        shard = pa.table(
+            {
+                "id": pa.array([f"d{i}" for i in range(start, stop)]),
+                "dense": pa.FixedSizeListArray.from_arrays(
+                    pa.array(noisy_copies(base, start, stop, seed=0).reshape(-1)), base.shape[1]
+                ),
+                "sparse_indices": pa.ListArray.from_arrays(
+                    new_offsets, pa.array(indices.values.to_numpy()[take])
+                ),
+                "sparse_weights": pa.ListArray.from_arrays(
+                    new_offsets, pa.array(weights.values.to_numpy()[take] * jitter)
+                ),
+            }
+        )
         shards.append(shard_name(number))
         pq.write_table(shard, target / shards[-1])
     (target / "context.npz").write_bytes((embedded / "context.npz").read_bytes())
-    write_json(target / "meta.json", {**read_meta(embedded), "count": n, "shards": shards,
-                                      "input": f"synthetic from {embedded}"})
+    write_json(
+        target / "meta.json",
+        {
+            **read_meta(embedded),
+            "count": n,
+            "shards": shards,
+            "input": f"synthetic from {embedded}",
+        },
+    )
 
 
 def build_phase(source: str) -> dict:
@@ -286,11 +334,15 @@ def search_phase(index_path: str, queries_path: str, candidates: int) -> dict:
     for row in range(len(dense)):
         started = time.perf_counter()
         one = _sparse_row(sparse, row)
-        found.append(index.rank(dense[row:row + 1], one, 10, candidates, weight)[0][0])
+        found.append(index.rank(dense[row : row + 1], one, 10, candidates, weight)[0][0])
         latencies.append(time.perf_counter() - started)
-    return {"load_s": load, "p50_ms": 1e3 * np.percentile(latencies, 50),
-            "p95_ms": 1e3 * np.percentile(latencies, 95),
-            "search_peak_rss_mib": peak_rss_mib(), "found": np.array(found).tolist()}
+    return {
+        "load_s": load,
+        "p50_ms": 1e3 * np.percentile(latencies, 50),
+        "p95_ms": 1e3 * np.percentile(latencies, 95),
+        "search_peak_rss_mib": peak_rss_mib(),
+        "found": np.array(found).tolist(),
+    }
 
 
 def exact_phase(index_path: str, queries_path: str) -> list[list[int]]:
@@ -306,11 +358,12 @@ def exact_phase(index_path: str, queries_path: str) -> list[list[int]]:
     top = []
     for row in range(len(dense)):
         if row % 32 == 0:  # a block of queries per pass over the vectors
-            block = vectors @ dense[row:row + 32].T
+            block = vectors @ dense[row : row + 32].T
         cosine = block[:, row % 32].astype(np.float64)
         bm25 = index._bm25(sparse, row)
-        fused = (weight * (cosine - cosine.mean()) / cosine.std()
-                 + (1 - weight) * (bm25 - bm25.mean()) / (bm25.std() or 1))
+        fused = weight * (cosine - cosine.mean()) / cosine.std() + (1 - weight) * (
+            bm25 - bm25.mean()
+        ) / (bm25.std() or 1)
         best_rows = np.argpartition(-fused, 20)[:20]
         top.append(best(best_rows, fused[best_rows], 10)[0].tolist())
     return top
@@ -319,12 +372,14 @@ def exact_phase(index_path: str, queries_path: str) -> list[list[int]]:
 def _sparse(arrays):
     from scipy.sparse import csr_matrix
 
-    return csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                      shape=(len(arrays["indptr"]) - 1, 2 ** 32))
+    return csr_matrix(
+        (arrays["data"], arrays["indices"], arrays["indptr"]),
+        shape=(len(arrays["indptr"]) - 1, 2**32),
+    )
 
 
 def _sparse_row(matrix, row: int):
-    return matrix[row:row + 1]
+    return matrix[row : row + 1]
 
 
 def main() -> None:
@@ -336,17 +391,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("/tmp/zest-scale"))
-    parser.add_argument("--embedded", type=Path,
-                        help="reuse this embed output (an earlier run's OUT/embed-0): skips 1.")
+    parser.add_argument(
+        "--embedded",
+        type=Path,
+        help="reuse this embed output (an earlier run's OUT/embed-0): skips 1.",
+    )
     parser.add_argument("--skip-engines", action="store_true", help="skip 2.")
     parser.add_argument("--skip-index", action="store_true", help="skip 3.")
-    parser.add_argument("--decompose", action="store_true",
-                        help="only the CPU-time decomposition of embedding (1b)")
+    parser.add_argument(
+        "--decompose", action="store_true", help="only the CPU-time decomposition of embedding (1b)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {"command": " ".join(sys.argv), "machine": f"{os.cpu_count()} cores, "
-               f"{platform.machine()}, load {os.getloadavg()[0]:.1f} at start",
-               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    results = {
+        "command": " ".join(sys.argv),
+        "machine": f"{os.cpu_count()} cores, "
+        f"{platform.machine()}, load {os.getloadavg()[0]:.1f} at start",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     docs, query_texts = texts_and_queries(args.embed_docs, args.queries)
 
     if args.decompose:
@@ -368,14 +430,26 @@ def main() -> None:
     queries = encoder.encode_queries(query_texts)
     results["query_encode_ms"] = 1e3 * (time.perf_counter() - started) / len(query_texts)
     queries_path = args.out / "queries.npz"
-    np.savez(queries_path, dense=queries.dense, data=queries.sparse.data,
-             indices=queries.sparse.indices, indptr=queries.sparse.indptr)
+    np.savez(
+        queries_path,
+        dense=queries.dense,
+        data=queries.sparse.data,
+        indices=queries.sparse.indices,
+        indptr=queries.sparse.indptr,
+    )
 
     import pyarrow.parquet as pq
 
-    base = np.concatenate([
-        pq.read_table(embedded / n).column("dense").combine_chunks().values.to_numpy()
-        .reshape(-1, queries.dense.shape[1]) for n in read_meta(embedded)["shards"]])
+    base = np.concatenate(
+        [
+            pq.read_table(embedded / n)
+            .column("dense")
+            .combine_chunks()
+            .values.to_numpy()
+            .reshape(-1, queries.dense.shape[1])
+            for n in read_meta(embedded)["shards"]
+        ]
+    )
     if not args.skip_engines:
         print(f"2. engines on {args.engine_docs} vectors", flush=True)
         results["engines"] = compare_engines(args.out, base, queries.dense, args.engine_docs)
@@ -391,12 +465,12 @@ def main() -> None:
     results["synthetic_write_s"] = time.perf_counter() - started
     results["index"] = in_child(build_phase, str(synthetic))
     print(f"  {results['index']}", flush=True)
-    search = in_child(search_phase, str(synthetic / "index"), str(queries_path),
-                      args.candidates)
+    search = in_child(search_phase, str(synthetic / "index"), str(queries_path), args.candidates)
     exact = in_child(exact_phase, str(synthetic / "index"), str(queries_path))
     found = search.pop("found")
-    search["recall_at_10"] = float(np.mean([len(set(f) & set(e)) / 10
-                                            for f, e in zip(found, exact)]))
+    search["recall_at_10"] = float(
+        np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
+    )
     results["search"] = search
     print(json.dumps(results, indent=2), flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -20,9 +20,11 @@ def beir(name: str) -> Path:
     is missing (a silent skip would hide that the suite ran without real data)."""
     path = BEIR / name
     if not (path / "corpus.jsonl").is_file():
-        pytest.fail(f"missing shared data {path}: put the BEIR {name} directory (corpus.jsonl,"
-                    f" queries.jsonl, qrels/) there, beside the checkout (see docs/testing.md)",
-                    pytrace=False)
+        pytest.fail(
+            f"missing shared data {path}: put the BEIR {name} directory (corpus.jsonl,"
+            f" queries.jsonl, qrels/) there, beside the checkout (see docs/testing.md)",
+            pytrace=False,
+        )
     return path
 
 
@@ -41,7 +43,8 @@ def clean_exit(result, code: int = 0) -> str:
     assert result.exit_code == code, result.output
     if result.exception is not None:  # exit codes travel as SystemExit; anything else escaped
         assert isinstance(result.exception, SystemExit), (
-            f"uncaught {type(result.exception).__name__}: {result.exception}\n{result.output}")
+            f"uncaught {type(result.exception).__name__}: {result.exception}\n{result.output}"
+        )
     if code:
         errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1, result.output

@@ -24,9 +24,11 @@ from zest_core.generation import Completion, Generator
 
 REQUESTS: list = []  # every Request this process's fake generators received, in order
 
-WORDS = ("protein kinase receptor neuron mitochondria signalling tumour immune cell gene "
-         "expression plasma channel synapse membrane enzyme insulin cortex lipid hormone "
-         "pathway mutation antibody stress vaccine").split()
+WORDS = (
+    "protein kinase receptor neuron mitochondria signalling tumour immune cell gene "
+    "expression plasma channel synapse membrane enzyme insulin cortex lipid hormone "
+    "pathway mutation antibody stress vaccine"
+).split()
 
 
 class FakeGenerator(Generator):
@@ -51,15 +53,19 @@ class FakeGenerator(Generator):
         time.sleep(self.options["delay"])
         rng = random.Random(request.seed)
         if kind_of(request) == "anchor":
-            text = " The same title" if self.options["constant"] else \
-                " " + " ".join(rng.sample(WORDS, 4)).capitalize() + "\nmore"
+            text = (
+                " The same title"
+                if self.options["constant"]
+                else " " + " ".join(rng.sample(WORDS, 4)).capitalize() + "\nmore"
+            )
         elif self.options["empty"]:
             text = "  "
         else:
             text = " " + " ".join(rng.choice(WORDS) for _ in range(30)) + "."
         tokens = len(text.split())
-        return Completion(text=text, prompt_tokens=len(request.prompt.split()),
-                          completion_tokens=tokens)
+        return Completion(
+            text=text, prompt_tokens=len(request.prompt.split()), completion_tokens=tokens
+        )
 
 
 def _record(request) -> None:

@@ -47,8 +47,10 @@ def _save(path: str) -> None:
 if __name__ == "__main__":
     install(sys.argv[1])
     if sys.argv[2] == "--probe":  # for the guard's own test
-        for probe in (lambda: socket.socket().connect(("192.0.2.1", 80)),
-                      lambda: socket.getaddrinfo("example.invalid", 80)):
+        for probe in (
+            lambda: socket.socket().connect(("192.0.2.1", 80)),
+            lambda: socket.getaddrinfo("example.invalid", 80),
+        ):
             try:
                 probe()
             except OSError:

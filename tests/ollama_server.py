@@ -62,10 +62,22 @@ class OllamaHandler(JSONHandler):
     def do_GET(self):
         if self.path != "/api/tags":
             return self.reply(404, {"error": "not found"})
-        self.reply(200, {"models": [{"name": name, "model": name, "modified_at": now(),
-                                     "size": 253113024, "digest": "0" * 64,
-                                     "details": {"format": "gguf"}}
-                                    for name in (self.server.name, EMPTY_STREAM)]})
+        self.reply(
+            200,
+            {
+                "models": [
+                    {
+                        "name": name,
+                        "model": name,
+                        "modified_at": now(),
+                        "size": 253113024,
+                        "digest": "0" * 64,
+                        "details": {"format": "gguf"},
+                    }
+                    for name in (self.server.name, EMPTY_STREAM)
+                ]
+            },
+        )
 
     def do_POST(self):
         if self.path not in ("/api/generate", "/api/chat"):
@@ -78,8 +90,9 @@ class OllamaHandler(JSONHandler):
             self.end_headers()
             return
         if body.get("model") != self.server.name:
-            return self.reply(404, {"error": f"model \"{body.get('model')}\" not found, "
-                                             "try pulling it first"})
+            return self.reply(
+                404, {"error": f'model "{body.get("model")}" not found, try pulling it first'}
+            )
         chat = self.path == "/api/chat"
         if chat:
             prompt = "".join(CHAT.format(m["content"]) for m in body["messages"])
@@ -89,16 +102,24 @@ class OllamaHandler(JSONHandler):
         try:
             with self.server.lock:
                 out = self.server.llm.create_completion(
-                    prompt, max_tokens=opts.get("num_predict", 128),
-                    temperature=opts.get("temperature", 0.8), top_p=opts.get("top_p", 0.9),
-                    top_k=opts.get("top_k", 40), seed=opts.get("seed"),
-                    stop=opts.get("stop") or None)
+                    prompt,
+                    max_tokens=opts.get("num_predict", 128),
+                    temperature=opts.get("temperature", 0.8),
+                    top_p=opts.get("top_p", 0.9),
+                    top_k=opts.get("top_k", 40),
+                    seed=opts.get("seed"),
+                    stop=opts.get("stop") or None,
+                )
         except ValueError as e:  # e.g. a prompt longer than the context: Ollama's 500
             return self.reply(500, {"error": str(e)})
         text = out["choices"][0]["text"]
-        final = {"done": True, "done_reason": out["choices"][0]["finish_reason"],
-                 "prompt_eval_count": out["usage"]["prompt_tokens"],
-                 "eval_count": out["usage"]["completion_tokens"], "total_duration": 1}
+        final = {
+            "done": True,
+            "done_reason": out["choices"][0]["finish_reason"],
+            "prompt_eval_count": out["usage"]["prompt_tokens"],
+            "eval_count": out["usage"]["completion_tokens"],
+            "total_duration": 1,
+        }
         if not body.get("stream", True):
             return self.reply(200, self.part(chat, text) | final)
         self.send_response(200)
@@ -109,13 +130,15 @@ class OllamaHandler(JSONHandler):
         self.write_line(self.part(chat, "") | final)
 
     def part(self, chat: bool, text: str) -> dict:
-        content = {"message": {"role": "assistant", "content": text}} if chat else \
-            {"response": text}
+        content = (
+            {"message": {"role": "assistant", "content": text}} if chat else {"response": text}
+        )
         return {"model": self.server.name, "created_at": now(), **content}
 
     def write_line(self, obj: dict) -> None:
         self.wfile.write(json.dumps(obj).encode() + b"\n")
         self.wfile.flush()
+
 
 class OllamaServer(ThreadingHTTPServer):
     def __init__(self, port: int, name: str, fd: int | None = None):
@@ -129,8 +152,9 @@ class OllamaServer(ThreadingHTTPServer):
         self.lock = threading.Lock()  # one llama.cpp context: one request at a time
         import llama_cpp
 
-        self.llm = llama_cpp.Llama(model_path=str(assemble()), n_ctx=2048, n_threads=1,
-                                   verbose=False)
+        self.llm = llama_cpp.Llama(
+            model_path=str(assemble()), n_ctx=2048, n_threads=1, verbose=False
+        )
 
 
 def now() -> str:
@@ -161,8 +185,7 @@ def ollama_command(fd: int) -> list[str]:
 
 def openai_command(api_key: str) -> Callable[[int], list[str]]:
     """llama-cpp-python's own OpenAI-compatible server on the Gemma GGUF."""
-    return lambda fd: [sys.executable, __file__, "--openai", "--api-key", api_key,
-                       "--fd", str(fd)]
+    return lambda fd: [sys.executable, __file__, "--openai", "--api-key", api_key, "--fd", str(fd)]
 
 
 def serve_openai(fd: int, api_key: str) -> None:
@@ -173,8 +196,16 @@ def serve_openai(fd: int, api_key: str) -> None:
 
     app = create_app(
         server_settings=ServerSettings(api_key=api_key),
-        model_settings=[ModelSettings(model=str(assemble()), model_alias="gemma3-270m",
-                                      n_threads=1, n_ctx=2048, verbose=False)])
+        model_settings=[
+            ModelSettings(
+                model=str(assemble()),
+                model_alias="gemma3-270m",
+                n_threads=1,
+                n_ctx=2048,
+                verbose=False,
+            )
+        ],
+    )
     uvicorn.run(app, fd=fd, log_level="warning")
 
 
@@ -189,16 +220,19 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(command: Callable[[int], list[str]], path: str, port: int = 0,
-            timeout: float = 180):
+def serving(command: Callable[[int], list[str]], path: str, port: int = 0, timeout: float = 180):
     """Run ``command(fd)`` on a socket listening on ``port`` (0: any free one) until the block
     ends; ready once ``path`` answers any HTTP status. The test's copy of the socket is closed
     at once, so killing the server closes the port."""
     sock = listening_socket(port)
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}{path}"
-    proc = subprocess.Popen(command(sock.fileno()), pass_fds=[sock.fileno()],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        command(sock.fileno()),
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     sock.close()
     try:
         deadline = time.monotonic() + timeout
@@ -211,7 +245,8 @@ def serving(command: Callable[[int], list[str]], path: str, port: int = 0,
             except OSError:
                 if proc.poll() is not None:
                     raise RuntimeError(
-                        f"{proc.args[:4]} exited: {proc.stderr.read().decode()}") from None
+                        f"{proc.args[:4]} exited: {proc.stderr.read().decode()}"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{url} did not answer within {timeout} s") from None
                 time.sleep(0.2)
@@ -240,8 +275,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--name", default="gemma3:270m")
     parser.add_argument("--fd", type=int, help="serve on this inherited listening socket")
-    parser.add_argument("--openai", action="store_true",
-                        help="llama-cpp-python's OpenAI-compatible server instead (needs --fd)")
+    parser.add_argument(
+        "--openai",
+        action="store_true",
+        help="llama-cpp-python's OpenAI-compatible server instead (needs --fd)",
+    )
     parser.add_argument("--api-key", default="")
     args = parser.parse_args()
     if args.openai:

@@ -10,12 +10,16 @@ from test_embed import complete_version
 import zest
 from zest_core.encoding import make_encoder
 
-DOCS = ["Low vitamin D predicts hip fractures in older women.",
-        "Statins reduce LDL cholesterol.",
-        "A survey of fracture rates after vitamin D supplementation."]
-CONTEXT = ["Serum vitamin D and bone mineral density in older adults.",
-           "Statin therapy and cardiovascular outcomes: a meta-analysis.",
-           "Hip fracture incidence in a national cohort."]
+DOCS = [
+    "Low vitamin D predicts hip fractures in older women.",
+    "Statins reduce LDL cholesterol.",
+    "A survey of fracture rates after vitamin D supplementation.",
+]
+CONTEXT = [
+    "Serum vitamin D and bone mineral density in older adults.",
+    "Statin therapy and cardiovascular outcomes: a meta-analysis.",
+    "Hip fracture incidence in a national cohort.",
+]
 
 
 def python_blocks(page: str) -> list[str]:
@@ -48,7 +52,12 @@ def test_reexports_cover_users_and_plugin_authors():
     from zest_core.strategy import AnchorStrategy
 
     assert (zest.Encoder, zest.Filter, zest.Generator, zest.Store, zest.AnchorStrategy) == (
-        Encoder, Filter, Generator, Store, AnchorStrategy)
+        Encoder,
+        Filter,
+        Generator,
+        Store,
+        AnchorStrategy,
+    )
     assert callable(zest.generate) and callable(zest.load_encoder)
 
 
@@ -59,8 +68,9 @@ def test_search_equals_the_encoders_full_scores():
     encoder = make_encoder("hybrid", weight=0.5)
     encoder.use(encoder.derive(CONTEXT))
     queries = ["vitamin D and fractures", "cholesterol drugs"]
-    full = encoder.scores(queries, encoder.embed_queries(queries), DOCS,
-                          encoder.embed_documents(DOCS))
+    full = encoder.scores(
+        queries, encoder.embed_queries(queries), DOCS, encoder.embed_documents(DOCS)
+    )
     for row, ranked in zip(full, hits):
         assert [h.id for h in ranked] == list(np.argsort(-row, kind="stable"))
         assert np.allclose([h.score for h in ranked], np.sort(row)[::-1], atol=1e-6)
@@ -71,8 +81,9 @@ def test_sparse_weights_reproduce_bm25_with_the_context_statistics():
 
     enc = zest.load_encoder("hybrid", context=CONTEXT)
     d, q = enc.encode_documents(DOCS), enc.encode_queries(["vitamin fracture zebra"])
-    assert np.allclose(sparse_dot(q.sparse, d.sparse), enc.encoder.bm25(["vitamin fracture "
-                                                                         "zebra"], DOCS))
+    assert np.allclose(
+        sparse_dot(q.sparse, d.sparse), enc.encoder.bm25(["vitamin fracture zebra"], DOCS)
+    )
     ids, weights = next(d.sparse_rows())
     assert ids.dtype == np.uint32 and weights.dtype == np.float32 and (weights > 0).all()
     vocabulary = enc.vocabulary
@@ -84,7 +95,7 @@ def test_sparse_weights_reproduce_bm25_with_the_context_statistics():
     assert weights[ids >= HASHED].min() > weights[ids < HASHED].max()
     # stable across encoder objects (other processes, machines)
     again = zest.load_encoder("hybrid", context=CONTEXT).encode_documents(DOCS[:1])
-    assert list(again.sparse.indices) == list(d.sparse.indices[:len(ids)])
+    assert list(again.sparse.indices) == list(d.sparse.indices[: len(ids)])
 
 
 def test_context_from_the_store_is_cached(store):
@@ -96,11 +107,14 @@ def test_context_from_the_store_is_cached(store):
     assert store.db["context_cache"].count == 1
 
 
-@pytest.mark.parametrize("context, message", [
-    ("nosuch", "nosuch"),
-    ([], "empty list"),
-    ("real", "needs a target corpus"),
-])
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ("nosuch", "nosuch"),
+        ([], "empty list"),
+        ("real", "needs a target corpus"),
+    ],
+)
 def test_bad_context_is_one_clear_error(store, context, message):
     with pytest.raises(zest.ZestError, match=message):
         zest.load_encoder("hybrid", context=context, store=store)

@@ -20,8 +20,21 @@ def zest(*args, ok=True):
 
 
 def fake_run(db, *extra, ok=True):
-    return zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--anchors", 4,
-                "--docs", 8, "--db", db, *extra, ok=ok)
+    return zest(
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--generator",
+        "fake",
+        "--anchors",
+        4,
+        "--docs",
+        8,
+        "--db",
+        db,
+        *extra,
+        ok=ok,
+    )
 
 
 def test_run_show_list_export(db_path, tmp_path):
@@ -36,16 +49,18 @@ def test_run_show_list_export(db_path, tmp_path):
     zest("corpora", "export", 1, "--format", "jsonl", "-o", out, "--db", db_path)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 8 and all(r["text"] and r["anchor"] for r in rows)
-    zest("corpora", "export", "scifact", "--format", "beir", "-o", tmp_path / "beir",
-         "--db", db_path)
+    zest(
+        "corpora", "export", "scifact", "--format", "beir", "-o", tmp_path / "beir", "--db", db_path
+    )
     beir = [json.loads(line) for line in (tmp_path / "beir" / "corpus.jsonl").open()]
     assert [r["text"] for r in beir] == [r["text"] for r in rows]
 
 
 def test_zest_db_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("ZEST_DB", str(tmp_path / "env.db"))
-    zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--anchors", 1,
-         "--docs", 1)
+    zest(
+        "run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--anchors", 1, "--docs", 1
+    )
     assert Store(tmp_path / "env.db").version(1)["status"] == "complete"
 
 
@@ -56,37 +71,59 @@ def test_plugins_lists_default_generator_and_strategies():
     assert "direct, diverse, hierarchical" in out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--anchors", 5, "--docs", 4], "--anchors must be between 1 and --docs"),
-    (["--docs", 0], "--docs must be between 1 and"),
-    (["--generator", "nope"], "unknown generator 'nope'"),
-    (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
-    (["-o", "delay"], "not of the form key=value"),
-    (["-o", "delay=slow"], "option delay for 'fake' must be a number (got 'slow')"),
-    (["-o", "colour=red"], "unknown option colour for 'fake'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--anchors", 5, "--docs", 4], "--anchors must be between 1 and --docs"),
+        (["--docs", 0], "--docs must be between 1 and"),
+        (["--generator", "nope"], "unknown generator 'nope'"),
+        (["--strategy", "nope"], "unknown anchor strategy 'nope'"),
+        (["-o", "delay"], "not of the form key=value"),
+        (["-o", "delay=slow"], "option delay for 'fake' must be a number (got 'slow')"),
+        (["-o", "colour=red"], "unknown option colour for 'fake'"),
+    ],
+)
 def test_bad_run_arguments(db_path, args, message):
-    result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--db",
-                  db_path, *args, ok=False)
+    result = zest(
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--generator",
+        "fake",
+        "--db",
+        db_path,
+        *args,
+        ok=False,
+    )
     assert result.exit_code == 1 and message in result.output
     assert Store(db_path).versions() == []
 
 
 def test_option_with_a_few_allowed_values(db_path):
-    result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "-o", "mode=poem", "--db", db_path,
-                  ok=False)
+    result = zest(
+        "run", "--exemplars", SCIFACT_EXEMPLARS, "-o", "mode=poem", "--db", db_path, ok=False
+    )
     assert result.exit_code == 1
     assert "option mode for 'llama-cpp' must be auto, completion or chat" in result.output
 
 
 def test_bad_model_paths(db_path, tmp_path):
-    result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--model", tmp_path / "no.gguf",
-                  "--db", db_path, ok=False)
+    result = zest(
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--model",
+        tmp_path / "no.gguf",
+        "--db",
+        db_path,
+        ok=False,
+    )
     assert result.exit_code == 1 and "model file not found" in result.output
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"not a model at all")
-    result = zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--model", fake, "--db", db_path,
-                  ok=False)
+    result = zest(
+        "run", "--exemplars", SCIFACT_EXEMPLARS, "--model", fake, "--db", db_path, ok=False
+    )
     assert result.exit_code == 1 and "not a GGUF model file" in result.output
     assert Store(db_path).versions() == []
 
@@ -110,8 +147,7 @@ def test_failed_anchor_generation_is_not_complete(db_path):
 def test_unknown_version_and_resume_conflicts(db_path):
     result = zest("corpora", "show", 42, "--db", db_path, ok=False)
     assert result.exit_code == 1 and "no corpus version '42'" in result.output
-    result = zest("run", "--resume", 1, "--exemplars", SCIFACT_EXEMPLARS, "--db", db_path,
-                  ok=False)
+    result = zest("run", "--resume", 1, "--exemplars", SCIFACT_EXEMPLARS, "--db", db_path, ok=False)
     assert "cannot be combined" in result.output
     fake_run(db_path)
     result = zest("run", "--resume", 1, "--db", db_path, ok=False)
@@ -129,8 +165,12 @@ def test_bad_database_file(tmp_path):
 def test_plugin_allow_list():
     env = {**os.environ, "ZEST_LOAD_PLUGINS": "anchors"}
     out = subprocess.run(
-        [sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"], env=env,
-        capture_output=True, text=True, check=True).stdout
+        [sys.executable, "-c", "from zest_core.cli import main; main()", "plugins"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "anchors" in out and "llama_cpp" not in out
     assert "generators: -" in out and "direct, diverse, hierarchical" in out
 
@@ -153,14 +193,20 @@ def bad_inputs(tmp):
     return {
         "anchors above docs": (run + ["--anchors", 5, "--docs", 4], "--anchors must be"),
         "unknown option": (run + ["-o", "colour=red"], "unknown option colour"),
-        "missing exemplars": (["run", "--exemplars", tmp / "none.jsonl", "--db", tmp / "z.db"],
-                              "exemplar path not found"),
-        "undecodable exemplars": (["run", "--exemplars", tmp / "bad.txt", "--db", tmp / "z.db"],
-                                  "not valid UTF-8"),
+        "missing exemplars": (
+            ["run", "--exemplars", tmp / "none.jsonl", "--db", tmp / "z.db"],
+            "exemplar path not found",
+        ),
+        "undecodable exemplars": (
+            ["run", "--exemplars", tmp / "bad.txt", "--db", tmp / "z.db"],
+            "not valid UTF-8",
+        ),
         "not a database": (["corpora", "list", "--db", tmp / "not.db"], "cannot open"),
         "unknown version": (["corpora", "show", 42, "--db", tmp / "z.db"], "no corpus version"),
-        "generator fails mid-run": (run + ["--anchors", 2, "--docs", 6, "-o", "fail_after=4"],
-                                    "fake generator failed as asked"),
+        "generator fails mid-run": (
+            run + ["--anchors", 2, "--docs", 6, "-o", "fail_after=4"],
+            "fake generator failed as asked",
+        ),
     }
 
 

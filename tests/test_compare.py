@@ -35,55 +35,87 @@ def test_anchor_diversity():
 
 
 def test_exemplar_vocabulary_overlap():
-    assert exemplar_vocabulary_overlap(["Insulin and kinase."], ["kinase, insulin, cortex"]) \
-        == pytest.approx(2 / 3)
+    assert exemplar_vocabulary_overlap(
+        ["Insulin and kinase."], ["kinase, insulin, cortex"]
+    ) == pytest.approx(2 / 3)
     assert exemplar_vocabulary_overlap(["anything"], []) is None
 
 
 def fake_versions(db):
     common = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--db", db]
     zest(*common, "--anchors", 4, "--docs", 8, "--seed", 1)
-    zest(*common, "--anchors", 2, "--docs", 4, "--seed", 2, "-o", "constant=true",
-         "--strategy", "direct")
+    zest(
+        *common,
+        "--anchors",
+        2,
+        "--docs",
+        4,
+        "--seed",
+        2,
+        "-o",
+        "constant=true",
+        "--strategy",
+        "direct",
+    )
 
 
 def by_hand(db, vid):
     """The metrics of ``zest compare`` computed here from the SQLite file with plain SQL and
     sets, sharing no code with zest_core.compare."""
     conn = sqlite3.connect(db)
-    docs = [t for (t,) in conn.execute(
-        "SELECT text FROM documents WHERE version_id = ? ORDER BY ordinal", [vid])]
-    anchors = [t for (t,) in conn.execute(
-        "SELECT text FROM anchors WHERE version_id = ? ORDER BY ordinal", [vid])]
-    exemplars = [t for (t,) in conn.execute(
-        "SELECT text FROM exemplars WHERE version_id = ?", [vid])]
-    tokens = sum(n for (n,) in conn.execute(
-        "SELECT token_count FROM documents WHERE version_id = ? UNION ALL "
-        "SELECT completion_tokens FROM anchors WHERE version_id = ?", [vid, vid]))
+    docs = [
+        t
+        for (t,) in conn.execute(
+            "SELECT text FROM documents WHERE version_id = ? ORDER BY ordinal", [vid]
+        )
+    ]
+    anchors = [
+        t
+        for (t,) in conn.execute(
+            "SELECT text FROM anchors WHERE version_id = ? ORDER BY ordinal", [vid]
+        )
+    ]
+    exemplars = [
+        t for (t,) in conn.execute("SELECT text FROM exemplars WHERE version_id = ?", [vid])
+    ]
+    tokens = sum(
+        n
+        for (n,) in conn.execute(
+            "SELECT token_count FROM documents WHERE version_id = ? UNION ALL "
+            "SELECT completion_tokens FROM anchors WHERE version_id = ?",
+            [vid, vid],
+        )
+    )
     seconds = conn.execute("SELECT wall_seconds FROM versions WHERE id = ?", [vid]).fetchone()[0]
     conn.close()
     split = [re.findall(r"\w+", d.lower()) for d in docs]
 
     def distinct(n):
-        grams = [tuple(w[i:i + n]) for w in split for i in range(len(w) - n + 1)]
+        grams = [tuple(w[i : i + n]) for w in split for i in range(len(w) - n + 1)]
         return len(set(grams)) / len(grams)
 
     sets = [set(re.findall(r"\w+", a.lower())) for a in anchors]
-    pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1 :]]
     reference = set(re.findall(r"\w+", " ".join(exemplars).lower()))
     used = {w for words in split for w in words}
-    return {"documents": len(docs), "completion_tokens": tokens,
-            "tokens_per_second": tokens / seconds, "anchors": len(anchors),
-            "anchor_diversity": 1 - sum(pairs) / len(pairs) if pairs else None,
-            "distinct_1": distinct(1), "distinct_2": distinct(2),
-            "exemplar_vocabulary_overlap": len(reference & used) / len(reference),
-            "mean_document_words": sum(map(len, split)) / len(split)}
+    return {
+        "documents": len(docs),
+        "completion_tokens": tokens,
+        "tokens_per_second": tokens / seconds,
+        "anchors": len(anchors),
+        "anchor_diversity": 1 - sum(pairs) / len(pairs) if pairs else None,
+        "distinct_1": distinct(1),
+        "distinct_2": distinct(2),
+        "exemplar_vocabulary_overlap": len(reference & used) / len(reference),
+        "mean_document_words": sum(map(len, split)) / len(split),
+    }
 
 
 def test_compare_table_and_json(db_path):
     fake_versions(db_path)
-    rows = [json.loads(line) for line in zest("compare", 1, 2, "--json", "--db", db_path)
-            .splitlines()]
+    rows = [
+        json.loads(line) for line in zest("compare", 1, 2, "--json", "--db", db_path).splitlines()
+    ]
     assert [r["version"] for r in rows] == [1, 2]
     for row in rows:
         assert row["generator"] == "fake"
@@ -94,19 +126,28 @@ def test_compare_table_and_json(db_path):
     assert rows[1]["anchors"] == 0 and rows[1]["anchor_diversity"] is None
     table = zest("compare", 1, 2, "--db", db_path)
     assert "version 1" in table and "version 2" in table and "nDCG" not in table
-    for label, key in (("generator", "generator"), ("tokens/s", "tokens_per_second"),
-                       ("anchor diversity", "anchor_diversity"), ("distinct-2", "distinct_2"),
-                       ("exemplar vocabulary overlap", "exemplar_vocabulary_overlap"),
-                       ("mean document words", "mean_document_words")):
+    for label, key in (
+        ("generator", "generator"),
+        ("tokens/s", "tokens_per_second"),
+        ("anchor diversity", "anchor_diversity"),
+        ("distinct-2", "distinct_2"),
+        ("exemplar vocabulary overlap", "exemplar_vocabulary_overlap"),
+        ("mean document words", "mean_document_words"),
+    ):
         line = next(line for line in table.splitlines() if label in line)
         cells = [c.strip() for c in line.split("│")[1:-1]]
         assert len(cells) == 3  # label and one cell per version, between borders
         for cell, row in zip(cells[1:], rows):  # each version's value, in its own column
             value = row[key]
-            assert cell == ("-" if value is None else str(value) if isinstance(value, str)
-                            else f"{value:.1f}" if key in ("tokens_per_second",
-                                                           "mean_document_words")
-                            else f"{value:.3f}")
+            assert cell == (
+                "-"
+                if value is None
+                else str(value)
+                if isinstance(value, str)
+                else f"{value:.1f}"
+                if key in ("tokens_per_second", "mean_document_words")
+                else f"{value:.3f}"
+            )
 
 
 def test_compare_unknown_version(db_path):
@@ -115,12 +156,14 @@ def test_compare_unknown_version(db_path):
     assert "no corpus version '9'" in clean_exit(result, 1)
 
 
-TOPICS = {"d1": "Insulin signalling controls glucose uptake in muscle cells.",
-          "d2": "Insulin resistance is the hallmark of type 2 diabetes.",
-          "d3": "Glucose transporters move sugar across the cell membrane.",
-          "d4": "Vaccines train the immune system to recognise a virus.",
-          "d5": "Antibodies bind antigens on the surface of pathogens.",
-          "d6": "T cells kill infected cells after antigen presentation."}
+TOPICS = {
+    "d1": "Insulin signalling controls glucose uptake in muscle cells.",
+    "d2": "Insulin resistance is the hallmark of type 2 diabetes.",
+    "d3": "Glucose transporters move sugar across the cell membrane.",
+    "d4": "Vaccines train the immune system to recognise a virus.",
+    "d5": "Antibodies bind antigens on the surface of pathogens.",
+    "d6": "T cells kill infected cells after antigen presentation.",
+}
 QUERIES = {"q1": "how does insulin affect glucose", "q2": "how do antibodies fight infection"}
 
 
@@ -133,18 +176,24 @@ def retrieval_beir(root, n_others=110):
     document that has nothing to do with it: Recall@100 falls below 100."""
     scifact = beir("scifact")
     with (scifact / "corpus.jsonl").open() as f:
-        others = {f"s{row['_id']}": " ".join(row["text"].split()[:20])
-                  for row in (json.loads(line) for _, line in zip(range(n_others), f))}
+        others = {
+            f"s{row['_id']}": " ".join(row["text"].split()[:20])
+            for row in (json.loads(line) for _, line in zip(range(n_others), f))
+        }
     off_topic = "lorem"
     docs = TOPICS | others | {off_topic: OFF_TOPIC}
     (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items()))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": k, "text": v}) + "\n" for k, v in QUERIES.items()))
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items())
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in QUERIES.items())
+    )
     qrels = {"q1": ["d1", "d2", off_topic], "q2": ["d5", "d6"]}
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
-        f"{q}\t{d}\t1\n" for q, judged in qrels.items() for d in judged))
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{q}\t{d}\t1\n" for q, judged in qrels.items() for d in judged)
+    )
     return root, docs, qrels
 
 
@@ -159,8 +208,12 @@ def metrics_by_hand(db, docs, qrels):
     vectors = encoder.embed_queries(queries), encoder.embed_documents(texts)
 
     def metrics(vid):
-        context = [t for (t,) in sqlite3.connect(db).execute(
-            "SELECT text FROM documents WHERE version_id = ? ORDER BY ordinal", [vid])]
+        context = [
+            t
+            for (t,) in sqlite3.connect(db).execute(
+                "SELECT text FROM documents WHERE version_id = ? ORDER BY ordinal", [vid]
+            )
+        ]
         encoder.use(encoder.derive(context) if vid else None)
         scores = encoder.scores(queries, vectors[0], texts, vectors[1])
         ndcg, recall = rank_metrics(scores, list(docs), [set(j) for j in qrels.values()])
@@ -178,12 +231,18 @@ def test_compare_with_retrieval(db_path, tmp_path):
     fake_versions(db_path)
     dataset, docs, qrels = retrieval_beir(tmp_path / "tiny")
     encoder = ["--encoder", "hybrid", "-o", f"weight={WEIGHT}"]
-    rows = [json.loads(line) for line in zest(
-        "compare", 1, 2, "--dataset", dataset, *encoder, "--json", "--db", db_path).splitlines()]
+    rows = [
+        json.loads(line)
+        for line in zest(
+            "compare", 1, 2, "--dataset", dataset, *encoder, "--json", "--db", db_path
+        ).splitlines()
+    ]
     stored = Store(db_path).db.execute_returning_dicts(
-        "SELECT context, ndcg_at_10, recall_at_100 FROM eval_results ORDER BY id")
-    assert [s["context"] for s in stored] == [f"version {v} (scifact, {n} docs)"
-                                             for v, n in ((1, 8), (2, 4))]
+        "SELECT context, ndcg_at_10, recall_at_100 FROM eval_results ORDER BY id"
+    )
+    assert [s["context"] for s in stored] == [
+        f"version {v} (scifact, {n} docs)" for v, n in ((1, 8), (2, 4))
+    ]
     by_hand = metrics_by_hand(db_path, docs, qrels)
     assert len({by_hand(v)[0] for v in (None, 1, 2)}) == 3  # so using the wrong one would show
     for row, result in zip(rows, stored):

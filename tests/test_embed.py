@@ -33,8 +33,12 @@ def complete_version(store, texts, status="complete") -> int:
 
 
 def zest(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-c", "from zest_core.cli import main; main()",
-                           *map(str, args)], capture_output=True, text=True, **kwargs)
+    done = subprocess.run(
+        [sys.executable, "-c", "from zest_core.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
     if check and done.returncode:
         raise AssertionError(done.stderr)
     return done
@@ -66,8 +70,19 @@ def world(tmp_path_factory):
     db = root / "zest.db"
     version = complete_version(Store(db), others)
     out = root / "embedded"
-    zest("embed", beir / "corpus.jsonl", "--context", version, "--out", out, "--shard-size",
-         256, "--db", db, *OPTIONS)
+    zest(
+        "embed",
+        beir / "corpus.jsonl",
+        "--context",
+        version,
+        "--out",
+        out,
+        "--shard-size",
+        256,
+        "--db",
+        db,
+        *OPTIONS,
+    )
     zest("index", out)
     return {"beir": beir, "db": db, "version": version, "out": out, "root": root}
 
@@ -87,29 +102,44 @@ def test_search_returns_zest_evals_top_10(world):
     search.index({"id": list(data.corpus)})
     queries = {"id": list(data.queries), "text": list(data.queries.values())}
     expected = search.search(queries, top_k=10)
-    done = zest("search", world["out"] / "index", *queries["text"], "--top-k", 10, "--json",
-                "--context", world["version"], "--db", world["db"], *OPTIONS)
+    done = zest(
+        "search",
+        world["out"] / "index",
+        *queries["text"],
+        "--top-k",
+        10,
+        "--json",
+        "--context",
+        world["version"],
+        "--db",
+        world["db"],
+        *OPTIONS,
+    )
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["query"] for r in results] == queries["text"]
     for query_id, result in zip(queries["id"], results):
         want = sorted(expected[query_id].items(), key=lambda item: -item[1])
         assert [hit["id"] for hit in result["hits"]] == [doc for doc, _ in want]
         assert [hit["score"] for hit in result["hits"]] == pytest.approx(
-            [score for _, score in want], abs=1e-4)
+            [score for _, score in want], abs=1e-4
+        )
     # and without --context: the index's own encoder and context, the same answer (the
     # query alone, not in a batch of 30: padding moves float32 sums in the last bits)
-    again = json.loads(zest("search", world["out"] / "index", queries["text"][0],
-                            "--json").stdout)["hits"]
+    again = json.loads(zest("search", world["out"] / "index", queries["text"][0], "--json").stdout)[
+        "hits"
+    ]
     assert [hit["id"] for hit in again] == [hit["id"] for hit in results[0]["hits"]]
     assert [hit["score"] for hit in again] == pytest.approx(
-        [hit["score"] for hit in results[0]["hits"]], abs=1e-5)
+        [hit["score"] for hit in results[0]["hits"]], abs=1e-5
+    )
 
 
 @pytest.mark.slow
 def test_embed_output_records_what_the_vectors_depend_on(world):
     meta = json.loads((world["out"] / "meta.json").read_text())
     assert meta["complete"] and meta["count"] == len(
-        (world["beir"] / "corpus.jsonl").read_text().splitlines())
+        (world["beir"] / "corpus.jsonl").read_text().splitlines()
+    )
     assert meta["encoder"] == "hybrid" and meta["options"]["max_seq_length"] == 48
     assert meta["context"]["label"].startswith(f"version {world['version']}")
     table = pq.read_table(world["out"] / meta["shards"][0])
@@ -124,8 +154,11 @@ def test_index_refuses_another_context_or_encoder(world, tmp_path):
 
     other = complete_version(Store(world["db"]), ["a different context about cells"])
     index = world["out"] / "index"
-    line = error_line(zest("search", index, "cells", "--context", other, "--db", world["db"],
-                           *OPTIONS, check=False))
+    line = error_line(
+        zest(
+            "search", index, "cells", "--context", other, "--db", world["db"], *OPTIONS, check=False
+        )
+    )
     assert f"built with context 'version {world['version']}" in line
     assert f"not 'version {other}" in line
     line = error_line(zest("search", index, "cells", "--encoder", "dense", check=False))
@@ -149,7 +182,8 @@ def test_missing_shard_and_unfinished_output_are_refused(world, tmp_path):
 def _tables(directory: Path):
     meta = json.loads((directory / "meta.json").read_text())
     table = __import__("pyarrow").concat_tables(
-        pq.read_table(directory / name) for name in meta["shards"])
+        pq.read_table(directory / name) for name in meta["shards"]
+    )
     return meta, table.sort_by("id")
 
 
@@ -157,16 +191,26 @@ def _tables(directory: Path):
 def test_killed_embed_resumes_to_identical_shards(tmp_path):
     source = tmp_path / "docs.txt"
     scifact = make_beir_slice(tmp_path / "s", n_queries=5, n_others=100) / "corpus.jsonl"
-    source.write_text("".join(json.loads(line)["text"].replace("\n", " ") + "\n"
-                              for line in scifact.open()))
-    args = [source, "--context", "none", "--shard-size", 16, "--db", tmp_path / "z.db",
-            *OPTIONS]
+    source.write_text(
+        "".join(json.loads(line)["text"].replace("\n", " ") + "\n" for line in scifact.open())
+    )
+    args = [source, "--context", "none", "--shard-size", 16, "--db", tmp_path / "z.db", *OPTIONS]
     whole = tmp_path / "whole"
     zest("embed", *args, "--out", whole)
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", "from zest_core.cli import main; main()",
-                                "embed", *map(str, args), "--out", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from zest_core.cli import main; main()",
+            "embed",
+            *map(str, args),
+            "--out",
+            str(killed),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while len(list(killed.glob("shard-*.parquet"))) < 2 and time.monotonic() < deadline:
         assert process.poll() is None, "finished before it could be killed"
@@ -185,7 +229,8 @@ def test_killed_embed_resumes_to_identical_shards(tmp_path):
     for name in json.loads((whole / "meta.json").read_text())["shards"]:
         assert pq.read_table(killed / name).equals(pq.read_table(whole / name)), name
     assert {k: v for k, v in _tables(killed)[0].items() if k != "input"} == {
-        k: v for k, v in _tables(whole)[0].items() if k != "input"}
+        k: v for k, v in _tables(whole)[0].items() if k != "input"
+    }
 
 
 @pytest.mark.slow
@@ -200,13 +245,13 @@ def test_ray_data_path_writes_what_zest_embed_writes(tmp_path):
     embed(encoder, corpus, tmp_path / "local", shard_size=16)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        dataset = ray.data.from_items([
-            {"id": r["_id"], "text": f"{r['title']} {r['text']}".strip()} for r in rows])
+        dataset = ray.data.from_items(
+            [{"id": r["_id"], "text": f"{r['title']} {r['text']}".strip()} for r in rows]
+        )
         embed_with_ray(encoder, dataset, tmp_path / "ray", shard_size=16)
     finally:
         ray.shutdown()
-    (local_meta, local), (ray_meta, by_ray) = _tables(tmp_path / "local"), _tables(
-        tmp_path / "ray")
+    (local_meta, local), (ray_meta, by_ray) = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
     assert by_ray.num_rows == len(rows) and by_ray.schema == local.schema
     assert by_ray.column("id").to_pylist() == local.column("id").to_pylist()
     for column in ("sparse_indices", "sparse_weights"):
@@ -226,16 +271,30 @@ def zest_index_reads(directory: Path) -> bool:
     return (directory / "index" / "dense.usearch").is_file()
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"text": "fine"}\n{"text": "fine"}\n{"text": broken\n', "line 3: not valid JSON"),
-    ('{"text": "fine"}\n{"title": "no text"}\n', "line 2: expected an object with a 'text'"),
-    ("", "has no documents"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "fine"}\n{"text": "fine"}\n{"text": broken\n', "line 3: not valid JSON"),
+        ('{"text": "fine"}\n{"title": "no text"}\n', "line 2: expected an object with a 'text'"),
+        ("", "has no documents"),
+    ],
+)
 def test_malformed_input_is_named_and_nothing_written(tmp_path, content, message):
     source = tmp_path / "in.jsonl"
     source.write_text(content)
-    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
-                           "--db", tmp_path / "z.db", check=False))
+    line = error_line(
+        zest(
+            "embed",
+            source,
+            "--context",
+            "none",
+            "--out",
+            tmp_path / "out",
+            "--db",
+            tmp_path / "z.db",
+            check=False,
+        )
+    )
     assert message in line and not (tmp_path / "out").exists()
 
 
@@ -245,8 +304,19 @@ def test_incomplete_context_is_refused(tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("one document\n")
     version = complete_version(Store(tmp_path / "z.db"), ["a context"], status="running")
-    line = error_line(zest("embed", source, "--context", version, "--out", tmp_path / "out",
-                           "--db", tmp_path / "z.db", check=False))
+    line = error_line(
+        zest(
+            "embed",
+            source,
+            "--context",
+            version,
+            "--out",
+            tmp_path / "out",
+            "--db",
+            tmp_path / "z.db",
+            check=False,
+        )
+    )
     assert "not complete" in line and not (tmp_path / "out").exists()
 
 
@@ -255,20 +325,55 @@ def test_parquet_input_without_text_column(tmp_path):
 
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), source)
-    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
-                           "--db", tmp_path / "z.db", check=False))
+    line = error_line(
+        zest(
+            "embed",
+            source,
+            "--context",
+            "none",
+            "--out",
+            tmp_path / "out",
+            "--db",
+            tmp_path / "z.db",
+            check=False,
+        )
+    )
     assert "no 'text' column (columns: body, id)" in line
 
 
 def test_output_of_another_run_is_refused(tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("first document\nsecond document\n")
-    zest("embed", source, "--context", "none", "--out", tmp_path / "out", "--db",
-         tmp_path / "z.db", "--encoder", "dense", *OPTIONS)
+    zest(
+        "embed",
+        source,
+        "--context",
+        "none",
+        "--out",
+        tmp_path / "out",
+        "--db",
+        tmp_path / "z.db",
+        "--encoder",
+        "dense",
+        *OPTIONS,
+    )
     source.write_text("other words\n")
-    line = error_line(zest("embed", source, "--context", "none", "--out", tmp_path / "out",
-                           "--db", tmp_path / "z.db", "--encoder", "dense", *OPTIONS,
-                           check=False))
+    line = error_line(
+        zest(
+            "embed",
+            source,
+            "--context",
+            "none",
+            "--out",
+            tmp_path / "out",
+            "--db",
+            tmp_path / "z.db",
+            "--encoder",
+            "dense",
+            *OPTIONS,
+            check=False,
+        )
+    )
     assert "holds embeddings of another run (input_sha256 differs" in line
 
 
@@ -277,11 +382,29 @@ def test_parquet_input_and_dense_index(tmp_path):
     import pyarrow as pa
 
     source = tmp_path / "in.parquet"
-    pq.write_table(pa.table({"_id": ["a", "b", "c"], "title": ["", "Statins", ""],
-                             "text": ["vitamin D and bones", "lower cholesterol",
-                                      "the weather today"]}), source)
-    zest("embed", source, "--context", "none", "--out", tmp_path / "out", "--db",
-         tmp_path / "z.db", "--encoder", "dense", *OPTIONS)
+    pq.write_table(
+        pa.table(
+            {
+                "_id": ["a", "b", "c"],
+                "title": ["", "Statins", ""],
+                "text": ["vitamin D and bones", "lower cholesterol", "the weather today"],
+            }
+        ),
+        source,
+    )
+    zest(
+        "embed",
+        source,
+        "--context",
+        "none",
+        "--out",
+        tmp_path / "out",
+        "--db",
+        tmp_path / "z.db",
+        "--encoder",
+        "dense",
+        *OPTIONS,
+    )
     table = pq.read_table(tmp_path / "out" / "shard-00000.parquet")
     assert table.column_names == ["id", "dense"]
     zest("index", tmp_path / "out")

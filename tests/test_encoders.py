@@ -50,7 +50,9 @@ def test_hybrid_statistics_come_from_the_context(hybrid):
     state = hybrid.derive(["cells divide", "cells grow and cells die", "telomerase"])
     df = dict(zip(state["terms"], state["df"]))
     assert df == {"cells": 2, "divide": 1, "grow": 1, "die": 1, "telomerase": 1}
-    assert state["n_docs"][0] == 3 and state["avgdl"][0] == pytest.approx(7 / 3)  # stop words do not count
+    assert state["n_docs"][0] == 3 and state["avgdl"][0] == pytest.approx(
+        7 / 3
+    )  # stop words do not count
 
 
 def test_context_idf_reorders_bm25(hybrid):
@@ -88,8 +90,9 @@ def test_hybrid_weight_one_ranks_like_dense(hybrid):
 def test_context_cache_derives_once_per_context_and_settings(store, hybrid, monkeypatch):
     calls = []
     derive = type(hybrid).derive
-    monkeypatch.setattr(type(hybrid), "derive",
-                        lambda self, docs: calls.append(docs) or derive(self, docs))
+    monkeypatch.setattr(
+        type(hybrid), "derive", lambda self, docs: calls.append(docs) or derive(self, docs)
+    )
     context = resolve_context(store, "real:all", hybrid, DOCS)
     first, cached_first = context_state(store, hybrid, context)
     second, cached_second = context_state(store, hybrid, context)
@@ -104,8 +107,10 @@ def test_context_cache_derives_once_per_context_and_settings(store, hybrid, monk
 def test_real_context_is_a_seeded_sample(store, hybrid):
     corpus = [f"document {i}" for i in range(20)]
     a = resolve_context(store, "real:5", hybrid, corpus, seed=1)
-    assert len(a.documents) == 5 and a.documents == resolve_context(
-        store, "real:5", hybrid, corpus, seed=1).documents
+    assert (
+        len(a.documents) == 5
+        and a.documents == resolve_context(store, "real:5", hybrid, corpus, seed=1).documents
+    )
     assert a.key != resolve_context(store, "real:5", hybrid, corpus, seed=2).key
     assert len(resolve_context(store, "real", hybrid, corpus).documents) == 20  # < 512
     with pytest.raises(ZestError, match="needs a target corpus"):
@@ -116,8 +121,9 @@ def test_document_vectors_are_cached_per_corpus_and_model(store):
     dense = make_encoder("dense", max_seq_length=64)
     none = resolve_context(store, "none", dense)
     vectors, cached = document_vectors(store, dense, "toy", "sha-1", DOCS, none)
-    again, cached_again = document_vectors(store, make_encoder("hybrid", max_seq_length=64),
-                                           "toy", "sha-1", DOCS, none)
+    again, cached_again = document_vectors(
+        store, make_encoder("hybrid", max_seq_length=64), "toy", "sha-1", DOCS, none
+    )
     assert (cached, cached_again) == (False, True)
     assert np.array_equal(vectors, again)
     assert document_vectors(store, dense, "toy", "sha-2", DOCS, none)[1] is False

@@ -33,21 +33,32 @@ def make_beir_slice(root, n_queries=20, n_others=60, seed=0):
     queries = [q for q in queries if q["_id"] in query_ids]
     corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").open()]
     words = CountVectorizer(stop_words="english", binary=True).fit(
-        [d["title"] + " " + d["text"] for d in corpus])
-    overlap = (words.transform([q["text"] for q in queries])
-               @ words.transform([d["title"] + " " + d["text"] for d in corpus]).T).toarray()
-    hard = {corpus[j]["_id"] for row in overlap for j in row.argsort()[::-1][:n_others // 2
-                                                                            // n_queries + 1]}
+        [d["title"] + " " + d["text"] for d in corpus]
+    )
+    overlap = (
+        words.transform([q["text"] for q in queries])
+        @ words.transform([d["title"] + " " + d["text"] for d in corpus]).T
+    ).toarray()
+    hard = {
+        corpus[j]["_id"]
+        for row in overlap
+        for j in row.argsort()[::-1][: n_others // 2 // n_queries + 1]
+    }
     hard -= relevant
     rest = [d for d in corpus if d["_id"] not in relevant | hard]
-    picked = relevant | hard | {d["_id"] for d in random.Random(seed).sample(
-        rest, max(n_others - len(hard), 0))}
+    picked = (
+        relevant
+        | hard
+        | {d["_id"] for d in random.Random(seed).sample(rest, max(n_others - len(hard), 0))}
+    )
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text(
-        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in picked))
+        "".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in picked)
+    )
     (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(row) + "\n" for row in qrels))
+        "query-id\tcorpus-id\tscore\n" + "".join("\t".join(row) + "\n" for row in qrels)
+    )
     return root
 
 
@@ -107,17 +118,24 @@ def test_load_beir_reads_only_judged_queries(beir_slice):
     assert len(data.document_texts()) == len(data.corpus)
 
 
-@pytest.mark.parametrize("broken, message", [
-    (lambda d: (d / "queries.jsonl").unlink(), "lacks queries.jsonl"),
-    (lambda d: (d / "qrels" / "test.tsv").unlink(), "lacks qrels/test.tsv"),
-    (lambda d: (d / "qrels" / "test.tsv").open("a").write("999999\t31715818\t1\n"),
-     "1 query id(s) missing from queries.jsonl: '999999'"),
-    (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tno-such-doc\t1\n"),
-     "1 corpus id(s) missing from corpus.jsonl: 'no-such-doc'"),
-    (lambda d: (d / "corpus.jsonl").open("a").write("{not json\n"), "not valid JSON"),
-    (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tx\n"), "integer score"),
-    (lambda d: (d / "queries.jsonl").open("ab").write(b"\xff\n"), "is not valid UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (lambda d: (d / "queries.jsonl").unlink(), "lacks queries.jsonl"),
+        (lambda d: (d / "qrels" / "test.tsv").unlink(), "lacks qrels/test.tsv"),
+        (
+            lambda d: (d / "qrels" / "test.tsv").open("a").write("999999\t31715818\t1\n"),
+            "1 query id(s) missing from queries.jsonl: '999999'",
+        ),
+        (
+            lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tno-such-doc\t1\n"),
+            "1 corpus id(s) missing from corpus.jsonl: 'no-such-doc'",
+        ),
+        (lambda d: (d / "corpus.jsonl").open("a").write("{not json\n"), "not valid JSON"),
+        (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tx\n"), "integer score"),
+        (lambda d: (d / "queries.jsonl").open("ab").write(b"\xff\n"), "is not valid UTF-8 text"),
+    ],
+)
 def test_bad_dataset_gives_one_clear_message(beir_slice, tmp_path, broken, message):
     copy = shutil.copytree(beir_slice, tmp_path / "copy")
     broken(copy)
@@ -152,7 +170,8 @@ def test_dense_corpus_embeddings_are_encoded_once(store, beir_slice, monkeypatch
 
 @pytest.mark.slow
 def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
-        store, beir_slice, monkeypatch, by_hand):
+    store, beir_slice, monkeypatch, by_hand
+):
     from zest_encoders import DenseEncoder, HybridEncoder
 
     encodes = counting(monkeypatch, DenseEncoder, "embed_documents")
@@ -172,20 +191,21 @@ def test_hybrid_shares_the_dense_corpus_cache_and_context_changes_scores(
     slice_texts = load_beir(beir_slice).document_texts()  # fewer than 512: real is all of them
     for row, context in ((none, None), (real, slice_texts)):
         assert (row["ndcg_at_10"], row["recall_at_100"]) == pytest.approx(
-            by_hand(context), abs=1e-5)  # mteb rounds to 5 decimals
+            by_hand(context), abs=1e-5
+        )  # mteb rounds to 5 decimals
 
 
 @pytest.mark.slow
 def test_synthetic_version_as_context(store, beir_slice, by_hand):
     texts = [doc["text"] for doc in load_beir(beir_slice).corpus.values()][:12]
     version = complete_version(store, texts)
-    none, synthetic = evaluate_contexts(store, beir_slice, "hybrid", ["none", str(version)],
-                                        **FAST)
+    none, synthetic = evaluate_contexts(store, beir_slice, "hybrid", ["none", str(version)], **FAST)
     assert synthetic["label"] == f"version {version} (ctx, 12 docs)"
     assert synthetic["ndcg_at_10"] != none["ndcg_at_10"]
     # the version's own documents gave the statistics, not the target corpus's
     assert (synthetic["ndcg_at_10"], synthetic["recall_at_100"]) == pytest.approx(
-        by_hand(texts), abs=1e-5)
+        by_hand(texts), abs=1e-5
+    )
     assert by_hand(texts) != by_hand(load_beir(beir_slice).document_texts())
 
 
@@ -209,10 +229,19 @@ def bm25_by_hand(query, documents, context, k1=1.2, b=0.75):
     return rows
 
 
-CONTEXT = ["insulin glucose liver", "insulin muscle uptake", "insulin kinase pathway signalling",
-           "insulin secretion beta", "glucose transport membrane"]
-TARGET = ["insulin insulin glucose", "kinase pathway", "kinase kinase kinase kinase neuron cortex",
-          "membrane receptor"]
+CONTEXT = [
+    "insulin glucose liver",
+    "insulin muscle uptake",
+    "insulin kinase pathway signalling",
+    "insulin secretion beta",
+    "glucose transport membrane",
+]
+TARGET = [
+    "insulin insulin glucose",
+    "kinase pathway",
+    "kinase kinase kinase kinase neuron cortex",
+    "membrane receptor",
+]
 
 
 @pytest.mark.parametrize("context", [CONTEXT, None], ids=["context", "none"])
@@ -222,8 +251,11 @@ def test_bm25_matches_the_formula(context):
     encoder = HybridEncoder()
     encoder.use(None if context is None else encoder.derive(context))
     queries = ["insulin kinase", "glucose membrane receptor", "cortex"]
-    np.testing.assert_allclose(encoder.bm25(queries, TARGET),
-                               [bm25_by_hand(q, TARGET, context) for q in queries], rtol=1e-9)
+    np.testing.assert_allclose(
+        encoder.bm25(queries, TARGET),
+        [bm25_by_hand(q, TARGET, context) for q in queries],
+        rtol=1e-9,
+    )
 
 
 def test_a_context_that_makes_a_query_term_rare_ranks_its_documents_higher():
@@ -234,8 +266,10 @@ def test_a_context_that_makes_a_query_term_rare_ranks_its_documents_higher():
     encoder = HybridEncoder(**FAST)
     query, docs = ["insulin kinase signalling"], ["insulin resistance", "kinase resistance"]
     vectors = encoder.embed_queries(query), encoder.embed_documents(docs)
-    rare = {"kinase": ["insulin diet", "insulin liver", "insulin kinase", "insulin muscle"],
-            "insulin": ["kinase diet", "kinase liver", "kinase insulin", "kinase muscle"]}
+    rare = {
+        "kinase": ["insulin diet", "insulin liver", "insulin kinase", "insulin muscle"],
+        "insulin": ["kinase diet", "kinase liver", "kinase insulin", "kinase muscle"],
+    }
     margin = {}  # score of the kinase document minus the insulin one, per rare term
     for term, context in rare.items():
         encoder.use(encoder.derive(context))
@@ -246,11 +280,14 @@ def test_a_context_that_makes_a_query_term_rare_ranks_its_documents_higher():
     assert margin["kinase"] > margin["insulin"]
 
 
-@pytest.mark.parametrize("context, message", [
-    ("42", "no corpus version '42'"),
-    ("running", "is running, not complete"),
-    ("real:x", "expected real, real:N or real:all"),
-])
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ("42", "no corpus version '42'"),
+        ("running", "is running, not complete"),
+        ("real:x", "expected real, real:N or real:all"),
+    ],
+)
 def test_bad_context_gives_one_clear_message(store, beir_slice, context, message):
     if context == "running":
         context = str(complete_version(store, ["a document"], status="running"))
@@ -268,8 +305,19 @@ def test_unknown_encoder(store, beir_slice):
 def test_cli_eval_reports_cache_reuse_and_table(db_path, beir_slice):
     from zest_core.cli import cli
 
-    args = ["eval", "--dataset", str(beir_slice), "--encoder", "hybrid", "--context",
-            "none,real", "-o", "max_seq_length=128", "--db", str(db_path)]
+    args = [
+        "eval",
+        "--dataset",
+        str(beir_slice),
+        "--encoder",
+        "hybrid",
+        "--context",
+        "none,real",
+        "-o",
+        "max_seq_length=128",
+        "--db",
+        str(db_path),
+    ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert "corpus embeddings: encoded in" in first.output
@@ -292,13 +340,16 @@ def test_cli_context_builds_once(db_path, store):
     assert store.db["context_cache"].count == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["eval", "--dataset", "{missing}", "--encoder", "dense"], "does not exist"),
-    (["eval", "--dataset", "{slice}", "--encoder", "nope"], "unknown encoder 'nope'"),
-    (["eval", "--dataset", "{slice}", "--context", "7"], "no corpus version '7'"),
-    (["context", "7"], "no corpus version '7'"),
-    (["eval", "--dataset", "{slice}", "--context", ","], "give at least one context"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "--dataset", "{missing}", "--encoder", "dense"], "does not exist"),
+        (["eval", "--dataset", "{slice}", "--encoder", "nope"], "unknown encoder 'nope'"),
+        (["eval", "--dataset", "{slice}", "--context", "7"], "no corpus version '7'"),
+        (["context", "7"], "no corpus version '7'"),
+        (["eval", "--dataset", "{slice}", "--context", ","], "give at least one context"),
+    ],
+)
 def test_cli_bad_input_exits_1_with_one_line(db_path, beir_slice, tmp_path, args, message):
     from zest_core.cli import cli
 
@@ -317,10 +368,26 @@ def test_eval_never_touches_the_network(beir_slice, tmp_path):
 
     record = tmp_path / "attempts.json"
     done = subprocess.run(
-        [sys.executable, str(TESTS / "network_guard.py"), str(record), "eval", "--dataset",
-         str(beir_slice), "--encoder", "hybrid", "--context", "none,real", "-o",
-         "max_seq_length=128", "--db", str(tmp_path / "z.db")],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(TESTS / "network_guard.py"),
+            str(record),
+            "eval",
+            "--dataset",
+            str(beir_slice),
+            "--encoder",
+            "hybrid",
+            "--context",
+            "none,real",
+            "-o",
+            "max_seq_length=128",
+            "--db",
+            str(tmp_path / "z.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "real (" in done.stdout
     assert json.loads(record.read_text()) == []

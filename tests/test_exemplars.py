@@ -10,8 +10,10 @@ from zest_core.exemplars import read_exemplars
 def test_shipped_exemplars_are_five_real_scifact_documents():
     docs = read_exemplars([str(SCIFACT_EXEMPLARS)])
     assert len(docs) == 5
-    corpus = {json.loads(line)["_id"]: json.loads(line)
-              for line in (beir("scifact") / "corpus.jsonl").open()}
+    corpus = {
+        json.loads(line)["_id"]: json.loads(line)
+        for line in (beir("scifact") / "corpus.jsonl").open()
+    }
     for doc in docs:
         source_id = doc["source"].rsplit("#", 1)[1]
         assert corpus[source_id]["text"] == doc["text"]
@@ -45,13 +47,16 @@ def test_jsonl_with_and_without_titles(tmp_path):
     assert [(d["title"], d["text"]) for d in docs] == [("A", "alpha"), (None, "beta")]
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "no exemplar documents found"),
-    (b"   \n", "no exemplar documents found"),
-    (b'{"text": "ok"}\n{broken\n', "line 2: not valid JSON"),
-    (b'{"title": "no text"}\n', "line 1: needs a non-empty \"text\" field"),
-    (b'{"text": "caf\xe9"}\n', "is not valid UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "no exemplar documents found"),
+        (b"   \n", "no exemplar documents found"),
+        (b'{"text": "ok"}\n{broken\n', "line 2: not valid JSON"),
+        (b'{"title": "no text"}\n', 'line 1: needs a non-empty "text" field'),
+        (b'{"text": "caf\xe9"}\n', "is not valid UTF-8 text"),
+    ],
+)
 def test_bad_exemplar_files(tmp_path, content, message):
     f = tmp_path / "bad.jsonl"
     f.write_bytes(content)

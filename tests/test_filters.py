@@ -44,18 +44,20 @@ def planted(scifact, exemplars):
         "exact-duplicate": "  " + good[3].upper().replace(". ", ".   "),
         "near-duplicate": mutate(good[5], 40),
         "exemplar-echo": scifact[110].replace(". ", f". {echo_span} ", 1),
-        "truncated": " ".join(half[:len(half) // 2]).rstrip(".,;"),
+        "truncated": " ".join(half[: len(half) // 2]).rstrip(".,;"),
         "repetitive": " ".join([scifact[130].split(". ")[0] + "."] * 6),
-        "non-alphabetic": "Table 2. " + " ".join(f"{x * 1.37:.2f}% (n={x})" for x in range(60))
-                          + " in all.",
+        "non-alphabetic": "Table 2. "
+        + " ".join(f"{x * 1.37:.2f}% (n={x})" for x in range(60))
+        + " in all.",
         "too-short": "Insulin signalling was measured in mice.",
     }
     return good, bad
 
 
 def make_version(store: Store, texts, exemplars, status="complete", finish=None) -> int:
-    version = store.create_version("planted", kind="run", config={"n_docs": len(texts)},
-                                   target_docs=len(texts))
+    version = store.create_version(
+        "planted", kind="run", config={"n_docs": len(texts)}, target_docs=len(texts)
+    )
     store.add_exemplars(version, exemplars)
     for ordinal, text in enumerate(texts):
         store.add_document(version, ordinal, text, finish_reason=(finish or {}).get(ordinal))
@@ -65,8 +67,10 @@ def make_version(store: Store, texts, exemplars, status="complete", finish=None)
 
 
 def drops_of(store: Store, version: int) -> dict[int, tuple[str, str]]:
-    return {row["ordinal"]: (row["filter"], row["reason"])
-            for row in store.db["drops"].rows_where("version_id = ?", [version])}
+    return {
+        row["ordinal"]: (row["filter"], row["reason"])
+        for row in store.db["drops"].rows_where("version_id = ?", [version])
+    }
 
 
 FILTER_OF = {"exact-duplicate": "exact-dedup", "near-duplicate": "near-dedup"}
@@ -77,11 +81,11 @@ def test_planted_documents_dropped_for_their_own_reason(store, scifact, exemplar
     limit_hit = len(good) + len(bad)  # a full abstract whose generation hit max_tokens
     texts = good + list(bad.values()) + [scifact[140]]
     parent = make_version(store, texts, exemplars, finish={limit_hit: "length"})
-    child = apply_filters(store, parent, [("exact-dedup", {}), ("near-dedup", {}),
-                                          ("quality", {})])
+    child = apply_filters(store, parent, [("exact-dedup", {}), ("near-dedup", {}), ("quality", {})])
 
-    expected = {len(good) + i: (FILTER_OF.get(reason, "quality"), reason)
-                for i, reason in enumerate(bad)}
+    expected = {
+        len(good) + i: (FILTER_OF.get(reason, "quality"), reason) for i, reason in enumerate(bad)
+    }
     expected[limit_hit] = ("quality", "truncated")
     assert drops_of(store, child) == expected
     assert [d["text"] for d in store.documents(child)] == good
@@ -89,7 +93,10 @@ def test_planted_documents_dropped_for_their_own_reason(store, scifact, exemplar
     assert version["status"] == "complete" and version["parent_id"] == parent
     assert version["kind"] == "filter" and version["target_docs"] == len(texts)
     assert [f["name"] for f in version["config"]["filters"]] == [
-        "exact-dedup", "near-dedup", "quality"]
+        "exact-dedup",
+        "near-dedup",
+        "quality",
+    ]
     assert version["config"]["filters"][1]["settings"]["threshold"] == 0.8
     assert len(store.exemplars(child)) == len(exemplars)
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
@@ -110,15 +117,20 @@ def test_real_abstracts_pass_every_filter(store, scifact, exemplars):
     """Every real abstract that ends a sentence is kept; an exemplar among them is an echo of
     itself, and a few SciFact abstracts really are cut off ('... two …', no full stop)."""
     parent = make_version(store, scifact[:300], exemplars)
-    child = apply_filters(store, parent, [("exact-dedup", {}), ("near-dedup", {}),
-                                          ("quality", {})])
+    child = apply_filters(store, parent, [("exact-dedup", {}), ("near-dedup", {}), ("quality", {})])
     drops = drops_of(store, child)
     exemplar_texts = {e["text"] for e in exemplars}
-    complete = {i for i, text in enumerate(scifact[:300])
-                if text.rstrip().endswith(".") and text not in exemplar_texts}
+    complete = {
+        i
+        for i, text in enumerate(scifact[:300])
+        if text.rstrip().endswith(".") and text not in exemplar_texts
+    }
     assert not complete & set(drops)
-    assert {i for i, (_, reason) in drops.items() if reason == "exemplar-echo"} == {
-        i for i, text in enumerate(scifact[:300]) if text in exemplar_texts} != set()
+    assert (
+        {i for i, (_, reason) in drops.items() if reason == "exemplar-echo"}
+        == {i for i, text in enumerate(scifact[:300]) if text in exemplar_texts}
+        != set()
+    )
     assert {reason for _, reason in drops.values()} == {"exemplar-echo", "truncated"}
     assert len(drops) <= 6
 
@@ -160,7 +172,7 @@ def test_word_hashes_split_words_like_regex_and_ignore_batches(scifact):
     again, _ = word_hashes(texts, batch=7)
     assert np.array_equal(hashes, again)
     end = counts[:-1].sum()
-    case = hashes[end - 6:end].tolist()  # protein kinase c protein kinase c
+    case = hashes[end - 6 : end].tolist()  # protein kinase c protein kinase c
     assert case[:3] == case[3:] and len(set(case)) == 3
     assert hashes[-2] != hashes[-1]  # long words differ beyond the hashed bytes
 
@@ -181,18 +193,25 @@ def test_lsh_bands_match_datasketch():
 def test_short_and_empty_documents(store, exemplars):
     parent = make_version(store, ["", "a b", "A, b!", "   "], exemplars)
     child = apply_filters(store, parent, [("exact-dedup", {}), ("near-dedup", {})])
-    assert drops_of(store, child) == {2: ("exact-dedup", "exact-duplicate"),
-                                      3: ("exact-dedup", "exact-duplicate")}
+    assert drops_of(store, child) == {
+        2: ("exact-dedup", "exact-duplicate"),
+        3: ("exact-dedup", "exact-duplicate"),
+    }
 
 
-@pytest.mark.parametrize("specs,message", [
-    ([("nope", {})], "unknown filter 'nope' (available: "),
-    ([], "no filter given"),
-    ([("near-dedup", {"threshold": "high"})], "threshold for 'near-dedup' must be a number"),
-    ([("near-dedup", {"threshold": "1.5"})],
-     "option threshold for 'near-dedup' must be between 0.01 and 1 (got '1.5')"),
-    ([("quality", {"colour": "red"})], "unknown option colour for 'quality'"),
-])
+@pytest.mark.parametrize(
+    "specs,message",
+    [
+        ([("nope", {})], "unknown filter 'nope' (available: "),
+        ([], "no filter given"),
+        ([("near-dedup", {"threshold": "high"})], "threshold for 'near-dedup' must be a number"),
+        (
+            [("near-dedup", {"threshold": "1.5"})],
+            "option threshold for 'near-dedup' must be between 0.01 and 1 (got '1.5')",
+        ),
+        ([("quality", {"colour": "red"})], "unknown option colour for 'quality'"),
+    ],
+)
 def test_bad_filters_create_nothing(store, exemplars, specs, message):
     parent = make_version(store, ["Insulin signalling was measured in mice."], exemplars)
     with pytest.raises(ZestError, match=re.escape(message)):
@@ -218,23 +237,36 @@ def test_failure_while_writing_leaves_no_child(store, scifact, exemplars, monkey
         apply_filters(store, parent, [("exact-dedup", {})])
     assert [v["id"] for v in store.versions()] == [parent]
     for table in ("documents", "exemplars", "drops"):
-        assert store.db.execute(f"SELECT count(*) FROM {table} WHERE version_id != ?",
-                                [parent]).fetchone()[0] == 0
+        assert (
+            store.db.execute(
+                f"SELECT count(*) FROM {table} WHERE version_id != ?", [parent]
+            ).fetchone()[0]
+            == 0
+        )
 
 
-@pytest.mark.parametrize("names,params,expected", [
-    (["near-dedup", "quality"], {"threshold": "0.9", "quality.ngram": "4"},
-     [("near-dedup", {"threshold": "0.9"}), ("quality", {"ngram": "4"})]),
-    (["quality"], {}, [("quality", {})]),
-])
+@pytest.mark.parametrize(
+    "names,params,expected",
+    [
+        (
+            ["near-dedup", "quality"],
+            {"threshold": "0.9", "quality.ngram": "4"},
+            [("near-dedup", {"threshold": "0.9"}), ("quality", {"ngram": "4"})],
+        ),
+        (["quality"], {}, [("quality", {})]),
+    ],
+)
 def test_params_are_assigned_to_their_filter(names, params, expected):
     assert resolve_params(names, params) == expected
 
 
-@pytest.mark.parametrize("names,params,message", [
-    (["near-dedup"], {"min_words": "3"}, "option min_words is not an option of near-dedup"),
-    (["near-dedup"], {"quality.min_words": "3"}, "names filter 'quality', which is not given"),
-])
+@pytest.mark.parametrize(
+    "names,params,message",
+    [
+        (["near-dedup"], {"min_words": "3"}, "option min_words is not an option of near-dedup"),
+        (["near-dedup"], {"quality.min_words": "3"}, "names filter 'quality', which is not given"),
+    ],
+)
 def test_bad_params(names, params, message):
     with pytest.raises(ZestError, match=re.escape(message)):
         resolve_params(names, params)
@@ -252,4 +284,5 @@ def test_embedding_dedup_catches_paraphrases_near_dedup_misses(store, scifact, e
     assert drops_of(store, child) == {40: ("embedding-dedup", "embedding-duplicate")}
     detail = store.db.execute("SELECT detail FROM drops WHERE version_id = ?", [child]).fetchone()
     assert detail[0].startswith("cosine 0.9") and detail[0].endswith(
-        f"with document {scifact.index(source)}")
+        f"with document {scifact.index(source)}"
+    )

@@ -29,8 +29,12 @@ def count(db, sql):
 
 def kill_when(args, ready, timeout=120, env=None):
     """Start ``zest ARGS``, SIGKILL it once ``ready()`` holds; its exit status."""
-    proc = subprocess.Popen(fake_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        fake_cli(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, proc.stdout.read().decode()
@@ -47,15 +51,27 @@ def kill_at_request(args, record, kind, n):
     request ``n + 1`` (the first ``n`` have been answered, and documents stored)."""
     record.unlink(missing_ok=True)
     env = {"ZEST_FAKE_RECORD": str(record), "ZEST_FAKE_HANG_AFTER": f"{kind}:{n}"}
-    return kill_when(args, lambda: sum(kind_of(r) == kind for r in recorded(record)) > n,
-                     env=env)
+    return kill_when(args, lambda: sum(kind_of(r) == kind for r in recorded(record)) > n, env=env)
 
 
 @pytest.mark.slow
 def test_sigkill_at_any_point_then_resume(tmp_path):
     db, record = tmp_path / "killed.db", tmp_path / "requests.jsonl"
-    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake",
-           "--anchors", N_ANCHORS, "--docs", N_DOCS, "--seed", 11, "--db", db]
+    run = [
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--generator",
+        "fake",
+        "--anchors",
+        N_ANCHORS,
+        "--docs",
+        N_DOCS,
+        "--seed",
+        11,
+        "--db",
+        db,
+    ]
     # 1: killed in the middle of the anchors (2 sampled): a version exists, no anchor stored
     assert kill_at_request(run, record, "anchor", 2) == -signal.SIGKILL
     assert count(db, "SELECT count(*) FROM versions") == 1
@@ -80,8 +96,10 @@ def test_sigkill_at_any_point_then_resume(tmp_path):
     docs = store.documents(1)
     assert [d["ordinal"] for d in docs] == list(range(N_DOCS))  # none lost, none duplicated
     # the killed-and-resumed corpus equals an uninterrupted one with the same seed
-    whole = subprocess.run(fake_cli(*run[:-1], tmp_path / "whole.db"), capture_output=True,
-                           timeout=120)
+    whole = subprocess.run(
+        fake_cli(*run[:-1], tmp_path / "whole.db"), capture_output=True, timeout=120
+    )
     assert whole.returncode == 0
     assert [d["text"] for d in Store(tmp_path / "whole.db").documents(1)] == [
-        d["text"] for d in docs]
+        d["text"] for d in docs
+    ]

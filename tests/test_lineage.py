@@ -3,11 +3,10 @@
 import json
 
 import pytest
-
 from click.testing import CliRunner
-
 from conftest import SCIFACT_EXEMPLARS
 from test_cli import fake_run, zest
+
 from zest_core.cli import cli
 from zest_core.store import Store
 
@@ -16,8 +15,20 @@ def filtered(db):
     """Run 1, and version 2 filtered from it by word overlap: the fake generator draws every
     document from the same 25 words, so single-word shingles make most of them copies."""
     fake_run(db)
-    return zest("filter", 1, "--with", "exact-dedup", "--with", "near-dedup",
-                "-o", "threshold=0.5", "-o", "near-dedup.shingle=1", "--db", db)
+    return zest(
+        "filter",
+        1,
+        "--with",
+        "exact-dedup",
+        "--with",
+        "near-dedup",
+        "-o",
+        "threshold=0.5",
+        "-o",
+        "near-dedup.shingle=1",
+        "--db",
+        db,
+    )
 
 
 def test_filter_show_log_diff_and_top_up(db_path):
@@ -30,7 +41,12 @@ def test_filter_show_log_diff_and_top_up(db_path):
     assert all(float(d["detail"].split()[1]) >= 0.5 for d in drops)
     assert f"version 2 (scifact) from version 1: kept {len(kept)}, dropped {len(drops)}" in out
     assert store.version(2)["config"]["filters"][1]["settings"] == {
-        "threshold": 0.5, "shingle": 1, "num_perm": 128, "recall_weight": 0.9, "seed": 1}
+        "threshold": 0.5,
+        "shingle": 1,
+        "num_perm": 128,
+        "recall_weight": 0.9,
+        "seed": 1,
+    }
 
     show = zest("corpora", "show", 2, "--db", db_path).output
     assert "near-dedup" in show and "near-duplicate" in show and f" {len(drops)} " in show
@@ -58,8 +74,10 @@ def test_filter_show_log_diff_and_top_up(db_path):
     assert log[0] == "scifact"
     assert log[1].startswith("1 run complete 8/8 docs") and "fake" in log[1]
     assert log[2].startswith(f"└─ 2 filter complete {len(kept)}/8 docs")
-    assert ("exact-dedup() -> near-dedup(num_perm=128, recall_weight=0.9, seed=1, shingle=1,"
-            " threshold=0.5)") in log[2]
+    assert (
+        "exact-dedup() -> near-dedup(num_perm=128, recall_weight=0.9, seed=1, shingle=1,"
+        " threshold=0.5)"
+    ) in log[2]
     assert f"dropped {len(drops)} (near-duplicate {len(drops)})" in log[2]
     assert log[3].startswith("   └─ 3 top-up complete 8/8 docs")
 
@@ -97,26 +115,39 @@ def test_rm_asks_and_refuses_versions_with_children(db_path):
     assert "Remove versions 1, 2 of corpus 'scifact'" in result.output
     assert [v["id"] for v in store.versions()] == [3]
     for table in ("documents", "anchors", "exemplars", "drops"):
-        assert store.db.execute(f"SELECT count(*) FROM {table} WHERE version_id != 3"
-                                ).fetchone()[0] == 0
+        assert (
+            store.db.execute(f"SELECT count(*) FROM {table} WHERE version_id != 3").fetchone()[0]
+            == 0
+        )
     assert [r["name"] for r in store.db["corpora"].rows] == ["other"]
     zest("corpora", "rm", 3, "--yes", "--db", db_path)
     assert store.versions() == []
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--with", "nope"], "unknown filter 'nope' (available: "),
-    ([], "no filter given"),
-    (["--with", "quality", "-o", "min_words=many"],
-     "option min_words for 'quality' must be a whole number (got 'many')"),
-    (["--with", "quality", "-o", "threshold=0.9"],
-     "option threshold is not an option of quality"),
-    (["--with", "quality", "-o", "shingle"], "not of the form key=value"),
-    (["--with", "near-dedup", "-o", "threshold=nan"],
-     "option threshold for 'near-dedup' must be a finite number (got 'nan')"),
-    (["--with", "quality", "-p", "min_words=-1"],  # -p: the older spelling of -o
-     "option min_words for 'quality' must be at least 0 (got '-1')"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--with", "nope"], "unknown filter 'nope' (available: "),
+        ([], "no filter given"),
+        (
+            ["--with", "quality", "-o", "min_words=many"],
+            "option min_words for 'quality' must be a whole number (got 'many')",
+        ),
+        (
+            ["--with", "quality", "-o", "threshold=0.9"],
+            "option threshold is not an option of quality",
+        ),
+        (["--with", "quality", "-o", "shingle"], "not of the form key=value"),
+        (
+            ["--with", "near-dedup", "-o", "threshold=nan"],
+            "option threshold for 'near-dedup' must be a finite number (got 'nan')",
+        ),
+        (
+            ["--with", "quality", "-p", "min_words=-1"],  # -p: the older spelling of -o
+            "option min_words for 'quality' must be at least 0 (got '-1')",
+        ),
+    ],
+)
 def test_bad_filter_arguments(db_path, args, message):
     fake_run(db_path)
     result = zest("filter", 1, *args, "--db", db_path, ok=False)
@@ -125,12 +156,23 @@ def test_bad_filter_arguments(db_path, args, message):
 
 
 def test_filtering_an_unfinished_run_is_refused(db_path):
-    zest("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "-o", "fail_after=6",
-         "--db", db_path, ok=False)
+    zest(
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--generator",
+        "fake",
+        "-o",
+        "fail_after=6",
+        "--db",
+        db_path,
+        ok=False,
+    )
     result = zest("filter", 1, "--with", "quality", "--db", db_path, ok=False)
     assert result.exit_code == 1
-    assert ("version 1 is failed, not complete (finish it with: zest run --resume 1)"
-            in result.output)
+    assert (
+        "version 1 is failed, not complete (finish it with: zest run --resume 1)" in result.output
+    )
     assert len(Store(db_path).versions()) == 1
     result = zest("corpora", "log", "nope", "--db", db_path, ok=False)
     assert result.exit_code == 1 and "no corpus named 'nope'" in result.output

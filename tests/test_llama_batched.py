@@ -25,15 +25,20 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]  # each test decodes on the r
 # divergence from sequential greedy came at a top-2 logit gap of at most 0.13 (5 of 6 SciFact
 # prompts met such a near-tie within 40 tokens); elsewhere the gap is far larger.
 NEAR_TIE = 0.3
-ANCHORS = ["Vitamin D and bone density in older women", "CRISPR screens in human T cells",
-           "Gut microbiome composition and obesity", "Aspirin for secondary stroke prevention",
-           "Sleep deprivation and memory consolidation"]
+ANCHORS = [
+    "Vitamin D and bone density in older women",
+    "CRISPR screens in human T cells",
+    "Gut microbiome composition and obesity",
+    "Aspirin for secondary stroke prevention",
+    "Sleep deprivation and memory consolidation",
+]
 
 
 @pytest.fixture(scope="module")
 def llm():
-    model = llama_cpp.Llama(model_path=default_model_path(), n_ctx=1024, n_threads=1,
-                            n_threads_batch=1, verbose=False)
+    model = llama_cpp.Llama(
+        model_path=default_model_path(), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False
+    )
     yield model
     model.close()
 
@@ -50,13 +55,15 @@ def prompts(exemplars):
     """Document prompts as the pipeline writes them: a shared exemplar prefix, then an anchor."""
     head = "The following documents come from the same collection.\n\n" + "".join(
         f"Document {n}\nTitle: {e['title']}\nText: {' '.join(e['text'].split()[:40])}\n\n"
-        for n, e in enumerate(exemplars[:3], 1))
+        for n, e in enumerate(exemplars[:3], 1)
+    )
     return [f"{head}Document 4\nTitle: {anchor}\nText:" for anchor in ANCHORS]
 
 
 def greedy(key, prompt, max_tokens, stop=()):
-    return Request(key=key, prompt=prompt, max_tokens=max_tokens, temperature=0.0, seed=key,
-                   stop=stop)
+    return Request(
+        key=key, prompt=prompt, max_tokens=max_tokens, temperature=0.0, seed=key, stop=stop
+    )
 
 
 def sequential_greedy(llm, prompt, max_tokens):
@@ -66,8 +73,9 @@ def sequential_greedy(llm, prompt, max_tokens):
     llm.eval(llm.tokenize(prompt.encode(), add_bos=True, special=True))
     tokens, gaps = [], []
     for _ in range(max_tokens):
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1),
-                                       shape=(llm.n_vocab(),))
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)
+        )
         second, first = np.partition(logits, -2)[-2:]
         token = int(np.argmax(logits))
         if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -96,20 +104,26 @@ def test_greedy_batched_text_is_sequential_text_up_to_a_near_tie(llm, decoder, p
         else:  # the first token that differs was a near-tie for the sequential decoder
             assert gaps[step] < NEAR_TIE, (request.key, step, gaps[step], text, completion.text)
             diverged.append(step)
-    print(f"batched vs sequential greedy: {len(diverged)} of {len(done)} diverged, at steps"
-          f" {sorted(diverged)}")
+    print(
+        f"batched vs sequential greedy: {len(diverged)} of {len(done)} diverged, at steps"
+        f" {sorted(diverged)}"
+    )
+
 
 def test_stop_sequences_end_each_sequence_where_sequential_decoding_ends_it(llm, decoder):
     # Continuations the model is sure of (top-2 gaps far above NEAR_TIE), so the texts must match.
-    cases = [("1, 2, 3, 4, 5, 6,", ("8, 9",)),  # a stop spanning several tokens
-             ("Monday, Tuesday, Wednesday,", ("Sat", "Friday")),  # the first to appear wins
-             ("January, February, March,", (" June",)),
-             ("a b c d e f g", ())]  # no stop: runs to max_tokens
+    cases = [
+        ("1, 2, 3, 4, 5, 6,", ("8, 9",)),  # a stop spanning several tokens
+        ("Monday, Tuesday, Wednesday,", ("Sat", "Friday")),  # the first to appear wins
+        ("January, February, March,", (" June",)),
+        ("a b c d e f g", ()),
+    ]  # no stop: runs to max_tokens
     requests = [greedy(k, prompt, 12, stop) for k, (prompt, stop) in enumerate(cases)]
     done = dict(decoder.run(requests))
     for request in requests:
-        out = llm.create_completion(request.prompt, max_tokens=12, temperature=0.0,
-                                    stop=list(request.stop))
+        out = llm.create_completion(
+            request.prompt, max_tokens=12, temperature=0.0, stop=list(request.stop)
+        )
         got = done[request]
         assert got.text == out["choices"][0]["text"]
         assert got.finish_reason == out["choices"][0]["finish_reason"]
@@ -145,8 +159,12 @@ def test_finished_slots_are_refilled_from_a_lazy_iterator(llm, prompts):
 
 def test_a_failing_request_loses_none_of_the_finished_documents(llm, prompts):
     dec = BatchedDecoder(llm, n_parallel=2, n_ctx=512)
-    requests = [greedy(0, prompts[0], 4), greedy(1, prompts[1], 16),
-                greedy(2, "word " * 600, 4), greedy(3, prompts[2], 4)]
+    requests = [
+        greedy(0, prompts[0], 4),
+        greedy(1, prompts[1], 16),
+        greedy(2, "word " * 600, 4),
+        greedy(3, prompts[2], 4),
+    ]
     got = []
     try:
         with pytest.raises(ZestError, match="request 2: prompt of .* tokens does not fit"):
@@ -199,8 +217,9 @@ def test_generator_batches_by_default_and_records_the_batch_size(capsys):
         assert len(batched.decoders) == defaults["workers"]
         assert batched.provenance()["batch_size"] == defaults["batch_size"] > 1
         assert batched.provenance()["workers"] == defaults["workers"]
-        out = dict(batched.complete_many(greedy(k, f"Title: {a}\nText:", 6)
-                                         for k, a in enumerate(ANCHORS)))
+        out = dict(
+            batched.complete_many(greedy(k, f"Title: {a}\nText:", 6) for k, a in enumerate(ANCHORS))
+        )
         assert [c.completion_tokens for c in out.values()] == [6] * len(ANCHORS)
     finally:
         batched.close()
@@ -218,14 +237,30 @@ def test_generator_batches_by_default_and_records_the_batch_size(capsys):
 def test_batched_zest_run_killed_mid_batch_then_resumed(tmp_path, short_templates):
     """SIGKILL while documents are in flight: resuming loses and duplicates none."""
     db, n_docs = tmp_path / "batched.db", 10
-    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--anchors", 2, "--docs", n_docs,
-           "--seed", 3, "--templates", short_templates, "-o", "batch_size=3", "--db", db]
+    run = [
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--anchors",
+        2,
+        "--docs",
+        n_docs,
+        "--seed",
+        3,
+        "--templates",
+        short_templates,
+        "-o",
+        "batch_size=3",
+        "--db",
+        db,
+    ]
     documents = "SELECT count(*) FROM documents"
     assert kill_when(run, lambda: count(db, documents) >= 2, timeout=300) == -9
     killed_with = count(db, documents)
     assert 2 <= killed_with < n_docs
-    done = subprocess.run(fake_cli("run", "--resume", 1, "--db", db), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        fake_cli("run", "--resume", 1, "--db", db), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     store = Store(db)
     version = store.version(1)
@@ -256,8 +291,15 @@ def test_batched_resume_keeps_what_was_stored_and_is_deterministic(tmp_path, exe
     resuming the same stored state twice gives the same texts."""
     from zest_core import pipeline
 
-    args = dict(exemplars=exemplars[:2], corpus="sci", templates=str(small_templates(tmp_path)),
-                n_anchors=2, n_docs=8, seed=5, options={"batch_size": 2})
+    args = dict(
+        exemplars=exemplars[:2],
+        corpus="sci",
+        templates=str(small_templates(tmp_path)),
+        n_anchors=2,
+        n_docs=8,
+        seed=5,
+        options={"batch_size": 2},
+    )
     whole_store = Store(tmp_path / "whole.db")
     whole = whole_store.documents(pipeline.start(whole_store, **args))
     store = Store(tmp_path / "crashed.db")
@@ -272,16 +314,17 @@ def test_batched_resume_keeps_what_was_stored_and_is_deterministic(tmp_path, exe
         pipeline.start(store, **args, on_document=crash_after_three)
     before = store.documents(1)
     assert store.version(1)["status"] == "failed" and len(before) == 3
-    with sqlite3.connect(tmp_path / "crashed.db") as src, \
-            sqlite3.connect(tmp_path / "copy.db") as dst:
+    with (
+        sqlite3.connect(tmp_path / "crashed.db") as src,
+        sqlite3.connect(tmp_path / "copy.db") as dst,
+    ):
         src.backup(dst)  # the same stored state, twice
     resumed = []
     for db in ("crashed.db", "copy.db"):
         again = Store(tmp_path / db)
         pipeline.resume(again, 1)
         assert again.version(1)["status"] == "complete"
-        assert [a["text"] for a in again.anchors(1)] == [a["text"] for a in
-                                                        whole_store.anchors(1)]
+        assert [a["text"] for a in again.anchors(1)] == [a["text"] for a in whole_store.anchors(1)]
         resumed.append(again.documents(1))
     docs = resumed[0]
     assert [d["ordinal"] for d in docs] == list(range(8))

@@ -17,17 +17,35 @@ GUARD = TESTS / "network_guard.py"
 def test_network_guard_records_and_refuses(tmp_path):
     record = tmp_path / "attempts.json"
     subprocess.run([sys.executable, GUARD, record, "--probe"], check=True, timeout=60)
-    assert json.loads(record.read_text()) == [
-        "('192.0.2.1', 80)", "lookup example.invalid"]
+    assert json.loads(record.read_text()) == ["('192.0.2.1', 80)", "lookup example.invalid"]
 
 
 @pytest.mark.slow
 def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templates):
     db, record = tmp_path / "real.db", tmp_path / "attempts.json"
     done = subprocess.run(
-        [sys.executable, GUARD, record, "run", "--exemplars", SCIFACT_EXEMPLARS,
-         "--anchors", "3", "--docs", "6", "--seed", "5", "--templates", short_templates,
-         "--db", db], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            GUARD,
+            record,
+            "run",
+            "--exemplars",
+            SCIFACT_EXEMPLARS,
+            "--anchors",
+            "3",
+            "--docs",
+            "6",
+            "--seed",
+            "5",
+            "--templates",
+            short_templates,
+            "--db",
+            db,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(record.read_text()) == []  # not one connection or lookup was tried
     store = Store(db)
@@ -35,7 +53,7 @@ def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templat
     assert version["status"] == "complete"
     anchors = [a["text"] for a in store.anchors(1)]
     assert len(anchors) == 3
-    assert all(jaccard(a, b) <= 0.5 for i, a in enumerate(anchors) for b in anchors[i + 1:])
+    assert all(jaccard(a, b) <= 0.5 for i, a in enumerate(anchors) for b in anchors[i + 1 :])
     docs = store.documents(1)
     assert len(docs) == 6 and all(len(d["text"].split()) >= 5 for d in docs)
     assert all(0 < d["token_count"] <= 40 and d["prompt_tokens"] > 100 for d in docs)
@@ -52,8 +70,11 @@ def test_generator_honours_seed_stop_and_max_tokens():
     gen = LlamaCppGenerator()
     try:
         prompt = "Title: Insulin signalling in the liver\nText:"
-        ask = lambda seed, **kw: gen.complete(Request(  # noqa: E731
-            key=0, prompt=prompt, seed=seed, **{"max_tokens": 12, "temperature": 1.0, **kw}))
+
+        def ask(seed, **kw):
+            settings = {"max_tokens": 12, "temperature": 1.0, **kw}
+            return gen.complete(Request(key=0, prompt=prompt, seed=seed, **settings))
+
         a, b = ask(1), ask(1)
         assert a.text == b.text and a.completion_tokens <= 12
         assert {ask(s).text for s in (2, 3, 4)} != {a.text}

@@ -19,8 +19,14 @@ from zest_ollama import OllamaGenerator
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # a server on the real model per module
 
-REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
-                  max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))
+REQUEST = Request(
+    key=7,
+    prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
+    max_tokens=8,
+    temperature=0.8,
+    seed=5,
+    stop=("\n\n",),
+)
 
 
 TAGS = "/api/tags"
@@ -48,8 +54,9 @@ def test_raw_completion_for_base_models_chat_through_the_template(host, monkeypa
 
 
 def test_missing_model_and_unreachable_host(host):
-    with pytest.raises(ZestError, match="has no model 'llama3:8b': pull it first with: "
-                                        "ollama pull llama3:8b"):
+    with pytest.raises(
+        ZestError, match="has no model 'llama3:8b': pull it first with: ollama pull llama3:8b"
+    ):
         OllamaGenerator("llama3:8b", host=host).complete(REQUEST)
     sock, port = refusing_port()
     with sock, pytest.raises(ZestError, match="cannot reach Ollama at .*OLLAMA_HOST"):
@@ -74,10 +81,26 @@ def test_a_stream_that_ends_before_its_first_line_is_one_clear_error(host, mode)
 
 def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
     assert OllamaGenerator(host=host).provenance()["host"] == host
-    result = CliRunner().invoke(cli, [
-        "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
-        "nope", "-o", f"host={host}", "--docs", "1", "--anchors", "1",
-        "--db", str(tmp_path / "z.db")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--exemplars",
+            str(SCIFACT_EXEMPLARS),
+            "--generator",
+            "ollama",
+            "--model",
+            "nope",
+            "-o",
+            f"host={host}",
+            "--docs",
+            "1",
+            "--anchors",
+            "1",
+            "--db",
+            str(tmp_path / "z.db"),
+        ],
+    )
     assert result.exit_code == 1 and f"Ollama at {host} has no model 'nope'" in result.output
 
 
@@ -88,9 +111,26 @@ def test_missing_client_names_the_extra(monkeypatch):
 
 
 def test_cli_reports_a_model_that_is_not_pulled(host, tmp_path):
-    result = CliRunner().invoke(cli, [
-        "run", "--exemplars", str(SCIFACT_EXEMPLARS), "--generator", "ollama", "--model",
-        "nope", "--host", host, "--docs", "1", "--anchors", "1", "--db", str(tmp_path / "z.db")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--exemplars",
+            str(SCIFACT_EXEMPLARS),
+            "--generator",
+            "ollama",
+            "--model",
+            "nope",
+            "--host",
+            host,
+            "--docs",
+            "1",
+            "--anchors",
+            "1",
+            "--db",
+            str(tmp_path / "z.db"),
+        ],
+    )
     assert "ollama pull nope" in clean_exit(result, 1)
 
 
@@ -108,11 +148,32 @@ def test_server_dies_mid_run_then_resume(tmp_path):
     db, n_docs = tmp_path / "zest.db", 5
     with serving(ollama_command, TAGS) as server:
         host, port = server.address, server.port
-        run = subprocess.Popen(fake_cli(
-            "run", "--exemplars", SCIFACT_EXEMPLARS, "--k", "2", "--generator", "ollama",
-            "--host", host, "--templates", small_templates(tmp_path), "--anchors", "1",
-            "--docs", str(n_docs), "--seed", "3", "--db", db),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        run = subprocess.Popen(
+            fake_cli(
+                "run",
+                "--exemplars",
+                SCIFACT_EXEMPLARS,
+                "--k",
+                "2",
+                "--generator",
+                "ollama",
+                "--host",
+                host,
+                "--templates",
+                small_templates(tmp_path),
+                "--anchors",
+                "1",
+                "--docs",
+                str(n_docs),
+                "--seed",
+                "3",
+                "--db",
+                db,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 300
         while documents(db) < 2:
             assert run.poll() is None, run.stdout.read()
@@ -135,5 +196,6 @@ def test_server_dies_mid_run_then_resume(tmp_path):
     docs = store.documents(1)
     assert [d["ordinal"] for d in docs] == list(range(n_docs))
     assert [d["text"] for d in docs if d["id"] in {b["id"] for b in before}] == [
-        b["text"] for b in before]
+        b["text"] for b in before
+    ]
     assert all(d["token_count"] > 0 and d["prompt_tokens"] > 0 for d in docs)

@@ -20,8 +20,14 @@ from zest_core.store import Store
 from zest_openai import OpenAIGenerator
 
 KEY = "test-key"
-REQUEST = Request(key=7, prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
-                  max_tokens=8, temperature=0.8, seed=5, stop=("\n\n",))
+REQUEST = Request(
+    key=7,
+    prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
+    max_tokens=8,
+    temperature=0.8,
+    seed=5,
+    stop=("\n\n",),
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,8 @@ def test_bad_key_and_refused_connection(base_url, monkeypatch):
     sock, port = refusing_port()
     with sock, pytest.raises(ZestError, match="cannot connect to .* is the server running"):
         OpenAIGenerator("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0).complete(
-            REQUEST)
+            REQUEST
+        )
 
 
 def test_openai_api_needs_a_key(monkeypatch):
@@ -82,9 +89,29 @@ def test_run_with_bad_key_then_resume(base_url, tmp_path, monkeypatch):
     """A run refused for its key fails with one message and resumes once the key is right;
     the key is never stored."""
     db = tmp_path / "zest.db"
-    args = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--k", 2, "--generator", "openai",
-            "--model", "gemma3-270m", "--base-url", base_url, "-o", "concurrency=2", "--templates",
-            small_templates(tmp_path), "--anchors", 1, "--docs", 3, "--db", db]
+    args = [
+        "run",
+        "--exemplars",
+        SCIFACT_EXEMPLARS,
+        "--k",
+        2,
+        "--generator",
+        "openai",
+        "--model",
+        "gemma3-270m",
+        "--base-url",
+        base_url,
+        "-o",
+        "concurrency=2",
+        "--templates",
+        small_templates(tmp_path),
+        "--anchors",
+        1,
+        "--docs",
+        3,
+        "--db",
+        db,
+    ]
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     failed = CliRunner().invoke(cli, [str(a) for a in args])
     assert "rejected the API key (401)" in clean_exit(failed, 1)
@@ -130,9 +157,16 @@ class FlakyHandler(JSONHandler):
     server: FlakyServer
 
     def do_GET(self):  # /v1/models: a server with two models
-        self.reply(200, {"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "me"}
-            for name in ("small", "large")]})
+        self.reply(
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "me"}
+                    for name in ("small", "large")
+                ],
+            },
+        )
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -156,12 +190,24 @@ class FlakyHandler(JSONHandler):
             s.active -= 1
         if fail:
             return self.reply(s.status, {"error": {"message": "busy"}}, {"retry-after-ms": "10"})
-        self.reply(200, {"id": "x", "object": "text_completion", "created": 0,
-                         "model": body["model"],
-                         "choices": [{"index": 0, "text": f" echo {body['prompt']}",
-                                      "finish_reason": "stop", "logprobs": None}],
-                         "usage": {"prompt_tokens": 3, "completion_tokens": 2,
-                                   "total_tokens": 5}})
+        self.reply(
+            200,
+            {
+                "id": "x",
+                "object": "text_completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "text": f" echo {body['prompt']}",
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            },
+        )
 
 
 @pytest.fixture
@@ -181,8 +227,10 @@ def flaky(key):
 
 
 def requests(*prompts):
-    return [Request(key=i, prompt=p, max_tokens=4, temperature=0.5, seed=i)
-            for i, p in enumerate(prompts)]
+    return [
+        Request(key=i, prompt=p, max_tokens=4, temperature=0.5, seed=i)
+        for i, p in enumerate(prompts)
+    ]
 
 
 def test_concurrency_keeps_requests_in_flight(flaky):
@@ -200,8 +248,10 @@ def test_concurrency_keeps_requests_in_flight(flaky):
 @pytest.mark.parametrize("status", [429, 503])
 def test_retries_with_backoff(flaky, status):
     server = flaky(failures=2, status=status)
-    assert OpenAIGenerator("m", base_url=server.url, max_retries=2).complete(
-        requests("a")[0]).text == " echo a"
+    assert (
+        OpenAIGenerator("m", base_url=server.url, max_retries=2).complete(requests("a")[0]).text
+        == " echo a"
+    )
     assert server.requests == 3
     server = flaky(failures=2, status=status)
     message = "still rate-limits after 1 retries" if status == 429 else "answered 503: busy"
@@ -225,6 +275,7 @@ def test_timeout_and_ambiguous_model(flaky):
     server = flaky(delay=1.0)
     with pytest.raises(ZestError, match="no answer from .* within 0.2 s"):
         OpenAIGenerator("m", base_url=server.url, timeout=0.2, max_retries=0).complete(
-            requests("a")[0])
+            requests("a")[0]
+        )
     with pytest.raises(ZestError, match="give --model: the server at .* serves small, large"):
         OpenAIGenerator(base_url=server.url).model_id

@@ -8,8 +8,7 @@ from zest_core.strategy import jaccard, plan_anchor
 
 
 def run(store, exemplars, **kw):
-    args = dict(exemplars=exemplars, corpus="sci", generator="fake", n_anchors=4, n_docs=10,
-                seed=7)
+    args = dict(exemplars=exemplars, corpus="sci", generator="fake", n_anchors=4, n_docs=10, seed=7)
     args.update(kw)
     return pipeline.start(store, **args)
 
@@ -37,7 +36,7 @@ def test_hierarchical_run_stores_a_complete_version(store, exemplars, fake_reque
     anchors = store.anchors(vid)
     assert len(anchors) == 4
     texts = [a["text"] for a in anchors]
-    assert all(jaccard(a, b) <= 0.5 for i, a in enumerate(texts) for b in texts[i + 1:])
+    assert all(jaccard(a, b) <= 0.5 for i, a in enumerate(texts) for b in texts[i + 1 :])
     assert all("\n" not in t for t in texts)
     per_anchor = Counter(d["anchor_id"] for d in docs)
     assert sorted(per_anchor.values()) == [2, 2, 3, 3]
@@ -63,7 +62,8 @@ def test_hierarchical_run_stores_a_complete_version(store, exemplars, fake_reque
     assert set(version["prompt_hashes"]) == {"anchor", "document"}
     totals = store.totals(vid)
     assert totals["completion_tokens"] == sum(d["token_count"] for d in docs) + sum(
-        a["completion_tokens"] for a in anchors)
+        a["completion_tokens"] for a in anchors
+    )
     assert version["provenance"]["usage"] == totals
     assert len(store.exemplars(vid)) == 5
 
@@ -98,7 +98,8 @@ def test_failure_leaves_a_resumable_partial_version(store, exemplars):
     assert store.anchors(vid) == anchors_before
     reference = run(store, exemplars)
     assert [d["text"] for d in store.documents(vid)] == [
-        d["text"] for d in store.documents(reference)]
+        d["text"] for d in store.documents(reference)
+    ]
 
 
 def test_resume_refuses_a_complete_version(store, exemplars):
@@ -121,11 +122,14 @@ def test_empty_documents_are_retried_then_fail(store, exemplars):
     assert store.version(store.versions()[-1]["id"])["status"] == "failed"
 
 
-@pytest.mark.parametrize("n_anchors,n_docs,message", [
-    (5, 4, "--anchors must be between 1 and --docs"),
-    (0, 4, "--anchors must be between 1 and --docs"),
-    (2, 0, "--docs must be between 1 and"),
-])
+@pytest.mark.parametrize(
+    "n_anchors,n_docs,message",
+    [
+        (5, 4, "--anchors must be between 1 and --docs"),
+        (0, 4, "--anchors must be between 1 and --docs"),
+        (2, 0, "--docs must be between 1 and"),
+    ],
+)
 def test_bad_sizes_create_no_version(store, exemplars, n_anchors, n_docs, message):
     with pytest.raises(ZestError, match=message):
         run(store, exemplars, n_anchors=n_anchors, n_docs=n_docs)
@@ -146,11 +150,18 @@ def test_top_up_refills_a_filtered_version(store, exemplars):
     parent = run(store, exemplars)
     docs = store.documents(parent)
     keep = [d["id"] for d in docs if d["ordinal"] % 3]  # drop ordinals 0, 3, 6, 9
-    filtered = store.create_version("sci", kind="filter", parent_id=parent,
-                                    config={"filters": []}, target_docs=10)
+    filtered = store.create_version(
+        "sci", kind="filter", parent_id=parent, config={"filters": []}, target_docs=10
+    )
     store.copy_into(parent, filtered, keep=keep)
-    store.add_drops(filtered, [{"document_id": d["id"], "ordinal": d["ordinal"], "filter": "t",
-                                "reason": "test"} for d in docs if d["id"] not in keep])
+    store.add_drops(
+        filtered,
+        [
+            {"document_id": d["id"], "ordinal": d["ordinal"], "filter": "t", "reason": "test"}
+            for d in docs
+            if d["id"] not in keep
+        ],
+    )
     store.finish(filtered, "complete", 0.0)
     child = pipeline.top_up(store, filtered)
     version = store.version(child)

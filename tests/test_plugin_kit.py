@@ -284,7 +284,8 @@ def test_an_installed_plugin_cannot_shadow_the_tests_fake_generator(tmp_path, mo
     options."""
     from zest_core import plugins
 
-    (tmp_path / "local_fake.py").write_text(textwrap.dedent("""
+    (tmp_path / "local_fake.py").write_text(
+        textwrap.dedent("""
         from zest_core import Generator, hookimpl
 
         class Other(Generator):
@@ -293,14 +294,18 @@ def test_an_installed_plugin_cannot_shadow_the_tests_fake_generator(tmp_path, mo
         @hookimpl
         def register_generators(register):
             register(Other)
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import local_fake
 
     plugins.pm.register(local_fake, name="fake")
     try:
-        with pytest.raises(ZestError, match="two plugins register the generator 'fake': plugin"
-                                            " tests.fake_plugin and plugin fake"):
+        with pytest.raises(
+            ZestError,
+            match="two plugins register the generator 'fake': plugin"
+            " tests.fake_plugin and plugin fake",
+        ):
             get_generator("fake")
     finally:
         plugins.pm.unregister(local_fake)

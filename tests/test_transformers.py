@@ -44,8 +44,9 @@ def test_auto_device_is_the_one_torch_offers(gen):
 
 
 def test_stop_string_ends_the_completion(gen):
-    greedy = Request(key=0, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0.0, seed=0,
-                     stop=(" 6",))
+    greedy = Request(
+        key=0, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0.0, seed=0, stop=(" 6",)
+    )
     out = gen.complete(greedy)
     assert out.finish_reason == "stop" and out.completion_tokens < 12
     assert " 6" not in out.text and out.text.strip()
@@ -60,10 +61,31 @@ def test_tiny_run_from_a_model_directory(gen, tmp_path):
     save_model(gen.lm, str(model_dir / "model.safetensors"))
     gen.tokenizer.save_pretrained(model_dir)
     db = tmp_path / "zest.db"
-    result = CliRunner().invoke(cli, [str(a) for a in (
-        "run", "--exemplars", SCIFACT_EXEMPLARS, "--k", 2, "--generator", "transformers",
-        "--model", model_dir, "--templates", small_templates(tmp_path), "--anchors", 1,
-        "--docs", 2, "--db", db)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            str(a)
+            for a in (
+                "run",
+                "--exemplars",
+                SCIFACT_EXEMPLARS,
+                "--k",
+                2,
+                "--generator",
+                "transformers",
+                "--model",
+                model_dir,
+                "--templates",
+                small_templates(tmp_path),
+                "--anchors",
+                1,
+                "--docs",
+                2,
+                "--db",
+                db,
+            )
+        ],
+    )
     assert result.exit_code == 0, result.output
     store = Store(db)
     version = store.version(1)

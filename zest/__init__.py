@@ -26,6 +26,22 @@ from zest_core import (
 from zest_core.api import AdaptedEncoder, Embeddings, Hit, generate, load_encoder
 from zest_core.store import Store
 
-__all__ = ["AdaptedEncoder", "AnchorStrategy", "Completion", "Drop", "Embeddings", "Encoder",
-           "Filter", "Generator", "Hit", "Option", "Request", "Store", "ZestError", "__version__",
-           "generate", "hookimpl", "load_encoder"]
+__all__ = [
+    "AdaptedEncoder",
+    "AnchorStrategy",
+    "Completion",
+    "Drop",
+    "Embeddings",
+    "Encoder",
+    "Filter",
+    "Generator",
+    "Hit",
+    "Option",
+    "Request",
+    "Store",
+    "ZestError",
+    "__version__",
+    "generate",
+    "hookimpl",
+    "load_encoder",
+]

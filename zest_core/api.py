@@ -37,8 +37,10 @@ class Embeddings:
         if self.sparse is None:
             return
         for start, stop in zip(self.sparse.indptr[:-1], self.sparse.indptr[1:]):
-            yield (self.sparse.indices[start:stop].astype(np.uint32),
-                   self.sparse.data[start:stop].astype(np.float32))
+            yield (
+                self.sparse.indices[start:stop].astype(np.uint32),
+                self.sparse.data[start:stop].astype(np.float32),
+            )
 
 
 class Hit(NamedTuple):
@@ -75,19 +77,29 @@ class AdaptedEncoder:
 
     def metadata(self) -> dict:
         """What the vectors depend on, recorded with embed output and indexes."""
-        return {"encoder": self.encoder.name, "model": self.encoder.model,
-                "model_id": self.encoder.model_id, "options": dict(self.encoder.options),
-                "settings": self.encoder.settings(),
-                "context": {"spec": self.context.spec, "label": self.context.label,
-                            "key": self.context.key}}
+        return {
+            "encoder": self.encoder.name,
+            "model": self.encoder.model,
+            "model_id": self.encoder.model_id,
+            "options": dict(self.encoder.options),
+            "settings": self.encoder.settings(),
+            "context": {
+                "spec": self.context.spec,
+                "label": self.context.label,
+                "key": self.context.key,
+            },
+        }
 
     @classmethod
     def from_metadata(cls, meta: Mapping, state: State | None) -> "AdaptedEncoder":
         """The encoder that ``metadata()`` describes, with its derived context state."""
         encoder = make_encoder(meta["encoder"], meta["model"], **meta["options"])
         context = meta["context"]
-        return cls(encoder, _RecordedContext(context["spec"], context["label"], None,
-                                             context["key"]), state)
+        return cls(
+            encoder,
+            _RecordedContext(context["spec"], context["label"], None, context["key"]),
+            state,
+        )
 
     # encoding ---------------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str]) -> Embeddings:
@@ -98,12 +110,16 @@ class AdaptedEncoder:
     def encode_documents(self, texts: Sequence[str]) -> Embeddings:
         texts = _texts(texts)
         dense = np.asarray(self.encoder.embed_documents(texts), dtype=np.float32)
-        return Embeddings(dense,
-                          self.encoder.sparse_documents(texts) if self.has_sparse else None)
+        return Embeddings(dense, self.encoder.sparse_documents(texts) if self.has_sparse else None)
 
     # searching --------------------------------------------------------------------------
-    def search(self, queries, documents: Sequence[str] | Mapping[Any, str] | None = None,
-               top_k: int = 10, **mteb_kwargs: Any):
+    def search(
+        self,
+        queries,
+        documents: Sequence[str] | Mapping[Any, str] | None = None,
+        top_k: int = 10,
+        **mteb_kwargs: Any,
+    ):
         """The ``top_k`` documents per query, scored as ``zest eval`` scores them.
 
         ``documents``: texts (hits name positions) or a mapping id -> text (hits name ids);
@@ -114,16 +130,19 @@ class AdaptedEncoder:
         if documents is None:
             if self._corpus is None:
                 raise ZestError("search without documents needs index(corpus) first (mteb)")
-            top = self._rank(list(queries["text"]), self._corpus_texts, self._corpus.dense,
-                             top_k)
-            return {qid: {self._corpus_ids[j]: float(s) for j, s in zip(ids, scores)}
-                    for qid, ids, scores in zip(queries["id"], top.indices, top.scores)}
+            top = self._rank(list(queries["text"]), self._corpus_texts, self._corpus.dense, top_k)
+            return {
+                qid: {self._corpus_ids[j]: float(s) for j, s in zip(ids, scores)}
+                for qid, ids, scores in zip(queries["id"], top.indices, top.scores)
+            }
         keys = list(documents) if isinstance(documents, Mapping) else None
         texts = [documents[k] for k in keys] if keys is not None else _texts(documents)
         vectors = np.asarray(self.encoder.embed_documents(texts), dtype=np.float32)
         top = self._rank(_texts(queries), texts, vectors, top_k)
-        return [[Hit(keys[j] if keys is not None else int(j), float(s))
-                 for j, s in zip(ids, scores)] for ids, scores in zip(top.indices, top.scores)]
+        return [
+            [Hit(keys[j] if keys is not None else int(j), float(s)) for j, s in zip(ids, scores)]
+            for ids, scores in zip(top.indices, top.scores)
+        ]
 
     def _rank(self, queries: list[str], texts: list[str], vectors: np.ndarray, top_k: int):
         query_vectors = np.asarray(self.encoder.embed_queries(queries), dtype=np.float32)
@@ -133,17 +152,30 @@ class AdaptedEncoder:
         """mteb's ``index``: encode the corpus (title and text joined, as mteb does)."""
         self._corpus_ids = list(corpus["id"])
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
-        self._corpus_texts = [f"{t} {x}".strip() if t else x
-                              for t, x in zip(titles, corpus["text"])]
-        self._corpus = Embeddings(np.asarray(
-            self.encoder.embed_documents(self._corpus_texts), dtype=np.float32))
+        self._corpus_texts = [
+            f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"])
+        ]
+        self._corpus = Embeddings(
+            np.asarray(self.encoder.embed_documents(self._corpus_texts), dtype=np.float32)
+        )
 
-    def encode(self, inputs, *, task_metadata=None, hf_split: str = "", hf_subset: str = "",
-               prompt_type=None, **kwargs: Any) -> np.ndarray:
+    def encode(
+        self,
+        inputs,
+        *,
+        task_metadata=None,
+        hf_split: str = "",
+        hf_subset: str = "",
+        prompt_type=None,
+        **kwargs: Any,
+    ) -> np.ndarray:
         """mteb's encoder protocol (for tasks other than retrieval, which use ``search``):
         the dense vectors of a DataLoader's batches of ``{"text": [...]}``."""
-        embed = (self.encoder.embed_queries if getattr(prompt_type, "value", prompt_type)
-                 == "query" else self.encoder.embed_documents)
+        embed = (
+            self.encoder.embed_queries
+            if getattr(prompt_type, "value", prompt_type) == "query"
+            else self.encoder.embed_documents
+        )
         rows = [np.asarray(embed(list(batch["text"])), dtype=np.float32) for batch in inputs]
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
@@ -159,8 +191,9 @@ class AdaptedEncoder:
     def __getstate__(self) -> dict:
         # shipped to other processes (Ray workers) without a loaded model: each loads its own
         state = dict(self.__dict__)
-        state["encoder"] = make_encoder(self.encoder.name, self.encoder.model,
-                                        **self.encoder.options)
+        state["encoder"] = make_encoder(
+            self.encoder.name, self.encoder.model, **self.encoder.options
+        )
         state["_corpus"] = None
         return state
 
@@ -186,9 +219,15 @@ def _texts(texts) -> list[str]:
     return [str(t) for t in texts]
 
 
-def load_encoder(name: str = "hybrid", context: str | int | Sequence[str] | None = None, *,
-                 model: str | None = None, store: Store | None = None,
-                 db: str | Path | None = None, **options: Any) -> AdaptedEncoder:
+def load_encoder(
+    name: str = "hybrid",
+    context: str | int | Sequence[str] | None = None,
+    *,
+    model: str | None = None,
+    store: Store | None = None,
+    db: str | Path | None = None,
+    **options: Any,
+) -> AdaptedEncoder:
     """An encoder plugin conditioned on a context.
 
     ``context``: ``None`` (no context), a complete corpus version id or corpus name from the
@@ -207,18 +246,25 @@ def load_encoder(name: str = "hybrid", context: str | int | Sequence[str] | None
         if not texts:
             raise ZestError("the context is an empty list of texts")
         resolved = Context("texts", f"{len(texts)} given texts", texts)
-        state = (context_state(store, encoder, resolved)[0] if store
-                 else encoder.derive(list(texts)))
+        state = context_state(store, encoder, resolved)[0] if store else encoder.derive(list(texts))
         return AdaptedEncoder(encoder, resolved, state)
     except BaseException:
         encoder.close()
         raise
 
 
-def generate(exemplars: str | Path | Sequence[str | Path] | Sequence[Mapping], *, corpus: str,
-             generator: str = "llama-cpp", model: str | None = None, k: int = 5,
-             seed: int = 0, store: Store | None = None, db: str | Path | None = None,
-             **settings: Any) -> int:
+def generate(
+    exemplars: str | Path | Sequence[str | Path] | Sequence[Mapping],
+    *,
+    corpus: str,
+    generator: str = "llama-cpp",
+    model: str | None = None,
+    k: int = 5,
+    seed: int = 0,
+    store: Store | None = None,
+    db: str | Path | None = None,
+    **settings: Any,
+) -> int:
     """Run the pipeline (``zest run``): exemplars -> anchors -> a synthetic corpus version;
     returns the complete version's id, ready to be a context.
 
@@ -233,12 +279,20 @@ def generate(exemplars: str | Path | Sequence[str | Path] | Sequence[Mapping], *
 
     given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
     if given and all(isinstance(e, Mapping) for e in given):
-        docs = sample([{"title": e.get("title"), "text": e["text"], "source": "api"}
-                       for e in given], k, seed)
+        docs = sample(
+            [{"title": e.get("title"), "text": e["text"], "source": "api"} for e in given], k, seed
+        )
     else:
         docs = read_exemplars([str(e) for e in given], k=k, seed=seed)
-    return pipeline.start(store or Store(db), exemplars=docs, corpus=corpus,
-                          generator=generator, model=model, seed=seed, **settings)
+    return pipeline.start(
+        store or Store(db),
+        exemplars=docs,
+        corpus=corpus,
+        generator=generator,
+        model=model,
+        seed=seed,
+        **settings,
+    )
 
 
 __all__ = ["AdaptedEncoder", "Embeddings", "Hit", "generate", "load_encoder"]

@@ -41,22 +41,41 @@ def cli():
 
 
 @cli.command()
-@click.option("--exemplars", "exemplar_paths", multiple=True, type=click.Path(),
-              help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.")
-@click.option("--k", type=int, default=5, show_default=True,
-              help="Exemplars to use; more are sampled down with the seed.")
-@click.option("--select", type=click.Choice(("random", "diverse", "central")),
-              default="random", show_default=True,
-              help="How --k exemplars are chosen from more (see: zest exemplars pick).")
+@click.option(
+    "--exemplars",
+    "exemplar_paths",
+    multiple=True,
+    type=click.Path(),
+    help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.",
+)
+@click.option(
+    "--k",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Exemplars to use; more are sampled down with the seed.",
+)
+@click.option(
+    "--select",
+    type=click.Choice(("random", "diverse", "central")),
+    default="random",
+    show_default=True,
+    help="How --k exemplars are chosen from more (see: zest exemplars pick).",
+)
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
-@click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins"
-                   " --options).")
-@click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option"
-                             " (ollama).")
-@click.option("--base-url", help="Same as -o base_url=URL, for generators with a base_url"
-                                 " option (openai).")
+@click.option(
+    "-o",
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins --options).",
+)
+@click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option (ollama).")
+@click.option(
+    "--base-url", help="Same as -o base_url=URL, for generators with a base_url option (openai)."
+)
 @click.option("--strategy", default="hierarchical", show_default=True)
 @click.option("--templates", type=click.Path(), help="TOML prompt templates for the strategy.")
 @click.option("--anchors", "n_anchors", type=int, default=20, show_default=True)
@@ -64,11 +83,31 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--name", help="Corpus name (default: the exemplar path's name).")
 @click.option("--resume", metavar="VERSION", help="Continue an unfinished version.")
-@click.option("--top-up", metavar="VERSION",
-              help="Generate replacements for a filtered version, up to its target size.")
+@click.option(
+    "--top-up",
+    metavar="VERSION",
+    help="Generate replacements for a filtered version, up to its target size.",
+)
 @db_option
-def run(exemplar_paths, k, select, generator, model, option_pairs, host, base_url, strategy,
-        templates, n_anchors, n_docs, seed, name, resume, top_up, db):
+def run(
+    exemplar_paths,
+    k,
+    select,
+    generator,
+    model,
+    option_pairs,
+    host,
+    base_url,
+    strategy,
+    templates,
+    n_anchors,
+    n_docs,
+    seed,
+    name,
+    resume,
+    top_up,
+    db,
+):
     """Generate a synthetic corpus version from exemplar documents."""
     started = time.monotonic()
     options = parse_option_pairs(option_pairs)
@@ -77,16 +116,23 @@ def run(exemplar_paths, k, select, generator, model, option_pairs, host, base_ur
         if resume and top_up:
             raise ZestError("use either --resume or --top-up, not both")
         ctx = click.get_current_context()
-        fixed = [p.opts[0] for p in ctx.command.params if p.name in RUN_DEFINING
-                 and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+        fixed = [
+            p.opts[0]
+            for p in ctx.command.params
+            if p.name in RUN_DEFINING
+            and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
+        ]
         if fixed:
-            raise ZestError(f"{', '.join(fixed)} cannot be combined with --resume or --top-up:"
-                            " they are the version's own (start a new run to change them)")
+            raise ZestError(
+                f"{', '.join(fixed)} cannot be combined with --resume or --top-up:"
+                " they are the version's own (start a new run to change them)"
+            )
         store = Store(db)
         ref = resume or top_up
         version = store.version(ref)
-        with _progress(version["target_docs"] or 0,
-                       store.totals(version["id"])["documents"]) as advance:
+        with _progress(
+            version["target_docs"] or 0, store.totals(version["id"])["documents"]
+        ) as advance:
             action = pipeline.resume if resume else pipeline.top_up
             version_id = action(store, ref, on_document=advance, changes=options)
     else:
@@ -101,19 +147,40 @@ def run(exemplar_paths, k, select, generator, model, option_pairs, host, base_ur
             from .selection import dense_embedder, pick
 
             pool = read_exemplars(list(exemplar_paths))
-            exemplars = pool if len(pool) <= k else pick(pool, k, select, seed,
-                                                         dense_embedder(store))
+            exemplars = (
+                pool if len(pool) <= k else pick(pool, k, select, seed, dense_embedder(store))
+            )
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
-                store, exemplars=exemplars, corpus=corpus, generator=generator, model=model,
-                options=options, strategy=strategy, templates=templates, n_anchors=n_anchors,
-                n_docs=n_docs, seed=seed, on_document=advance)
+                store,
+                exemplars=exemplars,
+                corpus=corpus,
+                generator=generator,
+                model=model,
+                options=options,
+                strategy=strategy,
+                templates=templates,
+                n_anchors=n_anchors,
+                n_docs=n_docs,
+                seed=seed,
+                on_document=advance,
+            )
     _summary(store, version_id, time.monotonic() - started)
 
 
 # What a version is made of: fixed once it exists (resume-safe options go through -o).
-RUN_DEFINING = ("exemplar_paths", "k", "generator", "model", "strategy", "templates",
-                "n_anchors", "n_docs", "seed", "name")
+RUN_DEFINING = (
+    "exemplar_paths",
+    "k",
+    "generator",
+    "model",
+    "strategy",
+    "templates",
+    "n_anchors",
+    "n_docs",
+    "seed",
+    "name",
+)
 
 
 def _default_name(path: str) -> str:
@@ -126,10 +193,15 @@ class _progress:
     """A progress bar over documents that the pipeline advances through its callback."""
 
     def __init__(self, total: int, done: int):
-        self.bar = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
-                            console=console.stderr,
-                            disable=not console.stderr.is_terminal)
+        self.bar = Progress(
+            TextColumn("generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[tokens]} tokens"),
+            TimeElapsedColumn(),
+            console=console.stderr,
+            disable=not console.stderr.is_terminal,
+        )
         self.task = self.bar.add_task("docs", total=total, completed=done, tokens=0)
         self.tokens = 0
 
@@ -153,30 +225,46 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
         f"version {version_id} ({version['corpus']}) {version['status']}: "
         f"{totals['documents']} documents over {len(store.anchors(version_id))} anchors, "
         f"{totals['completion_tokens']} tokens generated ({totals['prompt_tokens']} prompt), "
-        f"{rate:.1f} tokens/s, wall time {seconds:.1f} s")
+        f"{rate:.1f} tokens/s, wall time {seconds:.1f} s"
+    )
 
 
 @cli.command(name="plugins")
-@click.option("--options", "show_options", is_flag=True,
-              help="List every option of every generator, filter and encoder, with its type,"
-                   " default, allowed values and help.")
+@click.option(
+    "--options",
+    "show_options",
+    is_flag=True,
+    help="List every option of every generator, filter and encoder, with its type,"
+    " default, allowed values and help.",
+)
 def plugins_command(show_options):
     """List loaded plugins, their hooks and versions, and what they provide."""
     if show_options:
         table = Table("kind", "plugin", "option", "type", "default", "allowed", "help")
         for row in plugins.option_rows():
-            table.add_row(row["kind"], row["plugin"], row["option"], row["type"],
-                          repr(row["default"]), _allowed(row), row["help"])
+            table.add_row(
+                row["kind"],
+                row["plugin"],
+                row["option"],
+                row["type"],
+                repr(row["default"]),
+                _allowed(row),
+                row["help"],
+            )
         console.stdout().print(table)
         return
     table = Table("plugin", "package", "version", "hooks")
     for row in plugins.plugin_info():
-        table.add_row(row["name"], row["package"] or "", row["version"] or "",
-                      ", ".join(row["hooks"]))
+        table.add_row(
+            row["name"], row["package"] or "", row["version"] or "", ", ".join(row["hooks"])
+        )
     console.stdout().print(table)
-    for kind, found in (("generators", plugins.generators()),
-                        ("anchor strategies", plugins.anchor_strategies()),
-                        ("filters", plugins.filters()), ("encoders", plugins.encoders())):
+    for kind, found in (
+        ("generators", plugins.generators()),
+        ("anchor strategies", plugins.anchor_strategies()),
+        ("filters", plugins.filters()),
+        ("encoders", plugins.encoders()),
+    ):
         click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
 
 
@@ -225,6 +313,9 @@ def _interrupted(signum: int, version_id: int | None) -> int:
     if version_id is None:
         click.echo(f"interrupted ({name})", err=True)
     else:
-        click.echo(f"interrupted ({name}); version {version_id} is marked failed."
-                   f" Continue it with: zest run --resume {version_id}", err=True)
+        click.echo(
+            f"interrupted ({name}); version {version_id} is marked failed."
+            f" Continue it with: zest run --resume {version_id}",
+            err=True,
+        )
     return 128 + signum

@@ -1,9 +1,9 @@
 """Metrics that tell corpus versions apart: what they cost, how varied they are, and how close
 their wording stays to the exemplars. Words are lower-cased ``\\w+`` runs."""
 
+from collections.abc import Iterable
 from itertools import combinations
 from statistics import mean
-from typing import Iterable
 
 from .store import Store
 from .text import jaccard, ngrams, words
@@ -52,6 +52,7 @@ def version_metrics(store: Store, ref: int | str) -> dict:
         "distinct_1": distinct_n(docs, 1),
         "distinct_2": distinct_n(docs, 2),
         "exemplar_vocabulary_overlap": exemplar_vocabulary_overlap(
-            docs, [e["text"] for e in store.exemplars(vid)]),
+            docs, [e["text"] for e in store.exemplars(vid)]
+        ),
         "mean_document_words": mean(len(words(d)) for d in docs) if docs else None,
     }

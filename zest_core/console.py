@@ -10,8 +10,11 @@ from rich.console import Console
 
 
 def stdout() -> Console:
-    return (Console(markup=False, highlight=False) if sys.stdout.isatty()
-            else Console(width=250, soft_wrap=True, markup=False, highlight=False))
+    return (
+        Console(markup=False, highlight=False)
+        if sys.stdout.isatty()
+        else Console(width=250, soft_wrap=True, markup=False, highlight=False)
+    )
 
 
 stderr = Console(stderr=True, markup=False, highlight=False)

@@ -63,14 +63,25 @@ class Encoder(ModelPlugin):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def scores(self, queries: Sequence[str], query_vectors: np.ndarray,
-               documents: Sequence[str], document_vectors: np.ndarray) -> np.ndarray:
+    def scores(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        documents: Sequence[str],
+        document_vectors: np.ndarray,
+    ) -> np.ndarray:
         """Query x document relevance; vectors are L2-normalised, so this is cosine."""
         return query_vectors @ document_vectors.T
 
-    def rank(self, queries: Sequence[str], query_vectors: np.ndarray,
-             documents: Sequence[str], document_vectors: np.ndarray, top_k: int,
-             block_size: int = 0) -> "TopK":
+    def rank(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        documents: Sequence[str],
+        document_vectors: np.ndarray,
+        top_k: int,
+        block_size: int = 0,
+    ) -> "TopK":
         """The ``top_k`` documents per query, scored ``block_size`` documents at a time so
         memory grows with the block, not with queries x documents. Encoders whose scores
         depend on the whole document set (the hybrid's standardisation) override this."""
@@ -78,8 +89,10 @@ class Encoder(ModelPlugin):
         top = TopK(len(queries), top_k)
         for start in range(0, len(documents), block_size):
             block = slice(start, start + block_size)
-            top.add(start, self.scores(queries, query_vectors, documents[block],
-                                       document_vectors[block]))
+            top.add(
+                start,
+                self.scores(queries, query_vectors, documents[block], document_vectors[block]),
+            )
         return top
 
     def close(self) -> None:
@@ -102,7 +115,7 @@ class TopK:
         ids = np.broadcast_to(np.arange(offset, offset + scores.shape[1]), scores.shape)
         indices = np.concatenate([self.indices, ids], axis=1)
         merged = np.concatenate([self.scores, scores], axis=1)
-        order = _order(indices, merged)[:, :self.k]
+        order = _order(indices, merged)[:, : self.k]
         self.indices = np.take_along_axis(indices, order, axis=1)
         self.scores = np.take_along_axis(merged, order, axis=1)
 
@@ -140,11 +153,12 @@ class DocumentMoments:
         return query_moments(queries, **self.arrays())
 
 
-def query_moments(queries: np.ndarray, mean: np.ndarray,
-                  second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def query_moments(
+    queries: np.ndarray, mean: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     queries = queries.astype(np.float64)
     centre = queries @ mean
-    variance = np.einsum("qi,ij,qj->q", queries, second, queries) - centre ** 2
+    variance = np.einsum("qi,ij,qj->q", queries, second, queries) - centre**2
     return centre, np.sqrt(np.maximum(variance, 0))
 
 
@@ -182,8 +196,13 @@ class Context:
         return "none" if self.documents is None else digest(list(self.documents))
 
 
-def resolve_context(store: Store, spec: str, encoder: Encoder,
-                    real_corpus: Sequence[str] | None = None, seed: int = 0) -> Context:
+def resolve_context(
+    store: Store,
+    spec: str,
+    encoder: Encoder,
+    real_corpus: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Context:
     """``none``; ``real`` or ``real:N`` or ``real:all`` (a seeded sample of ``real_corpus``,
     N defaulting to the encoder's context size); or a corpus version id or corpus name."""
     spec = spec.strip()
@@ -199,14 +218,14 @@ def resolve_context(store: Store, spec: str, encoder: Encoder,
             raise ZestError(f"context {spec!r}: expected real, real:N or real:all")
         n = min(int(size), len(real_corpus))
         picked = random.Random(seed).sample(range(len(real_corpus)), n)
-        return Context(spec, f"real ({n}, seed {seed})",
-                       tuple(real_corpus[i] for i in sorted(picked)))
+        return Context(
+            spec, f"real ({n}, seed {seed})", tuple(real_corpus[i] for i in sorted(picked))
+        )
     version = store.require_complete(spec)
     texts = tuple(doc["text"] for doc in store.documents(version["id"]))
     if not texts:
         raise ZestError(f"version {version['id']} has no documents to use as a context")
-    return Context(spec, f"version {version['id']} ({version['corpus']}, {len(texts)} docs)",
-                   texts)
+    return Context(spec, f"version {version['id']} ({version['corpus']}, {len(texts)} docs)", texts)
 
 
 # the two caches ---------------------------------------------------------------------------
@@ -236,8 +255,16 @@ def context_state(store: Store, encoder: Encoder, context: Context) -> tuple[Sta
     state = encoder.derive(list(context.documents))
     with store.transaction():
         store.db["context_cache"].insert(
-            {"key": key, "encoder": encoder.name, "settings": json.dumps(settings, sort_keys=True),
-             "context": context.label, "created": now(), "data": _pack(state)}, replace=True)
+            {
+                "key": key,
+                "encoder": encoder.name,
+                "settings": json.dumps(settings, sort_keys=True),
+                "context": context.label,
+                "created": now(),
+                "data": _pack(state),
+            },
+            replace=True,
+        )
     return state, False
 
 
@@ -245,8 +272,14 @@ def context_state(store: Store, encoder: Encoder, context: Context) -> tuple[Sta
 CHUNK_ROWS = 2048
 
 
-def document_vectors(store: Store, encoder: Encoder, dataset: str, fingerprint: str,
-                     texts: Sequence[str], context: Context) -> tuple[np.ndarray, bool]:
+def document_vectors(
+    store: Store,
+    encoder: Encoder,
+    dataset: str,
+    fingerprint: str,
+    texts: Sequence[str],
+    context: Context,
+) -> tuple[np.ndarray, bool]:
     """The target corpus's document vectors, encoded once per (dataset, model).
 
     ``fingerprint`` identifies the corpus contents; for encoders whose document vectors
@@ -265,18 +298,31 @@ def document_vectors(store: Store, encoder: Encoder, dataset: str, fingerprint: 
     with store.transaction():
         store.db.execute("DELETE FROM embedding_chunks WHERE key = ?", [key])
         store.db["embedding_cache"].insert(
-            {"key": key, "dataset": dataset, "model": json.dumps(model, sort_keys=True),
-             "count": vectors.shape[0], "dim": vectors.shape[1], "created": now(),
-             "data": None}, replace=True)
+            {
+                "key": key,
+                "dataset": dataset,
+                "model": json.dumps(model, sort_keys=True),
+                "count": vectors.shape[0],
+                "dim": vectors.shape[1],
+                "created": now(),
+                "data": None,
+            },
+            replace=True,
+        )
         store.db["embedding_chunks"].insert_all(
-            ({"key": key, "chunk": i, "data": vectors[start:start + CHUNK_ROWS].tobytes()}
-             for i, start in enumerate(range(0, len(vectors), CHUNK_ROWS))), replace=True)
+            (
+                {"key": key, "chunk": i, "data": vectors[start : start + CHUNK_ROWS].tobytes()}
+                for i, start in enumerate(range(0, len(vectors), CHUNK_ROWS))
+            ),
+            replace=True,
+        )
     return vectors, False
 
 
 def _cached_vectors(store: Store, key: str) -> np.ndarray | None:
     row = store.db.execute(
-        "SELECT count, dim, data FROM embedding_cache WHERE key = ?", [key]).fetchone()
+        "SELECT count, dim, data FROM embedding_cache WHERE key = ?", [key]
+    ).fetchone()
     if not row:
         return None
     count, dim, blob = row
@@ -284,12 +330,25 @@ def _cached_vectors(store: Store, key: str) -> np.ndarray | None:
         return np.frombuffer(blob, dtype=np.float32).reshape(count, dim)
     vectors, filled = np.empty((count, dim), dtype=np.float32), 0
     for (chunk,) in store.db.execute(
-            "SELECT data FROM embedding_chunks WHERE key = ? ORDER BY chunk", [key]):
+        "SELECT data FROM embedding_chunks WHERE key = ? ORDER BY chunk", [key]
+    ):
         part = np.frombuffer(chunk, dtype=np.float32).reshape(-1, dim)
-        vectors[filled:filled + len(part)] = part
+        vectors[filled : filled + len(part)] = part
         filled += len(part)
     return vectors if filled == count else None
 
 
-__all__ = ["BLOCK_SIZE", "Context", "DocumentMoments", "Encoder", "TopK", "best", "context_state",
-           "document_vectors", "make_encoder", "query_moments", "resolve_context", "standardise"]
+__all__ = [
+    "BLOCK_SIZE",
+    "Context",
+    "DocumentMoments",
+    "Encoder",
+    "TopK",
+    "best",
+    "context_state",
+    "document_vectors",
+    "make_encoder",
+    "query_moments",
+    "resolve_context",
+    "standardise",
+]

@@ -53,8 +53,10 @@ class BeirDataset:
 
     def document_texts(self) -> list[str]:
         """Title and text joined, as mteb does."""
-        return [f"{d['title']} {d['text']}".strip() if d["title"] else d["text"]
-                for d in self.corpus.values()]
+        return [
+            f"{d['title']} {d['text']}".strip() if d["title"] else d["text"]
+            for d in self.corpus.values()
+        ]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -84,11 +86,14 @@ def load_beir(directory: str | Path, strict: bool = False) -> BeirDataset:
         raise ZestError(f"dataset directory {root} does not exist")
     missing = [name for name in FILES if not (root / name).is_file()]
     if missing:
-        raise ZestError(f"dataset {root} lacks {', '.join(missing)}"
-                        f" (a BEIR directory has {', '.join(FILES)})")
+        raise ZestError(
+            f"dataset {root} lacks {', '.join(missing)} (a BEIR directory has {', '.join(FILES)})"
+        )
     corpus_path = root / "corpus.jsonl"
-    corpus = {str(r["_id"]): {"title": r.get("title") or "", "text": r["text"]}
-              for r in _read_jsonl(corpus_path)}
+    corpus = {
+        str(r["_id"]): {"title": r.get("title") or "", "text": r["text"]}
+        for r in _read_jsonl(corpus_path)
+    }
     queries = {str(r["_id"]): r["text"] for r in _read_jsonl(root / "queries.jsonl")}
     qrels_path = root / "qrels" / f"{SPLIT}.tsv"
     qrels: dict[str, dict[str, int]] = {}
@@ -98,8 +103,10 @@ def load_beir(directory: str | Path, strict: bool = False) -> BeirDataset:
         try:
             query_id, doc_id, score = row[0], row[1], int(row[2])
         except (IndexError, ValueError):
-            raise ZestError(f"{qrels_path}:{number}: expected 'query-id<TAB>corpus-id"
-                            f"<TAB>score' with an integer score") from None
+            raise ZestError(
+                f"{qrels_path}:{number}: expected 'query-id<TAB>corpus-id"
+                f"<TAB>score' with an integer score"
+            ) from None
         qrels.setdefault(query_id, {})[doc_id] = score
     if not corpus or not qrels:
         raise ZestError(f"dataset {root} has no {'documents' if not corpus else 'qrels'}")
@@ -110,13 +117,23 @@ def load_beir(directory: str | Path, strict: bool = False) -> BeirDataset:
         if strict:
             raise _unknown("corpus", unknown, qrels_path, "corpus.jsonl")
         dropped = sum(d in unknown for judged in qrels.values() for d in judged)
-        qrels = {q: kept for q, judged in qrels.items()
-                 if (kept := {d: s for d, s in judged.items() if d not in unknown})}
+        qrels = {
+            q: kept
+            for q, judged in qrels.items()
+            if (kept := {d: s for d, s in judged.items() if d not in unknown})
+        }
         if not qrels:
             raise ZestError(f"{qrels_path}: no judgement names a document of corpus.jsonl")
     fingerprint = hashlib.sha256(corpus_path.read_bytes()).hexdigest()
-    return BeirDataset(root.name, root.resolve(), corpus,
-                       {q: queries[q] for q in qrels}, qrels, fingerprint, dropped)
+    return BeirDataset(
+        root.name,
+        root.resolve(),
+        corpus,
+        {q: queries[q] for q in qrels},
+        qrels,
+        fingerprint,
+        dropped,
+    )
 
 
 def _retrieval_task(dataset: BeirDataset, ignore_identical_ids: bool):
@@ -132,26 +149,41 @@ def _retrieval_task(dataset: BeirDataset, ignore_identical_ids: bool):
 
     class LocalRetrieval(AbsTaskRetrieval):
         metadata = TaskMetadata(
-            name="ZestLocalRetrieval", type="Retrieval", main_score="ndcg_at_10",
-            description=f"BEIR directory {dataset.path}", reference=None,
+            name="ZestLocalRetrieval",
+            type="Retrieval",
+            main_score="ndcg_at_10",
+            description=f"BEIR directory {dataset.path}",
+            reference=None,
             dataset={"path": str(dataset.path), "revision": dataset.fingerprint[:12]},
-            category="t2t", modalities=["text"], eval_splits=[SPLIT], eval_langs=["eng-Latn"],
-            date=None, domains=None, task_subtypes=None, license=None,
-            annotations_creators=None, dialect=None, sample_creation=None,
-            bibtex_citation="")
+            category="t2t",
+            modalities=["text"],
+            eval_splits=[SPLIT],
+            eval_langs=["eng-Latn"],
+            date=None,
+            domains=None,
+            task_subtypes=None,
+            license=None,
+            annotations_creators=None,
+            dialect=None,
+            sample_creation=None,
+            bibtex_citation="",
+        )
         per_query: dict[str, dict[str, float]] = {}
 
         def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
             corpus = Dataset.from_list([{"id": i, **doc} for i, doc in dataset.corpus.items()])
             queries = Dataset.from_list([{"id": i, "text": t} for i, t in dataset.queries.items()])
-            split = RetrievalSplitData(corpus=corpus, queries=queries,
-                                       relevant_docs=dataset.qrels, top_ranked=None)
+            split = RetrievalSplitData(
+                corpus=corpus, queries=queries, relevant_docs=dataset.qrels, top_ranked=None
+            )
             self.dataset = {"default": {SPLIT: split}}
             self.data_loaded = True
 
         def task_specific_scores(self, scores, qrels, results, hf_split, hf_subset):
-            self.per_query = {q: {"ndcg_at_10": s["ndcg_cut_10"],
-                                  "recall_at_100": s["recall_100"]} for q, s in scores.items()}
+            self.per_query = {
+                q: {"ndcg_at_10": s["ndcg_cut_10"], "recall_at_100": s["recall_100"]}
+                for q, s in scores.items()
+            }
             return {}
 
     task = LocalRetrieval()
@@ -164,8 +196,14 @@ class _Search:
 
     mteb_model_meta = None
 
-    def __init__(self, store: Store, encoder: Encoder, dataset: BeirDataset, context: Context,
-                 query_vectors: dict):
+    def __init__(
+        self,
+        store: Store,
+        encoder: Encoder,
+        dataset: BeirDataset,
+        context: Context,
+        query_vectors: dict,
+    ):
         self.store, self.encoder, self.dataset, self.context = store, encoder, dataset, context
         self.query_vectors = query_vectors  # shared across contexts unless vectors use them
         self.corpus_cached = False
@@ -176,8 +214,13 @@ class _Search:
         texts = self.dataset.document_texts()
         started = time.monotonic()
         vectors, self.corpus_cached = document_vectors(
-            self.store, self.encoder, self.dataset.name, self.dataset.fingerprint, texts,
-            self.context)
+            self.store,
+            self.encoder,
+            self.dataset.name,
+            self.dataset.fingerprint,
+            texts,
+            self.context,
+        )
         self.encode_seconds = time.monotonic() - started
         position = {doc_id: i for i, doc_id in enumerate(self.dataset.corpus)}
         self.doc_ids = list(corpus["id"])
@@ -190,14 +233,18 @@ class _Search:
         key = self.context.key if self.encoder.vectors_use_context else None
         if key not in self.query_vectors:
             self.query_vectors[key] = self.encoder.embed_queries(texts)
-        top = self.encoder.rank(texts, self.query_vectors[key], self.doc_texts,
-                                self.doc_vectors, top_k)
-        return {qid: {self.doc_ids[j]: float(score) for j, score in zip(ids, scores)}
-                for qid, ids, scores in zip(queries["id"], top.indices, top.scores)}
+        top = self.encoder.rank(
+            texts, self.query_vectors[key], self.doc_texts, self.doc_vectors, top_k
+        )
+        return {
+            qid: {self.doc_ids[j]: float(score) for j, score in zip(ids, scores)}
+            for qid, ids, scores in zip(queries["id"], top.indices, top.scores)
+        }
 
 
-def resolve(store: Store, spec: str, encoder: Encoder, real_corpus: Sequence[str],
-            seed: int = 0) -> Context:
+def resolve(
+    store: Store, spec: str, encoder: Encoder, real_corpus: Sequence[str], seed: int = 0
+) -> Context:
     """A ``--context`` value: ``generic`` / ``generic:N`` here, the rest in ``encoding``."""
     if spec.strip() == "generic" or spec.strip().startswith("generic:"):
         from .generic import generic_context
@@ -209,14 +256,24 @@ def resolve(store: Store, spec: str, encoder: Encoder, real_corpus: Sequence[str
 def _result_key(data: BeirDataset, encoder: Encoder, context: Context, identical: bool) -> str:
     """What a score depends on: the corpus, the judgements, the encoder and its settings,
     the context's documents and the identical-ids rule."""
-    return digest([data.fingerprint, data.qrels_digest, encoder.name, encoder.settings(),
-                   context.key, identical])
+    return digest(
+        [
+            data.fingerprint,
+            data.qrels_digest,
+            encoder.name,
+            encoder.settings(),
+            context.key,
+            identical,
+        ]
+    )
 
 
 def _stored_result(store: Store, key: str) -> dict | None:
     rows = store.db.execute_returning_dicts(
         "SELECT * FROM eval_results WHERE json_extract(settings, '$.key') = ?"
-        " ORDER BY id DESC LIMIT 1", [key])
+        " ORDER BY id DESC LIMIT 1",
+        [key],
+    )
     if not rows or not (per_query := query_scores(store, rows[0]["id"])):
         return None
     return {**rows[0], "per_query": per_query}
@@ -224,17 +281,28 @@ def _stored_result(store: Store, key: str) -> dict | None:
 
 def query_scores(store: Store, result_id: int) -> dict[str, dict[str, float]]:
     """Per-query nDCG@10 and Recall@100 of one stored result (empty for older results)."""
-    return {r["query_id"]: {"ndcg_at_10": r["ndcg_at_10"], "recall_at_100": r["recall_at_100"]}
-            for r in store.db["eval_query_scores"].rows_where("result_id = ?", [result_id])}
+    return {
+        r["query_id"]: {"ndcg_at_10": r["ndcg_at_10"], "recall_at_100": r["recall_at_100"]}
+        for r in store.db["eval_query_scores"].rows_where("result_id = ?", [result_id])
+    }
 
 
-def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
-                      contexts: Sequence[str], *, model: str | None = None, seed: int = 0,
-                      progress: bool = False, ignore_identical_ids: bool | None = None,
-                      strict: bool = False, reuse: bool = False,
-                      note: Callable[[str], None] | None = None,
-                      on_row: Callable[[dict], None] | None = None,
-                      **options: Any) -> list[dict]:
+def evaluate_contexts(
+    store: Store,
+    dataset: str | Path,
+    encoder_name: str,
+    contexts: Sequence[str],
+    *,
+    model: str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    ignore_identical_ids: bool | None = None,
+    strict: bool = False,
+    reuse: bool = False,
+    note: Callable[[str], None] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+    **options: Any,
+) -> list[dict]:
     """Evaluate one encoder on a BEIR directory once per context; store and return the rows.
 
     ``contexts``: ``none``, ``generic`` / ``generic:N`` (English word statistics, no domain
@@ -250,12 +318,16 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
     note = note or (lambda line: None)
     data = load_beir(dataset, strict=strict)
     if data.dropped_judgements:
-        note(f"{data.dropped_judgements} judgement(s) name documents missing from "
-             f"corpus.jsonl: dropped, as BEIR's loader does (--strict refuses them)")
+        note(
+            f"{data.dropped_judgements} judgement(s) name documents missing from "
+            f"corpus.jsonl: dropped, as BEIR's loader does (--strict refuses them)"
+        )
     identical = data.shares_ids if ignore_identical_ids is None else ignore_identical_ids
     if ignore_identical_ids is None and identical:
-        note("some judged queries are also corpus documents: a query's own document is not "
-             "counted as retrieved (--keep-identical-ids to count it)")
+        note(
+            "some judged queries are also corpus documents: a query's own document is not "
+            "counted as retrieved (--keep-identical-ids to count it)"
+        )
     encoder = make_encoder(encoder_name, model, **options)
     encoder.progress = progress
     try:
@@ -267,17 +339,41 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
         for context in resolved:
             key = _result_key(data, encoder, context, identical)
             if reuse and (stored := _stored_result(store, key)):
-                rows.append({"id": stored["id"], "context": context.spec, "label": context.label,
-                             "ndcg_at_10": stored["ndcg_at_10"],
-                             "recall_at_100": stored["recall_at_100"],
-                             "per_query": stored["per_query"], "reused": True,
-                             "corpus_cached": True, "context_cached": True,
-                             "encode_seconds": 0.0, "seconds": 0.0})
+                rows.append(
+                    {
+                        "id": stored["id"],
+                        "context": context.spec,
+                        "label": context.label,
+                        "ndcg_at_10": stored["ndcg_at_10"],
+                        "recall_at_100": stored["recall_at_100"],
+                        "per_query": stored["per_query"],
+                        "reused": True,
+                        "corpus_cached": True,
+                        "context_cached": True,
+                        "encode_seconds": 0.0,
+                        "seconds": 0.0,
+                    }
+                )
             else:
-                rows.append(_score(store, data, encoder, task, context, query_vectors, {
-                    **settings, "context": context.spec, "dataset_path": str(data.path),
-                    "corpus_sha256": data.fingerprint, "qrels_sha256": data.qrels_digest,
-                    "ignore_identical_ids": identical, "key": key}))
+                rows.append(
+                    _score(
+                        store,
+                        data,
+                        encoder,
+                        task,
+                        context,
+                        query_vectors,
+                        {
+                            **settings,
+                            "context": context.spec,
+                            "dataset_path": str(data.path),
+                            "corpus_sha256": data.fingerprint,
+                            "qrels_sha256": data.qrels_digest,
+                            "ignore_identical_ids": identical,
+                            "key": key,
+                        },
+                    )
+                )
             if on_row:
                 on_row(rows[-1])
         return rows
@@ -285,27 +381,53 @@ def evaluate_contexts(store: Store, dataset: str | Path, encoder_name: str,
         encoder.close()
 
 
-def _score(store: Store, data: BeirDataset, encoder: Encoder, task, context: Context,
-           query_vectors: dict, settings: dict) -> dict:
+def _score(
+    store: Store,
+    data: BeirDataset,
+    encoder: Encoder,
+    task,
+    context: Context,
+    query_vectors: dict,
+    settings: dict,
+) -> dict:
     started = time.monotonic()
     state, context_cached = context_state(store, encoder, context)
     encoder.use(state)
     search = _Search(store, encoder, data, context, query_vectors)
     scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
-    row = {"context": context.spec, "label": context.label,
-           "ndcg_at_10": scores["ndcg_at_10"], "recall_at_100": scores["recall_at_100"],
-           "per_query": task.per_query, "reused": False,
-           "corpus_cached": search.corpus_cached, "context_cached": context_cached,
-           "encode_seconds": search.encode_seconds, "seconds": time.monotonic() - started}
+    row = {
+        "context": context.spec,
+        "label": context.label,
+        "ndcg_at_10": scores["ndcg_at_10"],
+        "recall_at_100": scores["recall_at_100"],
+        "per_query": task.per_query,
+        "reused": False,
+        "corpus_cached": search.corpus_cached,
+        "context_cached": context_cached,
+        "encode_seconds": search.encode_seconds,
+        "seconds": time.monotonic() - started,
+    }
     # the result and its per-query scores in one transaction: a kill leaves both or neither
     with store.transaction():
-        row["id"] = store.db["eval_results"].insert({
-            "created": now(), "dataset": data.name, "encoder": encoder.name,
-            "context": context.label, "settings": json.dumps(settings, sort_keys=True),
-            "ndcg_at_10": row["ndcg_at_10"], "recall_at_100": row["recall_at_100"],
-            "metrics": json.dumps(scores, sort_keys=True, default=str)}).last_pk
+        row["id"] = (
+            store.db["eval_results"]
+            .insert(
+                {
+                    "created": now(),
+                    "dataset": data.name,
+                    "encoder": encoder.name,
+                    "context": context.label,
+                    "settings": json.dumps(settings, sort_keys=True),
+                    "ndcg_at_10": row["ndcg_at_10"],
+                    "recall_at_100": row["recall_at_100"],
+                    "metrics": json.dumps(scores, sort_keys=True, default=str),
+                }
+            )
+            .last_pk
+        )
         store.db["eval_query_scores"].insert_all(
-            {"result_id": row["id"], "query_id": q, **s} for q, s in task.per_query.items())
+            {"result_id": row["id"], "query_id": q, **s} for q, s in task.per_query.items()
+        )
     return row
 
 

@@ -1,7 +1,8 @@
 """What a generator plugin implements: completion requests in, completions out."""
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .options import ModelPlugin
 

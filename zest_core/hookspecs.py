@@ -11,7 +11,7 @@ Each ``register_*`` hook receives a ``register`` callback: call it once per clas
 provide. Classes are instantiated lazily, only when the user picks them by ``name``.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 from pluggy import HookimplMarker, HookspecMarker

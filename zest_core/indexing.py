@@ -47,8 +47,7 @@ def _usearch():
     try:
         from usearch.index import Index
     except ImportError:
-        raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") \
-            from None
+        raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") from None
     return Index
 
 
@@ -63,9 +62,11 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         raise ZestError(f"{source} is not complete: run the same zest embed again to finish it")
     missing = [name for name in meta["shards"] if not (source / name).is_file()]
     if missing:
-        raise ZestError(f"{source} lacks shard {missing[0]}"
-                        + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-                        + ": run the same zest embed again to write it")
+        raise ZestError(
+            f"{source} lacks shard {missing[0]}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + ": run the same zest embed again to write it"
+        )
     state = read_state(source)
     target = target or source / "index"
     building = target.with_name(f".{target.name}.building")
@@ -79,16 +80,22 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         table = _read_shard(source / name)
         dense = _dense(table)
         if vectors is None:
-            vectors = np.lib.format.open_memmap(building / "vectors.npy", mode="w+",
-                                                dtype=np.float32, shape=(count, dense.shape[1]))
-            graph = Index(ndim=dense.shape[1], metric="ip", dtype="f32",
-                          connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
-                          expansion_search=EXPANSION_SEARCH)
+            vectors = np.lib.format.open_memmap(
+                building / "vectors.npy", mode="w+", dtype=np.float32, shape=(count, dense.shape[1])
+            )
+            graph = Index(
+                ndim=dense.shape[1],
+                metric="ip",
+                dtype="f32",
+                connectivity=CONNECTIVITY,
+                expansion_add=EXPANSION_ADD,
+                expansion_search=EXPANSION_SEARCH,
+            )
             moments = DocumentMoments(dense.shape[1])
         start = len(ids)
         if start + len(dense) > count:
             raise ZestError(f"{source / name} has more rows than {META} counts")
-        vectors[start:start + len(dense)] = dense
+        vectors[start : start + len(dense)] = dense
         graph.add(np.arange(start, start + len(dense), dtype=np.uint64), dense)
         moments.add(dense)
         ids.extend(table.column("id").to_pylist())
@@ -108,18 +115,31 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     if sparse:
         terms, columns = np.unique(np.concatenate(indices), return_inverse=True)
         indptr = np.concatenate([[0], np.cumsum(np.concatenate(lengths))])
-        matrix = csr_matrix((np.concatenate(weights), columns.astype(np.int32), indptr),
-                            shape=(count, len(terms)))
+        matrix = csr_matrix(
+            (np.concatenate(weights), columns.astype(np.int32), indptr), shape=(count, len(terms))
+        )
         save_npz(building / "bm25.npz", matrix.tocsc(), compressed=False)
         np.save(building / "terms.npy", terms)
     np.savez(building / "context.npz", **(state or {}))
-    index_meta = {key: meta[key] for key in ("encoder", "model", "model_id", "options",
-                                             "settings", "context", "count")}
-    write_json(building / META, {
-        **index_meta, "index_format": INDEX_FORMAT, "source": str(source.resolve()),
-        "engine": {"dense": "usearch", "connectivity": CONNECTIVITY,
-                   "expansion_add": EXPANSION_ADD, "expansion_search": EXPANSION_SEARCH,
-                   "sparse": "scipy.sparse CSC" if sparse else None}})
+    index_meta = {
+        key: meta[key]
+        for key in ("encoder", "model", "model_id", "options", "settings", "context", "count")
+    }
+    write_json(
+        building / META,
+        {
+            **index_meta,
+            "index_format": INDEX_FORMAT,
+            "source": str(source.resolve()),
+            "engine": {
+                "dense": "usearch",
+                "connectivity": CONNECTIVITY,
+                "expansion_add": EXPANSION_ADD,
+                "expansion_search": EXPANSION_SEARCH,
+                "sparse": "scipy.sparse CSC" if sparse else None,
+            },
+        },
+    )
     shutil.rmtree(target, ignore_errors=True)
     os.replace(building, target)
     return target
@@ -165,37 +185,58 @@ class SearchIndex:
         """The encoder the index was built with, from its recorded settings and context
         (``model`` and ``options`` replace the recorded ones: ``check`` then refuses them
         if they differ)."""
-        meta = {**self.meta, "model": model or self.meta["model"],
-                "options": {**self.meta["options"], **options}}
+        meta = {
+            **self.meta,
+            "model": model or self.meta["model"],
+            "options": {**self.meta["options"], **options},
+        }
         return AdaptedEncoder.from_metadata(meta, read_state(self.path))
 
     def check(self, encoder: AdaptedEncoder) -> None:
         """Refuse an encoder or context other than the index's, naming the difference."""
         wanted, built = encoder.metadata(), self.meta
         if wanted["encoder"] != built["encoder"]:
-            raise ZestError(f"{self.path} was built with encoder {built['encoder']!r},"
-                            f" not {wanted['encoder']!r}")
+            raise ZestError(
+                f"{self.path} was built with encoder {built['encoder']!r},"
+                f" not {wanted['encoder']!r}"
+            )
         if wanted["context"]["key"] != built["context"]["key"]:
-            raise ZestError(f"{self.path} was built with context {built['context']['label']!r},"
-                            f" not {wanted['context']['label']!r}")
-        differ = sorted(k for k in set(wanted["settings"]) | set(built["settings"])
-                        if wanted["settings"].get(k) != built["settings"].get(k))
+            raise ZestError(
+                f"{self.path} was built with context {built['context']['label']!r},"
+                f" not {wanted['context']['label']!r}"
+            )
+        differ = sorted(
+            k
+            for k in set(wanted["settings"]) | set(built["settings"])
+            if wanted["settings"].get(k) != built["settings"].get(k)
+        )
         if differ:
-            raise ZestError(f"{self.path} was built with other encoder settings: "
-                            + ", ".join(f"{k}={built['settings'].get(k)!r} there,"
-                                        f" {wanted['settings'].get(k)!r} asked" for k in differ))
+            raise ZestError(
+                f"{self.path} was built with other encoder settings: "
+                + ", ".join(
+                    f"{k}={built['settings'].get(k)!r} there, {wanted['settings'].get(k)!r} asked"
+                    for k in differ
+                )
+            )
 
-    def search(self, encoder: AdaptedEncoder, queries: Sequence[str], top_k: int = 10,
-               candidates: int = CANDIDATES) -> list[list[Hit]]:
+    def search(
+        self,
+        encoder: AdaptedEncoder,
+        queries: Sequence[str],
+        top_k: int = 10,
+        candidates: int = CANDIDATES,
+    ) -> list[list[Hit]]:
         self.check(encoder)
         embedded = encoder.encode_queries(queries)
         weight = encoder.encoder.options.get("weight") if self.bm25 is not None else None
-        return [[Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
-                for ranked in self.rank(embedded.dense, embedded.sparse, top_k, candidates,
-                                        weight)]
+        return [
+            [Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
+            for ranked in self.rank(embedded.dense, embedded.sparse, top_k, candidates, weight)
+        ]
 
-    def rank(self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int,
-             weight: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def rank(
+        self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int, weight: float | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(document rows, scores)`` of the best ``top_k`` documents per query, scored
         exactly (``weight``: the hybrid's; ``None``: plain cosine, as dense encoders score)."""
         count = len(self.vectors)
@@ -220,22 +261,22 @@ class SearchIndex:
                 # the current top_k-th score, so only the graph's own misses are missed
                 threshold = np.partition(scores, len(scores) - top_k)[len(scores) - top_k]
                 bound = fused.dense_part(np.min(cosine)) + fused.bm25_part
-                extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool,
-                                     assume_unique=True)
+                extra = np.setdiff1d(np.flatnonzero(bound >= threshold), pool, assume_unique=True)
                 if len(extra) > MAX_EXTRA:  # a latency cap: the highest bounds first
                     extra = extra[np.argpartition(-bound[extra], MAX_EXTRA - 1)[:MAX_EXTRA]]
                 extra = np.sort(extra)  # reads the memory-mapped vectors in file order
-                pool, scores = np.concatenate([pool, extra]), np.concatenate(
-                    [scores, fused(extra)])
+                pool, scores = np.concatenate([pool, extra]), np.concatenate([scores, fused(extra)])
             ranked.append(best(pool, scores, top_k))
         return ranked
 
     def _bm25(self, sparse: Any, row: int) -> np.ndarray:
         """The query's BM25 score for every document: the sum of its terms' columns."""
-        query = sparse.indices[sparse.indptr[row]:sparse.indptr[row + 1]].astype(np.int64)
+        query = sparse.indices[sparse.indptr[row] : sparse.indptr[row + 1]].astype(np.int64)
         where = np.searchsorted(self.terms, query)
-        where = where[(where < len(self.terms))
-                      & (self.terms[np.minimum(where, len(self.terms) - 1)] == query)]
+        where = where[
+            (where < len(self.terms))
+            & (self.terms[np.minimum(where, len(self.terms) - 1)] == query)
+        ]
         if not len(where):
             return np.zeros(self.bm25.shape[0])
         return np.asarray(self.bm25[:, where].sum(axis=1), dtype=np.float64).ravel()
@@ -258,8 +299,10 @@ class _Fused:
 
 def describe(path: Path) -> str:
     meta = read_meta(path)
-    return (f"{meta['count']} documents, encoder {meta['encoder']}"
-            f" ({json.dumps(meta['options'], sort_keys=True)}), context {meta['context']['label']}")
+    return (
+        f"{meta['count']} documents, encoder {meta['encoder']}"
+        f" ({json.dumps(meta['options'], sort_keys=True)}), context {meta['context']['label']}"
+    )
 
 
 __all__ = ["SearchIndex", "build_index", "describe"]

@@ -254,8 +254,9 @@ def m008_eval_query_scores(db):
 def m009_embedding_cache_chunks(db):
     # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
     # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
-    db["embedding_chunks"].create({"key": str, "chunk": int, "data": bytes},
-                                  pk=("key", "chunk"), if_not_exists=True)
+    db["embedding_chunks"].create(
+        {"key": str, "chunk": int, "data": bytes}, pk=("key", "chunk"), if_not_exists=True
+    )
 
 
 @migration
@@ -268,7 +269,8 @@ def m_ctx_synthetic_queries_and_tunings(db):
             document_id INTEGER NOT NULL UNIQUE REFERENCES documents(id) ON DELETE CASCADE,
             text TEXT NOT NULL,  -- '' when no sample gave a usable query
             seed INTEGER, attempts INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,
-            finish_reason TEXT, generator TEXT, model TEXT, template_hash TEXT, created TEXT)""")
+            finish_reason TEXT, generator TEXT, model TEXT, template_hash TEXT, created TEXT)"""
+    )
     db.execute(
         """CREATE TABLE tunings (
             id INTEGER PRIMARY KEY,
@@ -278,5 +280,6 @@ def m_ctx_synthetic_queries_and_tunings(db):
             settings TEXT NOT NULL,  -- JSON: the chosen values of the tuned options
             metric TEXT, score REAL, default_score REAL, queries INTEGER,
             grid TEXT,  -- JSON: every point searched with its score
-            created TEXT)""")
+            created TEXT)"""
+    )
     db.execute("CREATE INDEX tunings_version ON tunings (version_id, encoder)")

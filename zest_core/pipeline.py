@@ -263,8 +263,10 @@ def _generate(
 def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors: list[dict]):
     """Record the anchors' diversity (and what the strategy says about its sampling) in the
     version's provenance, so that every version can be compared on it."""
-    report = {"diversity": anchor_diversity([a["text"] for a in anchors]),
-              **getattr(strat, "report", {})}
+    report = {
+        "diversity": anchor_diversity([a["text"] for a in anchors]),
+        **getattr(strat, "report", {}),
+    }
     provenance = store.version(version_id)["provenance"]
     store.update_version(version_id, provenance={**provenance, "anchors": report})
 

@@ -75,8 +75,9 @@ def _record(record: dict, fallback_id: str) -> tuple[str, str]:
     title = record.get("title") or ""
     text = record["text"]
     # title and text joined as BEIR / mteb join them, so results match zest eval
-    return (fallback_id if doc_id is None else str(doc_id)), (f"{title} {text}".strip()
-                                                                if title else text)
+    return (fallback_id if doc_id is None else str(doc_id)), (
+        f"{title} {text}".strip() if title else text
+    )
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, str]]:
@@ -114,15 +115,20 @@ def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str]):
 
     embedded = encoder.encode_documents(texts)
     dim = embedded.dense.shape[1]
-    columns = {"id": pa.array(ids, pa.string()),
-               "dense": pa.FixedSizeListArray.from_arrays(
-                   pa.array(embedded.dense.reshape(-1), pa.float32()), dim)}
+    columns = {
+        "id": pa.array(ids, pa.string()),
+        "dense": pa.FixedSizeListArray.from_arrays(
+            pa.array(embedded.dense.reshape(-1), pa.float32()), dim
+        ),
+    }
     if embedded.sparse is not None:
         offsets = pa.array(embedded.sparse.indptr.astype(np.int32))
         columns["sparse_indices"] = pa.ListArray.from_arrays(
-            offsets, pa.array(embedded.sparse.indices.astype(np.uint32)))
+            offsets, pa.array(embedded.sparse.indices.astype(np.uint32))
+        )
         columns["sparse_weights"] = pa.ListArray.from_arrays(
-            offsets, pa.array(embedded.sparse.data.astype(np.float32)))
+            offsets, pa.array(embedded.sparse.data.astype(np.float32))
+        )
     return pa.table(columns)
 
 
@@ -172,9 +178,14 @@ def _batches(records: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def embed(encoder: AdaptedEncoder, source: Path, out: Path, shard_size: int = 4096,
-          on_start: Callable[[int, int], None] | None = None,
-          on_shard: Callable[[int], None] | None = None) -> dict:
+def embed(
+    encoder: AdaptedEncoder,
+    source: Path,
+    out: Path,
+    shard_size: int = 4096,
+    on_start: Callable[[int, int], None] | None = None,
+    on_shard: Callable[[int], None] | None = None,
+) -> dict:
     """Encode ``source`` into shards under ``out``; resumes an earlier run of the same
     command (same input, encoder and context), refuses a directory holding another.
 
@@ -188,9 +199,15 @@ def embed(encoder: AdaptedEncoder, source: Path, out: Path, shard_size: int = 40
     count = sum(1 for _ in read_records(source))  # checks every line before writing anything
     if count == 0:
         raise ZestError(f"{source} has no documents")
-    meta = {"format": FORMAT, "input": str(source.resolve()), "input_sha256": input_digest(source),
-            "count": count, "shard_size": shard_size, **encoder.metadata(),
-            "complete": False}
+    meta = {
+        "format": FORMAT,
+        "input": str(source.resolve()),
+        "input_sha256": input_digest(source),
+        "count": count,
+        "shard_size": shard_size,
+        **encoder.metadata(),
+        "complete": False,
+    }
     out.mkdir(parents=True, exist_ok=True)
     if (out / META).exists():
         _check_same_run(out, read_meta(out), meta)
@@ -200,8 +217,10 @@ def embed(encoder: AdaptedEncoder, source: Path, out: Path, shard_size: int = 40
     shards = [shard_name(i) for i in range(-(-count // shard_size))]
     done = [name for name in shards if (out / name).is_file()]
     if on_start:
-        on_start(count, sum(_shard_rows(i, shard_size, count) for i, name in enumerate(shards)
-                            if name in done))
+        on_start(
+            count,
+            sum(_shard_rows(i, shard_size, count) for i, name in enumerate(shards) if name in done),
+        )
     for number, batch in enumerate(_batches(read_records(source), shard_size)):
         path = out / shards[number]
         if path.is_file():
@@ -223,12 +242,16 @@ def _shard_rows(number: int, size: int, count: int) -> int:
 def _check_same_run(out: Path, found: dict, wanted: dict) -> None:
     for field in ("input_sha256", "shard_size", "encoder", "settings"):
         if found.get(field) != wanted[field]:
-            raise ZestError(f"{out} holds embeddings of another run ({field} differs:"
-                            f" {found.get(field)!r} there, {wanted[field]!r} now);"
-                            f" use another --out")
+            raise ZestError(
+                f"{out} holds embeddings of another run ({field} differs:"
+                f" {found.get(field)!r} there, {wanted[field]!r} now);"
+                f" use another --out"
+            )
     if found.get("context", {}).get("key") != wanted["context"]["key"]:
-        raise ZestError(f"{out} holds embeddings with context {found['context']['label']!r},"
-                        f" not {wanted['context']['label']!r}; use another --out")
+        raise ZestError(
+            f"{out} holds embeddings with context {found['context']['label']!r},"
+            f" not {wanted['context']['label']!r}; use another --out"
+        )
 
 
 # beyond one machine ------------------------------------------------------------------------
@@ -239,12 +262,16 @@ class _EncodeBatch:
         self.encoder = encoder  # unpickled here without its model, which loads on first use
 
     def __call__(self, batch):
-        return encode_table(self.encoder, [str(i) for i in batch.column("id").to_pylist()],
-                            batch.column("text").to_pylist())
+        return encode_table(
+            self.encoder,
+            [str(i) for i in batch.column("id").to_pylist()],
+            batch.column("text").to_pylist(),
+        )
 
 
-def embed_with_ray(encoder: AdaptedEncoder, dataset, out: Path, shard_size: int = 4096,
-                   concurrency: int = 1) -> dict:
+def embed_with_ray(
+    encoder: AdaptedEncoder, dataset, out: Path, shard_size: int = 4096, concurrency: int = 1
+) -> dict:
     """Encode a Ray dataset of ``id`` and ``text`` columns into Parquet shards under ``out``
     with the same columns and metadata as ``zest embed`` (so ``zest index`` reads them), one
     encoder per Ray actor. Ray names the files; ``meta.json`` lists them once all exist."""
@@ -252,17 +279,29 @@ def embed_with_ray(encoder: AdaptedEncoder, dataset, out: Path, shard_size: int 
 
     out.mkdir(parents=True, exist_ok=True)
     written = out / ".ray"
-    dataset.map_batches(_EncodeBatch, fn_constructor_args=(encoder,), batch_size=shard_size,
-                        batch_format="pyarrow", concurrency=concurrency) \
-        .write_parquet(str(written), min_rows_per_file=shard_size)
+    dataset.map_batches(
+        _EncodeBatch,
+        fn_constructor_args=(encoder,),
+        batch_size=shard_size,
+        batch_format="pyarrow",
+        concurrency=concurrency,
+    ).write_parquet(str(written), min_rows_per_file=shard_size)
     shards = []
     for number, path in enumerate(sorted(written.glob("*.parquet"))):
         shards.append(shard_name(number))
         os.replace(path, out / shards[-1])
     written.rmdir()
     count = sum(pq.ParquetFile(out / name).metadata.num_rows for name in shards)
-    meta = {"format": FORMAT, "input": "ray dataset", "input_sha256": None, "count": count,
-            "shard_size": shard_size, **encoder.metadata(), "complete": True, "shards": shards}
+    meta = {
+        "format": FORMAT,
+        "input": "ray dataset",
+        "input_sha256": None,
+        "count": count,
+        "shard_size": shard_size,
+        **encoder.metadata(),
+        "complete": True,
+        "shards": shards,
+    }
     write_state(out / STATE, encoder)
     write_json(out / META, meta)
     return meta

@@ -36,4 +36,4 @@ def title(document: dict) -> str:
         return document["title"]
     head = first_words(document["text"], 16)
     end = re.search(r"[.!?](\s|$)", head)
-    return head[:end.start() + 1] if end else head
+    return head[: end.start() + 1] if end else head

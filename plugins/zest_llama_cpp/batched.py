@@ -18,8 +18,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
@@ -106,7 +107,9 @@ class BatchedDecoder:
         ):
             # Their memory cannot share part of one sequence's cache with another.
             if test(model):
-                raise BatchingUnavailable(f"batching needs a decoder-only model, this is {kind} one")
+                raise BatchingUnavailable(
+                    f"batching needs a decoder-only model, this is {kind} one"
+                )
         self.llm = llm
         self.n_parallel = n_parallel
         self.loop = loop  # a fresh loop check per document (or None)
@@ -125,7 +128,8 @@ class BatchedDecoder:
         # Flash attention skips the cells masked out for a sequence; without it every token
         # attends over the cells of all sequences.
         params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         params.swa_full = False  # sliding-window layers keep only their window per sequence
@@ -307,7 +311,9 @@ class BatchedDecoder:
         for slot in slots:
             prompt = not slot.tokens
             last = len(slot.pending) - 1
-            entries += [(slot, slot.pos + i, t, i == last, prompt) for i, t in enumerate(slot.pending)]
+            entries += [
+                (slot, slot.pos + i, t, i == last, prompt) for i, t in enumerate(slot.pending)
+            ]
             slot.pos += len(slot.pending)
             slot.pending = []
         timings = self.timings
@@ -386,8 +392,10 @@ def run_parallel(
         finally:
             finished.put(None)
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"{WORKER_THREAD}-{i}", daemon=True)
-               for i in range(len(decoders))]
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"{WORKER_THREAD}-{i}", daemon=True)
+        for i in range(len(decoders))
+    ]
     for thread in threads:
         thread.start()
     error, running = None, len(threads)

@@ -8,6 +8,10 @@ import click
 
 
 def db_option(fn):
-    return click.option("--db", type=click.Path(dir_okay=False), envvar="ZEST_DB",
-                        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
-                             "checkout, else the user data directory).")(fn)
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False),
+        envvar="ZEST_DB",
+        help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
+        "checkout, else the user data directory).",
+    )(fn)

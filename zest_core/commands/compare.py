@@ -39,8 +39,11 @@ ROWS = (
 
 @click.command()
 @click.argument("versions", nargs=-1, required=True)
-@click.option("--dataset", type=click.Path(),
-              help="BEIR directory: add the retrieval score of each version as context.")
+@click.option(
+    "--dataset",
+    type=click.Path(),
+    help="BEIR directory: add the retrieval score of each version as context.",
+)
 @encoder_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
 @db_option
@@ -55,22 +58,32 @@ def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
         from ..evaluate import evaluate_contexts
 
         scores = evaluate_contexts(
-            store, dataset, encoder_name, [str(r["version"]) for r in rows], model=model,
-            progress=console.stderr.is_terminal, **parse_option_pairs(option_pairs))
+            store,
+            dataset,
+            encoder_name,
+            [str(r["version"]) for r in rows],
+            model=model,
+            progress=console.stderr.is_terminal,
+            **parse_option_pairs(option_pairs),
+        )
         for row, score in zip(rows, scores):
-            row.update(encoder=encoder_name, ndcg_at_10=100 * score["ndcg_at_10"],
-                       recall_at_100=100 * score["recall_at_100"])
+            row.update(
+                encoder=encoder_name,
+                ndcg_at_10=100 * score["ndcg_at_10"],
+                recall_at_100=100 * score["recall_at_100"],
+            )
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    table = Table("", *(f"version {r['version']}" for r in rows),
-                  title=f"retrieval with encoder {encoder_name} on {dataset}" if dataset
-                  else None)
+    table = Table(
+        "",
+        *(f"version {r['version']}" for r in rows),
+        title=f"retrieval with encoder {encoder_name} on {dataset}" if dataset else None,
+    )
     for label, key, fmt in ROWS:
         if any(key in r for r in rows):
-            table.add_row(label, *("-" if r.get(key) is None else fmt.format(r[key])
-                                   for r in rows))
+            table.add_row(label, *("-" if r.get(key) is None else fmt.format(r[key]) for r in rows))
     console.stdout().print(table)
 
 

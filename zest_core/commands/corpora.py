@@ -24,15 +24,31 @@ def _status(store: Store, version: dict) -> str:
 @db_option
 def list_(db):
     """All versions: corpus, parent, status, how they were made, size."""
-    table = Table("version", "corpus", "parent", "kind", "status", "generator", "model",
-                  "strategy", "seed", "documents", "created")
+    table = Table(
+        "version",
+        "corpus",
+        "parent",
+        "kind",
+        "status",
+        "generator",
+        "model",
+        "strategy",
+        "seed",
+        "documents",
+        "created",
+    )
     store = Store(db)
     for v in store.versions():
-        table.add_row(*(str(v[k]) if v[k] is not None else "" for k in (
-            "id", "corpus", "parent_id", "kind")), _status(store, v),
-            *(str(v[k]) if v[k] is not None else "" for k in (
-                "generator", "model", "strategy", "seed")),
-            f"{v['documents']}/{v['target_docs'] or ''}", v["created"])
+        table.add_row(
+            *(str(v[k]) if v[k] is not None else "" for k in ("id", "corpus", "parent_id", "kind")),
+            _status(store, v),
+            *(
+                str(v[k]) if v[k] is not None else ""
+                for k in ("generator", "model", "strategy", "seed")
+            ),
+            f"{v['documents']}/{v['target_docs'] or ''}",
+            v["created"],
+        )
     console.stdout().print(table)
 
 
@@ -46,17 +62,25 @@ def show(version, samples, db):
     v = store.version(version)
     totals = store.totals(v["id"])
     out = console.stdout()
-    out.print(Text.assemble((f"version {v['id']}", "bold"), f" of corpus {v['corpus']!r}:"
-                            f" {_status(store, v)}"
-                            + (f" (parent {v['parent_id']}, {v['kind']})"
-                               if v["parent_id"] else "")))
+    out.print(
+        Text.assemble(
+            (f"version {v['id']}", "bold"),
+            f" of corpus {v['corpus']!r}:"
+            f" {_status(store, v)}"
+            + (f" (parent {v['parent_id']}, {v['kind']})" if v["parent_id"] else ""),
+        )
+    )
     if v["error"]:
         out.print(f"error: {v['error']}")
-    out.print(f"generator {v['generator']}, model {v['model']}, strategy {v['strategy']},"
-              f" seed {v['seed']}")
-    out.print(f"documents {totals['documents']}/{v['target_docs']}, tokens"
-              f" {totals['completion_tokens']} generated + {totals['prompt_tokens']} prompt,"
-              f" wall time {v['wall_seconds']:.1f} s")
+    out.print(
+        f"generator {v['generator']}, model {v['model']}, strategy {v['strategy']},"
+        f" seed {v['seed']}"
+    )
+    out.print(
+        f"documents {totals['documents']}/{v['target_docs']}, tokens"
+        f" {totals['completion_tokens']} generated + {totals['prompt_tokens']} prompt,"
+        f" wall time {v['wall_seconds']:.1f} s"
+    )
     out.print("config: " + json.dumps(v["config"], sort_keys=True))
     out.print("prompt hashes: " + json.dumps(v["prompt_hashes"], sort_keys=True))
     out.print("provenance: " + json.dumps(v["provenance"], sort_keys=True))
@@ -69,12 +93,17 @@ def show(version, samples, db):
     docs = store.documents(v["id"])
     for doc in docs[:samples]:
         text = doc["text"] if len(doc["text"]) <= 300 else doc["text"][:300] + "…"
-        out.print(Text.assemble((f"document {doc['ordinal']}", "bold"),
-                                (f" ({doc['anchor']})" if doc["anchor"] else "") + f": {text}"))
+        out.print(
+            Text.assemble(
+                (f"document {doc['ordinal']}", "bold"),
+                (f" ({doc['anchor']})" if doc["anchor"] else "") + f": {text}",
+            )
+        )
     drops = store.drop_counts(v["id"])
     if drops:
-        table = Table("filter", "reason", "dropped", "e.g. ordinal",
-                      title="documents dropped from the parent")
+        table = Table(
+            "filter", "reason", "dropped", "e.g. ordinal", title="documents dropped from the parent"
+        )
         for d in drops:
             table.add_row(d["filter"], d["reason"], str(d["n"]), str(d["example"]))
         out.print(table)
@@ -82,10 +111,16 @@ def show(version, samples, db):
 
 @click.command(name="export")
 @click.argument("version")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="jsonl",
-              show_default=True)
-@click.option("--output", "-o", type=click.Path(), required=True,
-              help="File (jsonl) or directory (beir, hf) to write.")
+@click.option(
+    "--format", "fmt", type=click.Choice(sorted(FORMATS)), default="jsonl", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(),
+    required=True,
+    help="File (jsonl) or directory (beir, hf) to write.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing export.")
 @db_option
 def export_(version, fmt, output, force, db):

@@ -16,19 +16,35 @@ from .evaluation import encoder_options
 
 
 def _bar(label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console.stderr, disable=not console.stderr.is_terminal)
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console.stderr,
+        disable=not console.stderr.is_terminal,
+    )
 
 
 @click.command(name="embed")
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--context", required=True,
-              help="A complete corpus version id or corpus name, or none.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory: meta.json, context.npz, shard-NNNNN.parquet.")
+@click.option(
+    "--context", required=True, help="A complete corpus version id or corpus name, or none."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory: meta.json, context.npz, shard-NNNNN.parquet.",
+)
 @encoder_options
-@click.option("--shard-size", type=int, default=4096, show_default=True,
-              help="Documents per Parquet shard (and in memory at once).")
+@click.option(
+    "--shard-size",
+    type=int,
+    default=4096,
+    show_default=True,
+    help="Documents per Parquet shard (and in memory at once).",
+)
 @db_option
 def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, db):
     """Encode a corpus (JSONL with 'text' and optional '_id'/'title', Parquet with those
@@ -39,8 +55,9 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
     from ..shards import embed
 
     started = time.monotonic()
-    encoder = load_encoder(encoder_name, context, model=model, store=Store(db),
-                           **parse_option_pairs(option_pairs))
+    encoder = load_encoder(
+        encoder_name, context, model=model, store=Store(db), **parse_option_pairs(option_pairs)
+    )
     encoder.encoder.progress = False  # one bar over the corpus, not one per batch
     bar = _bar("embedding")
     task = None
@@ -51,17 +68,29 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
 
     try:
         with bar:
-            meta = embed(encoder, source, out, shard_size, on_start=on_start,
-                         on_shard=lambda n: bar.update(task, advance=n))
+            meta = embed(
+                encoder,
+                source,
+                out,
+                shard_size,
+                on_start=on_start,
+                on_shard=lambda n: bar.update(task, advance=n),
+            )
     finally:
         encoder.close()
-    click.echo(f"{meta['count']} documents in {len(meta['shards'])} shards under {out}"
-               f" (context {meta['context']['label']}); {time.monotonic() - started:.1f} s")
+    click.echo(
+        f"{meta['count']} documents in {len(meta['shards'])} shards under {out}"
+        f" (context {meta['context']['label']}); {time.monotonic() - started:.1f} s"
+    )
+
 
 @click.command(name="index")
 @click.argument("source", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Index directory (default: DIR/index).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index directory (default: DIR/index).",
+)
 def index_(source, out):
     """Build a search index over the shards that zest embed wrote to DIR."""
     from ..indexing import build_index, describe
@@ -74,17 +103,25 @@ def index_(source, out):
         target = build_index(source, out, on_shard=lambda n: bar.update(task, advance=n))
     click.echo(f"index {target}: {describe(target)}; {time.monotonic() - started:.1f} s")
 
+
 @click.command(name="search")
 @click.argument("index", type=click.Path(path_type=Path))
 @click.argument("queries", nargs=-1, required=True)
 @click.option("--top-k", type=int, default=10, show_default=True)
-@click.option("--context", help="The context you mean (default: the index's); an index "
-                                "built with another is refused.")
-@click.option("--encoder", "encoder_name", help="The encoder you mean (default: the "
-                                                 "index's).")
+@click.option(
+    "--context",
+    help="The context you mean (default: the index's); an index built with another is refused.",
+)
+@click.option("--encoder", "encoder_name", help="The encoder you mean (default: the index's).")
 @click.option("--model", help="Encoder weights (default: the index's).")
-@click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Encoder setting you mean (default: the index's).")
+@click.option(
+    "-o",
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Encoder setting you mean (default: the index's).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
 @db_option
 def search_(index, queries, top_k, context, encoder_name, model, option_pairs, as_json, db):
@@ -98,12 +135,14 @@ def search_(index, queries, top_k, context, encoder_name, model, option_pairs, a
     found = SearchIndex(index)
     built = found.meta
     if encoder_name and encoder_name != built["encoder"]:  # before any model or store
-        raise ZestError(f"{index} was built with encoder {built['encoder']!r},"
-                        f" not {encoder_name!r}")
+        raise ZestError(
+            f"{index} was built with encoder {built['encoder']!r}, not {encoder_name!r}"
+        )
     options = {**built["options"], **parse_option_pairs(option_pairs)}
     if context:  # the context asked for, from the store: refused unless it is the index's
-        encoder = load_encoder(built["encoder"], context, model=model or built["model"],
-                               store=Store(db), **options)
+        encoder = load_encoder(
+            built["encoder"], context, model=model or built["model"], store=Store(db), **options
+        )
     else:  # the index's own context state (no store needed), with the settings asked
         encoder = found.encoder(model=model, **options)
     try:
@@ -112,9 +151,17 @@ def search_(index, queries, top_k, context, encoder_name, model, option_pairs, a
         encoder.close()
     for query, hits in zip(queries, results):
         if as_json:
-            click.echo(json.dumps({"query": query, "hits": [
-                {"rank": rank, "id": hit.id, "score": hit.score}
-                for rank, hit in enumerate(hits, 1)]}))
+            click.echo(
+                json.dumps(
+                    {
+                        "query": query,
+                        "hits": [
+                            {"rank": rank, "id": hit.id, "score": hit.score}
+                            for rank, hit in enumerate(hits, 1)
+                        ],
+                    }
+                )
+            )
             continue
         click.echo(query)
         for rank, hit in enumerate(hits, 1):

@@ -13,13 +13,23 @@ from . import db_option
 
 @click.command(name="filter")
 @click.argument("version")
-@click.option("--with", "names", multiple=True, metavar="FILTER",
-              help="Filter to apply (repeat; they run in the order given).")
-@click.option("-o", "--option", "option_pairs", multiple=True, metavar="[FILTER.]KEY=VALUE",
-              help="Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
-                   " (see: zest plugins --options).")
-@click.option("-p", "--param", "params", multiple=True, hidden=True,
-              help="Older spelling of -o.")
+@click.option(
+    "--with",
+    "names",
+    multiple=True,
+    metavar="FILTER",
+    help="Filter to apply (repeat; they run in the order given).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="[FILTER.]KEY=VALUE",
+    help="Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
+    " (see: zest plugins --options).",
+)
+@click.option("-p", "--param", "params", multiple=True, hidden=True, help="Older spelling of -o.")
 @db_option
 def filter_(version, names, option_pairs, params, db):
     """Filter a complete VERSION into a new child version that records why each
@@ -30,8 +40,10 @@ def filter_(version, names, option_pairs, params, db):
     v = store.version(child)
     reasons = Counter((d["filter"], d["reason"]) for d in store.drops([child]))
     kept = store.totals(child)["documents"]
-    click.echo(f"version {child} ({v['corpus']}) from version {v['parent_id']}: kept {kept},"
-               f" dropped {sum(reasons.values())} in {v['wall_seconds']:.1f} s")
+    click.echo(
+        f"version {child} ({v['corpus']}) from version {v['parent_id']}: kept {kept},"
+        f" dropped {sum(reasons.values())} in {v['wall_seconds']:.1f} s"
+    )
     for (name, reason), n in sorted(reasons.items()):
         click.echo(f"  {name}: {reason} {n}")
 

@@ -16,16 +16,18 @@ def _made(version: dict, drops: Counter) -> str:
     if version["kind"] == "filter":
         steps = " -> ".join(
             f["name"] + "(" + ", ".join(f"{k}={v}" for k, v in f["settings"].items()) + ")"
-            for f in version["config"].get("filters", []))
+            for f in version["config"].get("filters", [])
+        )
         reasons = ", ".join(f"{reason} {n}" for reason, n in drops.most_common())
         return f"{steps}; dropped {sum(drops.values())}" + (f" ({reasons})" if reasons else "")
-    return (f"{version['generator']} {version['model']}, {version['strategy']},"
-            f" seed {version['seed']}")
+    return (
+        f"{version['generator']} {version['model']}, {version['strategy']}, seed {version['seed']}"
+    )
 
 
 def _snippet(text: str, width: int = 120) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _ancestors(store: Store, version_id: int) -> list[int]:
@@ -56,9 +58,11 @@ def log(corpus, db):
 
     def show(v, depth):
         mine = Counter({reason: n for (vid, reason), n in drops.items() if vid == v["id"]})
-        click.echo(f"{'   ' * (depth - 1)}{'└─ ' if depth else ''}{v['id']} {v['kind']}"
-                   f" {v['status']} {v['documents']}/{v['target_docs'] or '?'} docs,"
-                   f" {v['created']}: {_made(store.version(v['id']), mine)}")
+        click.echo(
+            f"{'   ' * (depth - 1)}{'└─ ' if depth else ''}{v['id']} {v['kind']}"
+            f" {v['status']} {v['documents']}/{v['target_docs'] or '?'} docs,"
+            f" {v['created']}: {_made(store.version(v['id']), mine)}"
+        )
         for child in kids.get(v["id"], []):
             show(child, depth + 1)
 
@@ -84,28 +88,47 @@ def diff(a, b, samples, as_json, db):
     left = Counter(d["content_hash"] for d in docs_a)
     right = Counter(d["content_hash"] for d in docs_b)
     path = _ancestors(store, vb["id"])
-    between = path[:path.index(va["id"])] if va["id"] in path else []
-    reasons = {d["ordinal"]: f"{d['filter']}: {d['reason']} ({d['detail']})"
-               for d in store.drops(between)}
+    between = path[: path.index(va["id"])] if va["id"] in path else []
+    reasons = {
+        d["ordinal"]: f"{d['filter']}: {d['reason']} ({d['detail']})" for d in store.drops(between)
+    }
 
     def only(docs, extra, why):
         picked = []
         for doc in docs:
             if extra[doc["content_hash"]] > 0:
                 extra[doc["content_hash"]] -= 1
-                picked.append({"ordinal": doc["ordinal"], "text": doc["text"],
-                               "reason": why.get(doc["ordinal"])})
+                picked.append(
+                    {
+                        "ordinal": doc["ordinal"],
+                        "text": doc["text"],
+                        "reason": why.get(doc["ordinal"]),
+                    }
+                )
         return picked
 
     removed, added = only(docs_a, left - right, reasons), only(docs_b, right - left, {})
     if as_json:
-        click.echo(json.dumps({"a": va["id"], "b": vb["id"], "a_documents": len(docs_a),
-                               "b_documents": len(docs_b), "added": added,
-                               "removed": removed}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "a": va["id"],
+                    "b": vb["id"],
+                    "a_documents": len(docs_a),
+                    "b_documents": len(docs_b),
+                    "added": added,
+                    "removed": removed,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
-    click.echo(f"version {va['id']} ({len(docs_a)} documents) -> version {vb['id']}"
-               f" ({len(docs_b)} documents): {len(added)} added, {len(removed)} removed,"
-               f" {len(docs_b) - len(added)} in both")
+    click.echo(
+        f"version {va['id']} ({len(docs_a)} documents) -> version {vb['id']}"
+        f" ({len(docs_b)} documents): {len(added)} added, {len(removed)} removed,"
+        f" {len(docs_b) - len(added)} in both"
+    )
     for label, rows in (("removed", removed), ("added", added)):
         for row in rows[:samples]:
             why = f" [{row['reason']}]" if row["reason"] else ""
@@ -128,11 +151,17 @@ def drops(version, filter_name, reason, as_json, db):
         if filter_name not in (None, row["filter"]) or reason not in (None, row["reason"]):
             continue
         if as_json:
-            click.echo(json.dumps({k: row[k] for k in (
-                "ordinal", "filter", "reason", "detail", "text")}, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {k: row[k] for k in ("ordinal", "filter", "reason", "detail", "text")},
+                    ensure_ascii=False,
+                )
+            )
         else:
-            click.echo(f"{row['ordinal']}  {row['filter']}: {row['reason']} ({row['detail']})"
-                       f"  {_snippet(row['text'], 80)}")
+            click.echo(
+                f"{row['ordinal']}  {row['filter']}: {row['reason']} ({row['detail']})"
+                f"  {_snippet(row['text'], 80)}"
+            )
 
 
 @click.command(name="rm")
@@ -146,18 +175,25 @@ def rm(version, recursive, yes, db):
     v = store.version(version)
     below = store.descendants(v["id"])
     if below and not recursive:
-        raise ZestError(f"version {v['id']} has derived versions"
-                        f" {', '.join(map(str, sorted(below)))}; add --recursive to remove"
-                        " them too")
+        raise ZestError(
+            f"version {v['id']} has derived versions"
+            f" {', '.join(map(str, sorted(below)))}; add --recursive to remove"
+            " them too"
+        )
     doomed = [*below, v["id"]]
     count = sum(store.totals(i)["documents"] for i in doomed)
     if not yes:
-        click.confirm(f"Remove version{'s' if len(doomed) > 1 else ''}"
-                      f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
-                      f" ({count} documents)?", abort=True)
+        click.confirm(
+            f"Remove version{'s' if len(doomed) > 1 else ''}"
+            f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
+            f" ({count} documents)?",
+            abort=True,
+        )
     store.delete_versions(doomed)
-    click.echo(f"removed version{'s' if len(doomed) > 1 else ''}"
-               f" {', '.join(map(str, sorted(doomed)))} ({count} documents)")
+    click.echo(
+        f"removed version{'s' if len(doomed) > 1 else ''}"
+        f" {', '.join(map(str, sorted(doomed)))} ({count} documents)"
+    )
 
 
 @hookimpl
