@@ -7,6 +7,7 @@ document must print as itself, not break the output. Style with ``rich.text.Text
 import sys
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 def stdout() -> Console:
@@ -18,3 +19,15 @@ def stdout() -> Console:
 
 
 stderr = Console(stderr=True, markup=False, highlight=False)
+
+
+def progress_bar(label: str) -> Progress:
+    """A counting bar on stderr, shown only on a terminal (scripts and logs stay clean)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal,
+    )

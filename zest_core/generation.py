@@ -4,7 +4,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .options import ModelPlugin
+from .options import ModelPlugin, Option
+
+# Sampling options that most generators take, declared once so their help reads the same.
+TOP_P = Option(
+    0.95,
+    float,
+    "Nucleus sampling: draw from the most likely tokens whose"
+    " probabilities add up to top_p (1 turns it off).",
+    min=0,
+    max=1,
+)
+TOP_K = Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.console import stderr
-from zest_core.generation import Completion, Generator, Request
+from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
 from zest_core.loops import LoopCheck, last_sentence_end
 from zest_core.models import default_gguf
 
@@ -76,15 +76,8 @@ class LlamaCppGenerator(Generator):
             " chat when the GGUF carries a template.",
             choices=("auto", "completion", "chat"),
         ),
-        "top_p": Option(
-            0.95,
-            float,
-            "Nucleus sampling: draw from the most likely tokens whose"
-            " probabilities add up to top_p (1 turns it off).",
-            min=0,
-            max=1,
-        ),
-        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0),
+        "top_p": TOP_P,
+        "top_k": TOP_K,
         "vocab": Option(
             "full",
             str,

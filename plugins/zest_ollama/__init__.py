@@ -12,7 +12,7 @@ import os
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.generation import Completion, Generator, Request
+from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
 
 DEFAULT_MODEL = "gemma3:270m"
 
@@ -50,15 +50,8 @@ class OllamaGenerator(Generator):
         "num_ctx": Option(
             4096, int, "Context window Ollama loads the model with, in tokens.", min=64
         ),
-        "top_p": Option(
-            0.95,
-            float,
-            "Nucleus sampling: draw from the most likely tokens whose"
-            " probabilities add up to top_p (1 turns it off).",
-            min=0,
-            max=1,
-        ),
-        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0),
+        "top_p": TOP_P,
+        "top_k": TOP_K,
     }
 
     def __init__(self, model: str | None = None, **options):

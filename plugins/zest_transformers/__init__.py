@@ -12,7 +12,7 @@ from pathlib import Path
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.generation import Completion, Generator, Request
+from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
 from zest_core.models import default_gguf
 
 
@@ -35,15 +35,8 @@ class TransformersGenerator(Generator):
             "Weight precision (auto: float32 on CPU, bfloat16 on a GPU).",
             choices=("auto", "float32", "bfloat16", "float16"),
         ),
-        "top_p": Option(
-            0.95,
-            float,
-            "Nucleus sampling: draw from the most likely tokens whose"
-            " probabilities add up to top_p (1 turns it off).",
-            min=0,
-            max=1,
-        ),
-        "top_k": Option(64, int, "Draw from the top_k most likely tokens (0: no limit).", min=0),
+        "top_p": TOP_P,
+        "top_k": TOP_K,
     }
 
     def __init__(self, model: str | None = None, **options):

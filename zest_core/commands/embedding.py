@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import console
 from ..hookspecs import hookimpl
@@ -13,17 +12,6 @@ from ..options import parse_option_pairs
 from ..store import Store
 from . import db_option
 from .evaluation import encoder_options
-
-
-def _bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console.stderr,
-        disable=not console.stderr.is_terminal,
-    )
 
 
 @click.command(name="embed")
@@ -59,7 +47,7 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
         encoder_name, context, model=model, store=Store(db), **parse_option_pairs(option_pairs)
     )
     encoder.encoder.progress = False  # one bar over the corpus, not one per batch
-    bar = _bar("embedding")
+    bar = console.progress_bar("embedding")
     task = None
 
     def on_start(total: int, done: int) -> None:
@@ -97,7 +85,7 @@ def index_(source, out):
     from ..shards import read_meta
 
     started = time.monotonic()
-    bar = _bar("indexing")
+    bar = console.progress_bar("indexing")
     with bar:
         task = bar.add_task("docs", total=read_meta(source).get("count"))
         target = build_index(source, out, on_shard=lambda n: bar.update(task, advance=n))

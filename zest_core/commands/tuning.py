@@ -1,7 +1,6 @@
 """``zest tune``: encoder settings chosen on synthetic queries (zest_core/tuning.py)."""
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import console
@@ -10,17 +9,6 @@ from ..options import parse_option_pairs
 from ..store import Store
 from . import db_option
 from .evaluation import encoder_options
-
-
-def _bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console.stderr,
-        disable=not console.stderr.is_terminal,
-    )
 
 
 @click.command(name="tune")
@@ -65,7 +53,7 @@ def tune_(
     if todo:
         gen = version_generator(store, ref, generator, generator_model)
         try:
-            with _bar("writing queries") as bar:
+            with console.progress_bar("writing queries") as bar:
                 task = bar.add_task("queries", total=todo)
                 write_queries(
                     store,
@@ -78,7 +66,7 @@ def tune_(
         finally:
             gen.close()
         click.echo(f"wrote {todo} synthetic queries with {gen.name} ({gen.model_id})")
-    with _bar("searching the grid") as bar:
+    with console.progress_bar("searching the grid") as bar:
         task = bar.add_task("grid", total=None)
         result = tune(
             store,
