@@ -12,6 +12,9 @@ import fake_plugin  # noqa: E402
 fake_plugin.register()
 
 SCIFACT_EXEMPLARS = ROOT / "corpora" / "scifact"
+# ``zest run`` arguments of a small, quick run with the fake generator (add --db and more).
+FAKE_RUN = ("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake")
+FAKE_RUN += ("--anchors", 4, "--docs", 8)
 BEIR = ROOT.parent / "shared" / "data" / "beir"
 
 

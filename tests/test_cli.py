@@ -5,7 +5,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
+from conftest import FAKE_RUN, SCIFACT_EXEMPLARS, clean_exit, fake_cli
 
 from zest_core.cli import cli
 from zest_core.store import Store
@@ -20,21 +20,7 @@ def zest(*args, ok=True):
 
 
 def fake_run(db, *extra, ok=True):
-    return zest(
-        "run",
-        "--exemplars",
-        SCIFACT_EXEMPLARS,
-        "--generator",
-        "fake",
-        "--anchors",
-        4,
-        "--docs",
-        8,
-        "--db",
-        db,
-        *extra,
-        ok=ok,
-    )
+    return zest(*FAKE_RUN, "--db", db, *extra, ok=ok)
 
 
 def test_run_show_list_export(db_path, tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import SCIFACT_EXEMPLARS, fake_cli
+from conftest import FAKE_RUN, SCIFACT_EXEMPLARS, fake_cli
 
 from zest_core import pipeline
 from zest_core.cli import cli
@@ -33,20 +33,7 @@ def one_error(result, message: str) -> None:
 
 
 def run(db, *extra):
-    return zest(
-        "run",
-        "--exemplars",
-        SCIFACT_EXEMPLARS,
-        "--generator",
-        "fake",
-        "--anchors",
-        4,
-        "--docs",
-        8,
-        "--db",
-        db,
-        *extra,
-    )
+    return zest(*FAKE_RUN, "--db", db, *extra)
 
 
 def versions(db):
