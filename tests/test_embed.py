@@ -271,6 +271,14 @@ def zest_index_reads(directory: Path) -> bool:
     return (directory / "index" / "dense.usearch").is_file()
 
 
+def embed_error(tmp_path, source, context):
+    """The one ``Error:`` line of ``zest embed SOURCE`` into ``tmp_path/out``, which must fail."""
+    out, db = tmp_path / "out", tmp_path / "z.db"
+    return error_line(
+        zest("embed", source, "--context", context, "--out", out, "--db", db, check=False)
+    )
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -282,19 +290,7 @@ def zest_index_reads(directory: Path) -> bool:
 def test_malformed_input_is_named_and_nothing_written(tmp_path, content, message):
     source = tmp_path / "in.jsonl"
     source.write_text(content)
-    line = error_line(
-        zest(
-            "embed",
-            source,
-            "--context",
-            "none",
-            "--out",
-            tmp_path / "out",
-            "--db",
-            tmp_path / "z.db",
-            check=False,
-        )
-    )
+    line = embed_error(tmp_path, source, "none")
     assert message in line and not (tmp_path / "out").exists()
 
 
@@ -304,19 +300,7 @@ def test_incomplete_context_is_refused(tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("one document\n")
     version = complete_version(Store(tmp_path / "z.db"), ["a context"], status="running")
-    line = error_line(
-        zest(
-            "embed",
-            source,
-            "--context",
-            version,
-            "--out",
-            tmp_path / "out",
-            "--db",
-            tmp_path / "z.db",
-            check=False,
-        )
-    )
+    line = embed_error(tmp_path, source, version)
     assert "not complete" in line and not (tmp_path / "out").exists()
 
 
@@ -325,19 +309,7 @@ def test_parquet_input_without_text_column(tmp_path):
 
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), source)
-    line = error_line(
-        zest(
-            "embed",
-            source,
-            "--context",
-            "none",
-            "--out",
-            tmp_path / "out",
-            "--db",
-            tmp_path / "z.db",
-            check=False,
-        )
-    )
+    line = embed_error(tmp_path, source, "none")
     assert "no 'text' column (columns: body, id)" in line
 
 
