@@ -203,6 +203,76 @@ def test_balanced_subset_covers_every_anchor():
     assert [d["ordinal"] for d in balanced_subset(direct, 3)] == [0, 1, 2]
 
 
+TUNED = """
+[experiment]
+name = "tuned"
+seeds = [0]
+contexts = ["none", "synthetic"]
+[[dataset]]
+name = "scifact-slice"
+path = "data/scifact-slice"
+pool = 20
+[[encoder]]
+name = "hybrid"
+options = { max_seq_length = 128 }
+[[encoder]]
+name = "hybrid"
+options = { max_seq_length = 128 }
+tuned = true
+tune_docs = 16
+[generation]
+generator = "fake"
+k = 2
+anchors = 2
+docs = 24
+"""
+
+
+def test_a_tuned_encoder_is_tuned_on_a_subset_and_scored_with_its_choice(
+    smoke, tmp_path, monkeypatch
+):
+    """``tuned = true``: queries written and settings tuned on the balanced J'=tune_docs
+    subset of each synthetic version, the version scored with them; baselines keep the
+    untuned settings (and so reuse the untuned encoder's results); a rerun redoes nothing."""
+    from fake_plugin import FakeGenerator
+    from test_evaluate import counting
+
+    grid = smoke.parent / "tuned.toml"
+    grid.write_text(TUNED)
+    db = tmp_path / "zest.db"
+    args = ["experiment", str(grid), "--db", str(db), "--report", str(tmp_path / "r")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    run = store.db.execute("SELECT id FROM versions WHERE kind = 'run'").fetchone()[0]
+    tuning = store.db.execute_returning_dicts("SELECT * FROM tunings")
+    assert len(tuning) == 1
+    tuned_on = store.version(tuning[0]["version_id"])
+    assert tuned_on["kind"] == "subset" and tuned_on["parent_id"] == run
+    assert len(store.documents(tuned_on["id"])) == tuning[0]["queries"] == 16
+    chosen = json.loads(tuning[0]["settings"])
+    rows = read_csv(tmp_path / "r" / "results.csv", drop=())
+    by = {(r["encoder"], r["arm"]): r for r in rows}
+    plain, tuned = "hybrid[max_seq_length=128]", "hybrid[max_seq_length=128] tuned on 16 docs"
+    assert by[(plain, "none")]["result_id"] == by[(tuned, "none")]["result_id"]
+    synthetic = store.db.execute(
+        "SELECT settings FROM eval_results WHERE id = ?", [by[(tuned, "synthetic")]["result_id"]]
+    ).fetchone()[0]
+    assert {k: json.loads(synthetic)[k] for k in chosen} == chosen
+    assert by[(plain, "synthetic")]["result_id"] != by[(tuned, "synthetic")]["result_id"]
+    assert f"tuned on version {tuned_on['id']} (16 queries written)" in result.output
+    text = (tmp_path / "r" / "report.md").read_text()
+    heading = f"## scifact-slice — encoders and contexts against synthetic under {plain}"
+    base = 100 * float(by[(plain, "synthetic")]["ndcg_at_10"])
+    assert heading in text and f"| synthetic | {base:.2f} (base) |" in text
+
+    calls = counting(monkeypatch, FakeGenerator, "complete")
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert calls == [] and store.db.execute("SELECT count(*) FROM tunings").fetchone()[0] == 1
+    assert "4 results (4 reused)" in again.output
+
+
 BAD = [
     ("[experiment\nname = 1", "not valid TOML"),
     (
@@ -230,6 +300,10 @@ BAD = [
     (
         "[[dataset]]\npath = 'data/scifact-slice'\nother_domain = 'elsewhere'",
         "other_domain 'elsewhere' is not a dataset",
+    ),
+    (
+        "[[dataset]]\npath = 'data/scifact-slice'\n[encoder]\ntuned = true\ntune_docs = 4",
+        "tune_docs needs tuned = true and an integer >= 16",
     ),
 ]
 

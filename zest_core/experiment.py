@@ -50,7 +50,7 @@ SYNTHETIC = ("synthetic", "other-domain")
 TABLES = {
     "experiment": {"name", "seeds", "contexts", "eval_seed", "report", "notes"},
     "dataset": {"name", "path", "exemplars", "other_domain", "pool"},
-    "encoder": {"name", "model", "options"},
+    "encoder": {"name", "model", "options", "tuned", "tune_docs"},
     "generation": set(GENERATION_KEYS),
     "ablations": set(GENERATION_KEYS) | {"at"},
 }
@@ -156,6 +156,7 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
                 f"unknown encoder {e.get('name')!r} "
                 f"(available: {', '.join(sorted(known_encoders))})",
             )
+        _check_tuning(path, e)
     base = {**GENERATION_DEFAULTS, **_table(path, data.get("generation", {}), "generation")}
     base = _generation(path, base, "[generation]")
     seeds = top.get("seeds", [0])
@@ -183,6 +184,20 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         arms,
         target,
     )
+
+
+def _check_tuning(path: Path, encoder: dict) -> None:
+    from .tuning import GRIDS, MIN_DOCUMENTS
+
+    tuned, limit = encoder.get("tuned", False), encoder.get("tune_docs")
+    if not isinstance(tuned, bool):
+        raise _fail(path, "[encoder] tuned must be true or false")
+    if tuned and encoder.get("name", "hybrid") not in GRIDS:
+        raise _fail(path, f"[encoder] tuned: only {', '.join(GRIDS)} can be tuned")
+    if limit is not None and (not tuned or not isinstance(limit, int) or limit < MIN_DOCUMENTS):
+        raise _fail(
+            path, f"[encoder] tune_docs needs tuned = true and an integer >= {MIN_DOCUMENTS}"
+        )
 
 
 def _list(path: Path, value: Any, name: str) -> list:
@@ -536,7 +551,48 @@ def obtain(store: Store, job: Job, on_document: Callable[[dict], None]) -> int:
 def encoder_label(encoder: dict) -> str:
     options = ",".join(f"{k}={v}" for k, v in sorted(encoder.get("options", {}).items()))
     model = f"({encoder['model']})" if encoder.get("model") else ""
-    return f"{encoder.get('name', 'hybrid')}{model}" + (f"[{options}]" if options else "")
+    label = f"{encoder.get('name', 'hybrid')}{model}" + (f"[{options}]" if options else "")
+    if encoder.get("tuned"):
+        label += " tuned" + (f" on {encoder['tune_docs']} docs" if encoder.get("tune_docs") else "")
+    return label
+
+
+def tuned_settings(
+    store: Store, version: int, encoder: dict, note: Callable[[str], None] = lambda line: None
+) -> dict:
+    """The settings zero-shot tuning (``zest tune``) picks for ``version``: tuned on the
+    version itself, or, when it has more than ``tune_docs`` documents, on its balanced subset
+    of that size (fewer synthetic queries to write). Queries and tuning are stored, so this
+    runs once per version; nothing here reads the target dataset."""
+    from .encoding import make_encoder
+    from .tuning import tune, tuned_options, version_generator, write_queries
+
+    name, model = encoder.get("name", "hybrid"), encoder.get("model")
+    options = encoder.get("options", {})
+    target = version
+    limit = encoder.get("tune_docs")
+    if limit and len(store.ordinals(version)) > limit:
+        target = subset_version(store, version, limit)
+    encoder_obj = make_encoder(name, model, **options)
+    try:
+        settings = encoder_obj.settings()
+    finally:
+        encoder_obj.close()
+    try:
+        return tuned_options(store, target, name, settings)
+    except ZestError:
+        pass  # not tuned yet: write the queries it lacks, then tune
+    generator = version_generator(store, target)
+    try:
+        written = write_queries(store, target, generator, seed=store.version(target)["seed"] or 0)
+    finally:
+        generator.close()
+    tuning = tune(store, target, name, model, **options)
+    note(
+        f"version {version}: tuned on version {target} ({written} queries written): "
+        + ", ".join(f"{k}={v}" for k, v in tuning["settings"].items())
+    )
+    return tuning["settings"]
 
 
 def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], None]) -> list[dict]:
@@ -562,19 +618,31 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         own = [job for job in jobs if job.dataset is dataset]
         entries = [(spec, None) for spec in grid.baselines] + [(str(j.version), j) for j in own]
         for encoder in grid.encoders:
+            options = encoder.get("options", {})
+            groups: dict[str, tuple[dict, list[int]]] = {}
+            for i, (_, job) in enumerate(entries):
+                chosen = options
+                if job is not None and encoder.get("tuned"):
+                    progress.step(f"{dataset.name}: tuning on version {job.version}")
+                    chosen = {**options, **tuned_settings(store, job.version, encoder, note)}
+                groups.setdefault(json.dumps(chosen, sort_keys=True), (chosen, []))[1].append(i)
             progress.step(f"{dataset.name}: scoring with {encoder_label(encoder)}")
-            rows = evaluate_contexts(
-                store,
-                dataset.path,
-                encoder.get("name", "hybrid"),
-                [e[0] for e in entries],
-                model=encoder.get("model"),
-                seed=grid.eval_seed,
-                reuse=True,
-                note=lambda line, d=dataset.name: note(f"{d}: {line}"),
-                on_row=lambda row: progress.evaluated(),
-                **encoder.get("options", {}),
-            )
+            rows: list[dict] = [{}] * len(entries)
+            for chosen, members in groups.values():  # one call per set of settings
+                scored = evaluate_contexts(
+                    store,
+                    dataset.path,
+                    encoder.get("name", "hybrid"),
+                    [entries[i][0] for i in members],
+                    model=encoder.get("model"),
+                    seed=grid.eval_seed,
+                    reuse=True,
+                    note=lambda line, d=dataset.name: note(f"{d}: {line}"),
+                    on_row=lambda row: progress.evaluated(),
+                    **chosen,
+                )
+                for i, row in zip(members, scored):
+                    rows[i] = row
             for (spec, job), row in zip(entries, rows):
                 records.append(
                     {
@@ -621,4 +689,5 @@ __all__ = [
     "run",
     "subset_version",
     "to_generate",
+    "tuned_settings",
 ]

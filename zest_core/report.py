@@ -105,6 +105,8 @@ def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
     lines = _header(grid, info)
     for (dataset, encoder), summary in summaries.items():
         lines += _section(dataset, encoder, summary)
+    for name in dict.fromkeys(d for d, _ in summaries):
+        lines += _across_encoders(name, {e: s for (d, e), s in summaries.items() if d == name})
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
     (directory / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return [directory / "report.md", *written]
@@ -188,6 +190,53 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
     ]
     lines += _claims(s)
     return lines + [""]
+
+
+def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
+    """With several encoders: every (context, encoder) minus the first encoder's base
+    context of the same J' (``synthetic``, and ``reference`` when the ablations have one),
+    paired by query, so each encoder option, each ablation and their combination read
+    against one default."""
+    if len(by_encoder) < 2:
+        return []
+    (first, base), others = next(iter(by_encoder.items())), list(by_encoder)
+    queries = sorted(set.intersection(*(set(s.queries) for s in by_encoder.values())))
+
+    def matrix(s: Summary, arm: str) -> np.ndarray:
+        return np.array([[r["per_query"][q]["ndcg_at_10"] for q in queries] for r in s.arms[arm]])
+
+    lines = []
+    for center in dict.fromkeys(("synthetic", base.reference)):
+        if center not in base.arms:
+            continue
+        docs = base.arms[center][0]["config"]["docs"]
+        rows = [  # the baselines sit with the base J'; each arm with its own J'
+            arm
+            for arm, records in base.arms.items()
+            if (records[0]["config"] or {}).get("docs") == docs
+            or (records[0]["config"] is None and center == "synthetic")
+        ]
+        lines += [
+            f"## {dataset} — encoders and contexts against {center} under {first}"
+            f" (J' = {docs}; nDCG@10 points, paired by query)",
+            "",
+            "| context | " + " | ".join(others) + " |",
+            "| --- |" + " --- |" * len(others),
+        ]
+        for arm in rows:
+            cells = []
+            for encoder in others:
+                s = by_encoder[encoder]
+                if arm not in s.arms or (encoder == first and arm == center):
+                    cells.append(
+                        f"{100 * matrix(s, arm).mean():.2f} (base)" if arm in s.arms else "-"
+                    )
+                    continue
+                d = paired_difference(matrix(s, arm), matrix(base, center))
+                cells.append(f"{d.format()} {_verdict(d)}")
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _claims(s: Summary) -> list[str]:
