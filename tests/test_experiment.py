@@ -106,6 +106,9 @@ def test_smoke_writes_the_report(smoke, first_run):
     assert "| synthetic vs full access (real:20) | within 0.5% of full access" in text
     assert "| k=10 minus k=5" not in text  # k = 10 was not in the grid
     assert "| reference (hierarchical) minus strategy=direct |" in text
+    assert "Each ablation against the reference context (J' = 4)" in text
+    ablation_rows = [line.split(" |")[0] for line in text.splitlines() if line.startswith("| k=")]
+    assert {"| k=1", "| k=3"} <= set(ablation_rows)
     assert "Smoke test: fake generator" in text
     store = Store(db)
     # 2 datasets x 2 seeds x (base, k=1, k=3, direct, diverse); other-domain and J' reuse them

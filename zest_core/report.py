@@ -181,6 +181,20 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         if arm and "synthetic" in s.arms:
             d = s.delta("synthetic", arm)
             lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+    ablations = [a for a, rows in s.arms.items() if rows[0]["axis"] not in (None, "docs", "*")]
+    if ablations and s.reference in s.arms:
+        docs = s.arms[s.reference][0]["config"]["docs"]
+        lines += [
+            "",
+            f"Each ablation against the {s.reference} context (J' = {docs}), nDCG@10 points, "
+            "paired by query:",
+            "",
+            f"| arm minus {s.reference} | difference [95% CI] p | |",
+            "| --- | --- | --- |",
+        ]
+        for arm in ablations:
+            d = s.delta(arm, s.reference)
+            lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
     lines += [
         "",
         "The paper's reported differences beside ours:",
