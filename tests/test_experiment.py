@@ -4,6 +4,7 @@ hybrid encoder, real SQLite, real mteb scoring on small SciFact and NFCorpus sli
 import csv
 import json
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -86,6 +87,8 @@ def test_smoke_writes_the_report(smoke, first_run):
     rows = read_csv(report / "results.csv")
     # per dataset: 3 baselines + 9 arms x 2 seeds
     assert len(rows) == 2 * (3 + 9 * 2) and "42 results (" in output
+    # not a terminal: a progress line per step instead of bars
+    assert re.search(r"\d\d:\d\d:\d\d scifact-slice: k=1, seed 1 \(\d+/\d+ documents", output)
     arms = {row["arm"] for row in rows}
     assert arms == {
         "none",

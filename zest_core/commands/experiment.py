@@ -29,6 +29,7 @@ class _Bars:
         self.generated = self.scored = 0
 
     def start(self, documents: int, evaluations: int) -> None:
+        self.totals = (documents, evaluations)
         self.docs = self.bar.add_task("documents to generate", total=documents)
         self.evals = self.bar.add_task("contexts to score", total=evaluations)
         self.now = self.bar.add_task("", total=None)
@@ -36,6 +37,12 @@ class _Bars:
 
     def step(self, what: str) -> None:
         self.bar.update(self.now, description=what)
+        if self.bar.disable:  # a log, not a terminal: a line per step, so hours of work show
+            click.echo(
+                f"{time.strftime('%H:%M:%S')} {what} ({self.generated}/{self.totals[0]} "
+                f"documents, {self.scored}/{self.totals[1]} scored)",
+                err=True,
+            )
 
     def document(self, doc: dict) -> None:
         self.generated += 1
