@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from zest_core.evaluate import query_scores  # noqa: E402
+from zest_core.report import _verdict  # noqa: E402  (the report's own wording)
 from zest_core.stats import mean_interval, paired_difference  # noqa: E402
 from zest_core.store import Store  # noqa: E402
 
@@ -37,10 +38,6 @@ ROWS = [
     ("+ diverse anchors (J' 128)", "strategy=diverse", PLAIN, ("reference", PLAIN)),
     ("all together (J' 128)", "strategy=diverse", BOTH, ("reference", PLAIN)),
 ]
-
-
-def _verdict(d) -> str:
-    return "within noise" if d.covers_zero else ("higher" if d.mean > 0 else "lower")
 
 
 def main() -> None:
