@@ -165,6 +165,13 @@ def test_index_refuses_another_context_or_encoder(world, tmp_path):
     assert "built with encoder 'hybrid', not 'dense'" in line
     line = error_line(zest("search", index, "cells", "-o", "weight=0.5", check=False))
     assert "weight=0.7 there, 0.5 asked" in line
+    # an index written by another version of zest's index format is refused, not misread
+    old = tmp_path / "old-index"
+    shutil.copytree(index, old)
+    meta = json.loads((old / "meta.json").read_text())
+    (old / "meta.json").write_text(json.dumps({**meta, "index_format": 1}))
+    line = error_line(zest("search", old, "cells", check=False))
+    assert "format 1, not 2" in line and "build it again with zest index" in line
 
 
 @pytest.mark.slow

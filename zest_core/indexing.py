@@ -4,14 +4,19 @@ exactly as ``zest eval`` scores, without scoring every document.
 The hybrid's score is ``w * z(dense) + (1 - w) * z(bm25)`` where ``z`` standardises a
 query's scores over *all* documents. The index holds what that needs:
 
-* ``dense.usearch``: an HNSW graph over the dense vectors (usearch, inner product), for
-  the dense candidates; ``vectors.npy``: the float32 vectors, memory-mapped, to score
-  candidates exactly; ``moments.npz``: the vectors' mean and second moment, so a query's
+* ``dense.usearch``: an HNSW graph over the dense vectors (usearch, inner product, its
+  copy of the vectors in float16: it only proposes candidates), for the dense candidates;
+  ``vectors.npy``: the float32 vectors, memory-mapped, to score candidates exactly;
+  ``moments.npz``: the vectors' mean and second moment, so a query's
   dense mean and standard deviation over all documents are ``q . mu`` and
   ``sqrt(q^T M q - (q . mu)^2)`` (exact, no scan);
-* ``bm25.npz``: the documents' BM25 weights as a CSC matrix (an inverted index): a query's
-  BM25 scores for every document are the sum of its terms' columns, so its BM25 mean,
-  standard deviation and top documents are exact and cost the length of its postings.
+* ``bm25-{data,indices,indptr}.npy``: the documents' BM25 weights as a CSC matrix (an
+  inverted index), memory-mapped: a query's BM25 scores for every document are the sum of
+  its terms' columns, so its BM25 mean, standard deviation and top documents are exact and
+  cost the length of its postings.
+
+Everything large is memory-mapped, so a search process holds the pages its queries touch,
+not the index (at 1M documents: docs/scale.md).
 
 Candidates are the dense top ``candidates`` from the graph and the BM25 top ``candidates``;
 each is scored exactly, and the best ``top_k`` returned. A document that is neither near
@@ -33,14 +38,18 @@ from .encoding import DocumentMoments, best, query_moments, standardise
 from .errors import ZestError
 from .shards import META, read_meta, read_state, write_json
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays
 #: HNSW settings: measured in benchmarks/scale.py (docs/scale.md).
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
+#: The graph's copy of the vectors: half the memory of f32; candidates are rescored
+#: from vectors.npy in float32, so scores stay exact.
+GRAPH_DTYPE = "f16"
 EXPANSION_SEARCH = 400  # 128 gave recall@10 0.925 at 200k, 400 gave 0.972 (docs/scale.md)
 CANDIDATES = 100
 #: At most this many documents are added by the threshold bound per query (see _bounded).
 MAX_EXTRA = 50_000
+BM25_PARTS = ("data", "indices", "indptr")
 
 
 def _usearch():
@@ -54,7 +63,7 @@ def _usearch():
 def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path:
     """An index over the complete embed output ``source``, written to ``target`` (default
     ``source/index``) under a temporary name and renamed when whole."""
-    from scipy.sparse import csr_matrix, save_npz
+    from scipy.sparse import csr_matrix
 
     Index = _usearch()
     meta = read_meta(source)
@@ -86,7 +95,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
             graph = Index(
                 ndim=dense.shape[1],
                 metric="ip",
-                dtype="f32",
+                dtype=GRAPH_DTYPE,
                 connectivity=CONNECTIVITY,
                 expansion_add=EXPANSION_ADD,
                 expansion_search=EXPANSION_SEARCH,
@@ -118,7 +127,9 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         matrix = csr_matrix(
             (np.concatenate(weights), columns.astype(np.int32), indptr), shape=(count, len(terms))
         )
-        save_npz(building / "bm25.npz", matrix.tocsc(), compressed=False)
+        matrix = matrix.tocsc()
+        for part in BM25_PARTS:
+            np.save(building / f"bm25-{part}.npy", getattr(matrix, part))
         np.save(building / "terms.npy", terms)
     np.savez(building / "context.npz", **(state or {}))
     index_meta = {
@@ -133,6 +144,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
             "source": str(source.resolve()),
             "engine": {
                 "dense": "usearch",
+                "dtype": GRAPH_DTYPE,
                 "connectivity": CONNECTIVITY,
                 "expansion_add": EXPANSION_ADD,
                 "expansion_search": EXPANSION_SEARCH,
@@ -164,12 +176,16 @@ class SearchIndex:
     that must match the one the index was built with (``check``)."""
 
     def __init__(self, directory: str | Path):
-        from scipy.sparse import load_npz
+        from scipy.sparse import csc_matrix
 
         self.path = Path(directory)
         self.meta = read_meta(self.path)
         if self.meta.get("index_format") != INDEX_FORMAT:
-            raise ZestError(f"{self.path} is not a zest index (build one with zest index)")
+            raise ZestError(
+                f"{self.path} is not a zest index of this version"
+                f" (format {self.meta.get('index_format')}, not {INDEX_FORMAT}):"
+                " build it again with zest index"
+            )
         self.graph = _usearch().restore(str(self.path / "dense.usearch"), view=True)
         self.graph.expansion_search = EXPANSION_SEARCH
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
@@ -177,9 +193,13 @@ class SearchIndex:
         with np.load(self.path / "moments.npz") as arrays:
             self.moments = {"mean": arrays["mean"], "second": arrays["second"]}
         self.bm25 = self.terms = None
-        if (self.path / "bm25.npz").is_file():
-            self.bm25 = load_npz(self.path / "bm25.npz").tocsc()
+        if (self.path / "terms.npy").is_file():
             self.terms = np.load(self.path / "terms.npy")
+            parts = [np.load(self.path / f"bm25-{p}.npy", mmap_mode="r") for p in BM25_PARTS]
+            # copy=False keeps the arrays memory-mapped: a query reads only its postings
+            self.bm25 = csc_matrix(
+                tuple(parts), shape=(len(self.vectors), len(self.terms)), copy=False
+            )
 
     def encoder(self, model: str | None = None, **options: Any) -> AdaptedEncoder:
         """The encoder the index was built with, from its recorded settings and context
