@@ -55,6 +55,7 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
         "elapsed": elapsed,
         "docs": len(done),
         "tokens": sum(c.completion_tokens for _, c in done),
+        "chars": sum(len(c.text) for _, c in done),  # text: a smaller vocabulary needs more tokens
     }
 
 

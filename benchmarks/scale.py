@@ -9,11 +9,13 @@
    shards), alternating, ``--rounds`` times each; the ratio is taken within the run.
 2. Engines (``--engine-docs``): usearch, faiss (HNSW flat) and hnswlib at the same HNSW
    settings on the same vectors: build time, peak RSS, latency, dense recall@10.
-3. Index at ``--docs``: the embedded real documents repeated with noise up to ``--docs``
-   (dense vectors + Gaussian noise, renormalised; sparse rows copied with weights jittered
-   by +-10%), written as embed shards, indexed by ``zest index``'s code, searched by
-   ``zest search``'s code with ``--queries`` real queries; recall@10 against exact hybrid
-   scoring of every document (scores computed directly, not through the index's moments).
+3. Index at ``--docs``: documents made from real embedded ones (``--base-docs`` of them,
+   SciFact + NFCorpus), ``--mix recombine`` (the default: each mostly one real document and
+   partly another, dense and sparse blended) or ``--mix noise`` (the stress case: noisy
+   near-copies of each real document in turn), written as embed shards, indexed by ``zest
+   index``'s code, searched by ``zest search``'s code with ``--queries`` real queries;
+   recall@10 against exact hybrid scoring of every document (scores computed directly, not
+   through the index's moments).
 
 Each of build, search and exact scoring runs in its own process, so each peak RSS is its own.
 Prints a markdown table (docs/scale.md) and writes ``results.json`` under ``--out``.
@@ -263,8 +265,69 @@ def noisy_copies(base: np.ndarray, start: int, stop: int, seed: int) -> np.ndarr
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
-def write_synthetic(embedded: Path, target: Path, n: int, shard_size: int = 65536) -> None:
-    """Embed output of ``n`` documents: the real embedded ones repeated with noise."""
+def entries(offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sparse row lengths of ``docs`` and the positions of their entries."""
+    lengths = offsets[docs + 1] - offsets[docs]
+    return lengths, np.concatenate([np.arange(offsets[d], offsets[d + 1]) for d in docs])
+
+
+def recombined(base, offsets, values, weights, start: int, stop: int):
+    """Documents ``start:stop`` of the recombined corpus: each is mostly one real document
+    ``a`` and partly another ``b`` (share ``alpha`` of ``a``, uniform in [0.5, 1)): dense
+    ``normalise(alpha v_a + (1 - alpha) v_b)`` (MiniLM mean-pools tokens, so a text made of
+    two texts lands near this blend), sparse ``alpha w_a + (1 - alpha) w_b`` over the union
+    of their terms. Returns the dense rows, the sparse offsets, term ids and weights."""
+    rng = np.random.default_rng([3, start])
+    m = stop - start
+    a = rng.integers(0, len(base), m)
+    b = (a + rng.integers(1, len(base), m)) % len(base)  # another document than a
+    alpha = rng.uniform(0.5, 1.0, m).astype(np.float32)
+    dense = alpha[:, None] * base[a] + (1 - alpha)[:, None] * base[b]
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    rows, terms, shares = [], [], []
+    for docs, share in ((a, alpha), (b, 1 - alpha)):
+        lengths, take = entries(offsets, docs)
+        rows.append(np.repeat(np.arange(m, dtype=np.uint64), lengths))
+        terms.append(values[take].astype(np.uint64))
+        shares.append(weights[take] * np.repeat(share, lengths))
+    # one entry per (document, term): a term of both a and b gets the sum of its shares
+    keys, where = np.unique(
+        (np.concatenate(rows) << np.uint64(32)) | np.concatenate(terms), return_inverse=True
+    )
+    summed = np.bincount(where, weights=np.concatenate(shares)).astype(np.float32)
+    lengths = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=m)
+    sparse_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return (
+        dense.astype(np.float32),
+        sparse_offsets,
+        (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+        summed,
+    )
+
+
+def noisy(base, offsets, values, weights, start: int, stop: int):
+    """Documents ``start:stop`` as noisy copies of the real ones in turn (the stress case:
+    ``n / len(base)`` near-duplicates of every document): dense plus Gaussian noise,
+    renormalised; sparse rows copied with weights jittered by +-10%."""
+    docs = np.arange(start, stop) % len(base)
+    lengths, take = entries(offsets, docs)
+    jitter = np.random.default_rng([2, start]).uniform(0.9, 1.1, len(take)).astype(np.float32)
+    sparse_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return (
+        noisy_copies(base, start, stop, seed=0),
+        sparse_offsets,
+        values[take],
+        weights[take] * jitter,
+    )
+
+
+MIXES = {"recombine": recombined, "noise": noisy}
+
+
+def write_synthetic(
+    embedded: Path, target: Path, n: int, mix: str = "recombine", shard_size: int = 65536
+) -> None:
+    """Embed output of ``n`` documents made from the real embedded ones (``MIXES``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -276,30 +339,25 @@ def write_synthetic(embedded: Path, target: Path, n: int, shard_size: int = 6553
     base = table.column("dense").combine_chunks()
     base = base.values.to_numpy().reshape(len(base), -1)
     indices = table.column("sparse_indices").combine_chunks()
-    weights = table.column("sparse_weights").combine_chunks()
-    offsets = indices.offsets.to_numpy()
+    real = (
+        indices.offsets.to_numpy(),
+        indices.values.to_numpy(),
+        table.column("sparse_weights").combine_chunks().values.to_numpy(),
+    )
     target.mkdir(parents=True, exist_ok=True)
     shards = []
     for number, start in enumerate(range(0, n, shard_size)):
         stop = min(n, start + shard_size)
-        rows = np.arange(start, stop) % len(base)
-        lengths = offsets[rows + 1] - offsets[rows]
-        take = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows])
-        rng = np.random.default_rng([2, start])
-        jitter = rng.uniform(0.9, 1.1, len(take)).astype(np.float32)
-        new_offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        dense, offsets, terms, weights = MIXES[mix](base, *real, start, stop)
+        offsets = pa.array(offsets)
         shard = pa.table(
             {
                 "id": pa.array([f"d{i}" for i in range(start, stop)]),
                 "dense": pa.FixedSizeListArray.from_arrays(
-                    pa.array(noisy_copies(base, start, stop, seed=0).reshape(-1)), base.shape[1]
+                    pa.array(dense.reshape(-1)), base.shape[1]
                 ),
-                "sparse_indices": pa.ListArray.from_arrays(
-                    new_offsets, pa.array(indices.values.to_numpy()[take])
-                ),
-                "sparse_weights": pa.ListArray.from_arrays(
-                    new_offsets, pa.array(weights.values.to_numpy()[take] * jitter)
-                ),
+                "sparse_indices": pa.ListArray.from_arrays(offsets, pa.array(terms)),
+                "sparse_weights": pa.ListArray.from_arrays(offsets, pa.array(weights)),
             }
         )
         shards.append(shard_name(number))
@@ -311,7 +369,7 @@ def write_synthetic(embedded: Path, target: Path, n: int, shard_size: int = 6553
             **read_meta(embedded),
             "count": n,
             "shards": shards,
-            "input": f"synthetic from {embedded}",
+            "input": f"synthetic ({mix}) from {embedded}",
         },
     )
 
@@ -406,6 +464,19 @@ def main() -> None:
         type=Path,
         help="reuse this embed output (an earlier run's OUT/embed-0): skips 1.",
     )
+    parser.add_argument(
+        "--base-docs",
+        type=int,
+        default=0,
+        help="real documents (half of each dataset) embedded once through zest embed's path"
+        " as the base of 3.; 0: the documents of 1.",
+    )
+    parser.add_argument(
+        "--mix",
+        choices=sorted(MIXES),
+        default="recombine",
+        help="how 3. makes --docs documents of the base (recombined and noisy docstrings)",
+    )
     parser.add_argument("--skip-engines", action="store_true", help="skip 2.")
     parser.add_argument("--skip-index", action="store_true", help="skip 3.")
     parser.add_argument(
@@ -448,6 +519,17 @@ def main() -> None:
         indptr=queries.sparse.indptr,
     )
 
+    if args.base_docs:
+        from zest_core.shards import embed
+
+        base_docs, _ = texts_and_queries(args.base_docs, 0)
+        source = args.out / f"base-input-{len(base_docs)}.jsonl"
+        source.write_text("".join(json.dumps(d) + "\n" for d in base_docs))
+        print(f"base: embedding {len(base_docs)} real documents", flush=True)
+        embedded = args.out / f"base-{len(base_docs)}"
+        embed(encoder, source, embedded)  # resumes an earlier run's
+        results["base_docs"] = len(base_docs)
+
     import pyarrow.parquet as pq
 
     base = np.concatenate(
@@ -468,10 +550,11 @@ def main() -> None:
         print(json.dumps(results, indent=2), flush=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
         return
-    print(f"3. index over {args.docs} documents", flush=True)
-    synthetic = args.out / f"synthetic-{args.docs}"
+    print(f"3. index over {args.docs} documents ({args.mix} of {len(base)})", flush=True)
+    synthetic = args.out / f"synthetic-{args.mix}-{len(base)}-{args.docs}"
     started = time.perf_counter()
-    write_synthetic(embedded, synthetic, args.docs)
+    write_synthetic(embedded, synthetic, args.docs, args.mix)
+    results["synthetic"] = {"mix": args.mix, "base": len(base), "docs": args.docs}
     results["synthetic_write_s"] = time.perf_counter() - started
     results["index"] = in_child(build_phase, str(synthetic))
     print(f"  {results['index']}", flush=True)

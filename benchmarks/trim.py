@@ -1,15 +1,20 @@
 """The trimmed-vocabulary GGUF against the full one, in one process (docs/trimmed-vocabulary.md).
 
 1. Decoding speed on one document plan (SciFact exemplars, the hierarchical templates,
-   per-document seeds, as ``benchmarks/llama_batched.py`` builds it): sequential full, batched
-   full and batched trimmed tokens/s, and their ratios.
-2. Agreement: the trimmed model continues the shipped exemplar prompts greedily, and the full
-   model is fed the same tokens; at each step, how often the full model's argmax is a dropped
-   token, and whether the trimmed argmax equals the full one wherever it is kept.
+   per-document seeds, as ``benchmarks/llama_batched.py`` builds it): sequential full, then
+   for each ``--batch-sizes`` batched full and batched trimmed at each ``--sizes``; tokens/s
+   and characters/s (a smaller vocabulary spends more tokens on the same text), and their
+   ratios to sequential full and to batched full at the same batch size.
+2. Agreement, for each kept-set size: the trimmed model continues the shipped exemplar
+   prompts greedily, and the full model is fed the same tokens; at each step, how often the
+   full model's argmax is a dropped token, and whether the trimmed argmax equals the full one
+   wherever it is kept.
 3. End to end: ``zest run`` with ``-o vocab=full`` and ``-o vocab=trimmed`` (the trimmed copy
-   built beforehand, its build timed on its own).
+   built beforehand, its build timed on its own), both with ``--run-batch-size``, the
+   trimmed one with ``--run-size`` tokens.
 
     python benchmarks/trim.py --docs 16 --max-tokens 128 --steps 2000 --run-docs 64
+    python benchmarks/trim.py --sizes 32000,16000,8000 --batch-sizes 8,16 --run-docs 0
 """
 
 import argparse
@@ -26,7 +31,7 @@ from llama_batched import plan, run
 from zest_core import plugins
 from zest_core.exemplars import read_exemplars
 from zest_llama_cpp import LlamaCppGenerator, default_model_path
-from zest_llama_cpp.trim import exemplar_texts, read_vocab, trimmed_model
+from zest_llama_cpp.trim import DEFAULT_SIZE, exemplar_texts, read_vocab, trimmed_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = [ROOT / "corpora" / "scifact", ROOT / "corpora" / "nfcorpus"]
@@ -93,7 +98,7 @@ def speed(requests, exemplars, **options) -> dict:
     return {**result, "tok_s": result["tokens"] / result["elapsed"]}
 
 
-def zest_run(vocab: str, docs: int, anchors: int, seed: int) -> float:
+def zest_run(options: dict, docs: int, anchors: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         subprocess.run(
@@ -112,8 +117,7 @@ def zest_run(vocab: str, docs: int, anchors: int, seed: int) -> float:
                 str(seed),
                 "--db",
                 str(Path(tmp) / "z.db"),
-                "-o",
-                f"vocab={vocab}",
+                *(arg for key, value in options.items() for arg in ("-o", f"{key}={value}")),
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -131,64 +135,89 @@ def main() -> None:
     parser.add_argument("--run-docs", type=int, default=64, help="0 skips the zest runs")
     parser.add_argument("--run-anchors", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", default=str(DEFAULT_SIZE), help="kept-set sizes, comma list")
+    parser.add_argument("--batch-sizes", default="8", help="batch_size values, comma-separated")
+    parser.add_argument("--no-sequential", action="store_true", help="skip sequential full")
+    parser.add_argument("--run-size", type=int, default=DEFAULT_SIZE)
+    parser.add_argument("--run-batch-size", type=int, default=8)
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
     print("python " + " ".join(sys.argv))
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     source = default_model_path()
     exemplars = read_exemplars([str(CORPORA[0])])
-    started = time.perf_counter()
-    info = trimmed_model(source, exemplar_texts(exemplars))
-    print(
-        f"trimmed copy: {info['size']:,} of {info['source_size']:,} tokens,"
-        f" {info['bytes'] / 1e6:.1f} MB of {os.path.getsize(source) / 1e6:.1f} MB"
-        f" ({time.perf_counter() - started:.1f}s to get it)",
-        flush=True,
-    )
-
-    requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
-    rows = [
-        ("sequential full", speed(requests, exemplars, batch_size=1)),
-        ("batched full", speed(requests, exemplars)),
-        ("batched trimmed", speed(requests, exemplars, vocab="trimmed")),
-    ]
-    base, batched_full = rows[0][1]["tok_s"], rows[1][1]["tok_s"]
-    print("| mode | docs | tokens | seconds | tokens/s | vs sequential full | vs batched full |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in rows:
+    copies = {}
+    for size in sorted(set(sizes) | ({args.run_size} if args.run_docs else set())):
+        started = time.perf_counter()
+        copies[size] = info = trimmed_model(source, exemplar_texts(exemplars), size)
         print(
-            f"| {name} | {r['docs']} | {r['tokens']} | {r['elapsed']:.1f} | {r['tok_s']:.1f}"
-            f" | {r['tok_s'] / base:.2f}x | {r['tok_s'] / batched_full:.2f}x |",
+            f"trimmed copy: {info['size']:,} of {info['source_size']:,} tokens,"
+            f" {info['bytes'] / 1e6:.1f} MB of {os.path.getsize(source) / 1e6:.1f} MB"
+            f" ({time.perf_counter() - started:.1f}s to get it)",
             flush=True,
         )
+
+    requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
+    sequential = None if args.no_sequential else speed(requests, exemplars, batch_size=1)
+    print(
+        "| mode | batch | docs | tokens | chars | seconds | tokens/s | chars/s"
+        " | vs sequential full | vs batched full: tokens/s | chars/s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def row(name: str, batch: int, r: dict, full: dict) -> None:
+        vs_sequential = f"{r['tok_s'] / sequential['tok_s']:.2f}x" if sequential else "-"
+        chars_s, full_chars_s = r["chars"] / r["elapsed"], full["chars"] / full["elapsed"]
+        print(
+            f"| {name} | {batch} | {r['docs']} | {r['tokens']} | {r['chars']} | {r['elapsed']:.1f}"
+            f" | {r['tok_s']:.1f} | {chars_s:.0f} | {vs_sequential}"
+            f" | **{r['tok_s'] / full['tok_s']:.2f}x** | {chars_s / full_chars_s:.2f}x |",
+            flush=True,
+        )
+
+    if sequential:
+        row("sequential full", 1, sequential, sequential)
+    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        full = speed(requests, exemplars, batch_size=batch)
+        row("batched full", batch, full, full)
+        for size in sizes:
+            trimmed = speed(requests, exemplars, batch_size=batch, vocab="trimmed", vocab_size=size)
+            row(f"batched trimmed {size:,}", batch, trimmed, full)
 
     import llama_cpp
 
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
     full = llama_cpp.Llama(source, **load)
-    trimmed = llama_cpp.Llama(info["path"], **load)
     full_vocab, _ = read_vocab(source)
-    trimmed_vocab, _ = read_vocab(info["path"])
     index = {text: i for i, text in enumerate(full_vocab.tokens)}
-    keep = [index[text] for text in trimmed_vocab.tokens]
     prompts = [p for corpus in CORPORA for p in exemplar_prompts(corpus, args.prompts)]
-    counts = agreement(full, trimmed, keep, prompts, args.steps // len(prompts))
-    kept = counts["same"] + counts["differ"]
-    print(
-        f"agreement over {counts['steps']} greedy steps ({len(prompts)} prompts): full argmax"
-        f" dropped at {counts['dropped']} ({counts['dropped'] / counts['steps']:.2%});"
-        f" where kept, the trimmed argmax equals it at {counts['same']} of {kept}",
-        flush=True,
-    )
+    for size in sizes:
+        trimmed = llama_cpp.Llama(copies[size]["path"], **load)
+        keep = [index[text] for text in read_vocab(copies[size]["path"])[0].tokens]
+        counts = agreement(full, trimmed, keep, prompts, args.steps // len(prompts))
+        kept = counts["same"] + counts["differ"]
+        print(
+            f"agreement at {size:,} over {counts['steps']} greedy steps ({len(prompts)} prompts):"
+            f" full argmax dropped at {counts['dropped']}"
+            f" ({counts['dropped'] / counts['steps']:.2%});"
+            f" where kept, the trimmed argmax equals it at {counts['same']} of {kept}",
+            flush=True,
+        )
+        trimmed.close()
     full.close()
-    trimmed.close()
 
     if args.run_docs:
+        batch = {"batch_size": args.run_batch_size}
         times = {
-            vocab: zest_run(vocab, args.run_docs, args.run_anchors, args.seed)
-            for vocab in ("full", "trimmed")
+            name: zest_run({**batch, **options}, args.run_docs, args.run_anchors, args.seed)
+            for name, options in (
+                ("full", {"vocab": "full"}),
+                ("trimmed", {"vocab": "trimmed", "vocab_size": args.run_size}),
+            )
         }
         print(
-            f"zest run --docs {args.run_docs} --anchors {args.run_anchors}: full"
+            f"zest run --docs {args.run_docs} --anchors {args.run_anchors}"
+            f" (batch_size {args.run_batch_size}, trimmed to {args.run_size:,}): full"
             f" {times['full']:.0f}s, trimmed {times['trimmed']:.0f}s"
             f" ({times['full'] / times['trimmed']:.2f}x)"
         )

@@ -11,11 +11,23 @@ import fake_plugin  # noqa: E402
 
 fake_plugin.register()
 
+from zest_core.generation import Request  # noqa: E402
+
 SCIFACT_EXEMPLARS = ROOT / "corpora" / "scifact"
 # ``zest run`` arguments of a small, quick run with the fake generator (add --db and more).
 FAKE_RUN = ("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake")
 FAKE_RUN += ("--anchors", 4, "--docs", 8)
 BEIR = ROOT.parent / "shared" / "data" / "beir"
+
+# One short request, as the HTTP generator tests (Ollama, OpenAI-compatible) send it.
+SHORT_REQUEST = Request(
+    key=7,
+    prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
+    max_tokens=8,
+    temperature=0.8,
+    seed=5,
+    stop=("\n\n",),
+)
 
 
 def beir(name: str) -> Path:

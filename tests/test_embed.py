@@ -278,6 +278,13 @@ def zest_index_reads(directory: Path) -> bool:
     return (directory / "index" / "dense.usearch").is_file()
 
 
+def embed_dense(tmp_path, source, check=True) -> subprocess.CompletedProcess:
+    """``zest embed SOURCE`` with the dense encoder and no context into ``tmp_path/out``."""
+    out, db = tmp_path / "out", tmp_path / "z.db"
+    args = ("--context", "none", "--out", out, "--db", db, "--encoder", "dense", *OPTIONS)
+    return zest("embed", source, *args, check=check)
+
+
 def embed_error(tmp_path, source, context):
     """The one ``Error:`` line of ``zest embed SOURCE`` into ``tmp_path/out``, which must fail."""
     out, db = tmp_path / "out", tmp_path / "z.db"
@@ -323,36 +330,9 @@ def test_parquet_input_without_text_column(tmp_path):
 def test_output_of_another_run_is_refused(tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("first document\nsecond document\n")
-    zest(
-        "embed",
-        source,
-        "--context",
-        "none",
-        "--out",
-        tmp_path / "out",
-        "--db",
-        tmp_path / "z.db",
-        "--encoder",
-        "dense",
-        *OPTIONS,
-    )
+    embed_dense(tmp_path, source)
     source.write_text("other words\n")
-    line = error_line(
-        zest(
-            "embed",
-            source,
-            "--context",
-            "none",
-            "--out",
-            tmp_path / "out",
-            "--db",
-            tmp_path / "z.db",
-            "--encoder",
-            "dense",
-            *OPTIONS,
-            check=False,
-        )
-    )
+    line = error_line(embed_dense(tmp_path, source, check=False))
     assert "holds embeddings of another run (input_sha256 differs" in line
 
 
@@ -371,19 +351,7 @@ def test_parquet_input_and_dense_index(tmp_path):
         ),
         source,
     )
-    zest(
-        "embed",
-        source,
-        "--context",
-        "none",
-        "--out",
-        tmp_path / "out",
-        "--db",
-        tmp_path / "z.db",
-        "--encoder",
-        "dense",
-        *OPTIONS,
-    )
+    embed_dense(tmp_path, source)
     table = pq.read_table(tmp_path / "out" / "shard-00000.parquet")
     assert table.column_names == ["id", "dense"]
     zest("index", tmp_path / "out")

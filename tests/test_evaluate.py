@@ -301,23 +301,19 @@ def test_unknown_encoder(store, beir_slice):
         evaluate_contexts(store, beir_slice, "nope", ["none"])
 
 
+def eval_none_and_real(dataset, db) -> list[str]:
+    """``zest eval`` arguments: the hybrid (short inputs) with no context and the real one."""
+    return [
+        *("eval", "--dataset", str(dataset), "--encoder", "hybrid", "--context", "none,real"),
+        *("-o", "max_seq_length=128", "--db", str(db)),
+    ]
+
+
 @pytest.mark.slow
 def test_cli_eval_reports_cache_reuse_and_table(db_path, beir_slice):
     from zest_core.cli import cli
 
-    args = [
-        "eval",
-        "--dataset",
-        str(beir_slice),
-        "--encoder",
-        "hybrid",
-        "--context",
-        "none,real",
-        "-o",
-        "max_seq_length=128",
-        "--db",
-        str(db_path),
-    ]
+    args = eval_none_and_real(beir_slice, db_path)
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert "corpus embeddings: encoded in" in first.output
@@ -372,17 +368,7 @@ def test_eval_never_touches_the_network(beir_slice, tmp_path):
             sys.executable,
             str(TESTS / "network_guard.py"),
             str(record),
-            "eval",
-            "--dataset",
-            str(beir_slice),
-            "--encoder",
-            "hybrid",
-            "--context",
-            "none,real",
-            "-o",
-            "max_seq_length=128",
-            "--db",
-            str(tmp_path / "z.db"),
+            *eval_none_and_real(beir_slice, tmp_path / "z.db"),
         ],
         capture_output=True,
         text=True,

@@ -9,6 +9,7 @@ import time
 import pytest
 from click.testing import CliRunner
 from conftest import SCIFACT_EXEMPLARS, clean_exit, fake_cli
+from conftest import SHORT_REQUEST as REQUEST
 from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, small_templates
 
 from zest_core import ZestError
@@ -18,15 +19,6 @@ from zest_core.store import Store
 from zest_ollama import OllamaGenerator
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # a server on the real model per module
-
-REQUEST = Request(
-    key=7,
-    prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
-    max_tokens=8,
-    temperature=0.8,
-    seed=5,
-    stop=("\n\n",),
-)
 
 
 TAGS = "/api/tags"
@@ -79,28 +71,16 @@ def test_a_stream_that_ends_before_its_first_line_is_one_clear_error(host, mode)
         gen.complete(REQUEST)
 
 
+def run_missing_model(tmp_path, *host_args):
+    """``zest run`` with Ollama model 'nope', the host given by ``host_args``."""
+    args = ("run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "ollama", "--model", "nope")
+    args += (*host_args, "--docs", 1, "--anchors", 1, "--db", tmp_path / "z.db")
+    return CliRunner().invoke(cli, list(map(str, args)))
+
+
 def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
     assert OllamaGenerator(host=host).provenance()["host"] == host
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--exemplars",
-            str(SCIFACT_EXEMPLARS),
-            "--generator",
-            "ollama",
-            "--model",
-            "nope",
-            "-o",
-            f"host={host}",
-            "--docs",
-            "1",
-            "--anchors",
-            "1",
-            "--db",
-            str(tmp_path / "z.db"),
-        ],
-    )
+    result = run_missing_model(tmp_path, "-o", f"host={host}")
     assert result.exit_code == 1 and f"Ollama at {host} has no model 'nope'" in result.output
 
 
@@ -111,27 +91,7 @@ def test_missing_client_names_the_extra(monkeypatch):
 
 
 def test_cli_reports_a_model_that_is_not_pulled(host, tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--exemplars",
-            str(SCIFACT_EXEMPLARS),
-            "--generator",
-            "ollama",
-            "--model",
-            "nope",
-            "--host",
-            host,
-            "--docs",
-            "1",
-            "--anchors",
-            "1",
-            "--db",
-            str(tmp_path / "z.db"),
-        ],
-    )
-    assert "ollama pull nope" in clean_exit(result, 1)
+    assert "ollama pull nope" in clean_exit(run_missing_model(tmp_path, "--host", host), 1)
 
 
 def documents(db) -> int:

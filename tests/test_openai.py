@@ -11,6 +11,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 from conftest import SCIFACT_EXEMPLARS, clean_exit
+from conftest import SHORT_REQUEST as REQUEST
 from ollama_server import JSONHandler, openai_command, refusing_port, serving, small_templates
 
 from zest_core import ZestError
@@ -20,14 +21,6 @@ from zest_core.store import Store
 from zest_openai import OpenAIGenerator
 
 KEY = "test-key"
-REQUEST = Request(
-    key=7,
-    prompt="Document 1\nTitle: Vitamin D and bone density\nText:",
-    max_tokens=8,
-    temperature=0.8,
-    seed=5,
-    stop=("\n\n",),
-)
 
 
 @pytest.fixture(scope="module")

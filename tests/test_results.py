@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_evaluate import FAST, make_beir_slice
+from test_evaluate import FAST, eval_none_and_real, make_beir_slice
 
 from zest_core import ZestError
 from zest_core.cli import cli
@@ -176,19 +176,7 @@ def test_sign_flip_p_value():
 
 
 def test_cli_results_list_and_diff(db_path, scifact_slice, tmp_path):
-    args = [
-        "eval",
-        "--dataset",
-        str(scifact_slice),
-        "--encoder",
-        "hybrid",
-        "--context",
-        "none,real",
-        "-o",
-        "max_seq_length=128",
-        "--db",
-        str(db_path),
-    ]
+    args = eval_none_and_real(scifact_slice, db_path)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "nDCG@10 vs first" in result.output and "p=" in result.output

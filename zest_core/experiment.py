@@ -557,14 +557,31 @@ def encoder_label(encoder: dict) -> str:
     return label
 
 
-def tuned_settings(
-    store: Store, version: int, encoder: dict, note: Callable[[str], None] = lambda line: None
-) -> dict:
-    """The settings zero-shot tuning (``zest tune``) picks for ``version``: tuned on the
-    version itself, or, when it has more than ``tune_docs`` documents, on its balanced subset
-    of that size (fewer synthetic queries to write). Queries and tuning are stored, so this
-    runs once per version; nothing here reads the target dataset."""
+def encoder_settings(encoder: dict) -> dict:
+    """The settings a grid's ``[[encoder]]`` runs with (the key its tunings are stored under);
+    the model loads lazily, so this does not load it."""
     from .encoding import make_encoder
+
+    name, options = encoder.get("name", "hybrid"), encoder.get("options", {})
+    encoder_obj = make_encoder(name, encoder.get("model"), **options)
+    try:
+        return encoder_obj.settings()
+    finally:
+        encoder_obj.close()
+
+
+def tuned_settings(
+    store: Store,
+    version: int,
+    encoder: dict,
+    settings: dict,
+    note: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """The settings zero-shot tuning (``zest tune``) picks for ``version`` under ``encoder``
+    (whose ``encoder_settings`` are ``settings``): tuned on the version itself, or, when it
+    has more than ``tune_docs`` documents, on its balanced subset of that size (fewer
+    synthetic queries to write). Queries and tuning are stored, so this runs once per
+    version; nothing here reads the target dataset."""
     from .tuning import tune, tuned_options, version_generator, write_queries
 
     name, model = encoder.get("name", "hybrid"), encoder.get("model")
@@ -573,11 +590,6 @@ def tuned_settings(
     limit = encoder.get("tune_docs")
     if limit and len(store.ordinals(version)) > limit:
         target = subset_version(store, version, limit)
-    encoder_obj = make_encoder(name, model, **options)
-    try:
-        settings = encoder_obj.settings()
-    finally:
-        encoder_obj.close()
     try:
         return tuned_options(store, target, name, settings)
     except ZestError:
@@ -619,12 +631,14 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         entries = [(spec, None) for spec in grid.baselines] + [(str(j.version), j) for j in own]
         for encoder in grid.encoders:
             options = encoder.get("options", {})
+            settings = encoder_settings(encoder) if encoder.get("tuned") else None
             groups: dict[str, tuple[dict, list[int]]] = {}
             for i, (_, job) in enumerate(entries):
                 chosen = options
                 if job is not None and encoder.get("tuned"):
                     progress.step(f"{dataset.name}: tuning on version {job.version}")
-                    chosen = {**options, **tuned_settings(store, job.version, encoder, note)}
+                    tuned = tuned_settings(store, job.version, encoder, settings, note)
+                    chosen = {**options, **tuned}
                 groups.setdefault(json.dumps(chosen, sort_keys=True), (chosen, []))[1].append(i)
             progress.step(f"{dataset.name}: scoring with {encoder_label(encoder)}")
             rows: list[dict] = [{}] * len(entries)
