@@ -132,6 +132,22 @@ def test_search_returns_zest_evals_top_10(world):
     assert [hit["score"] for hit in again] == pytest.approx(
         [hit["score"] for hit in results[0]["hits"]], abs=1e-5
     )
+    # a narrow search (10 candidates a side, graph breadth 10) still ranks exactly here:
+    # the threshold bound scores every document that could enter the top 10
+    narrow = zest(
+        "search",
+        world["out"] / "index",
+        queries["text"][0],
+        "--json",
+        "--candidates",
+        10,
+        "--expansion",
+        10,
+    )
+    assert [hit["id"] for hit in json.loads(narrow.stdout)["hits"]] == [hit["id"] for hit in again]
+    for flag in ("--top-k", "--candidates", "--expansion"):
+        done = zest("search", world["out"] / "index", "q", flag, 0, check=False)
+        assert f"{flag} must be at least 1" in error_line(done)
 
 
 @pytest.mark.slow

@@ -36,17 +36,16 @@ import numpy as np
 from .api import AdaptedEncoder, Hit
 from .encoding import DocumentMoments, best, query_moments, standardise
 from .errors import ZestError
+from .search_settings import (
+    CANDIDATES,
+    CONNECTIVITY,
+    EXPANSION_ADD,
+    EXPANSION_SEARCH,
+    GRAPH_DTYPE,
+)
 from .shards import META, read_meta, read_state, write_json
 
 INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays
-#: HNSW settings: measured in benchmarks/scale.py (docs/scale.md).
-CONNECTIVITY = 16
-EXPANSION_ADD = 128
-#: The graph's copy of the vectors: half the memory of f32; candidates are rescored
-#: from vectors.npy in float32, so scores stay exact.
-GRAPH_DTYPE = "f16"
-EXPANSION_SEARCH = 400  # 128 gave recall@10 0.925 at 200k, 400 gave 0.972 (docs/scale.md)
-CANDIDATES = 100
 #: At most this many documents are added by the threshold bound per query (see _bounded).
 MAX_EXTRA = 50_000
 BM25_PARTS = ("data", "indices", "indptr")
@@ -175,7 +174,9 @@ class SearchIndex:
     """A built index, memory-mapped; ``search`` ranks queries with an ``AdaptedEncoder``
     that must match the one the index was built with (``check``)."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, expansion: int = EXPANSION_SEARCH):
+        """``expansion``: the graph's search breadth (usearch ``expansion_search``); more
+        finds more of the true dense neighbours at some latency (docs/scale.md)."""
         from scipy.sparse import csc_matrix
 
         self.path = Path(directory)
@@ -187,7 +188,7 @@ class SearchIndex:
                 " build it again with zest index"
             )
         self.graph = _usearch().restore(str(self.path / "dense.usearch"), view=True)
-        self.graph.expansion_search = EXPANSION_SEARCH
+        self.graph.expansion_search = expansion
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.ids = np.load(self.path / "ids.npy", mmap_mode="r")
         with np.load(self.path / "moments.npz") as arrays:

@@ -9,6 +9,7 @@ import click
 from .. import console
 from ..hookspecs import hookimpl
 from ..options import parse_option_pairs
+from ..search_settings import CANDIDATES, EXPANSION_SEARCH
 from ..store import Store
 from . import db_option
 from .evaluation import encoder_options
@@ -110,17 +111,46 @@ def index_(source, out):
     metavar="KEY=VALUE",
     help="Encoder setting you mean (default: the index's).",
 )
+@click.option(
+    "--candidates",
+    type=int,
+    default=CANDIDATES,
+    show_default=True,
+    help="Dense and BM25 candidates per query, each scored exactly.",
+)
+@click.option(
+    "--expansion",
+    type=int,
+    default=EXPANSION_SEARCH,
+    show_default=True,
+    help="The HNSW graph's search breadth: raise it for corpora full of near-duplicates"
+    " (docs/scale.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
 @db_option
-def search_(index, queries, top_k, context, encoder_name, model, option_pairs, as_json, db):
+def search_(
+    index,
+    queries,
+    top_k,
+    context,
+    encoder_name,
+    model,
+    option_pairs,
+    candidates,
+    expansion,
+    as_json,
+    db,
+):
     """Rank the index's documents for each QUERY, with the scores zest eval uses."""
     from ..api import load_encoder
     from ..errors import ZestError
     from ..indexing import SearchIndex
 
-    if top_k < 1:
-        raise ZestError("--top-k must be at least 1")
-    found = SearchIndex(index)
+    bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}
+    for flag, value in bounds.items():
+        if value < 1:
+            raise ZestError(f"{flag} must be at least 1")
+    found = SearchIndex(index, expansion)
     built = found.meta
     if encoder_name and encoder_name != built["encoder"]:  # before any model or store
         raise ZestError(
@@ -134,7 +164,7 @@ def search_(index, queries, top_k, context, encoder_name, model, option_pairs, a
     else:  # the index's own context state (no store needed), with the settings asked
         encoder = found.encoder(model=model, **options)
     try:
-        results = found.search(encoder, list(queries), top_k)
+        results = found.search(encoder, list(queries), top_k, candidates)
     finally:
         encoder.close()
     for query, hits in zip(queries, results):
