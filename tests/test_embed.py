@@ -375,3 +375,50 @@ def test_parquet_input_and_dense_index(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "cholesterol drugs" and lines[1].split()[-1] == "b"
     assert len(lines) == 3
+
+
+def test_bm25_columns_are_written_shard_by_shard_as_scipy_would(tmp_path):
+    """The two-pass, memory-mapped CSC build equals scipy's in-memory CSR-to-CSC on the
+    same real Parquet shards (terms in several shards, rows of no terms, repeated ids)."""
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import csr_matrix
+
+    from zest_core.indexing import BM25_PARTS, _write_bm25
+
+    rng = np.random.default_rng(0)
+    shards, rows = [], []
+    for number, n_rows in enumerate((7, 1, 12)):
+        lengths = rng.integers(0, 6, n_rows)  # some rows have no terms at all
+        terms = [
+            np.sort(rng.choice([3, 9, 2**32 - 5, 77, 1000, 12], k, replace=False)) for k in lengths
+        ]
+        weights = [rng.random(k).astype(np.float32) for k in lengths]
+        rows += list(zip(terms, weights))
+        shards.append(tmp_path / f"shard-{number}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "sparse_indices": pa.array([t.astype(np.uint32) for t in terms]),
+                    "sparse_weights": pa.array(weights),
+                }
+            ),
+            shards[-1],
+        )
+    _write_bm25(shards, len(rows), tmp_path)
+    built = [np.load(tmp_path / f"bm25-{part}.npy") for part in BM25_PARTS]
+    terms = np.load(tmp_path / "terms.npy")
+    every = np.concatenate([t for t, _ in rows]).astype(np.uint32)
+    assert terms.tolist() == sorted(set(every.tolist()))
+    expected = csr_matrix(
+        (
+            np.concatenate([w for _, w in rows]),
+            np.searchsorted(terms, every),
+            np.concatenate([[0], np.cumsum([len(t) for t, _ in rows])]),
+        ),
+        shape=(len(rows), len(terms)),
+    ).tocsc()
+    expected.sort_indices()
+    for part, array in zip(BM25_PARTS, built):
+        np.testing.assert_array_equal(array, getattr(expected, part), err_msg=part)
+    assert built[1].dtype == built[2].dtype == np.int32  # scipy keeps them memory-mapped

@@ -62,8 +62,6 @@ def _usearch():
 def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path:
     """An index over the complete embed output ``source``, written to ``target`` (default
     ``source/index``) under a temporary name and renamed when whole."""
-    from scipy.sparse import csr_matrix
-
     Index = _usearch()
     meta = read_meta(source)
     if not meta.get("complete"):
@@ -83,9 +81,8 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     count, sparse = meta["count"], meta["encoder"] == "hybrid"
     ids: list[str] = []
     vectors = graph = moments = None
-    indices, weights, lengths = [], [], []
     for name in meta["shards"]:
-        table = _read_shard(source / name)
+        table = _read_shard(source / name, ["id", "dense"])
         dense = _dense(table)
         if vectors is None:
             vectors = np.lib.format.open_memmap(
@@ -107,11 +104,6 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         graph.add(np.arange(start, start + len(dense), dtype=np.uint64), dense)
         moments.add(dense)
         ids.extend(table.column("id").to_pylist())
-        if sparse:
-            column = table.column("sparse_indices").combine_chunks()
-            lengths.append(np.diff(column.offsets.to_numpy()))
-            indices.append(column.values.to_numpy().astype(np.uint32))
-            weights.append(table.column("sparse_weights").combine_chunks().values.to_numpy())
         if on_shard:
             on_shard(len(dense))
     if len(ids) != count:
@@ -121,15 +113,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     np.savez(building / "moments.npz", **moments.arrays())
     np.save(building / "ids.npy", np.asarray(ids, dtype=str))
     if sparse:
-        terms, columns = np.unique(np.concatenate(indices), return_inverse=True)
-        indptr = np.concatenate([[0], np.cumsum(np.concatenate(lengths))])
-        matrix = csr_matrix(
-            (np.concatenate(weights), columns.astype(np.int32), indptr), shape=(count, len(terms))
-        )
-        matrix = matrix.tocsc()
-        for part in BM25_PARTS:
-            np.save(building / f"bm25-{part}.npy", getattr(matrix, part))
-        np.save(building / "terms.npy", terms)
+        _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))
     index_meta = {
         key: meta[key]
@@ -156,11 +140,58 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     return target
 
 
-def _read_shard(path: Path):
+def _sparse_columns(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shard's BM25 rows: their lengths, term ids and weights (one shard in memory)."""
+    table = _read_shard(path, ["sparse_indices", "sparse_weights"])
+    terms = table.column("sparse_indices").combine_chunks()
+    lengths = np.diff(terms.offsets.to_numpy())
+    weights = table.column("sparse_weights").combine_chunks().flatten().to_numpy()
+    return lengths, terms.flatten().to_numpy().astype(np.uint32), weights
+
+
+def _write_bm25(shards: list[Path], count: int, building: Path) -> None:
+    """The BM25 weights of all ``shards`` as the arrays of a CSC matrix (one column per
+    term, rows ascending), written straight into memory-mapped ``.npy`` files in two passes
+    over the shards, so memory holds one shard and the term list, not the corpus's entries
+    (an in-memory CSR-to-CSC build needed 10.7 GiB at 1M documents: docs/scale.md)."""
+    terms, counts = np.zeros(0, np.uint32), np.zeros(0, np.int64)
+    for path in shards:  # pass 1: every term, and the length of its column
+        shard_terms, shard_counts = np.unique(_sparse_columns(path)[1], return_counts=True)
+        merged = np.concatenate([terms, shard_terms])
+        terms, where = np.unique(merged, return_inverse=True)
+        counts = np.bincount(where, np.concatenate([counts, shard_counts]), len(terms))
+        counts = counts.astype(np.int64)
+    nnz = int(counts.sum())
+    # int32 while it fits: scipy would copy int32 row ids into int64 to match an int64 indptr
+    index_type = np.int32 if max(nnz, count) < 2**31 else np.int64
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index_type)
+    data = np.lib.format.open_memmap(building / "bm25-data.npy", "w+", np.float32, (nnz,))
+    rows = np.lib.format.open_memmap(building / "bm25-indices.npy", "w+", index_type, (nnz,))
+    free, start = indptr[:-1].astype(np.int64), 0  # the next free slot of each column
+    for path in shards:  # pass 2: each entry into its column's next free slot
+        lengths, shard_terms, weights = _sparse_columns(path)
+        columns = np.searchsorted(terms, shard_terms)
+        order = np.argsort(columns, kind="stable")  # stable: rows stay ascending per column
+        columns = columns[order]
+        used, first, n = np.unique(columns, return_index=True, return_counts=True)
+        slots = np.repeat(free[used] - first, n) + np.arange(len(columns))
+        data[slots] = weights[order]
+        rows[slots] = (start + np.repeat(np.arange(len(lengths)), lengths))[order]
+        free[used] += n
+        start += len(lengths)
+    if start != count:
+        raise ZestError(f"the shards hold {start} BM25 rows, not {count}")
+    data.flush()
+    rows.flush()
+    np.save(building / "bm25-indptr.npy", indptr)
+    np.save(building / "terms.npy", terms)
+
+
+def _read_shard(path: Path, columns: list[str] | None = None):
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path)
+        return pq.read_table(path, columns=columns)
     except Exception as e:  # a damaged file
         raise ZestError(f"{path} cannot be read ({e})") from None
 
