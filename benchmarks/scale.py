@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BEIR = ROOT.parent / "shared" / "data" / "beir"
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
+from zest_core.search_settings import EXPANSION_SEARCH  # noqa: E402
+
 
 def peak_rss_mib() -> float:
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a spawned child would
@@ -382,13 +384,13 @@ def build_phase(source: str) -> dict:
     return {"build_s": time.perf_counter() - started, "build_peak_rss_mib": peak_rss_mib()}
 
 
-def search_phase(index_path: str, queries_path: str, candidates: int) -> dict:
+def search_phase(index_path: str, queries_path: str, candidates: int, expansion: int) -> dict:
     from zest_core.indexing import SearchIndex
 
     with np.load(queries_path, allow_pickle=False) as q:
         dense, sparse = q["dense"], _sparse(q)
     started = time.perf_counter()
-    index = SearchIndex(index_path)
+    index = SearchIndex(index_path, expansion)
     load = time.perf_counter() - started
     weight = index.meta["options"]["weight"]
     latencies, found = [], []
@@ -477,6 +479,14 @@ def main() -> None:
         default="recombine",
         help="how 3. makes --docs documents of the base (recombined and noisy docstrings)",
     )
+    parser.add_argument(
+        "--expansions",
+        default=str(EXPANSION_SEARCH),
+        help="zest search --expansion values to measure in 3., comma-separated",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="3.: search an index an earlier run built"
+    )
     parser.add_argument("--skip-engines", action="store_true", help="skip 2.")
     parser.add_argument("--skip-index", action="store_true", help="skip 3.")
     parser.add_argument(
@@ -552,19 +562,26 @@ def main() -> None:
         return
     print(f"3. index over {args.docs} documents ({args.mix} of {len(base)})", flush=True)
     synthetic = args.out / f"synthetic-{args.mix}-{len(base)}-{args.docs}"
-    started = time.perf_counter()
-    write_synthetic(embedded, synthetic, args.docs, args.mix)
     results["synthetic"] = {"mix": args.mix, "base": len(base), "docs": args.docs}
-    results["synthetic_write_s"] = time.perf_counter() - started
-    results["index"] = in_child(build_phase, str(synthetic))
-    print(f"  {results['index']}", flush=True)
-    search = in_child(search_phase, str(synthetic / "index"), str(queries_path), args.candidates)
+    if not (args.reuse and (synthetic / "index" / "meta.json").is_file()):
+        started = time.perf_counter()
+        write_synthetic(embedded, synthetic, args.docs, args.mix)
+        results["synthetic_write_s"] = time.perf_counter() - started
+        results["index"] = in_child(build_phase, str(synthetic))
+        print(f"  {results['index']}", flush=True)
     exact = in_child(exact_phase, str(synthetic / "index"), str(queries_path))
-    found = search.pop("found")
-    search["recall_at_10"] = float(
-        np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
-    )
-    results["search"] = search
+    results["search"] = []
+    for expansion in map(int, args.expansions.split(",")):
+        search = in_child(
+            search_phase, str(synthetic / "index"), str(queries_path), args.candidates, expansion
+        )
+        found = search.pop("found")
+        search["expansion"] = expansion
+        search["recall_at_10"] = float(
+            np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
+        )
+        results["search"].append(search)
+        print(f"  {search}", flush=True)
     print(json.dumps(results, indent=2), flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
