@@ -1,6 +1,7 @@
 """Does the float16 copy of the vectors in zest index's HNSW graph lose dense recall? Builds
-usearch graphs in f32 and f16 at zest index's settings over an index's ``vectors.npy`` and
-compares their dense recall@10 against exact inner product (docs/scale.md).
+usearch graphs in f32 and f16 at zest index's settings (``new_graph``) over an index's
+``vectors.npy`` and compares their dense recall@10 against exact inner product
+(docs/scale.md).
 
     python benchmarks/graph_dtype.py OUT/synthetic-noise-800-1000000/index OUT/queries.npz
 """
@@ -15,12 +16,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from zest_core.search_settings import CONNECTIVITY, EXPANSION_ADD  # noqa: E402
+from zest_core.indexing import new_graph  # noqa: E402
 
 
 def main() -> None:
-    from usearch.index import Index
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("index", type=Path)
     parser.add_argument("queries", type=Path, help="scale.py's queries.npz")
@@ -33,13 +32,7 @@ def main() -> None:
     exact = np.argsort(-(np.asarray(vectors) @ queries.T), axis=0)[:10].T
     print("python " + " ".join(sys.argv))
     for dtype in ("f32", "f16"):
-        graph = Index(
-            ndim=vectors.shape[1],
-            metric="ip",
-            dtype=dtype,
-            connectivity=CONNECTIVITY,
-            expansion_add=EXPANSION_ADD,
-        )
+        graph = new_graph(vectors.shape[1], dtype)
         started = time.perf_counter()
         for start in range(0, len(vectors), 65536):
             block = np.asarray(vectors[start : start + 65536])

@@ -59,10 +59,22 @@ def _usearch():
     return Index
 
 
+def new_graph(ndim: int, dtype: str = GRAPH_DTYPE):
+    """An empty usearch HNSW graph with zest index's settings."""
+    return _usearch()(
+        ndim=ndim,
+        metric="ip",
+        dtype=dtype,
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+
+
 def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path:
     """An index over the complete embed output ``source``, written to ``target`` (default
     ``source/index``) under a temporary name and renamed when whole."""
-    Index = _usearch()
+    _usearch()  # a missing extra: one clear error before any work
     meta = read_meta(source)
     if not meta.get("complete"):
         raise ZestError(f"{source} is not complete: run the same zest embed again to finish it")
@@ -88,14 +100,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
             vectors = np.lib.format.open_memmap(
                 building / "vectors.npy", mode="w+", dtype=np.float32, shape=(count, dense.shape[1])
             )
-            graph = Index(
-                ndim=dense.shape[1],
-                metric="ip",
-                dtype=GRAPH_DTYPE,
-                connectivity=CONNECTIVITY,
-                expansion_add=EXPANSION_ADD,
-                expansion_search=EXPANSION_SEARCH,
-            )
+            graph = new_graph(dense.shape[1])
             moments = DocumentMoments(dense.shape[1])
         start = len(ids)
         if start + len(dense) > count:
