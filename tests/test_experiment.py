@@ -327,3 +327,18 @@ def test_bad_grid_gives_one_error_line(smoke, tmp_path, text, message):
     assert result.exit_code == 1, result.output
     assert result.output.count("Error:") == 1 and message in result.output
     assert not (tmp_path / "report").exists()
+
+
+# smoke.toml names the slices its own test writes beside it: tested above, not here
+SHIPPED = sorted(p for p in (ROOT / "experiments").glob("*.toml") if p.name != "smoke.toml")
+
+
+@pytest.mark.parametrize("grid", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_grid_loads(grid):
+    """The grids the docs tell users to run parse and pass every check (datasets, options,
+    arms) without running anything: a typo in one would otherwise surface hours into a run."""
+    from zest_core.experiment import load
+
+    beir("scifact"), beir("nfcorpus")  # the shared data they name, or a clear failure
+    loaded = load(grid)
+    assert loaded.datasets and loaded.encoders and loaded.seeds
