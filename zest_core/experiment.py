@@ -626,12 +626,13 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         progress.step(f"{job.dataset.name}: {job.arm.label}, seed {job.seed}")
         obtain(store, job, progress.document)
     records = []
+    # the key each tuned encoder's tunings are stored under: once per encoder, not per dataset
+    tuning_keys = [encoder_settings(e) if e.get("tuned") else None for e in grid.encoders]
     for dataset in grid.datasets:
         own = [job for job in jobs if job.dataset is dataset]
         entries = [(spec, None) for spec in grid.baselines] + [(str(j.version), j) for j in own]
-        for encoder in grid.encoders:
+        for encoder, settings in zip(grid.encoders, tuning_keys):
             options = encoder.get("options", {})
-            settings = encoder_settings(encoder) if encoder.get("tuned") else None
             groups: dict[str, tuple[dict, list[int]]] = {}
             for i, (_, job) in enumerate(entries):
                 chosen = options
