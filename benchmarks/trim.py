@@ -30,7 +30,7 @@ from llama_batched import plan, run
 
 from zest_core import plugins
 from zest_core.exemplars import read_exemplars
-from zest_llama_cpp import LlamaCppGenerator, default_model_path
+from zest_llama_cpp import LlamaCppGenerator, default_model_path, native
 from zest_llama_cpp.trim import DEFAULT_SIZE, exemplar_texts, read_vocab, trimmed_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,12 +187,12 @@ def main() -> None:
     import llama_cpp
 
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
-    full = llama_cpp.Llama(source, **load)
+    full = native.load(source, **load)
     full_vocab, _ = read_vocab(source)
     index = {text: i for i, text in enumerate(full_vocab.tokens)}
     prompts = [p for corpus in CORPORA for p in exemplar_prompts(corpus, args.prompts)]
     for size in sizes:
-        trimmed = llama_cpp.Llama(copies[size]["path"], **load)
+        trimmed = native.load(copies[size]["path"], **load)
         keep = [index[text] for text in read_vocab(copies[size]["path"])[0].tokens]
         counts = agreement(full, trimmed, keep, prompts, args.steps // len(prompts))
         kept = counts["same"] + counts["differ"]

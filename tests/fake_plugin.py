@@ -7,11 +7,14 @@ Every request is recorded, so tests can check what the pipeline asked for: in th
 ``REQUESTS``; in a subprocess, one JSON line per request appended to the file named by
 ``$ZEST_FAKE_RECORD``. ``$ZEST_FAKE_HANG_AFTER=KIND:N`` (KIND ``anchor`` or ``document``) makes
 the process block, after recording it, on its request of that kind number N+1, so a test can
-kill it at a known point instead of racing a timer. Both are
+kill it at a known point instead of racing a timer; ``$ZEST_FAKE_SEGFAULT_AFTER=KIND:N`` makes
+it die there for real, from SIGSEGV in native code (a read of address 0), as a crashing
+llama.cpp or plugin would. These are
 environment variables rather than options because options are stored with a version and a
 resume would inherit them.
 """
 
+import ctypes
 import json
 import os
 import random
@@ -73,10 +76,19 @@ def _record(request) -> None:
     if path := os.environ.get("ZEST_FAKE_RECORD"):
         with open(path, "a") as f:  # one short write per line: whole lines survive a SIGKILL
             f.write(json.dumps(asdict(request)) + "\n")
-    if hang := os.environ.get("ZEST_FAKE_HANG_AFTER"):
-        kind, n = hang.split(":")
-        if sum(kind_of(r) == kind for r in REQUESTS) > int(n) and kind_of(request) == kind:
-            time.sleep(3600)  # the test kills the process here
+    if _reached("ZEST_FAKE_HANG_AFTER", request):
+        time.sleep(3600)  # the test kills the process here
+    if _reached("ZEST_FAKE_SEGFAULT_AFTER", request):
+        ctypes.string_at(0)  # SIGSEGV: no Python exception, the process dies
+
+
+def _reached(variable: str, request) -> bool:
+    """Whether ``request`` is past the ``KIND:N`` point that ``$variable`` names."""
+    point = os.environ.get(variable)
+    if not point:
+        return False
+    kind, n = point.split(":")
+    return kind_of(request) == kind and sum(kind_of(r) == kind for r in REQUESTS) > int(n)
 
 
 def kind_of(request) -> str:

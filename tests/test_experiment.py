@@ -3,6 +3,7 @@ hybrid encoder, real SQLite, real mteb scoring on small SciFact and NFCorpus sli
 
 import csv
 import json
+import os
 import random
 import re
 import shutil
@@ -185,6 +186,53 @@ def test_a_killed_run_resumes_to_the_same_results(smoke, first_run, tmp_path):
     assert store.db.execute("SELECT count(*) FROM versions WHERE kind = 'run'").fetchone()[0] == 20
     original = smoke.parent / "reports" / "smoke" / "results.csv"
     assert read_csv(tmp_path / "reports" / "smoke" / "results.csv") == read_csv(original)
+
+
+def test_a_segfault_or_sigterm_says_to_run_the_same_command_again(smoke, tmp_path):
+    """The advice for an experiment is the experiment, not ``zest run --resume``: a native
+    crash (the fake generator's real SIGSEGV) and a SIGTERM both say so."""
+    db = tmp_path / "zest.db"
+    crashed = subprocess.run(
+        fake_cli("experiment", smoke, "--db", db),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ZEST_FAKE_SEGFAULT_AFTER": "document:3"},
+    )
+    assert crashed.returncode == 128 + signal.SIGSEGV, crashed.stderr[-2000:]
+    errors = [line for line in crashed.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "SIGSEGV" in errors[0], crashed.stderr[-2000:]
+    assert f"Continue with the same command: zest experiment {smoke} --db {db}" in errors[0]
+    assert [v["status"] for v in Store(db).versions() if v["status"] != "complete"] == ["failed"]
+
+    slow = tmp_path / "slow.toml"
+    shutil.copytree(smoke.parent / "data", tmp_path / "data")
+    slow.write_text(
+        smoke.read_text().replace(
+            'generator = "fake"', 'generator = "fake"\noptions = { delay = 0.05 }'
+        )
+    )
+    process = subprocess.Popen(
+        fake_cli("experiment", slow, "--db", db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if _documents(db) >= 12:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    last = stderr.decode().strip().splitlines()[-1]
+    assert process.returncode == 143, stderr.decode()[-2000:]
+    assert f"Continue with the same command: zest experiment {slow} --db {db}" in last, last
+
+
+def _documents(db) -> int:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+        return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
 
 
 def _half_written(db) -> bool:

@@ -15,7 +15,7 @@ from zest_core.generation import Request
 from zest_core.store import Store
 
 llama_cpp = pytest.importorskip("llama_cpp")
-from zest_llama_cpp import LlamaCppGenerator, default_model_path  # noqa: E402
+from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402
 from zest_llama_cpp.batched import WORKER_THREAD, BatchedDecoder, run_parallel  # noqa: E402
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # each test decodes on the real model
@@ -36,8 +36,8 @@ ANCHORS = [
 
 @pytest.fixture(scope="module")
 def llm():
-    model = llama_cpp.Llama(
-        model_path=default_model_path(), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False
+    model = native.load(
+        default_model_path(), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False
     )
     yield model
     model.close()

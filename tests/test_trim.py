@@ -16,7 +16,7 @@ from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
 
 from zest_core import ZestError
 from zest_core.exemplars import read_exemplars
-from zest_llama_cpp import LlamaCppGenerator, default_model_path, trim
+from zest_llama_cpp import LlamaCppGenerator, default_model_path, native, trim
 
 pytestmark = pytest.mark.model
 CORPORA = [SCIFACT_EXEMPLARS, ROOT / "corpora" / "nfcorpus"]
@@ -135,8 +135,8 @@ def test_python_merges_tokenize_words_as_llama_cpp_does(built):
 @pytest.mark.slow
 def test_greedy_continuations_match_where_the_full_argmax_is_kept(built):
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
-    full = llama_cpp.Llama(SOURCE, **load)
-    small = llama_cpp.Llama(built["info"]["path"], **load)
+    full = native.load(SOURCE, **load)
+    small = native.load(built["info"]["path"], **load)
     try:
         prompts = exemplar_prompts()[::4]  # a document prompt of each corpus
         counts = bench().agreement(full, small, built["keep"], prompts, steps=120)
@@ -165,7 +165,7 @@ def test_transformers_loads_the_trimmed_gguf(built):
         done = gen.complete(Request(key=0, prompt=prompt, max_tokens=6, temperature=0, seed=0))
     finally:
         gen.close()
-    small = llama_cpp.Llama(built["info"]["path"], n_ctx=2048, n_threads=1, verbose=False)
+    small = native.load(built["info"]["path"], n_ctx=2048, n_threads=1, verbose=False)
     try:
         same = small.create_completion(prompt, max_tokens=6, temperature=0)["choices"][0]["text"]
     finally:

@@ -11,7 +11,7 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, console, pipeline, plugins
+from . import __version__, console, pipeline, plugins, supervisor
 from .commands import db_option  # noqa: F401 (also imported from here by plugins)
 from .errors import Interrupted, ZestError
 from .exemplars import read_exemplars
@@ -289,8 +289,14 @@ plugins.pm.hook.register_commands(cli=cli)
 
 
 def main() -> None:
-    """The console script: one ``Error:`` line for a problem the user can fix; Ctrl-C and
-    SIGTERM mark the version failed, print how to resume and exit 130 / 143."""
+    """The console script: the command runs in a supervised child process (a native crash
+    becomes one ``Error:`` line: ``supervisor``); one ``Error:`` line for a problem the user
+    can fix; Ctrl-C and SIGTERM mark the version failed, print how to continue and exit
+    130 / 143."""
+    sys.exit(supervisor.supervised(_main))
+
+
+def _main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         rc = cli.main(standalone_mode=False)
@@ -301,7 +307,7 @@ def main() -> None:
         rc = _interrupted(e.signum, e.version_id)
     except (KeyboardInterrupt, click.Abort):
         rc = _interrupted(signal.SIGINT, None)
-    sys.exit(rc if isinstance(rc, int) else 0)
+    return rc if isinstance(rc, int) else 0
 
 
 def _terminate(signum, frame):
@@ -313,9 +319,8 @@ def _interrupted(signum: int, version_id: int | None) -> int:
     if version_id is None:
         click.echo(f"interrupted ({name})", err=True)
     else:
+        advice = supervisor.continue_advice(sys.argv, [{"version": version_id}])
         click.echo(
-            f"interrupted ({name}); version {version_id} is marked failed."
-            f" Continue it with: zest run --resume {version_id}",
-            err=True,
+            f"interrupted ({name}); version {version_id} is marked failed. {advice}", err=True
         )
     return 128 + signum

@@ -66,5 +66,11 @@ class Generator(ModelPlugin):
     def close(self) -> None:
         """Release models, sockets or servers; called once the run is over."""
 
+    def crash_hint(self) -> str | None:
+        """What is known to crash this generator's native code as configured (a sentence
+        naming the fix), for the one line ``zest`` prints if the process dies from a signal;
+        None when nothing is known."""
+        return None
+
 
 __all__ = ["Completion", "Generator", "Request"]

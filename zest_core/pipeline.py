@@ -213,7 +213,7 @@ def top_up(
 
 
 def _generator(config: dict, exemplars: list[dict]) -> Generator:
-    gen = plugins.get_generator(config["generator"])(config["model"], **config["options"])
+    gen = plugins.new_generator(config["generator"], config["model"], **config["options"])
     try:
         gen.prepare(exemplars)
     except BaseException:

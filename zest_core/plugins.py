@@ -7,11 +7,15 @@ set it to an empty string to load none. Core command modules always load.
 import importlib
 import os
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from . import __version__, hookspecs
 from .errors import ZestError
+
+if TYPE_CHECKING:
+    from .generation import Generator
 
 # Parts of the core that add CLI commands through the same hook as third-party plugins.
 CORE_PLUGINS = (
@@ -25,6 +29,7 @@ CORE_PLUGINS = (
     "zest_core.commands.embedding",
     "zest_core.commands.fidelity",
     "zest_core.commands.tuning",
+    "zest_core.commands.doctor",
 )
 
 pm = pluggy.PluginManager("zest")
@@ -147,6 +152,16 @@ def encoders() -> dict[str, type]:
 
 def get_generator(name: str) -> type:
     return _lookup("generator", name)
+
+
+def new_generator(name: str, model: str | None = None, **options) -> "Generator":
+    """The generator ``name`` built with ``model`` and ``options``; a supervising ``zest``
+    process is told which it is, so a native crash inside it can be reported by name."""
+    from . import supervisor
+
+    gen = get_generator(name)(model, **options)
+    supervisor.note("generator", name=gen.name, model=gen.model_id, hint=gen.crash_hint())
+    return gen
 
 
 def get_anchor_strategy(name: str) -> type:

@@ -25,6 +25,7 @@ from typing import Any
 import platformdirs
 import sqlite_utils
 
+from . import supervisor
 from .errors import ZestError
 from .migrations import migrate
 
@@ -86,6 +87,12 @@ def _alive(pid: int, start: str | None) -> bool:
         now_start = _process_start(pid)
         return bool(now_start) and (not start or now_start == start)
     return True
+
+
+def _stopped(pid: int | None, host: str | None) -> str:
+    """The error of a version whose writer was found dead."""
+    who = f"pid {pid} on {host}" if pid else "writer"
+    return f"interrupted: its {who} stopped"
 
 
 def _json(value: Any) -> str:
@@ -207,7 +214,14 @@ class Store:
         }
         with self.transaction():
             row["corpus_id"] = self.corpus_id(corpus)
-            return self.db["versions"].insert(row).last_pk
+            version_id = self.db["versions"].insert(row).last_pk
+            self._note_lease(version_id)
+            return version_id
+
+    def _note_lease(self, version_id: int) -> None:
+        """Tell a supervising ``zest`` process (if any) that this one now writes the version,
+        so it can mark it failed with the real cause should this process crash."""
+        supervisor.note("lease", db=str(self.path.resolve()), version=version_id)
 
     def version(self, ref: int | str) -> dict:
         """A version by id, or the newest version of a corpus by name."""
@@ -331,7 +345,23 @@ class Store:
             self.db["versions"].update(
                 version["id"], {"status": "running", "error": None, **self._my_lease()}
             )
+            self._note_lease(version["id"])
         return self.version(version["id"])
+
+    def record_crash(self, version_id: int, pid: int, error: str) -> bool:
+        """Mark the version failed with ``error`` if process ``pid`` (now dead) was its writer:
+        still ``running`` under its lease, or already swept by an open that saw it dead (whose
+        generic "stopped" error this replaces). False when someone else has taken it since."""
+        with self.transaction():
+            changed = self.db.execute(
+                """UPDATE versions SET status = 'failed', error = ?, lease_pid = NULL,
+                   finished = coalesce(finished, ?)
+                   WHERE id = ? AND (
+                     (status = 'running' AND lease_pid = ? AND lease_host = ?)
+                     OR (status = 'failed' AND error = ?))""",
+                [error, now(), version_id, pid, HOST, _stopped(pid, HOST)],
+            ).rowcount
+        return bool(changed)
 
     def sweep_stale(self) -> list[int]:
         """Mark ``failed`` the running versions whose writer is gone (killed, crashed, power
@@ -351,11 +381,10 @@ class Store:
         with self.transaction():
             found = stale()
             for v in found:
-                who = f"pid {v['lease_pid']} on {v['lease_host']}" if v["lease_pid"] else "writer"
                 self.db.execute(
                     """UPDATE versions SET status = 'failed', error = ?, finished = ?,
                        lease_pid = NULL WHERE id = ?""",
-                    [f"interrupted: its {who} stopped", now(), v["id"]],
+                    [_stopped(v["lease_pid"], v["lease_host"]), now(), v["id"]],
                 )
         return [v["id"] for v in found]
 

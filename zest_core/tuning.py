@@ -170,11 +170,11 @@ def version_generator(
         source = store.version(source["parent_id"])
     config = source["config"]
     if generator and generator != config.get("generator"):
-        return plugins.get_generator(generator)(model)
+        return plugins.new_generator(generator, model)
     if "generator" not in config:
         raise ZestError(f"version {source['id']} has no generation config; name --generator")
-    return plugins.get_generator(config["generator"])(
-        model or config["model"], **config.get("options", {})
+    return plugins.new_generator(
+        config["generator"], model or config["model"], **config.get("options", {})
     )
 
 

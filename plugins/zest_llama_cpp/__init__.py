@@ -16,6 +16,7 @@ from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
 from zest_core.loops import LoopCheck, last_sentence_end
 from zest_core.models import default_gguf
 
+from . import native
 from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
 
 # Older name, kept for code that imported it from here.
@@ -108,12 +109,25 @@ class LlamaCppGenerator(Generator):
             min=0,
         ),
         "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
+        "extra_buffers": Option(
+            "auto",
+            str,
+            "llama.cpp's extra weight-buffer types (CPU repacking, AMX): auto turns them"
+            " off where llama.cpp reports AMX, whose matrix product crashes"
+            " (docs/generators.md#extra_buffers), and keeps them on elsewhere.",
+            choices=native.CHOICES,
+        ),
     }
+    # How the weights are laid out in memory, not what is generated: a run that crashed
+    # with them on can be finished with them off.
+    resume_safe_options = ("extra_buffers",)
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)
         self.source = model or default_gguf()
         check_gguf(self.source)
+        self.cpu = native.system_info()
+        self.extra_buffers = native.resolve(self.options["extra_buffers"], self.cpu)
         self.path, self.trimmed, self.llm = self.source, None, None
         if self.options["vocab"] == "full":
             self._load()
@@ -129,14 +143,14 @@ class LlamaCppGenerator(Generator):
                 self.source, exemplar_texts(exemplars), self.options["vocab_size"]
             )
             self.path = self.trimmed["path"]
-        import llama_cpp
         from llama_cpp._utils import suppress_stdout_stderr
 
         try:
             # verbose=False still lets llama.cpp note its SWA cache layout on stderr.
             with suppress_stdout_stderr(disable=False):
-                self.llm = llama_cpp.Llama(
-                    model_path=self.path,
+                self.llm = native.load(
+                    self.path,
+                    self.extra_buffers,
                     n_ctx=self.options["n_ctx"],
                     n_threads=self.options["n_threads"],
                     n_threads_batch=self.options["n_threads"],
@@ -258,7 +272,12 @@ class LlamaCppGenerator(Generator):
             recorded["batching_fallback"] = self.fallback
         if self.trimmed:
             recorded["trimmed"] = self.trimmed
+        recorded["extra_buffers"] = self.extra_buffers  # as resolved: auto says nothing
+        recorded["amx"] = native.has_amx(self.cpu)
         return {**recorded, "path": self.source, "chat": self.chat, **ran}
+
+    def crash_hint(self) -> str | None:
+        return native.crash_hint(self.extra_buffers, self.cpu)
 
     def close(self) -> None:
         if self.llm is None:

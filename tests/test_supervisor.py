@@ -1,0 +1,167 @@
+"""A native crash in generator code is one ``Error:`` line, and nothing is lost.
+
+Real ``zest`` processes with the fake generator, which dies from a real SIGSEGV (a read of
+address 0 through ctypes) on a chosen request (``$ZEST_FAKE_SEGFAULT_AFTER``), as llama.cpp
+does on AMX CPUs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import FAKE_RUN, ROOT, fake_cli
+from test_kill import count, kill_when
+
+from zest_core import supervisor
+from zest_core.store import Store
+
+SEGFAULT = {"ZEST_FAKE_SEGFAULT_AFTER": "document:3"}
+
+
+def zest(*args, env=None, timeout=120):
+    return subprocess.run(
+        fake_cli(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def error_line(stderr: str) -> str:
+    """The one ``Error:`` line (asserted to be the only one, with no traceback)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    return errors[0]
+
+
+def documents(db, version_id):
+    return Store(db).db.execute(
+        "SELECT ordinal FROM documents WHERE version_id = ? ORDER BY ordinal", [version_id]
+    ).fetchall()
+
+
+def test_a_segfaulting_generator_is_one_error_and_the_run_resumes_exactly(tmp_path):
+    db = tmp_path / "z.db"
+    crashed = zest(*FAKE_RUN, "--db", db, env=SEGFAULT)
+    assert crashed.returncode == 128 + signal.SIGSEGV, crashed.stderr
+    line = error_line(crashed.stderr)
+    assert "SIGSEGV" in line and "the generator fake" in line, line
+    assert f"Continue it with: zest run --resume 1 --db {db}" in line, line
+    version = Store(db).version(1)
+    assert version["status"] == "failed" and "SIGSEGV" in version["error"]
+    assert version["lease_pid"] is None
+    assert len(documents(db, 1)) == 3  # the three before the crash are kept
+
+    resumed = zest("run", "--resume", 1, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr
+    assert Store(db).version(1)["status"] == "complete"
+    assert [row[0] for row in documents(db, 1)] == list(range(8))  # each ordinal once
+
+    # the same corpus an uninterrupted run writes
+    whole = zest(*FAKE_RUN, "--db", tmp_path / "whole.db")
+    assert whole.returncode == 0, whole.stderr
+    texts = [[d["text"] for d in Store(path).documents(1)] for path in (db, tmp_path / "whole.db")]
+    assert texts[0] == texts[1]
+
+
+def test_a_segfault_in_a_top_up_names_the_child_version(tmp_path):
+    db = tmp_path / "z.db"
+    assert zest(*FAKE_RUN, "--db", db).returncode == 0
+    # the fake generator draws every document from 25 words: single-word shingles make
+    # most of them near-copies, so version 2 is short and a top-up has work to do
+    near = ("--with", "near-dedup", "-o", "threshold=0.5", "-o", "shingle=1")
+    assert zest("filter", 1, *near, "--db", db).returncode == 0
+    crashed = zest("run", "--top-up", 2, "--db", db, env={"ZEST_FAKE_SEGFAULT_AFTER": "document:0"})
+    assert crashed.returncode == 128 + signal.SIGSEGV, crashed.stderr
+    child = max(v["id"] for v in Store(db).versions())
+    assert f"zest run --resume {child} --db {db}" in error_line(crashed.stderr)
+    assert Store(db).version(child)["status"] == "failed"
+
+
+def test_a_sigkilled_worker_never_leaves_a_version_running(tmp_path):
+    """The child that does the work is killed (as the OOM killer would): the supervisor
+    marks its version failed at once and says so."""
+    db = tmp_path / "z.db"
+    proc = subprocess.Popen(
+        fake_cli(*FAKE_RUN, "--db", db),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ZEST_FAKE_HANG_AFTER": "document:2"},
+    )
+    deadline = time.monotonic() + 60
+    while count(db, "SELECT count(*) FROM documents") < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    worker = Store(db).version(1)["lease_pid"]
+    assert worker != proc.pid  # the work runs in a child process
+    os.kill(worker, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert "SIGKILL" in error_line(stderr)
+    version = Store(db).version(1)
+    assert version["status"] == "failed" and "SIGKILL" in version["error"]
+
+
+def test_killing_zest_kills_its_worker(tmp_path):
+    db, record = tmp_path / "z.db", tmp_path / "requests.jsonl"
+    env = {"ZEST_FAKE_RECORD": str(record), "ZEST_FAKE_HANG_AFTER": "document:2"}
+    kill_when(
+        [*FAKE_RUN, "--db", db], lambda: count(db, "SELECT count(*) FROM documents") >= 2, env=env
+    )
+    worker = Store(db).version(1)["lease_pid"] if count(db, "SELECT 1") else None
+    deadline = time.monotonic() + 30
+    while worker is not None and _alive(worker):
+        assert time.monotonic() < deadline, f"worker {worker} outlived its supervisor"
+        time.sleep(0.05)
+    assert Store(db).version(1)["status"] == "failed"  # swept: its writer is gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("delay", [0.25, 0.5])
+def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path, delay):
+    """SIGINT while the CLI is still importing its plugins (the real console script)."""
+    script = os.path.join(os.path.dirname(sys.executable), "zest")
+    proc = subprocess.Popen(
+        [script, "run", "--exemplars", ROOT / "corpora" / "scifact", "--docs", 4,
+         "--anchors", 2, "--db", tmp_path / "z.db"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted")
+
+
+@pytest.mark.parametrize(
+    "argv, held, advice",
+    [
+        (["zest", "run", "--exemplars", "x"], [{"version": 4}], "zest run --resume 4"),
+        (["zest", "run", "--resume", "4", "--db=a b.db"], [{"version": 4}],
+         "zest run --resume 4 --db 'a b.db'"),
+        (["zest", "experiment", "g.toml"], [{"version": 2}], "the same command: zest experiment"),
+        (["zest", "tune", "3"], [], "the same command: zest tune 3"),
+    ],
+)  # fmt: skip
+def test_continue_advice(argv, held, advice):
+    assert advice in supervisor.continue_advice(argv, held)
+
+
+def test_unsupervised_when_switched_off(tmp_path):
+    db = tmp_path / "z.db"
+    run = zest(*FAKE_RUN, "--db", db, env={"ZEST_SUPERVISOR": "0", "ZEST_FAKE_HANG_AFTER": ""})
+    assert run.returncode == 0, run.stderr
+    crashed = zest(*FAKE_RUN, "--db", db, env={"ZEST_SUPERVISOR": "0", **SEGFAULT})
+    assert crashed.returncode == -signal.SIGSEGV  # what the switch gives up
