@@ -8,7 +8,11 @@ and the report gives tokens/s, documents/minute, their ratio, the projected time
     python benchmarks/llama_batched.py --docs 24 --batch-size 8 --workers 1,2
 
 ``--batch-size``, ``--workers`` and ``--batched-threads`` take comma-separated values; every
-combination is measured (the sequential baseline runs on ``--threads``).
+combination is measured (the sequential baseline runs on ``--threads``). ``--extra-buffers
+on,off`` measures both settings of that generator option, sequential and batched, in
+alternating rounds (``--rounds``), against the first setting's sequential run:
+
+    python benchmarks/llama_batched.py --docs 8 --max-tokens 128 --extra-buffers on,off --rounds 2
 """
 
 import argparse
@@ -59,8 +63,8 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
     }
 
 
-def sequential(requests, threads: int) -> dict:
-    gen = LlamaCppGenerator(batch_size=1, n_threads=threads)
+def sequential(requests, threads: int, extra_buffers: str = "auto") -> dict:
+    gen = LlamaCppGenerator(batch_size=1, n_threads=threads, extra_buffers=extra_buffers)
     try:
         llama_cpp.llama_perf_context_reset(gen.llm.ctx)
         first = run(gen, requests[:1])  # its prompt evaluation is the shared prefix: once a run
@@ -71,7 +75,7 @@ def sequential(requests, threads: int) -> dict:
     total = first["elapsed"] + rest["elapsed"]
     prompt, decode = perf.t_p_eval_ms / 1000, perf.t_eval_ms / 1000
     return {
-        "mode": "sequential",
+        "mode": f"sequential{_label(extra_buffers)}",
         "elapsed": total,
         "docs": len(requests),
         "tokens": first["tokens"] + rest["tokens"],
@@ -81,8 +85,12 @@ def sequential(requests, threads: int) -> dict:
     }
 
 
-def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
-    gen = LlamaCppGenerator(batch_size=batch_size, workers=workers, n_threads=threads)
+def batched(
+    requests, batch_size: int, workers: int, threads: int, extra_buffers: str = "auto"
+) -> dict:
+    gen = LlamaCppGenerator(
+        batch_size=batch_size, workers=workers, n_threads=threads, extra_buffers=extra_buffers
+    )
     try:
         result = run(gen, requests)
         timings = [decoder.timings for decoder in gen.decoders]
@@ -98,11 +106,15 @@ def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
     steady = {**result, "elapsed": result["elapsed"] - one_time}
     return {
         **result,
-        "mode": f"x{batch_size} {workers}w {threads}t",
+        "mode": f"x{batch_size} {workers}w {threads}t{_label(extra_buffers)}",
         "one_time": one_time,
         "steady": steady,
         "parts": parts,
     }
+
+
+def _label(extra_buffers: str) -> str:
+    return "" if extra_buffers == "auto" else f" extra_buffers={extra_buffers}"
 
 
 def rates(r: dict) -> tuple[float, float, float]:
@@ -142,6 +154,8 @@ def main() -> None:
     parser.add_argument("--batched-threads", help="threads per worker; default: --threads")
     parser.add_argument("--max-tokens", type=int, help="default: the template's (256)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra-buffers", default="auto", help="generator option values")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
     args = parser.parse_args()
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
     print("python " + " ".join(sys.argv))
@@ -150,13 +164,18 @@ def main() -> None:
         f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
-    base = sequential(requests, args.threads)
-    report(base, base)
+    settings = args.extra_buffers.split(",")
     threads = args.batched_threads or str(args.threads)
-    for size, workers, n in itertools.product(
-        args.batch_size.split(","), args.workers.split(","), threads.split(",")
-    ):
-        report(batched(requests, int(size), int(workers), int(n)), base)
+    base = None
+    for _ in range(args.rounds):
+        for extra in settings:  # alternating, so drifting load falls on every setting alike
+            seq = sequential(requests, args.threads, extra)
+            base = base or seq
+            report(seq, base)
+            for size, workers, n in itertools.product(
+                args.batch_size.split(","), args.workers.split(","), threads.split(",")
+            ):
+                report(batched(requests, int(size), int(workers), int(n), extra), base)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -184,8 +184,6 @@ def main() -> None:
             trimmed = speed(requests, exemplars, batch_size=batch, vocab="trimmed", vocab_size=size)
             row(f"batched trimmed {size:,}", batch, trimmed, full)
 
-    import llama_cpp
-
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
     full = native.load(source, **load)
     full_vocab, _ = read_vocab(source)

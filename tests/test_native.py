@@ -68,9 +68,8 @@ def test_the_default_generator_resolves_auto_for_this_cpu_and_records_it():
         assert recorded["extra_buffers"] is (not native.has_amx())
         assert recorded["amx"] is native.has_amx()
         assert recorded["options"]["extra_buffers"] == "auto"  # what was asked, beside it
-        done = gen.complete(
-            Request(key=0, prompt="Vitamin D and bone density.", max_tokens=8, temperature=0, seed=0)
-        )
+        request = Request(key=0, prompt="Vitamin D and bone.", max_tokens=8, temperature=0, seed=0)
+        done = gen.complete(request)
         assert done.completion_tokens > 0
     finally:
         gen.close()

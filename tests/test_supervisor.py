@@ -38,9 +38,13 @@ def error_line(stderr: str) -> str:
 
 
 def documents(db, version_id):
-    return Store(db).db.execute(
-        "SELECT ordinal FROM documents WHERE version_id = ? ORDER BY ordinal", [version_id]
-    ).fetchall()
+    return (
+        Store(db)
+        .db.execute(
+            "SELECT ordinal FROM documents WHERE version_id = ? ORDER BY ordinal", [version_id]
+        )
+        .fetchall()
+    )
 
 
 def test_a_segfaulting_generator_is_one_error_and_the_run_resumes_exactly(tmp_path):
@@ -132,8 +136,8 @@ def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path, delay):
     """SIGINT while the CLI is still importing its plugins (the real console script)."""
     script = os.path.join(os.path.dirname(sys.executable), "zest")
     proc = subprocess.Popen(
-        [script, "run", "--exemplars", ROOT / "corpora" / "scifact", "--docs", 4,
-         "--anchors", 2, "--db", tmp_path / "z.db"],
+        [script, "run", "--exemplars", ROOT / "corpora" / "scifact", "--docs", "4",
+         "--anchors", "2", "--db", tmp_path / "z.db"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -283,3 +283,11 @@ def m_ctx_synthetic_queries_and_tunings(db):
             created TEXT)"""
     )
     db.execute("CREATE INDEX tunings_version ON tunings (version_id, encoder)")
+
+
+@migration
+def m010_lease_supervisor(db):
+    """The supervising ``zest`` process of a lease's writer (zest_core/supervisor.py): once
+    it is gone, the writer has been sent SIGKILL and can write nothing more, so the lease is
+    stale even in the moments before the writer's own exit is complete."""
+    db["versions"].add_column("lease_supervisor", int)

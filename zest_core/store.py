@@ -295,7 +295,8 @@ class Store:
                       (SELECT count(*) FROM documents d WHERE d.version_id = versions.id)
                         AS documents,
                       versions.wall_seconds, versions.error, versions.lease_pid,
-                      versions.lease_host, versions.lease_start, versions.lease_heartbeat
+                      versions.lease_host, versions.lease_start, versions.lease_heartbeat,
+                      versions.lease_supervisor
                FROM versions JOIN corpora ON corpora.id = versions.corpus_id
                ORDER BY versions.id"""
         )
@@ -308,6 +309,7 @@ class Store:
             "lease_host": HOST,
             "lease_start": _process_start(pid),
             "lease_heartbeat": time.time(),
+            "lease_supervisor": supervisor.parent_pid(),
         }
 
     @staticmethod
@@ -318,7 +320,10 @@ class Store:
         if pid is None or version.get("status") != "running":
             return None
         if host == HOST:
-            live = _alive(pid, version.get("lease_start"))
+            watcher = version.get("lease_supervisor")
+            live = _alive(pid, version.get("lease_start")) and (
+                watcher is None or _alive(watcher, None)
+            )
         else:
             live = time.time() - (version.get("lease_heartbeat") or 0) < LEASE_STALE_SECONDS
         return f"pid {pid} on {host}" if live else None

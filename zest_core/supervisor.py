@@ -62,6 +62,11 @@ def note(kind: str, **fields) -> None:
         pass
 
 
+def parent_pid() -> int | None:
+    """The supervising process of this one, or None when it runs unsupervised."""
+    return os.getppid() if os.environ.get(ENV_NOTES) else None
+
+
 def read_notes(path: str) -> list[dict]:
     try:
         lines = open(path).read().splitlines()

@@ -106,7 +106,8 @@ def _probe(*args: str) -> tuple[list[dict], str | None]:
 def _cpu_line() -> tuple[str, str, str]:
     lines, failed = _probe("cpu")
     if failed or not lines:
-        return FAIL, "cpu", f"llama.cpp could not report this CPU ({failed}): reinstall llama-cpp-python"
+        why = f"llama.cpp could not report this CPU ({failed}): reinstall llama-cpp-python"
+        return FAIL, "cpu", why
     features = [name for name, on in lines[0]["features"].items() if on]
     return OK, "cpu", f"{lines[0]['cores']} cores; llama.cpp sees {' '.join(features) or 'no SIMD'}"
 
@@ -252,9 +253,7 @@ def probe_encoder(name: str) -> None:
     started = time.monotonic()
     enc = load_encoder(name)
     vectors = enc.encode_queries(["what moves mitochondria along axons?"]).dense
-    _emit(
-        model=enc.encoder.model_id, dim=int(vectors.shape[1]), seconds=time.monotonic() - started
-    )
+    _emit(model=enc.encoder.model_id, dim=int(vectors.shape[1]), seconds=time.monotonic() - started)
 
 
 def _probe_main(argv: list[str]) -> None:
