@@ -219,12 +219,14 @@ def test_run_and_resume_killed_anywhere(tmp_path):
 
 
 def test_first_open_killed_anywhere(tmp_path):
-    """The migrations of a new file are one transaction: a kill leaves it new or whole."""
+    """The migrations of a new file are one transaction: a kill leaves it new or whole.
+    (A tiny run opens it: reading commands open an existing file read-only.)"""
+    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--docs", 1]
     for trial, point in enumerate(
-        kill_points("open", ["corpora", "list", "--db", tmp_path / "probe.db"])
+        kill_points("open", [*run, "--anchors", 1, "--db", tmp_path / "probe.db"])
     ):
         db = tmp_path / f"open{trial}.db"
-        kill_after(["corpora", "list", "--db", db], point)
+        kill_after([*run, "--anchors", 1, "--db", db], point)
         check_invariants(db)
 
 
