@@ -26,7 +26,7 @@ import platformdirs
 import sqlite_utils
 
 from .errors import ZestError
-from .migrations import pending, migrate
+from .migrations import migrate, pending
 
 ENV_DB = "ZEST_DB"
 # How long a writer waits for another process's write lock before giving up with one message.
