@@ -131,11 +131,11 @@ def test_failed_anchor_generation_is_not_complete(db_path):
 
 
 def test_unknown_version_and_resume_conflicts(db_path):
-    result = zest("corpora", "show", 42, "--db", db_path, ok=False)
-    assert result.exit_code == 1 and "no corpus version '42'" in result.output
     result = zest("run", "--resume", 1, "--exemplars", SCIFACT_EXEMPLARS, "--db", db_path, ok=False)
     assert "cannot be combined" in result.output
     fake_run(db_path)
+    result = zest("corpora", "show", 42, "--db", db_path, ok=False)
+    assert result.exit_code == 1 and "no corpus version '42'" in result.output
     result = zest("run", "--resume", 1, "--db", db_path, ok=False)
     assert "already complete" in result.output
 
@@ -188,11 +188,14 @@ def bad_inputs(tmp):
             "not valid UTF-8",
         ),
         "not a database": (["corpora", "list", "--db", tmp / "not.db"], "cannot open"),
-        "unknown version": (["corpora", "show", 42, "--db", tmp / "z.db"], "no corpus version"),
+        "no database": (["corpora", "list", "--db", tmp / "none.db"], "no zest database at"),
         "generator fails mid-run": (
             run + ["--anchors", 2, "--docs", 6, "-o", "fail_after=4"],
-            "fake generator failed as asked",
+            "fake generator failed as asked; version 1 is unfinished. Continue it with:"
+            " zest run --resume 1",
         ),
+        # after the run above: the database exists, the version does not
+        "unknown version": (["corpora", "show", 42, "--db", tmp / "z.db"], "no corpus version"),
     }
 
 

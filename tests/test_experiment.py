@@ -248,6 +248,64 @@ def _half_written(db) -> bool:
     return complete >= 3 and partial == 1
 
 
+CONCURRENT = """
+[experiment]
+name = "concurrent"
+seeds = [0, 1]
+contexts = ["synthetic"]
+[[dataset]]
+name = "scifact-slice"
+path = "data/scifact-slice"
+pool = 20
+[encoder]
+name = "hybrid"
+options = { max_seq_length = 128 }
+[generation]
+generator = "fake"
+options = { delay = 0.5 }
+k = 2
+anchors = 2
+docs = 8
+[ablations]
+docs = [4]
+"""
+
+
+def test_two_experiments_at_once_share_their_runs(smoke, tmp_path):
+    """Two ``zest experiment`` processes on one store at once: whichever finds a run being
+    written by the other waits for it and reuses it (the second one said "version 1 is
+    being written by pid ..." and exited 1). Both finish; each run and subset is made once."""
+    from fake_plugin import kind_of, recorded
+
+    grid = smoke.parent / "concurrent.toml"
+    grid.write_text(CONCURRENT)
+    db, requests = tmp_path / "zest.db", tmp_path / "requests.jsonl"
+    Store(db)  # the schema first: the two race for the runs, not the migrations
+    env = {**os.environ, "ZEST_FAKE_RECORD": str(requests)}
+    procs = [
+        subprocess.Popen(
+            fake_cli("experiment", grid, "--db", db, "--report", tmp_path / f"report{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    done = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    assert [rc for rc, _, _ in done] == [0, 0], [err[-2000:] for _, _, err in done]
+    assert any("waiting for version" in err for _, _, err in done), done
+    store = Store(db)
+    kinds = store.db.execute("SELECT kind, count(*) FROM versions GROUP BY kind").fetchall()
+    assert sorted(kinds) == [("run", 2), ("subset", 2)]
+    assert {v["status"] for v in store.versions()} == {"complete"}
+    documents = [r for r in recorded(requests) if kind_of(r) == "document"]
+    assert len(documents) == 2 * 8  # every planned document of both seeds asked for once
+    assert read_csv(tmp_path / "report0" / "results.csv") == read_csv(
+        tmp_path / "report1" / "results.csv"
+    )
+
+
 def test_balanced_subset_covers_every_anchor():
     docs = [{"id": i, "ordinal": i, "anchor_id": i * 4 // 12} for i in range(12)]  # 4 anchors
     subset = balanced_subset(docs, 6)

@@ -219,12 +219,14 @@ def test_run_and_resume_killed_anywhere(tmp_path):
 
 
 def test_first_open_killed_anywhere(tmp_path):
-    """The migrations of a new file are one transaction: a kill leaves it new or whole."""
+    """The migrations of a new file are one transaction: a kill leaves it new or whole.
+    (A tiny run opens it: reading commands open an existing file read-only.)"""
+    run = ["run", "--exemplars", SCIFACT_EXEMPLARS, "--generator", "fake", "--docs", 1]
     for trial, point in enumerate(
-        kill_points("open", ["corpora", "list", "--db", tmp_path / "probe.db"])
+        kill_points("open", [*run, "--anchors", 1, "--db", tmp_path / "probe.db"])
     ):
         db = tmp_path / f"open{trial}.db"
-        kill_after(["corpora", "list", "--db", db], point)
+        kill_after([*run, "--anchors", 1, "--db", db], point)
         check_invariants(db)
 
 
@@ -378,11 +380,18 @@ def test_disk_full_is_one_error_and_resumable(tmp_path):
         assert done.returncode == 1
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and "full" in errors[0], done.stderr
+        assert errors[0].endswith("Continue it with: zest run --resume 1"), errors[0]
         assert "Traceback" not in done.stderr
+        # at once, while the disk is still full: failed, with the real cause
+        [(status, error)] = sql(db, "SELECT status, error FROM versions WHERE id = 1")
+        assert status == "failed" and "full" in error, error
+        listed = subprocess.run(
+            fake_cli("corpora", "list", "--db", db), capture_output=True, text=True, timeout=60
+        )
+        assert listed.returncode == 0 and "failed" in listed.stdout, listed.stderr
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         check_invariants(db)
-        if sql(db, "SELECT 1 FROM versions"):
-            zest_ok("run", "--resume", 1, "--db", db)
-            check_invariants(db)
+        zest_ok("run", "--resume", 1, "--db", db)
+        check_invariants(db)
     finally:
         subprocess.run(["umount", "-l", str(disk)])

@@ -137,21 +137,62 @@ def test_export_paths(complete, tmp_path):
     assert not (beir / "corpus.jsonl").exists()
 
 
-def test_read_only_database_is_one_error(complete, tmp_path):
-    """On a read-only filesystem reading still works and a write says why in one line."""
+@pytest.mark.parametrize("wal_files", [True, False], ids=["with-wal-files", "closed-file"])
+def test_read_only_database_is_one_error(complete, tmp_path, wal_files):
+    """On a read-only filesystem reading still works and a write says why in one line. A
+    file closed cleanly has no -wal and -shm beside it, and none can be made there: read
+    commands open it read-only all the same (they said "unable to open database file")."""
     ro = tmp_path / "ro"
     ro.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(ro)]).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root) to make a read-only filesystem")
     try:
-        for path in complete.parent.glob(complete.name + "*"):
-            (ro / path.name).write_bytes(path.read_bytes())
+        if not wal_files:
+            with sqlite3.connect(complete) as conn:  # all of it in the main file
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        names = [complete.name + end for end in ("", "-wal", "-shm")[: 3 if wal_files else 1]]
+        for name in names:
+            (ro / name).write_bytes((complete.parent / name).read_bytes())
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
         db = ro / complete.name
-        assert zest("corpora", "list", "--db", db).exit_code == 0
-        one_error(run(db), "readonly")
+        assert "scifact" in zest("corpora", "list", "--db", db).output
+        for args in (["corpora", "show", 1], ["corpora", "log"], ["results"]):
+            assert zest(*args, "--db", db).exit_code == 0, args
+        out = tmp_path / "out.jsonl"
+        assert zest("corpora", "export", 1, "-o", out, "--db", db).exit_code == 0
+        assert len(out.read_text().splitlines()) == 8
+        one_error(run(db), f"the zest database {db} is read-only (a read-only filesystem)")
+        one_error(zest("corpora", "rm", 1, "-y", "--db", db), "read-only")
     finally:
         subprocess.run(["umount", "-l", str(ro)])
+
+
+READERS = [
+    ["corpora", "list"],
+    ["corpora", "show", 1],
+    ["corpora", "log"],
+    ["corpora", "drops", 1],
+    ["corpora", "diff", 1, 2],
+    ["corpora", "export", 1, "-o", "out.jsonl"],
+    ["results"],
+    ["results", "diff", 1, 2],
+    ["compare", 1],
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(map(str, a)))
+def test_reading_commands_never_create_a_database(tmp_path, args):
+    """A command that only reads, pointed at a missing file (a typo), says so; it made an
+    empty database there before, and the directories above it."""
+    for db in (tmp_path / "none.db", tmp_path / "nowhere" / "none.db"):
+        one_error(zest(*args, "--db", db), f"no zest database at {db}")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_writer_does_not_create_the_directory_of_db(tmp_path):
+    db = tmp_path / "nowhere" / "x.db"
+    one_error(run(db), f"the directory of the zest database {db} does not exist")
+    assert not db.parent.exists()
 
 
 def test_eval_corpus_text_must_be_strings(tmp_path):

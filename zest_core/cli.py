@@ -26,12 +26,26 @@ class ZestGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZestError as e:
-            raise click.ClickException(str(e)) from None
+            raise _error(str(e), e) from None
         except OSError as e:  # a user path: missing directory, disk full, read-only file
             where = f": {e.filename}" if e.filename else ""
-            raise click.ClickException(f"{e.strerror or e}{where}") from None
+            raise _error(f"{e.strerror or e}{where}", e) from None
         except sqlite3.Error as e:  # disk full or a read-only database, found mid-write
-            raise click.ClickException(f"the zest database failed: {e}") from None
+            read_only = (getattr(e, "sqlite_errorname", None) or "").startswith("SQLITE_READONLY")
+            what = "is read-only" if read_only else "failed"
+            raise _error(f"the zest database {what}: {e}", e) from None
+
+
+def _error(message: str, e: BaseException) -> click.ClickException:
+    """The one ``Error:`` line; for a version left unfinished (``_generate`` names it on the
+    exception), with the command that continues it, as after Ctrl-C."""
+    version_id = getattr(e, "resumable_version", None)
+    if version_id is not None:
+        message += (
+            f"; version {version_id} is unfinished. Continue it with:"
+            f" zest run --resume {version_id}"
+        )
+    return click.ClickException(message)
 
 
 @click.group(cls=ZestGroup)

@@ -10,6 +10,8 @@ finished experiment re-runs in seconds and a killed one continues where it stopp
 """
 
 import json
+import os
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -394,17 +396,21 @@ def balanced_subset(documents: list[dict], n: int) -> list[dict]:
     return sorted(picked, key=lambda d: d["ordinal"])
 
 
+def _stored_subset(store: Store, parent_id: int, n: int) -> int | None:
+    row = store.db.execute(
+        "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ? AND status = 'complete'"
+        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1",
+        [parent_id, n],
+    ).fetchone()
+    return row and row[0]
+
+
 def subset_version(store: Store, parent_id: int, n: int) -> int:
     """The complete J'=``n`` balanced subset of ``parent_id``, made once, in one transaction
     (a kill leaves it whole or absent). Its documents are renumbered 0..n-1 as a plan of n;
     the parent's ordinals are in its config, the parent is its lineage."""
-    rows = store.db.execute(
-        "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ? AND status = 'complete'"
-        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1",
-        [parent_id, n],
-    )
-    if found := rows.fetchone():
-        return found[0]
+    if found := _stored_subset(store, parent_id, n):
+        return found  # the usual case on a rerun: no write lock taken
     parent = store.require_complete(parent_id)
     keep = balanced_subset(store.documents(parent_id), n)
     config = {
@@ -414,6 +420,9 @@ def subset_version(store: Store, parent_id: int, n: int) -> int:
         "parent_ordinals": [d["ordinal"] for d in keep],
     }
     with store.transaction():
+        # again under the write lock: a concurrent experiment may have made it meanwhile
+        if found := _stored_subset(store, parent_id, n):
+            return found
         child = store.create_version(
             parent["corpus"],
             kind="subset",
@@ -514,38 +523,95 @@ def to_generate(store: Store, jobs: list[Job]) -> int:
     return total
 
 
-def obtain(store: Store, job: Job, on_document: Callable[[dict], None]) -> int:
+def obtain(
+    store: Store,
+    job: Job,
+    on_document: Callable[[dict], None],
+    note: Callable[[str], None] = lambda line: None,
+) -> int:
     """The version of one job: found, resumed, generated, or subset from its source."""
     if job.version is not None:
         return job.version
     if job.source is not None:
         job.version = subset_version(
-            store, obtain(store, job.source, on_document), job.arm.config["docs"]
+            store, obtain(store, job.source, on_document, note), job.arm.config["docs"]
         )
-        return job.version
-    config = job.arm.config
-    found = find_run(store, config, job.seed, job.exemplars)
-    if found and found["status"] == "complete":
-        job.version = found["id"]
-    elif found:
-        job.version = pipeline.resume(store, found["id"], on_document=on_document)
     else:
-        name = job.arm.exemplars_from and job.dataset.other_domain or job.dataset.name
-        job.version = pipeline.start(
-            store,
-            exemplars=job.exemplars,
-            corpus=f"{name}-experiment",
-            generator=config["generator"],
-            model=config["model"],
-            options=config["options"],
-            strategy=config["strategy"],
-            templates=config["templates"],
-            n_anchors=config["anchors"] or 1,
-            n_docs=config["docs"],
-            seed=job.seed,
-            on_document=on_document,
-        )
+        job.version = _complete_run(store, job, on_document, note)
     return job.version
+
+
+def _complete_run(
+    store: Store, job: Job, on_document: Callable[[dict], None], note: Callable[[str], None]
+) -> int:
+    """The job's run, found complete, resumed or generated. Another process (a concurrent
+    zest experiment on the same store) may be writing it: then this one waits for it to
+    finish and reuses it, rather than failing on its lease or generating it a second time."""
+    config = job.arm.config
+
+    def lookup() -> dict | None:
+        return find_run(store, config, job.seed, job.exemplars)
+
+    while True:  # each pass ends in a complete run, or in a change made by another process
+        found = lookup()
+        if found is None:
+            name = job.arm.exemplars_from and job.dataset.other_domain or job.dataset.name
+            pipeline.start(  # made here, or found made by another at the last moment
+                store,
+                exemplars=job.exemplars,
+                corpus=f"{name}-experiment",
+                generator=config["generator"],
+                model=config["model"],
+                options=config["options"],
+                strategy=config["strategy"],
+                templates=config["templates"],
+                n_anchors=config["anchors"] or 1,
+                n_docs=config["docs"],
+                seed=job.seed,
+                on_document=on_document,
+                existing=lambda: (row := lookup()) and row["id"],
+            )
+        elif found["status"] == "complete":
+            return found["id"]
+        elif store.other_writer(found["id"]):
+            wait_for(store, found["id"], note)
+        else:
+            try:
+                return pipeline.resume(store, found["id"], on_document=on_document)
+            except ZestError:
+                if not store.other_writer(found["id"]):
+                    raise  # a real failure, not another process taking the lease first
+
+
+# How long a wait for another process's version may see no progress (no new anchor or
+# document, no heartbeat) before giving up: a live writer that stores nothing is stuck.
+WAIT_SECONDS = float(os.environ.get("ZEST_WAIT_SECONDS", 1800))
+WAIT_POLL_SECONDS = 0.5
+WAIT_NOTE_SECONDS = 30.0  # a waiting note this often, so a log shows why nothing moves
+
+
+def wait_for(store: Store, version_id: int, note: Callable[[str], None]) -> None:
+    """Wait while another live process writes the version, noting what it waits for."""
+    last, moved, noted = None, time.monotonic(), -WAIT_NOTE_SECONDS
+    while holder := store.other_writer(version_id):
+        version = store.version(version_id)
+        done = len(store.ordinals(version_id))
+        mark = (done, len(store.anchors(version_id)), version["lease_heartbeat"])
+        now = time.monotonic()
+        if mark != last:
+            last, moved = mark, now
+        elif now - moved > WAIT_SECONDS:
+            raise ZestError(
+                f"version {version_id} is being written by {holder}, which has stored"
+                f" nothing for {WAIT_SECONDS:.0f} s; run again once that process ends"
+            )
+        if now - noted >= WAIT_NOTE_SECONDS:
+            note(
+                f"waiting for version {version_id}: {holder} is writing it"
+                f" ({done}/{version['target_docs']} documents)"
+            )
+            noted = now
+        time.sleep(WAIT_POLL_SECONDS)
 
 
 def encoder_label(encoder: dict) -> str:
@@ -624,7 +690,7 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
     progress.start(to_generate(store, jobs), n_evals)
     for job in jobs:
         progress.step(f"{job.dataset.name}: {job.arm.label}, seed {job.seed}")
-        obtain(store, job, progress.document)
+        obtain(store, job, progress.document, progress.step)
     records = []
     # the key each tuned encoder's tunings are stored under: once per encoder, not per dataset
     tuning_keys = [encoder_settings(e) if e.get("tuned") else None for e in grid.encoders]

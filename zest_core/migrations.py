@@ -20,13 +20,13 @@ def migrate(store) -> None:
     either apply everything or find it applied (never "table already exists").
     """
     db = store.db
-    if _pending(db) is not None and not _pending(db):
+    if pending(db) is not None and not pending(db):
         return  # the common case: nothing to do, and no write lock taken
     with store.transaction():
         db.execute(
             "CREATE TABLE IF NOT EXISTS _zest_migrations (name TEXT PRIMARY KEY, applied TEXT)"
         )
-        for fn in _pending(db):
+        for fn in pending(db):
             fn(db)
             db.execute(
                 "INSERT INTO _zest_migrations (name, applied) VALUES (?, ?)",
@@ -34,7 +34,7 @@ def migrate(store) -> None:
             )
 
 
-def _pending(db: sqlite_utils.Database) -> list | None:
+def pending(db: sqlite_utils.Database) -> list | None:
     """The migrations not applied yet, or None for a database without the migrations table."""
     if not db["_zest_migrations"].exists():
         return None

@@ -77,8 +77,14 @@ def start(
     n_docs: int = 512,
     seed: int = 0,
     on_document: OnDocument | None = None,
+    existing: Callable[[], int | None] | None = None,
 ) -> int:
-    """Create a version and generate it; returns its id (complete unless an error was raised)."""
+    """Create a version and generate it; returns its id (complete unless an error was raised).
+
+    ``existing`` is asked inside the transaction that would create the version, under the
+    write lock: an id it returns is returned at once, nothing created or generated. So
+    concurrent callers that look there for an equal version (zest experiment) never both
+    create it."""
     strat = plugins.get_anchor_strategy(strategy)(templates=templates)
     check_run(
         corpus=corpus, n_docs=n_docs, n_anchors=n_anchors if strat.uses_anchors else 1, seed=seed
@@ -99,6 +105,8 @@ def start(
     gen = _generator(config, exemplars)
     try:
         with store.transaction():
+            if existing is not None and (found := existing()) is not None:
+                return found
             version_id = store.create_version(
                 corpus,
                 kind="run",
@@ -249,15 +257,28 @@ def _generate(
     except BaseException as e:
         interrupted = isinstance(e, (KeyboardInterrupt, Interrupted))
         reason = "interrupted" if interrupted else str(e) or type(e).__name__
-        try:
-            store.finish(version_id, "failed", time.monotonic() - started, error=reason)
-        except Exception:  # e.g. disk full: the lease dies with this process, and the next
-            pass  # open of the store marks the version failed; the first error matters more
+        _record_failure(store, version_id, time.monotonic() - started, reason)
+        if isinstance(e, Exception):
+            e.resumable_version = version_id  # the CLI's error line says how to continue it
         if isinstance(e, Interrupted):
             e.version_id = version_id
         if isinstance(e, KeyboardInterrupt):
             raise Interrupted(signal.SIGINT, version_id) from None
         raise
+
+
+def _record_failure(store: Store, version_id: int, seconds: float, reason: str) -> None:
+    """Mark the version failed with its real cause. On a full disk ``finish`` may not fit;
+    the write that failed was rolled back, so the one-row ``mark_failed`` usually does (it
+    reuses the space the rolled-back write took). Failing both, the lease dies with this
+    process and the next open that writes marks the version failed."""
+    try:
+        store.finish(version_id, "failed", seconds, error=reason)
+    except Exception:
+        try:
+            store.mark_failed(version_id, reason)
+        except Exception:
+            pass  # the first error matters more
 
 
 def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors: list[dict]):

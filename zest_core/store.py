@@ -27,7 +27,7 @@ import sqlite_utils
 
 from . import supervisor
 from .errors import ZestError
-from .migrations import migrate
+from .migrations import migrate, pending
 
 ENV_DB = "ZEST_DB"
 # How long a writer waits for another process's write lock before giving up with one message.
@@ -114,28 +114,48 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("zest")) / "zest.db"
 
 
+def _read_only_reason(path: Path) -> str | None:
+    """Why the database cannot be written here, or None: a read-only filesystem, a file this
+    user may not write, or a directory where SQLite cannot make the -wal and -shm files."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "a read-only filesystem"
+    except OSError:
+        return None  # no such directory: said elsewhere
+    if path.exists() and not os.access(path, os.W_OK):
+        return "a read-only file"
+    wal_files = [Path(f"{path}{end}") for end in ("-wal", "-shm")]
+    if not all(f.exists() for f in wal_files) and not os.access(path.parent, os.W_OK):
+        return "a read-only directory"
+    return None
+
+
 class Store:
-    def __init__(self, path: str | os.PathLike | None = None):
+    """The store at ``path`` (default: ``default_db_path()``). ``read_only``: for commands
+    that only read; the file must exist, is opened with SQLite's ``mode=ro`` and is never
+    created, migrated or swept, so listing works on read-only media and a mistyped path is
+    an error instead of a new empty database."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
         if path is not None and not str(path).strip():
             raise ZestError("the database path is empty (give --db FILE or unset ZEST_DB)")
         self.path = Path(path) if path else default_db_path()
+        self.read_only = read_only
+        # Only the default location is made; a given path's missing directory is a typo.
+        self._check_location(made_here=path is None and not os.environ.get(ENV_DB))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # The busy timeout must be in force before WAL is enabled: switching the journal
-            # mode of a new file takes a lock that concurrent first openers contend for.
-            # isolation_level=None: the sqlite3 module opens no implicit transactions, so the
-            # only transactions are the explicit ones of ``transaction()``.
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
-            )
+            conn = self._connect()
             if _FAULT_KILL_AT or _FAULT_COUNT:
                 conn.set_trace_callback(_fault_trace)
             self.db = sqlite_utils.Database(conn)
+            if read_only:
+                self._check_schema()
+                return
             self._retry_busy(self.db.enable_wal)
             migrate(self)
             try:
                 self.sweep_stale()
-            except sqlite3.OperationalError:  # a read-only file or a full disk: still readable
+            except sqlite3.OperationalError:  # a full disk: still readable
                 pass
             # After the migrations: foreign_keys cannot change inside a transaction, and a
             # migration that rebuilds a table must run with it off.
@@ -144,6 +164,71 @@ class Store:
             raise
         except Exception as e:  # sqlite3.DatabaseError, OSError
             raise ZestError(f"cannot open the zest database {self.path}: {e}") from None
+
+    def _check_location(self, made_here: bool) -> None:
+        if self.read_only:
+            if not self.path.is_file():
+                raise ZestError(f"no zest database at {self.path}")
+            return
+        if made_here:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.parent.is_dir():
+            raise ZestError(
+                f"the directory of the zest database {self.path} does not exist"
+                " (create it first, or give another --db)"
+            )
+        if reason := _read_only_reason(self.path):
+            raise ZestError(
+                f"the zest database {self.path} is read-only ({reason}) and this command"
+                " writes to it; commands that only read (zest corpora list) still work"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection without implicit transactions (isolation_level=None: the only ones
+        are those of ``transaction()``), waiting BUSY_SECONDS for another writer's lock (in
+        force before WAL is enabled: switching a new file's journal mode takes a lock that
+        concurrent first openers contend for)."""
+        if not self.read_only:
+            return self._sqlite(self.path)
+        conn = self._sqlite(f"{self.path.resolve().as_uri()}?mode=ro")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if _read_only_reason(self.path) is None:
+                raise
+        # A read-only place where SQLite cannot make the -shm file it reads a WAL database
+        # with: the file can still be read as immutable (nobody can be writing it there)
+        # unless a -wal file holds changes that only the -shm would let it read.
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise ZestError(
+                f"the zest database {self.path} is on a read-only filesystem with unsaved"
+                f" changes in {wal.name}; open it once where it can be written"
+            )
+        return self._sqlite(f"{self.path.resolve().as_uri()}?immutable=1")
+
+    @staticmethod
+    def _sqlite(target: str | Path) -> sqlite3.Connection:
+        return sqlite3.connect(
+            target,
+            uri=isinstance(target, str),
+            timeout=BUSY_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _check_schema(self) -> None:
+        """A read-only open cannot migrate: the file must be a zest database of this version."""
+        missing = pending(self.db)
+        if missing is None:
+            raise ZestError(f"{self.path} is not a zest database")
+        if missing:
+            raise ZestError(
+                f"the zest database {self.path} was made by an older zest; any command that"
+                " writes (for example zest run) upgrades it"
+            )
 
     def _retry_busy(self, fn):
         """Run ``fn``, retrying while SQLite reports the file locked, up to BUSY_SECONDS.
@@ -328,6 +413,11 @@ class Store:
             live = time.time() - (version.get("lease_heartbeat") or 0) < LEASE_STALE_SECONDS
         return f"pid {pid} on {host}" if live else None
 
+    def other_writer(self, version_id: int) -> str | None:
+        """Who holds a live lease on the version when it is not this process, else None."""
+        version = self.version(version_id)
+        return None if self._mine(version) else self.lease_holder(version)
+
     def _mine(self, version: dict) -> bool:
         return (version.get("lease_pid"), version.get("lease_host")) == (os.getpid(), HOST)
 
@@ -392,6 +482,16 @@ class Store:
                     [_stopped(v["lease_pid"], v["lease_host"]), now(), v["id"]],
                 )
         return [v["id"] for v in found]
+
+    def mark_failed(self, version_id: int, error: str) -> None:
+        """The smallest write that records a failure and ends the lease: one row, for when a
+        full disk leaves no room for ``finish``."""
+        with self.transaction():
+            self.db.execute(
+                """UPDATE versions SET status = 'failed', error = ?, finished = ?,
+                   lease_pid = NULL WHERE id = ?""",
+                [error, now(), version_id],
+            )
 
     def update_version(self, version_id: int, **fields: Any) -> None:
         values = {k: _json(v) if isinstance(v, dict) else v for k, v in fields.items()}

@@ -52,7 +52,7 @@ def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
     tokens/s, anchor diversity, distinct-n, exemplar vocabulary overlap, document length;
     with --dataset, nDCG@10 and Recall@100 of the encoder using each version as context.
     """
-    store = Store(db)
+    store = Store(db, read_only=not dataset)  # with --dataset it stores the scores
     rows = [version_metrics(store, ref) for ref in versions]
     if dataset:
         from ..evaluate import evaluate_contexts

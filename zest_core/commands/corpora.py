@@ -17,6 +17,9 @@ from . import db_option
 def _status(store: Store, version: dict) -> str:
     """The status, and for a running version the process writing it."""
     holder = store.lease_holder(version)
+    if version["status"] == "running" and not holder:
+        # what the next command that writes will record; a read-only open cannot record it
+        return "failed (its writer stopped)"
     return f"{version['status']} ({holder})" if holder else version["status"]
 
 
@@ -37,7 +40,7 @@ def list_(db):
         "documents",
         "created",
     )
-    store = Store(db)
+    store = Store(db, read_only=True)
     for v in store.versions():
         table.add_row(
             *(str(v[k]) if v[k] is not None else "" for k in ("id", "corpus", "parent_id", "kind")),
@@ -58,7 +61,7 @@ def list_(db):
 @db_option
 def show(version, samples, db):
     """A version's config, provenance, anchors, sample documents and drop reasons."""
-    store = Store(db)
+    store = Store(db, read_only=True)
     v = store.version(version)
     totals = store.totals(v["id"])
     out = console.stdout()
@@ -125,7 +128,7 @@ def show(version, samples, db):
 @db_option
 def export_(version, fmt, output, force, db):
     """Write a complete version out as JSON Lines, a BEIR corpus or an HF dataset."""
-    store = Store(db)
+    store = Store(db, read_only=True)
     v = store.require_complete(version)
     path = export(store, v["id"], fmt, Path(output), force=force)
     click.echo(f"wrote {store.totals(v['id'])['documents']} documents to {path}")

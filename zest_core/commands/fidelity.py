@@ -55,7 +55,13 @@ def fidelity_(version, against, sample, seed, top, plot, as_json, db):
     from ..fidelity import version_fidelity
 
     report = version_fidelity(
-        Store(db), version, against, sample=_sample(sample), seed=seed, top=top, plot=plot
+        Store(db, read_only=True),
+        version,
+        against,
+        sample=_sample(sample),
+        seed=seed,
+        top=top,
+        plot=plot,
     )
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))

@@ -45,7 +45,7 @@ def _ancestors(store: Store, version_id: int) -> list[int]:
 def log(corpus, db):
     """The lineage tree of every corpus (or one): versions, parents, sizes, how each
     was made."""
-    store = Store(db)
+    store = Store(db, read_only=True)
     rows = {v["id"]: v for v in store.versions() if corpus in (None, v["corpus"])}
     if corpus and not rows:
         raise ZestError(f"no corpus named '{corpus}' in {store.path}")
@@ -82,7 +82,7 @@ def log(corpus, db):
 def diff(a, b, samples, as_json, db):
     """Documents added and removed from version A to version B (by content), with the
     drop reason of each removed one when a filter between them recorded it."""
-    store = Store(db)
+    store = Store(db, read_only=True)
     va, vb = store.version(a), store.version(b)
     docs_a, docs_b = store.documents(va["id"]), store.documents(vb["id"])
     left = Counter(d["content_hash"] for d in docs_a)
@@ -143,7 +143,7 @@ def diff(a, b, samples, as_json, db):
 @db_option
 def drops(version, filter_name, reason, as_json, db):
     """Every document a filter version left out of its parent, and why."""
-    store = Store(db)
+    store = Store(db, read_only=True)
     v = store.version(version)
     if v["kind"] != "filter":
         raise ZestError(f"version {v['id']} is a {v['kind']} version, not a filter version")

@@ -61,7 +61,7 @@ def results(ctx, db):
     ctx.obj = db
     if ctx.invoked_subcommand:
         return
-    store = Store(db)
+    store = Store(db, read_only=True)
     table = Table(
         "id",
         "created",
@@ -101,7 +101,7 @@ def results(ctx, db):
 def diff_(ctx, a, b, db):
     """Result A minus result B, paired by query: mean difference, 95% bootstrap interval
     (10,000 resamples, fixed seed) and paired randomisation (sign-flip) p-value."""
-    for label, n, interval in diff(Store(db or ctx.obj), a, b):
+    for label, n, interval in diff(Store(db or ctx.obj, read_only=True), a, b):
         verdict = "within noise" if interval.covers_zero else "outside noise"
         click.echo(
             f"{label}: {a} - {b} = {interval.format()} over {n} queries"
