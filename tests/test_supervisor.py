@@ -169,3 +169,25 @@ def test_unsupervised_when_switched_off(tmp_path):
     assert run.returncode == 0, run.stderr
     crashed = zest(*FAKE_RUN, "--db", db, env={"ZEST_SUPERVISOR": "0", **SEGFAULT})
     assert crashed.returncode == -signal.SIGSEGV  # what the switch gives up
+
+
+def test_the_error_line_gives_the_known_cause_and_marks_the_version(tmp_path, capsys):
+    """What the supervisor prints when llama.cpp dies on an AMX CPU with extra buffers on
+    (that CPU is not needed to check the line: the notes are what the worker wrote)."""
+    db = tmp_path / "z.db"
+    store = Store(db)
+    version = store.create_version("c", kind="run", config={}, target_docs=4)
+    hint = "Known cause: llama.cpp's AMX matrix product crashes; run with -o extra_buffers=off"
+    notes = [
+        {"kind": "generator", "name": "llama-cpp", "model": "gemma.gguf", "hint": hint},
+        {"kind": "lease", "db": str(db), "version": version},
+    ]
+    argv = ["zest", "run", "--exemplars", "x", "--db", str(db)]
+    assert supervisor.report_crash(signal.SIGSEGV, os.getpid(), notes, argv) == 139
+    line = error_line(capsys.readouterr().err)
+    assert line.startswith("Error: the generator llama-cpp (gemma.gguf) crashed: SIGSEGV")
+    assert hint in line and f"zest run --resume {version} --db {db}" in line
+    assert Store(db).version(version)["status"] == "failed"
+    # a version someone else has taken over since is left alone
+    other = store.create_version("c", kind="run", config={}, target_docs=4)
+    assert not store.record_crash(other, os.getpid() + 1, "SIGSEGV")
