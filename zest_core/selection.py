@@ -11,8 +11,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ZestError
+from .pipeline import MAX_SEED
 
 METHODS = ("random", "diverse", "central")
+
+
+def check_seed(seed: int) -> None:
+    """The bounds ``zest run`` puts on ``--seed`` (pipeline.check_run), for every command
+    that takes one: a seed ``zest run`` would refuse must not pick its exemplars."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
 
 
 def farthest_point(vectors: np.ndarray, k: int, seed: int = 0) -> list[int]:
@@ -38,6 +46,7 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=No
     L2-normalised vectors (needed by ``diverse`` and ``central``)."""
     if method not in METHODS:
         raise ZestError(f"unknown selection method '{method}' (choose from {', '.join(METHODS)})")
+    check_seed(seed)
     if k < 1:
         raise ZestError(f"--k must be at least 1 (got {k})")
     if len(documents) < k:
@@ -75,4 +84,4 @@ def dense_embedder(store=None, model: str | None = None):
     return embed
 
 
-__all__ = ["METHODS", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]
+__all__ = ["METHODS", "check_seed", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]
