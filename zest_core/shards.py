@@ -167,8 +167,8 @@ def shard_name(number: int) -> str:
 
 def shard_damage(path: Path, record: dict | None) -> str | None:
     """Why the shard at ``path`` is not the one that was written, or None when it is: its
-    SHA-256 must be the one recorded in meta.json when it was written (a truncated or
-    overwritten file can still be valid Parquet, with fewer rows)."""
+    SHA-256 must be the one recorded in meta.json when it was written (a checksum, not a
+    read: a file cut short or copied over can still be valid Parquet, of other rows)."""
     if record is None:
         return "has no checksum recorded in meta.json"
     if sha256_file(path) != record["sha256"]:
@@ -266,7 +266,11 @@ def _shard_rows(number: int, size: int, count: int) -> int:
 
 
 def _intact_shards(
-    out: Path, shards: list[str], rows: list[int], written: dict, on_rewrite
+    out: Path,
+    shards: list[str],
+    rows: list[int],
+    written: dict,
+    on_rewrite: Callable[[str], None] | None,
 ) -> set[str]:
     """The shards under ``out`` that resume keeps: present, with the rows and SHA-256
     recorded when they were written. Each other present shard is reported to
