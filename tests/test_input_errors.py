@@ -148,7 +148,7 @@ def umask():
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "beir", "hf"])
-@pytest.mark.parametrize("mask", [0o022, 0o007])
+@pytest.mark.parametrize("mask", [0o022, 0o007], ids=["022", "007"])
 def test_exports_get_the_umasks_mode(complete, tmp_path, umask, fmt, mask):
     """Exports were -rw------- (tempfile's mode, kept by the rename) whatever the umask."""
     if fmt == "hf":
