@@ -291,7 +291,8 @@ def _intact_shards(
     return kept
 
 
-def _record(path: Path, rows: int) -> dict:
+def _shard_record(path: Path, rows: int) -> dict:
+    """What meta.json's ``written`` holds for the shard at ``path``."""
     return {"rows": rows, "sha256": sha256_file(path)}
 
 
@@ -302,7 +303,7 @@ def _write_shard(path: Path, table, meta: dict) -> None:
 
     def write(temporary: Path) -> None:
         pq.write_table(table, temporary)
-        meta["written"][path.name] = _record(temporary, table.num_rows)
+        meta["written"][path.name] = _shard_record(temporary, table.num_rows)
         write_json(path.parent / META, meta)
 
     write_atomic(path, write)
@@ -358,7 +359,7 @@ def embed_with_ray(
     shards, records = [], {}
     for number, path in enumerate(sorted(written.glob("*.parquet"))):
         shards.append(shard_name(number))
-        records[shards[-1]] = _record(path, pq.ParquetFile(path).metadata.num_rows)
+        records[shards[-1]] = _shard_record(path, pq.ParquetFile(path).metadata.num_rows)
         os.replace(path, out / shards[-1])
     written.rmdir()
     count = sum(record["rows"] for record in records.values())
