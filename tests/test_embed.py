@@ -8,15 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import BEIR
+from click.testing import CliRunner
+from conftest import BEIR, beir, clean_exit
 from test_evaluate import make_beir_slice
 
+from zest_core.cli import cli
 from zest_core.encoding import context_state, make_encoder, resolve_context
 from zest_core.evaluate import _Search, load_beir
+from zest_core.export import umask_mode
+from zest_core.indexing import BM25_PARTS
 
 FAST = {"max_seq_length": 48}  # short inputs keep the real model quick on a shared CPU
 OPTIONS = [arg for key, value in FAST.items() for arg in ("-o", f"{key}={value}")]
@@ -200,6 +205,77 @@ def test_missing_shard_and_unfinished_output_are_refused(world, tmp_path):
     meta = json.loads((broken / "meta.json").read_text())
     (broken / "meta.json").write_text(json.dumps({**meta, "complete": False}))
     assert "is not complete" in error_line(zest("index", broken, check=False))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """48 SciFact texts embedded by the hybrid (no context) in 3 shards and indexed: the real
+    files that the damage tests below truncate copies of. ``args``: zest embed's, less --out."""
+    root = tmp_path_factory.mktemp("small")
+    source = root / "docs.txt"
+    corpus = (beir("scifact") / "corpus.jsonl").open()
+    texts = [json.loads(line)["text"].replace("\n", " ") for line in islice(corpus, 48)]
+    source.write_text("".join(text + "\n" for text in texts))
+    args = [source, "--context", "none", "--shard-size", 16, "--db", root / "z.db", *OPTIONS]
+    zest("embed", *args, "--out", root / "out")
+    zest("index", root / "out")
+    return {"args": args, "out": root / "out"}
+
+
+def truncate(path: Path) -> bytes:
+    """Cut the file at ``path`` to half its length, as a full disk or a killed copy would;
+    returns what it held."""
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    return whole
+
+
+def cli_error(*args) -> str:
+    """The one ``Error:`` line of ``zest ARGS`` run in-process, which must fail cleanly."""
+    output = clean_exit(CliRunner().invoke(cli, [str(a) for a in args]), 1)
+    return next(line for line in output.splitlines() if line.startswith("Error:"))
+
+
+INDEX_FILES = ["dense.usearch", "vectors.npy", "ids.npy", "moments.npz", "terms.npy"]
+INDEX_FILES += [f"bm25-{part}.npy" for part in BM25_PARTS] + ["context.npz"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", INDEX_FILES)
+def test_search_on_a_truncated_index_file_names_it(small, tmp_path, name):
+    """Each was numpy's or usearch's ValueError traceback."""
+    index = tmp_path / "index"
+    shutil.copytree(small["out"] / "index", index)
+    truncate(index / name)
+    line = cli_error("search", index, "vitamin D and bone density")
+    assert f"{index / name} is damaged" in line and "run zest index again" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("queries", [[""], ["   "], ["vitamin D", "\t\n"]])
+def test_empty_query_is_refused(small, queries):
+    """An empty query was ranked (every document scored against no terms)."""
+    line = cli_error("search", small["out"] / "index", *queries)
+    assert f"query {len(queries)} is empty" in line
+
+
+@pytest.mark.slow
+def test_resume_rewrites_a_damaged_shard_and_index_refuses_it(small, tmp_path):
+    """Resume kept a truncated shard (status 0, all shards counted done) and zest index then
+    failed on it; now the shard's recorded rows and SHA-256 are checked."""
+    out = tmp_path / "out"
+    shutil.copytree(small["out"], out, ignore=shutil.ignore_patterns("index"))
+    shard = out / "shard-00001.parquet"
+    truncate(shard)
+    line = error_line(zest("index", out, check=False))
+    assert f"{shard} is damaged" in line and "run the same zest embed again" in line
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.parquet") if p != shard}
+    done = zest("embed", *small["args"], "--out", out)
+    assert f"{shard} is damaged" in done.stderr and "writing it again" in done.stderr
+    assert pq.read_table(shard).equals(pq.read_table(small["out"] / shard.name))
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # intact: kept
+    assert oct(shard.stat().st_mode & 0o777) == oct(umask_mode(0o666))  # as open() makes it
+    zest("index", out)
 
 
 def _tables(directory: Path):

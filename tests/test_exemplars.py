@@ -1,9 +1,11 @@
 import json
 
 import pytest
-from conftest import SCIFACT_EXEMPLARS, beir
+from click.testing import CliRunner
+from conftest import SCIFACT_EXEMPLARS, beir, clean_exit
 
 from zest_core import ZestError
+from zest_core.cli import cli
 from zest_core.exemplars import read_exemplars
 
 
@@ -67,3 +69,27 @@ def test_bad_exemplar_files(tmp_path, content, message):
 def test_missing_path(tmp_path):
     with pytest.raises(ZestError, match="exemplar path not found"):
         read_exemplars([str(tmp_path / "nope.jsonl")])
+
+
+def test_duplicate_documents_in_a_pool_count_once(tmp_path, capsys):
+    """One document in two files was two exemplars, so --k could choose it twice."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "a.txt").write_text("Statins lower LDL cholesterol.\n")
+    (pool / "b.txt").write_text("Statins lower LDL cholesterol.")
+    (pool / "c.jsonl").write_text(
+        '{"_id": "7", "text": "Vitamin D and bone density."}\n'
+        '{"_id": "8", "title": "Again", "text": " Statins lower LDL cholesterol. "}\n'
+    )
+    docs = read_exemplars([str(pool)])
+    assert [(d["text"], d["source"]) for d in docs] == [
+        ("Statins lower LDL cholesterol.", str(pool / "a.txt")),  # the first kept
+        ("Vitamin D and bone density.", f"{pool / 'c.jsonl'}#7"),
+    ]
+    assert "dropped 2 duplicate exemplars" in capsys.readouterr().err
+    out = tmp_path / "picked.jsonl"
+    args = ["exemplars", "pick", pool, "--k", 2, "--method", "random", "-o", out]
+    result = CliRunner().invoke(cli, [str(a) for a in [*args, "--db", tmp_path / "z.db"]])
+    assert "dropped 2 duplicate exemplars" in clean_exit(result)
+    picked = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    assert sorted(picked) == ["Statins lower LDL cholesterol.", "Vitamin D and bone density."]

@@ -2,6 +2,7 @@
 version exists; Ctrl-C and SIGTERM; resume with changed options. Each case here was a
 traceback, a silent acceptance or a stuck version before (issue #14)."""
 
+import errno
 import json
 import os
 import signal
@@ -135,6 +136,57 @@ def test_export_paths(complete, tmp_path):
         "is a BEIR dataset with queries or qrels",
     )
     assert not (beir / "corpus.jsonl").exists()
+
+
+@pytest.fixture
+def umask():
+    """``os.umask``, the process's umask restored after the test."""
+    old = os.umask(0)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "beir", "hf"])
+@pytest.mark.parametrize("mask", [0o022, 0o007], ids=["022", "007"])
+def test_exports_get_the_umasks_mode(complete, tmp_path, umask, fmt, mask):
+    """Exports were -rw------- (tempfile's mode, kept by the rename) whatever the umask."""
+    if fmt == "hf":
+        pytest.importorskip("datasets")
+    umask(mask)
+    out = tmp_path / "export"
+    assert zest("corpora", "export", 1, "--format", fmt, "-o", out, "--db", complete).exit_code == 0
+    for path in [out, *(out.rglob("*") if out.is_dir() else ())]:
+        made = 0o777 if path.is_dir() else 0o666  # what mkdir() and open() ask for
+        assert oct(path.stat().st_mode & 0o777) == oct(made & ~mask), path
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_beir_export_on_a_full_disk_leaves_what_it_found(complete, tmp_path, monkeypatch, existed):
+    """A full disk left the BEIR directory behind, empty; one that was there stays."""
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = tmp_path / "beir"
+    if existed:
+        out.mkdir()
+    monkeypatch.setattr(os, "fsync", disk_full)
+    one_error(
+        zest("corpora", "export", 1, "--format", "beir", "-o", out, "--db", complete),
+        "No space left on device",
+    )
+    assert list(out.iterdir()) == [] if existed else not out.exists()
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_exemplars_pick_refuses_the_seeds_run_refuses(tmp_path, seed):
+    out = tmp_path / "picked.jsonl"
+    one_error(
+        zest("exemplars", "pick", SCIFACT_EXEMPLARS, "--k", 2, "--seed", seed, "-o", out),
+        "--seed must be between 0 and 2**63-1",
+    )
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("wal_files", [True, False], ids=["with-wal-files", "closed-file"])

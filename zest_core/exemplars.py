@@ -3,13 +3,16 @@
 import random
 from pathlib import Path
 
+import click
+
 from .errors import ZestError
 from .textfiles import read_jsonl, read_text
 
 
 def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:
-    """All documents from ``paths``; when there are more than ``k``, ``k`` of them sampled with
-    ``seed`` (kept in their original order). Each is ``{"title", "text", "source"}``."""
+    """All distinct documents from ``paths``; when there are more than ``k``, ``k`` of them
+    sampled with ``seed`` (kept in their original order). Each is ``{"title", "text",
+    "source"}``."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
     if k is not None and k < 1:
@@ -17,7 +20,24 @@ def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> lis
     docs = [doc for path in paths for doc in _read_path(Path(path))]
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
-    return sample(docs, k, seed)
+    return sample(_distinct(docs), k, seed)
+
+
+def _distinct(docs: list[dict]) -> list[dict]:
+    """``docs`` less each whose text an earlier one has, said on stderr: a pool holding one
+    document in two files would otherwise yield it twice among the ``k`` exemplars."""
+    first: dict[str, dict] = {}
+    for doc in docs:
+        first.setdefault(doc["text"], doc)
+    kept = list(first.values())  # each text at its first document's place
+    dropped = len(docs) - len(kept)
+    if dropped:
+        click.echo(
+            f"note: dropped {dropped} duplicate exemplar{'s' if dropped > 1 else ''}"
+            " (the same text as an earlier one)",
+            err=True,
+        )
+    return kept
 
 
 def sample(docs: list[dict], k: int | None, seed: int) -> list[dict]:

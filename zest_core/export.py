@@ -1,9 +1,12 @@
 """Writing a corpus version out: JSON Lines, a BEIR corpus directory, or an HF dataset.
 
 Files are written to a temporary name beside the destination and renamed into place, so a
-kill or a full disk never leaves a half-written export where a whole one is expected.
+kill or a full disk never leaves a half-written export where a whole one is expected. The
+temporary name gets the mode that ``open()`` or ``mkdir()`` would have given under the
+umask before the rename (``tempfile`` makes it private, 0600 or 0700).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,9 +34,18 @@ def records(store: Store, version_id: int) -> list[dict]:
     ]
 
 
+def umask_mode(base: int) -> int:
+    """``base`` (0o666 for a file, 0o777 for a directory) less the process's umask: the mode
+    ``open()`` or ``mkdir()`` gives a new path. The umask can only be read by setting it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 def _write_lines(rows: list[dict], dest: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        os.fchmod(fd, umask_mode(0o666))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -68,12 +80,20 @@ def to_beir(rows: list[dict], dest: Path, force: bool = False) -> Path:
         )
     if dest.exists() and not dest.is_dir():
         raise ZestError(f"{dest} exists and is not a directory")
+    created = not dest.exists()
     dest.mkdir(exist_ok=True)
     corpus = dest / "corpus.jsonl"
     _check_file(corpus, force)
-    return _write_lines(
-        [{"_id": r["id"], "title": r["anchor"] or "", "text": r["text"]} for r in rows], corpus
-    )
+    try:
+        return _write_lines(
+            [{"_id": r["id"], "title": r["anchor"] or "", "text": r["text"]} for r in rows],
+            corpus,
+        )
+    except BaseException:
+        if created:  # a failed export leaves no empty directory behind; one it found stays
+            with contextlib.suppress(OSError):  # not empty: another process wrote there
+                dest.rmdir()
+        raise
 
 
 def to_hf(rows: list[dict], dest: Path, force: bool = False) -> Path:
@@ -83,6 +103,7 @@ def to_hf(rows: list[dict], dest: Path, force: bool = False) -> Path:
         raise ZestError(f"{dest} exists; add --force to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
+        tmp.chmod(umask_mode(0o777))
         datasets.Dataset.from_list(rows).save_to_disk(str(tmp))
         if dest.is_dir():
             shutil.rmtree(dest)

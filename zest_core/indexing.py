@@ -27,6 +27,7 @@ against exact scoring.
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,16 @@ from .search_settings import (
     EXPANSION_SEARCH,
     GRAPH_DTYPE,
 )
-from .shards import META, read_meta, read_state, write_json
+from .shards import META, STATE, check_shards, read_meta, read_state, write_json
 
 INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays
 #: At most this many documents are added by the threshold bound per query (see _bounded).
 MAX_EXTRA = 50_000
 BM25_PARTS = ("data", "indices", "indptr")
+#: What loading a truncated or overwritten index file raises: numpy's ValueError (an .npy
+#: shorter than its header says) or EOFError, zipfile's BadZipFile (an .npz), usearch's
+#: RuntimeError, OSError (a missing file).
+DAMAGED = (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile)
 
 
 def _usearch():
@@ -57,6 +62,13 @@ def _usearch():
     except ImportError:
         raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") from None
     return Index
+
+
+def check_queries(queries: Sequence[str]) -> None:
+    """Refuse an empty query: it has no terms and no meaning, yet would still be ranked."""
+    for number, query in enumerate(queries, 1):
+        if not query.strip():
+            raise ZestError(f"query {number} is empty: give the words to search for")
 
 
 def new_graph(ndim: int, dtype: str = GRAPH_DTYPE):
@@ -85,6 +97,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             + ": run the same zest embed again to write it"
         )
+    check_shards(source, meta)
     state = read_state(source)
     target = target or source / "index"
     building = target.with_name(f".{target.name}.building")
@@ -223,16 +236,15 @@ class SearchIndex:
                 f" (format {self.meta.get('index_format')}, not {INDEX_FORMAT}):"
                 " build it again with zest index"
             )
-        self.graph = _usearch().restore(str(self.path / "dense.usearch"), view=True)
+        self.graph = self._load("dense.usearch", _restore_graph)
         self.graph.expansion_search = expansion
-        self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
-        self.ids = np.load(self.path / "ids.npy", mmap_mode="r")
-        with np.load(self.path / "moments.npz") as arrays:
-            self.moments = {"mean": arrays["mean"], "second": arrays["second"]}
+        self.vectors = self._load("vectors.npy", _memory_map)
+        self.ids = self._load("ids.npy", _memory_map)
+        self.moments = self._load("moments.npz", _moments)
         self.bm25 = self.terms = None
         if (self.path / "terms.npy").is_file():
-            self.terms = np.load(self.path / "terms.npy")
-            parts = [np.load(self.path / f"bm25-{p}.npy", mmap_mode="r") for p in BM25_PARTS]
+            self.terms = self._load("terms.npy", np.load)
+            parts = [self._load(f"bm25-{p}.npy", _memory_map) for p in BM25_PARTS]
             # copy=False keeps the arrays memory-mapped: a query reads only its postings
             self.bm25 = csc_matrix(
                 tuple(parts), shape=(len(self.vectors), len(self.terms)), copy=False
@@ -247,7 +259,18 @@ class SearchIndex:
             "model": model or self.meta["model"],
             "options": {**self.meta["options"], **options},
         }
-        return AdaptedEncoder.from_metadata(meta, read_state(self.path))
+        return AdaptedEncoder.from_metadata(meta, self._load(STATE, lambda p: read_state(p.parent)))
+
+    def _load(self, name: str, load):
+        """``load(path)`` of the index's file ``name``; a damaged file (truncated, say) is one
+        error that names it, not numpy's or usearch's traceback."""
+        path = self.path / name
+        try:
+            return load(path)
+        except DAMAGED as e:
+            raise ZestError(
+                f"{path} is damaged ({e}): run zest index again to build the index again"
+            ) from None
 
     def check(self, encoder: AdaptedEncoder) -> None:
         """Refuse an encoder or context other than the index's, naming the difference."""
@@ -283,6 +306,7 @@ class SearchIndex:
         top_k: int = 10,
         candidates: int = CANDIDATES,
     ) -> list[list[Hit]]:
+        check_queries(queries)
         self.check(encoder)
         embedded = encoder.encode_queries(queries)
         weight = encoder.encoder.options.get("weight") if self.bm25 is not None else None
@@ -339,6 +363,22 @@ class SearchIndex:
         return np.asarray(self.bm25[:, where].sum(axis=1), dtype=np.float64).ravel()
 
 
+def _restore_graph(path: Path):
+    graph = _usearch().restore(str(path), view=True)
+    if graph is None:  # usearch's answer to a file whose header it cannot read
+        raise ValueError("not a usearch index")
+    return graph
+
+
+def _memory_map(path: Path) -> np.ndarray:
+    return np.load(path, mmap_mode="r")
+
+
+def _moments(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as arrays:
+        return {"mean": arrays["mean"], "second": arrays["second"]}
+
+
 class _Fused:
     """One query's hybrid score of any documents, standardised over all of them."""
 
@@ -362,4 +402,4 @@ def describe(path: Path) -> str:
     )
 
 
-__all__ = ["SearchIndex", "build_index", "describe"]
+__all__ = ["SearchIndex", "build_index", "check_queries", "describe"]

@@ -44,6 +44,13 @@ MAX_EXEMPLARS = 1000
 MAX_SEED = 2**63 - 1  # stored in an SQLite INTEGER
 
 
+def check_seed(seed: int) -> None:
+    """The bounds on ``--seed``, for every command that takes one: a seed ``zest run`` would
+    refuse must not pick its exemplars either (``zest exemplars pick``)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
+
+
 def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | None = None) -> None:
     """Refuse a run's settings before any work (or any version) exists."""
     if not corpus.strip():
@@ -57,8 +64,7 @@ def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | N
         raise ZestError(f"--docs must be between 1 and {MAX_DOCS:,} (got {n_docs})")
     if not 1 <= n_anchors <= n_docs:
         raise ZestError(f"--anchors must be between 1 and --docs ({n_docs}); got {n_anchors}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
+    check_seed(seed)
     if k is not None and not 1 <= k <= MAX_EXEMPLARS:
         raise ZestError(f"--k must be between 1 and {MAX_EXEMPLARS} (got {k})")
 

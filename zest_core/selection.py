@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ZestError
+from .pipeline import check_seed
 
 METHODS = ("random", "diverse", "central")
 
@@ -38,6 +39,7 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=No
     L2-normalised vectors (needed by ``diverse`` and ``central``)."""
     if method not in METHODS:
         raise ZestError(f"unknown selection method '{method}' (choose from {', '.join(METHODS)})")
+    check_seed(seed)
     if k < 1:
         raise ZestError(f"--k must be at least 1 (got {k})")
     if len(documents) < k:

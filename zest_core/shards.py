@@ -9,7 +9,10 @@ context's derived state, i.e. the hybrid's vocabulary and statistics) and
 
 Shard ``i`` always holds input records ``i * shard_size`` onwards, so a killed run restarts
 at the first missing shard; a shard is written under a temporary name and renamed when
-whole, and ``meta.json`` says ``complete`` only after the last one.
+whole, and ``meta.json`` says ``complete`` only after the last one. ``meta.json``'s
+``written`` records each shard's rows and SHA-256 before its rename: resume keeps only a
+shard that still matches its record and writes any other again, and ``zest index`` refuses
+one that does not match.
 """
 
 import hashlib
@@ -100,7 +103,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, str]]:
             yield _record(record, str(row))
 
 
-def input_digest(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
@@ -162,6 +165,30 @@ def shard_name(number: int) -> str:
     return f"shard-{number:05d}.parquet"
 
 
+def shard_damage(path: Path, record: dict | None) -> str | None:
+    """Why the shard at ``path`` is not the one that was written, or None when it is: its
+    SHA-256 must be the one recorded in meta.json when it was written (a checksum, not a
+    read: a file cut short or copied over can still be valid Parquet, of other rows)."""
+    if record is None:
+        return "has no checksum recorded in meta.json"
+    if sha256_file(path) != record["sha256"]:
+        return "is damaged (its SHA-256 differs from the one recorded when it was written)"
+    return None
+
+
+def check_shards(directory: Path, meta: dict) -> None:
+    """Refuse complete output whose shards are not the ones written (``zest index``)."""
+    written = meta.get("written")
+    if written is None:  # written by a zest that kept no checksums: read as it is
+        return
+    for name in meta["shards"]:
+        damage = shard_damage(directory / name, written.get(name))
+        if damage:
+            raise ZestError(
+                f"{directory / name} {damage}: run the same zest embed again to write it again"
+            )
+
+
 def read_meta(directory: Path) -> dict:
     path = Path(directory) / META
     if not path.is_file():
@@ -185,15 +212,15 @@ def embed(
     shard_size: int = 4096,
     on_start: Callable[[int, int], None] | None = None,
     on_shard: Callable[[int], None] | None = None,
+    on_rewrite: Callable[[str], None] | None = None,
 ) -> dict:
     """Encode ``source`` into shards under ``out``; resumes an earlier run of the same
     command (same input, encoder and context), refuses a directory holding another.
 
-    ``on_start(total documents, already done)`` and ``on_shard(documents)`` report progress.
+    ``on_start(total documents, already done)`` and ``on_shard(documents)`` report progress;
+    ``on_rewrite(why)`` is told of each damaged shard that resume writes again.
     Memory holds one shard. Returns the final metadata.
     """
-    import pyarrow.parquet as pq
-
     if shard_size < 1:
         raise ZestError("--shard-size must be at least 1")
     count = sum(1 for _ in read_records(source))  # checks every line before writing anything
@@ -202,7 +229,7 @@ def embed(
     meta = {
         "format": FORMAT,
         "input": str(source.resolve()),
-        "input_sha256": input_digest(source),
+        "input_sha256": sha256_file(source),
         "count": count,
         "shard_size": shard_size,
         **encoder.metadata(),
@@ -210,24 +237,23 @@ def embed(
     }
     out.mkdir(parents=True, exist_ok=True)
     if (out / META).exists():
-        _check_same_run(out, read_meta(out), meta)
+        found = read_meta(out)
+        _check_same_run(out, found, meta)
+        meta["written"] = found.get("written", {})
     else:
         write_state(out / STATE, encoder)
+        meta["written"] = {}
         write_json(out / META, meta)
     shards = [shard_name(i) for i in range(-(-count // shard_size))]
-    done = [name for name in shards if (out / name).is_file()]
+    rows = [_shard_rows(i, shard_size, count) for i in range(len(shards))]
+    kept = _intact_shards(out, shards, rows, meta["written"], on_rewrite)
     if on_start:
-        on_start(
-            count,
-            sum(_shard_rows(i, shard_size, count) for i, name in enumerate(shards) if name in done),
-        )
+        on_start(count, sum(n for name, n in zip(shards, rows) if name in kept))
     for number, batch in enumerate(_batches(read_records(source), shard_size)):
-        path = out / shards[number]
-        if path.is_file():
+        if shards[number] in kept:
             continue
         ids, texts = [r[0] for r in batch], [r[1] for r in batch]
-        table = encode_table(encoder, ids, texts)
-        write_atomic(path, lambda p, rows=table: pq.write_table(rows, p))
+        _write_shard(out / shards[number], encode_table(encoder, ids, texts), meta)
         if on_shard:
             on_shard(len(batch))
     meta.update(complete=True, shards=shards)
@@ -237,6 +263,50 @@ def embed(
 
 def _shard_rows(number: int, size: int, count: int) -> int:
     return min(size, count - number * size)
+
+
+def _intact_shards(
+    out: Path,
+    shards: list[str],
+    rows: list[int],
+    written: dict,
+    on_rewrite: Callable[[str], None] | None,
+) -> set[str]:
+    """The shards under ``out`` that resume keeps: present, with the rows and SHA-256
+    recorded when they were written. Each other present shard is reported to
+    ``on_rewrite``: a truncated shard was kept before, and ``zest index`` then failed."""
+    kept = set()
+    for name, expected in zip(shards, rows):
+        path = out / name
+        if not path.is_file():
+            continue
+        record = written.get(name)
+        damage = shard_damage(path, record)
+        if damage is None and record["rows"] != expected:
+            damage = f"holds {record['rows']} rows, not {expected}"
+        if damage is None:
+            kept.add(name)
+        elif on_rewrite:
+            on_rewrite(f"{path} {damage}: writing it again")
+    return kept
+
+
+def _shard_record(path: Path, rows: int) -> dict:
+    """What meta.json's ``written`` holds for the shard at ``path``."""
+    return {"rows": rows, "sha256": sha256_file(path)}
+
+
+def _write_shard(path: Path, table, meta: dict) -> None:
+    """``table`` as the shard ``path``, its record in meta.json before the rename: a kill in
+    between leaves a record without its shard (written again), never an unrecorded shard."""
+    import pyarrow.parquet as pq
+
+    def write(temporary: Path) -> None:
+        pq.write_table(table, temporary)
+        meta["written"][path.name] = _shard_record(temporary, table.num_rows)
+        write_json(path.parent / META, meta)
+
+    write_atomic(path, write)
 
 
 def _check_same_run(out: Path, found: dict, wanted: dict) -> None:
@@ -286,12 +356,13 @@ def embed_with_ray(
         batch_format="pyarrow",
         concurrency=concurrency,
     ).write_parquet(str(written), min_rows_per_file=shard_size)
-    shards = []
+    shards, records = [], {}
     for number, path in enumerate(sorted(written.glob("*.parquet"))):
         shards.append(shard_name(number))
+        records[shards[-1]] = _shard_record(path, pq.ParquetFile(path).metadata.num_rows)
         os.replace(path, out / shards[-1])
     written.rmdir()
-    count = sum(pq.ParquetFile(out / name).metadata.num_rows for name in shards)
+    count = sum(record["rows"] for record in records.values())
     meta = {
         "format": FORMAT,
         "input": "ray dataset",
@@ -301,10 +372,19 @@ def embed_with_ray(
         **encoder.metadata(),
         "complete": True,
         "shards": shards,
+        "written": records,
     }
     write_state(out / STATE, encoder)
     write_json(out / META, meta)
     return meta
 
 
-__all__ = ["embed", "embed_with_ray", "encode_table", "read_meta", "read_records", "read_state"]
+__all__ = [
+    "check_shards",
+    "embed",
+    "embed_with_ray",
+    "encode_table",
+    "read_meta",
+    "read_records",
+    "read_state",
+]

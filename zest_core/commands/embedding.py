@@ -64,6 +64,7 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
                 shard_size,
                 on_start=on_start,
                 on_shard=lambda n: bar.update(task, advance=n),
+                on_rewrite=lambda why: click.echo(why, err=True),
             )
     finally:
         encoder.close()
@@ -144,12 +145,13 @@ def search_(
     """Rank the index's documents for each QUERY, with the scores zest eval uses."""
     from ..api import load_encoder
     from ..errors import ZestError
-    from ..indexing import SearchIndex
+    from ..indexing import SearchIndex, check_queries
 
     bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}
     for flag, value in bounds.items():
         if value < 1:
             raise ZestError(f"{flag} must be at least 1")
+    check_queries(queries)  # before the index and the model are loaded
     found = SearchIndex(index, expansion)
     built = found.meta
     if encoder_name and encoder_name != built["encoder"]:  # before any model or store

@@ -140,8 +140,10 @@ def pick_(pool, k, method, seed, model, output, db):
     import json
 
     from ..exemplars import read_exemplars
+    from ..pipeline import check_seed
     from ..selection import dense_embedder, pick
 
+    check_seed(seed)  # before the pool is read or the encoder loaded
     docs = read_exemplars(list(pool))
     chosen = pick(docs, k, method, seed, dense_embedder(Store(db), model))
     Path(output).write_text("".join(json.dumps(d) + "\n" for d in chosen), encoding="utf-8")
