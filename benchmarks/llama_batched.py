@@ -51,7 +51,7 @@ def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None):
 
 
 def run(gen: LlamaCppGenerator, requests) -> dict:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     done = list(gen.complete_many(iter(requests)))
     elapsed = time.perf_counter() - started
     assert sorted(r.key for r, _ in done) == [r.key for r in requests]
@@ -60,6 +60,9 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
         "docs": len(done),
         "tokens": sum(c.completion_tokens for _, c in done),
         "chars": sum(len(c.text) for _, c in done),  # text: a smaller vocabulary needs more tokens
+        # CPU seconds of this process (all its threads): on a busy machine, where wall time
+        # says more about the other jobs, tokens per CPU second still compare settings
+        "cpu": time.process_time() - cpu_started,
     }
 
 
@@ -103,6 +106,7 @@ def batched(
     }
     parts["python+waiting"] = result["elapsed"] - sum(parts.values())
     one_time = max(t.prefix_s for t in timings)
+    # the prefix's CPU time is not separable per worker: it stays in the steady CPU figure
     steady = {**result, "elapsed": result["elapsed"] - one_time}
     return {
         **result,
@@ -142,6 +146,8 @@ def report(r: dict, baseline: dict) -> None:
         f" {TARGET_DOCS} docs in ~{projected:.1f} min"
     )
     print(f"{'':>19}time: {parts}", flush=True)
+    cpu = r["steady"]["cpu"]
+    print(f"{'':>19}cpu: {r['steady']['tokens'] / cpu:.1f} tokens per CPU second", flush=True)
 
 
 def main() -> None:
