@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from llama_batched import plan, run
 
-from zest_core import plugins
-from zest_core.exemplars import read_exemplars
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.plugin import manager as plugins
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native
 from zest_llama_cpp.trim import DEFAULT_SIZE, exemplar_texts, read_vocab, trimmed_model
 
@@ -183,8 +183,6 @@ def main() -> None:
         for size in sizes:
             trimmed = speed(requests, exemplars, batch_size=batch, vocab="trimmed", vocab_size=size)
             row(f"batched trimmed {size:,}", batch, trimmed, full)
-
-    import llama_cpp
 
     load = dict(n_ctx=2048, n_threads=1, verbose=False)
     full = native.load(source, **load)

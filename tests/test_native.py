@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from conftest import clean_exit
 
 from zest_core.cli import cli
-from zest_core.generation import Request
+from zest_core.plugin.generation import Request
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402
@@ -69,7 +69,9 @@ def test_the_default_generator_resolves_auto_for_this_cpu_and_records_it():
         assert recorded["amx"] is native.has_amx()
         assert recorded["options"]["extra_buffers"] == "auto"  # what was asked, beside it
         done = gen.complete(
-            Request(key=0, prompt="Vitamin D and bone density.", max_tokens=8, temperature=0, seed=0)
+            Request(
+                key=0, prompt="Vitamin D and bone density.", max_tokens=8, temperature=0, seed=0
+            )
         )
         assert done.completion_tokens > 0
     finally:

@@ -17,10 +17,10 @@ from test_cli import zest
 
 import zest_core
 from zest_core import Option, ZestError
+from zest_core.corpus.store import Store
 from zest_core.deps import require
-from zest_core.generation import Generator
-from zest_core.plugins import get_encoder, get_filter, get_generator, option_rows
-from zest_core.store import Store
+from zest_core.plugin.generation import Generator
+from zest_core.plugin.manager import get_encoder, get_filter, get_generator, option_rows
 from zest_core.text import jaccard, ngrams, title, words
 
 PLUGINS = ROOT / "plugins"
@@ -194,7 +194,9 @@ def test_host_flag_only_for_generators_that_declare_it(db_path):
 
 # exports, dependencies, text helpers -------------------------------------------------------
 def test_zest_core_exports_what_a_plugin_needs():
-    from zest_core import encoding, filtering, generation, hookspecs, strategy
+    from zest_core.corpus import filtering
+    from zest_core.evaluation import encoding
+    from zest_core.plugin import generation, hookspecs, strategy
 
     expected = {
         "Generator": generation.Generator,
@@ -282,7 +284,7 @@ def test_an_installed_plugin_cannot_shadow_the_tests_fake_generator(tmp_path, mo
     """The case that started this: a locally installed plugin with a generator named
     ``fake`` silently replaced the test suite's own, and a test failed on another plugin's
     options."""
-    from zest_core import plugins
+    from zest_core.plugin import manager as plugins
 
     (tmp_path / "local_fake.py").write_text(
         textwrap.dedent("""

@@ -15,7 +15,7 @@ from conftest import FAKE_RUN, ROOT, fake_cli
 from test_kill import count, kill_when
 
 from zest_core import supervisor
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 SEGFAULT = {"ZEST_FAKE_SEGFAULT_AFTER": "document:3"}
 
@@ -38,9 +38,13 @@ def error_line(stderr: str) -> str:
 
 
 def documents(db, version_id):
-    return Store(db).db.execute(
-        "SELECT ordinal FROM documents WHERE version_id = ? ORDER BY ordinal", [version_id]
-    ).fetchall()
+    return (
+        Store(db)
+        .db.execute(
+            "SELECT ordinal FROM documents WHERE version_id = ? ORDER BY ordinal", [version_id]
+        )
+        .fetchall()
+    )
 
 
 def test_a_segfaulting_generator_is_one_error_and_the_run_resumes_exactly(tmp_path):

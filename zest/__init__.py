@@ -23,8 +23,8 @@ from zest_core import (
     __version__,
     hookimpl,
 )
-from zest_core.api import AdaptedEncoder, Embeddings, Hit, generate, load_encoder
-from zest_core.store import Store
+from zest_core.corpus.store import Store
+from zest_core.evaluation.api import AdaptedEncoder, Embeddings, Hit, generate, load_encoder
 
 __all__ = [
     "AdaptedEncoder",

@@ -11,20 +11,20 @@ runtimes): ``Encoder`` needs numpy, ``Filter`` the store.
 import importlib
 
 from .errors import ZestError
-from .hookspecs import hookimpl
-from .options import Option
+from .plugin.hookspecs import hookimpl
+from .plugin.options import Option
 
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported when the name is first used
 _LAZY = {
-    "Generator": "generation",
-    "Request": "generation",
-    "Completion": "generation",
-    "AnchorStrategy": "strategy",
-    "Filter": "filtering",
-    "Drop": "filtering",
-    "Encoder": "encoding",
+    "Generator": "plugin.generation",
+    "Request": "plugin.generation",
+    "Completion": "plugin.generation",
+    "AnchorStrategy": "plugin.strategy",
+    "Filter": "corpus.filtering",
+    "Drop": "corpus.filtering",
+    "Encoder": "evaluation.encoding",
 }
 
 __all__ = [

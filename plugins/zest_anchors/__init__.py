@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from zest_core import ZestError, hookimpl
-from zest_core.strategy import AnchorStrategy, derive_seed
+from zest_core.plugin.strategy import AnchorStrategy, derive_seed
 from zest_core.text import jaccard, title, words
 
 from . import diverse

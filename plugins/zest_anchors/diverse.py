@@ -38,7 +38,7 @@ class EmbeddingSimilarity:
     def __init__(self):
         import sentence_transformers  # noqa: F401  (ImportError: fall back or say so)
 
-        from zest_core.plugins import get_encoder
+        from zest_core.plugin.manager import get_encoder
 
         self.encoder = get_encoder("dense")()
         self.vectors: dict[str, np.ndarray] = {}

@@ -18,7 +18,7 @@ import numpy as np
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.encoding import Encoder, State
+from zest_core.evaluation.encoding import Encoder, State
 
 QUERY_PREFIX = "search_query: "
 DOCUMENT_PREFIX = "search_document: "

@@ -9,8 +9,8 @@ import hashlib
 import numpy as np
 
 from zest_core import Option, hookimpl
-from zest_core.filtering import Drop, Filter
-from zest_core.plugins import get_encoder
+from zest_core.corpus.filtering import Drop, Filter
+from zest_core.plugin.manager import get_encoder
 from zest_core.text import words
 
 from .minhash import keep_first, near_duplicates

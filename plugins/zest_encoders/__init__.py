@@ -18,7 +18,14 @@ import numpy as np
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.encoding import BLOCK_SIZE, DocumentMoments, Encoder, State, TopK, standardise
+from zest_core.evaluation.encoding import (
+    BLOCK_SIZE,
+    DocumentMoments,
+    Encoder,
+    State,
+    TopK,
+    standardise,
+)
 
 from . import prior
 

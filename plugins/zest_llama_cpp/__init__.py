@@ -12,9 +12,9 @@ from pathlib import Path
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.console import stderr
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
-from zest_core.loops import LoopCheck, last_sentence_end
-from zest_core.models import default_gguf
+from zest_core.plugin.generation import TOP_K, TOP_P, Completion, Generator, Request
+from zest_core.plugin.loops import LoopCheck, last_sentence_end
+from zest_core.plugin.models import default_gguf
 
 from . import native
 from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model

@@ -12,7 +12,7 @@ import os
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
+from zest_core.plugin.generation import TOP_K, TOP_P, Completion, Generator, Request
 
 DEFAULT_MODEL = "gemma3:270m"
 

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.generation import Completion, Generator, Request
+from zest_core.plugin.generation import Completion, Generator, Request
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

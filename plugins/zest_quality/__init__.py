@@ -7,7 +7,7 @@ repetitive, exemplar-echo.
 """
 
 from zest_core import Option, hookimpl
-from zest_core.filtering import Drop, Filter
+from zest_core.corpus.filtering import Drop, Filter
 from zest_core.text import ngrams, words
 
 # What a finished sentence (or a closing quote/bracket after one) ends with.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from zest_core import Option, ZestError, hookimpl
 from zest_core.deps import require
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
-from zest_core.models import default_gguf
+from zest_core.plugin.generation import TOP_K, TOP_P, Completion, Generator, Request
+from zest_core.plugin.models import default_gguf
 
 
 @hookimpl

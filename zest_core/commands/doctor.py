@@ -19,8 +19,8 @@ import time
 import click
 
 from .. import __version__
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 
 PROBE_SECONDS = 300
@@ -106,7 +106,11 @@ def _probe(*args: str) -> tuple[list[dict], str | None]:
 def _cpu_line() -> tuple[str, str, str]:
     lines, failed = _probe("cpu")
     if failed or not lines:
-        return FAIL, "cpu", f"llama.cpp could not report this CPU ({failed}): reinstall llama-cpp-python"
+        return (
+            FAIL,
+            "cpu",
+            f"llama.cpp could not report this CPU ({failed}): reinstall llama-cpp-python",
+        )
     features = [name for name, on in lines[0]["features"].items() if on]
     return OK, "cpu", f"{lines[0]['cores']} cores; llama.cpp sees {' '.join(features) or 'no SIMD'}"
 
@@ -177,7 +181,7 @@ def _installed(name: str) -> bool:
 
 
 def _store_line(db: str | None) -> tuple[str, str, str]:
-    from ..store import default_db_path
+    from ..corpus.store import default_db_path
 
     path = os.path.abspath(db) if db else default_db_path()
     place = str(path)
@@ -214,8 +218,8 @@ def probe_cpu() -> None:
 
 
 def probe_generator(name: str, options: str) -> None:
-    from .. import plugins
-    from ..generation import Request
+    from ..plugin import manager as plugins
+    from ..plugin.generation import Request
 
     plugins.load_plugins()
     started = time.monotonic()
@@ -247,14 +251,12 @@ def probe_generator(name: str, options: str) -> None:
 
 
 def probe_encoder(name: str) -> None:
-    from ..api import load_encoder
+    from ..evaluation.api import load_encoder
 
     started = time.monotonic()
     enc = load_encoder(name)
     vectors = enc.encode_queries(["what moves mitochondria along axons?"]).dense
-    _emit(
-        model=enc.encoder.model_id, dim=int(vectors.shape[1]), seconds=time.monotonic() - started
-    )
+    _emit(model=enc.encoder.model_id, dim=int(vectors.shape[1]), seconds=time.monotonic() - started)
 
 
 def _probe_main(argv: list[str]) -> None:

@@ -8,8 +8,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import console
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 
@@ -67,8 +67,8 @@ class _Bars:
 def experiment(file, report, db):
     """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
     reusing whatever the store already holds, and write a report directory."""
-    from .. import experiment as exp
-    from ..report import write
+    from ..evaluation import experiment as exp
+    from ..evaluation.report import write
 
     grid = exp.load(file, report)
     store = Store(db)
@@ -139,8 +139,8 @@ def pick_(pool, k, method, seed, model, output, db):
     reads them) and write them to an exemplar file for zest run."""
     import json
 
-    from ..exemplars import read_exemplars
-    from ..selection import dense_embedder, pick
+    from ..corpus.exemplars import read_exemplars
+    from ..evaluation.selection import dense_embedder, pick
 
     docs = read_exemplars(list(pool))
     chosen = pick(docs, k, method, seed, dense_embedder(Store(db), model))

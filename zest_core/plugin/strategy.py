@@ -10,10 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import ZestError
+from ..errors import ZestError
+from ..text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
+from ..text import title as title_of
 from .generation import Generator, Request
-from .text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
-from .text import title as title_of
 
 
 def derive_seed(seed: int, *parts: Any) -> int:

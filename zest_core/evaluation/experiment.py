@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import pipeline, plugins
-from .errors import ZestError
+from ..corpus import pipeline
+from ..corpus.exemplars import read_exemplars
+from ..corpus.store import Store
+from ..errors import ZestError
+from ..plugin import manager as plugins
 from .evaluate import FILES, load_beir
-from .exemplars import read_exemplars
 from .selection import METHODS, dense_embedder, pick
-from .store import Store
 
 GENERATION_KEYS = (
     "generator",

@@ -33,16 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from .api import AdaptedEncoder, Hit
-from .encoding import DocumentMoments, best, query_moments, standardise
-from .errors import ZestError
-from .search_settings import (
-    CANDIDATES,
-    CONNECTIVITY,
-    EXPANSION_ADD,
-    EXPANSION_SEARCH,
-    GRAPH_DTYPE,
-)
+from ..errors import ZestError
+from ..evaluation.api import AdaptedEncoder, Hit
+from ..evaluation.encoding import DocumentMoments, best, query_moments, standardise
+from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, read_meta, read_state, write_json
 
 INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays

@@ -8,8 +8,8 @@ encoder ordinary IDF and document lengths, and nothing of the target domain.
 
 import numpy as np
 
+from ..errors import ZestError
 from .encoding import Context
-from .errors import ZestError
 
 VOCABULARY = 30_000  # the most frequent English words; rarer ones barely move IDF
 WORDS_PER_DOCUMENT = 200  # about a scientific abstract

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import AdaptedEncoder
-from .errors import ZestError
+from ..errors import ZestError
+from ..evaluation.api import AdaptedEncoder
 
 META = "meta.json"
 STATE = "context.npz"

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..corpus.store import Store
+from ..errors import ZestError
 from .encoding import Context, Encoder, State, context_state, make_encoder, resolve_context
-from .errors import ZestError
-from .store import Store
 
 
 @dataclass
@@ -274,8 +274,8 @@ def generate(
     ``n_anchors``, ``strategy``, ``templates``, ``options`` for the generator,
     ``on_document``).
     """
-    from . import pipeline
-    from .exemplars import read_exemplars, sample
+    from ..corpus import pipeline
+    from ..corpus.exemplars import read_exemplars, sample
 
     given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
     if given and all(isinstance(e, Mapping) for e in given):

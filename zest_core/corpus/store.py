@@ -25,8 +25,8 @@ from typing import Any
 import platformdirs
 import sqlite_utils
 
-from . import supervisor
-from .errors import ZestError
+from .. import supervisor
+from ..errors import ZestError
 from .migrations import migrate
 
 ENV_DB = "ZEST_DB"
@@ -108,7 +108,7 @@ def default_db_path() -> Path:
     """``$ZEST_DB``; else ``corpora/zest.db`` in a source checkout; else the user data dir."""
     if os.environ.get(ENV_DB):
         return Path(os.environ[ENV_DB])
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").exists() and (checkout / "corpora").is_dir():
         return checkout / "corpora" / "zest.db"
     return Path(platformdirs.user_data_dir("zest")) / "zest.db"

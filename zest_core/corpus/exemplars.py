@@ -3,8 +3,8 @@
 import random
 from pathlib import Path
 
-from .errors import ZestError
-from .textfiles import read_jsonl, read_text
+from ..errors import ZestError
+from ..textfiles import read_jsonl, read_text
 
 
 def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:

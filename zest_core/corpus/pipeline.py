@@ -8,12 +8,12 @@ import signal
 import time
 from collections.abc import Callable
 
-from . import plugins
+from ..errors import Interrupted, ZestError
+from ..plugin import manager as plugins
+from ..plugin.generation import Generator
+from ..plugin.strategy import AnchorStrategy, derive_seed, plan_anchor
 from .compare import anchor_diversity
-from .errors import Interrupted, ZestError
-from .generation import Generator
 from .store import Store, now
-from .strategy import AnchorStrategy, derive_seed, plan_anchor
 
 # Samples per document: a completion that is empty after cleaning is drawn again, reseeded.
 DOCUMENT_ATTEMPTS = 3

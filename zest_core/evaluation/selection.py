@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import ZestError
+from ..errors import ZestError
 
 METHODS = ("random", "diverse", "central")
 

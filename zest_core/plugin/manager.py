@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from . import __version__, hookspecs
-from .errors import ZestError
+from .. import __version__
+from ..errors import ZestError
+from . import hookspecs
 
 if TYPE_CHECKING:
     from .generation import Generator
@@ -157,7 +158,7 @@ def get_generator(name: str) -> type:
 def new_generator(name: str, model: str | None = None, **options) -> "Generator":
     """The generator ``name`` built with ``model`` and ``options``; a supervising ``zest``
     process is told which it is, so a native crash inside it can be reported by name."""
-    from . import supervisor
+    from .. import supervisor
 
     gen = get_generator(name)(model, **options)
     supervisor.note("generator", name=gen.name, model=gen.model_id, hint=gen.crash_hint())

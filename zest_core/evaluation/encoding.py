@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import ZestError
-from .options import ModelPlugin
-from .plugins import get_encoder
-from .store import Store, now
+from ..corpus.store import Store, now
+from ..errors import ZestError
+from ..plugin.manager import get_encoder
+from ..plugin.options import ModelPlugin
 
 State = dict[str, np.ndarray]
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .errors import ZestError
-from .options import Configurable
-from .plugins import get_filter
+from ..errors import ZestError
+from ..plugin.manager import get_filter
+from ..plugin.options import Configurable
 from .store import Store
 
 

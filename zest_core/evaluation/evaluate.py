@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..corpus.store import Store, now
+from ..errors import ZestError
+from ..textfiles import read_jsonl, read_text
 from .encoding import (
     Context,
     Encoder,
@@ -24,9 +27,6 @@ from .encoding import (
     make_encoder,
     resolve_context,
 )
-from .errors import ZestError
-from .store import Store, now
-from .textfiles import read_jsonl, read_text
 
 SPLIT = "test"
 FILES = ("corpus.jsonl", "queries.jsonl", f"qrels/{SPLIT}.tsv")
