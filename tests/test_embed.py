@@ -259,7 +259,7 @@ def test_killed_embed_resumes_to_identical_shards(tmp_path):
 @pytest.mark.slow
 def test_ray_data_path_writes_what_zest_embed_writes(tmp_path):
     ray = pytest.importorskip("ray")
-    import zest
+    import zest_core as zest
     from zest_core.search.shards import embed, embed_with_ray
 
     corpus = make_beir_slice(tmp_path / "s", n_queries=3, n_others=40) / "corpus.jsonl"

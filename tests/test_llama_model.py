@@ -8,7 +8,7 @@ import pytest
 from conftest import SCIFACT_EXEMPLARS, TESTS
 
 from zest_core.corpus.store import Store
-from zest_core.plugin.strategy import jaccard
+from zest_core.text import jaccard
 
 pytestmark = pytest.mark.model
 GUARD = TESTS / "network_guard.py"

@@ -5,7 +5,8 @@ import pytest
 
 from zest_core import ZestError
 from zest_core.corpus import pipeline
-from zest_core.plugin.strategy import jaccard, plan_anchor
+from zest_core.plugin.strategy import plan_anchor
+from zest_core.text import jaccard
 
 
 def run(store, exemplars, **kw):

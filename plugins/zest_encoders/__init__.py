@@ -16,14 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.evaluation.encoding import (
+from zest_core import (
     BLOCK_SIZE,
     DocumentMoments,
     Encoder,
+    Option,
     State,
     TopK,
+    ZestError,
+    hookimpl,
+    require,
     standardise,
 )
 
@@ -116,6 +118,7 @@ class HybridEncoder(DenseEncoder):
     """
 
     name = "hybrid"
+    has_sparse = True
     options = {
         **DenseEncoder.options,
         "weight": Option(

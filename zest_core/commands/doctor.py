@@ -169,7 +169,7 @@ def _extras_lines() -> list[tuple[str, str, str]]:
 
 def _own_distribution() -> str:
     packages = importlib.metadata.packages_distributions()
-    return packages.get("zest_core", ["zest"])[0]
+    return packages.get("zest_core", ["zest-core"])[0]
 
 
 def _installed(name: str) -> bool:

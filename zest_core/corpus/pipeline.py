@@ -121,7 +121,7 @@ def start(
 
 def resume_safe_options(generator: str) -> frozenset[str]:
     cls = plugins.get_generator(generator)
-    return RESUME_SAFE_OPTIONS | frozenset(getattr(cls, "resume_safe_options", ()))
+    return RESUME_SAFE_OPTIONS | frozenset(cls.resume_safe_options)
 
 
 def check_resume_changes(generator: str, changes: dict) -> None:
@@ -265,7 +265,7 @@ def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors:
     version's provenance, so that every version can be compared on it."""
     report = {
         "diversity": anchor_diversity([a["text"] for a in anchors]),
-        **getattr(strat, "report", {}),
+        **strat.report,
     }
     provenance = store.version(version_id)["provenance"]
     store.update_version(version_id, provenance={**provenance, "anchors": report})

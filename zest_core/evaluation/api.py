@@ -67,13 +67,13 @@ class AdaptedEncoder:
 
     @property
     def has_sparse(self) -> bool:
-        return hasattr(self.encoder, "sparse_documents")
+        return self.encoder.has_sparse
 
     @property
     def vocabulary(self) -> list[str]:
         """The context's terms: sparse term id ``i`` below 2^31 is ``vocabulary[i]``; ids from
         2^31 up are hashes of terms the context lacks (see the hybrid encoder)."""
-        return self.encoder.vocabulary if self.has_sparse else []
+        return self.encoder.vocabulary
 
     def metadata(self) -> dict:
         """What the vectors depend on, recorded with embed output and indexes."""

@@ -25,7 +25,7 @@ def generic_context(spec: str = "generic", seed: int = 0) -> Context:
         from wordfreq import get_frequency_dict
     except ImportError:
         raise ZestError(
-            "the generic context needs the wordfreq package (pip install 'zest[experiment]')"
+            "the generic context needs the wordfreq package (pip install 'zest-core[experiment]')"
         ) from None
     frequencies = get_frequency_dict("en")
     words = sorted(frequencies, key=frequencies.get, reverse=True)[:VOCABULARY]

@@ -49,7 +49,9 @@ def _usearch():
     try:
         from usearch.index import Index
     except ImportError:
-        raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") from None
+        raise ZestError(
+            "zest index needs usearch and scipy (pip install 'zest-core[search]')"
+        ) from None
     return Index
 
 
