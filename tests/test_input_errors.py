@@ -155,7 +155,7 @@ def test_read_only_database_is_one_error(complete, tmp_path):
 
 
 def test_eval_corpus_text_must_be_strings(tmp_path):
-    from zest_core.evaluation.evaluate import load_beir
+    from zest_core.evaluation.beir import load_beir
 
     for bad in (None, 3):
         root = tmp_path / str(bad)

@@ -149,7 +149,12 @@ def test_installs_beside_zest_releaser(tmp_path):
     """zest.releaser owns the ``zest`` namespace package; ``zest_core`` must import beside it
     (and ``import zest`` must stay theirs). Needs PyPI for zest.releaser."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # Without a pip of its own, the venv runs the system's pip and setuptools (through
+    # --system-site-packages): the one in a fresh venv is too old to read license = "...".
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+    )
     python = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 

@@ -68,9 +68,10 @@ def experiment(file, report, db):
     """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
     reusing whatever the store already holds, and write a report directory."""
     from ..evaluation import experiment as exp
+    from ..evaluation.grid import load
     from ..evaluation.report import write
 
-    grid = exp.load(file, report)
+    grid = load(file, report)
     store = Store(db)
     started, notes, bars = time.monotonic(), [], _Bars()
     try:

@@ -6,6 +6,10 @@ leaves only whole transactions). Each document is committed the moment it exists
 Every logical write is one explicit ``BEGIN IMMEDIATE ... COMMIT`` (``Store.transaction``):
 sqlite-utils commits each statement on its own unless a transaction is already open, so its
 own grouping cannot be relied on.
+
+One module: ``Store`` is the one class that writes store.db, and its transactions, leases and
+crash recovery only hold if every write goes through it; split by table, those rules would
+be spread over modules that must all keep them (the schema itself is in migrations.py).
 """
 
 import contextlib
