@@ -187,3 +187,11 @@ def test_installs_beside_zest_releaser(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).is_relative_to(ROOT)
+
+
+def test_every_public_name_is_documented():
+    """Each name in ``zest_core.__all__`` appears (in backticks) on the plugin or Python API
+    pages, so nothing public is undocumented."""
+    pages = (ROOT / "docs/plugins/index.md").read_text() + (ROOT / "docs/python-api.md").read_text()
+    missing = [n for n in zest_core.__all__ if n != "__version__" and f"`{n}" not in pages]
+    assert not missing, missing
