@@ -16,7 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from zest_core.indexing import new_graph  # noqa: E402
+from zest_core.search.indexing import new_graph  # noqa: E402
 
 
 def main() -> None:

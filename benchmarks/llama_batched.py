@@ -25,9 +25,9 @@ from pathlib import Path
 
 import llama_cpp
 
-from zest_core import plugins
-from zest_core.exemplars import read_exemplars
-from zest_core.strategy import derive_seed
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.plugin import manager as plugins
+from zest_core.plugin.strategy import derive_seed
 from zest_llama_cpp import LlamaCppGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from zest_core.loops import LoopCheck, loop_cut
-from zest_core.models import default_gguf
+from zest_core.plugin.loops import LoopCheck, loop_cut
+from zest_core.plugin.models import default_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ["8x3", "12x3", "16x3", "20x3", "24x3", "12x4", "16x2", "24x2"]

@@ -13,8 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from zest_core.exemplars import read_exemplars
-from zest_core.options import parse_option_pairs
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.plugin.options import parse_option_pairs
 from zest_quality import Quality
 
 ROOT = Path(__file__).resolve().parent.parent

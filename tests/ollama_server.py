@@ -259,7 +259,7 @@ def serving(command: Callable[[int], list[str]], path: str, port: int = 0, timeo
 
 def small_templates(directory: Path) -> Path:
     """The default hierarchical templates with short exemplars and short completions."""
-    from zest_core.plugins import get_anchor_strategy
+    from zest_core.plugin.manager import get_anchor_strategy
 
     text = Path(get_anchor_strategy("hierarchical").default_templates).read_text()
     changed = re.sub(r"exemplar_words = \d+", "exemplar_words = 24", text)

@@ -7,8 +7,8 @@ import pytest
 from conftest import ROOT
 from test_embed import complete_version
 
-import zest
-from zest_core.encoding import make_encoder
+import zest_core as zest
+from zest_core.evaluation.encoding import make_encoder
 
 DOCS = [
     "Low vitamin D predicts hip fractures in older women.",
@@ -45,11 +45,11 @@ def test_python_api_page_examples_run(tmp_path, monkeypatch, capsys):
 
 
 def test_reexports_cover_users_and_plugin_authors():
-    from zest_core.encoding import Encoder
-    from zest_core.filtering import Filter
-    from zest_core.generation import Generator
-    from zest_core.store import Store
-    from zest_core.strategy import AnchorStrategy
+    from zest_core.corpus.store import Store
+    from zest_core.plugin.encoder import Encoder
+    from zest_core.plugin.filter import Filter
+    from zest_core.plugin.generation import Generator
+    from zest_core.plugin.strategy import AnchorStrategy
 
     assert (zest.Encoder, zest.Filter, zest.Generator, zest.Store, zest.AnchorStrategy) == (
         Encoder,

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import FAKE_RUN, SCIFACT_EXEMPLARS, clean_exit, fake_cli
 
 from zest_core.cli import cli
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 
 def zest(*args, ok=True):
@@ -162,7 +162,7 @@ def test_plugin_allow_list():
 
 
 def test_default_database_location(monkeypatch):
-    from zest_core.store import default_db_path
+    from zest_core.corpus.store import default_db_path
 
     monkeypatch.delenv("ZEST_DB", raising=False)
     checkout = default_db_path()

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from conftest import SCIFACT_EXEMPLARS, beir, clean_exit, rank_metrics
 
 from zest_core.cli import cli
-from zest_core.compare import anchor_diversity, distinct_n, exemplar_vocabulary_overlap
-from zest_core.store import Store
+from zest_core.corpus.compare import anchor_diversity, distinct_n, exemplar_vocabulary_overlap
+from zest_core.corpus.store import Store
 
 
 def zest(*args):
@@ -61,7 +61,7 @@ def fake_versions(db):
 
 def by_hand(db, vid):
     """The metrics of ``zest compare`` computed here from the SQLite file with plain SQL and
-    sets, sharing no code with zest_core.compare."""
+    sets, sharing no code with zest_core.corpus.compare."""
     conn = sqlite3.connect(db)
     docs = [
         t

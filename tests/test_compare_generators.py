@@ -10,7 +10,7 @@ from conftest import SCIFACT_EXEMPLARS, clean_exit
 from ollama_server import ollama_command, openai_command, serving, small_templates
 
 from zest_core.cli import cli
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -4,8 +4,8 @@ over, a model stuck on one topic still gets its anchors, and a real-model run fi
 import pytest
 
 from zest_core import ZestError
-from zest_core.generation import Completion, Generator
-from zest_core.plugins import get_anchor_strategy
+from zest_core.plugin.generation import Completion, Generator
+from zest_core.plugin.manager import get_anchor_strategy
 
 CXCR4 = "CXCR4 signalling in breast cancer metastasis"
 CXCR4_AGAIN = "CXCR4 receptor signalling drives breast tumour spread"
@@ -73,8 +73,8 @@ def test_unknown_mode_is_one_clear_error(exemplars, tmp_path):
 
 
 def test_every_version_records_its_anchor_diversity(store, exemplars):
-    from zest_core import pipeline
-    from zest_core.compare import version_metrics
+    from zest_core.corpus import pipeline
+    from zest_core.corpus.compare import version_metrics
 
     vid = pipeline.start(
         store,
@@ -97,7 +97,7 @@ def test_every_version_records_its_anchor_diversity(store, exemplars):
 
 @pytest.mark.model
 def test_real_model_diverse_run_finishes(store, exemplars, short_templates):
-    from zest_core import pipeline
+    from zest_core.corpus import pipeline
 
     vid = pipeline.start(
         store,

@@ -68,9 +68,9 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     """The README's Python example, run as written, against a store with a 'scifact' corpus
     (made by the tests' fake generator, as the quick start's zest run would make one)."""
-    from zest_core import pipeline
-    from zest_core.exemplars import read_exemplars
-    from zest_core.store import Store
+    from zest_core.corpus import pipeline
+    from zest_core.corpus.exemplars import read_exemplars
+    from zest_core.corpus.store import Store
 
     monkeypatch.setenv("ZEST_DB", str(tmp_path / "zest.db"))
     exemplars = read_exemplars([str(ROOT / "corpora" / "scifact")])

@@ -18,10 +18,10 @@ from conftest import BEIR, beir, clean_exit
 from test_evaluate import make_beir_slice
 
 from zest_core.cli import cli
-from zest_core.encoding import context_state, make_encoder, resolve_context
-from zest_core.evaluate import _Search, load_beir
-from zest_core.export import umask_mode
-from zest_core.indexing import BM25_PARTS
+from zest_core.corpus.export import umask_mode
+from zest_core.evaluation.encoding import context_state, make_encoder, resolve_context
+from zest_core.evaluation.evaluate import _Search, load_beir
+from zest_core.search.indexing import BM25_PARTS
 
 FAST = {"max_seq_length": 48}  # short inputs keep the real model quick on a shared CPU
 OPTIONS = [arg for key, value in FAST.items() for arg in ("-o", f"{key}={value}")]
@@ -60,7 +60,7 @@ def error_line(done: subprocess.CompletedProcess) -> str:
 def world(tmp_path_factory):
     """A SciFact slice (30 queries, ~600 documents), a context version of other SciFact
     documents in a real store, and the slice embedded and indexed by the real commands."""
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     root = tmp_path_factory.mktemp("embed")
     beir = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
@@ -96,7 +96,7 @@ def world(tmp_path_factory):
 def test_search_returns_zest_evals_top_10(world):
     """The index's top-10 = zest eval's scoring (the hybrid, context statistics,
     standardised over every document) on the same slice."""
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     store = Store(world["db"])
     data = load_beir(world["beir"])
@@ -171,7 +171,7 @@ def test_embed_output_records_what_the_vectors_depend_on(world):
 
 @pytest.mark.slow
 def test_index_refuses_another_context_or_encoder(world, tmp_path):
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     other = complete_version(Store(world["db"]), ["a different context about cells"])
     index = world["out"] / "index"
@@ -335,8 +335,8 @@ def test_killed_embed_resumes_to_identical_shards(tmp_path):
 @pytest.mark.slow
 def test_ray_data_path_writes_what_zest_embed_writes(tmp_path):
     ray = pytest.importorskip("ray")
-    import zest
-    from zest_core.shards import embed, embed_with_ray
+    import zest_core as zest
+    from zest_core.search.shards import embed, embed_with_ray
 
     corpus = make_beir_slice(tmp_path / "s", n_queries=3, n_others=40) / "corpus.jsonl"
     rows = [json.loads(line) for line in corpus.open()]
@@ -401,7 +401,7 @@ def test_malformed_input_is_named_and_nothing_written(tmp_path, content, message
 
 
 def test_incomplete_context_is_refused(tmp_path):
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     source = tmp_path / "in.txt"
     source.write_text("one document\n")
@@ -460,7 +460,7 @@ def test_bm25_columns_are_written_shard_by_shard_as_scipy_would(tmp_path):
     import pyarrow as pa
     from scipy.sparse import csr_matrix
 
-    from zest_core.indexing import BM25_PARTS, _write_bm25
+    from zest_core.search.indexing import BM25_PARTS, _write_bm25
 
     rng = np.random.default_rng(0)
     shards, rows = [], []

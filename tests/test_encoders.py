@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from zest_core import ZestError
-from zest_core.encoding import context_state, document_vectors, make_encoder, resolve_context
-from zest_core.plugins import encoders
+from zest_core.evaluation.encoding import (
+    context_state,
+    document_vectors,
+    make_encoder,
+    resolve_context,
+)
+from zest_core.plugin.manager import encoders
 
 DOCS = [
     "Aspirin reduces the risk of myocardial infarction in adults.",

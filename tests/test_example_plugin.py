@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "zest-echo"

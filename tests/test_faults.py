@@ -31,10 +31,10 @@ from typing import NamedTuple
 import pytest
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 
-from zest_core import pipeline
-from zest_core.exemplars import read_exemplars
-from zest_core.migrations import MIGRATIONS
-from zest_core.store import Store
+from zest_core.corpus import pipeline
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.corpus.migrations import MIGRATIONS
+from zest_core.corpus.store import Store
 
 TRIALS = int(os.environ.get("ZEST_FAULT_TRIALS", 3))
 SEED = int(os.environ.get("ZEST_FAULT_SEED", 0))
@@ -177,7 +177,7 @@ def base(tmp_path_factory) -> Path:
             n_anchors=10,
             seed=1,
         )
-    from zest_core.filtering import apply_filters
+    from zest_core.corpus.filtering import apply_filters
 
     apply_filters(store, 1, [("quality", {"max_repetition": 0.0})])  # drops about 1%
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

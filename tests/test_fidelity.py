@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import BEIR
 
 from zest_core.cli import cli
-from zest_core.fidelity import fidelity
+from zest_core.evaluation.fidelity import fidelity
 
 REAL = ["alpha beta gamma", "alpha beta delta", "alpha epsilon", "alpha beta zeta zeta"]
 SYNTHETIC = ["alpha beta gamma", "beta gamma", "gamma omega"]
@@ -45,7 +45,7 @@ def test_numbers_match_a_direct_computation():
 
 @pytest.fixture
 def version(store, exemplars):
-    from zest_core import pipeline
+    from zest_core.corpus import pipeline
 
     return pipeline.start(
         store, exemplars=exemplars, corpus="fid", generator="fake", n_anchors=2, n_docs=12, seed=2

@@ -9,9 +9,9 @@ import pytest
 from conftest import beir
 from datasketch import MinHashLSH
 
+from zest_core.corpus.filtering import apply_filters, resolve_params
+from zest_core.corpus.store import Store
 from zest_core.errors import ZestError
-from zest_core.filtering import apply_filters, resolve_params
-from zest_core.store import Store
 from zest_core.text import words
 from zest_dedup.minhash import (
     jaccard,

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import FAKE_RUN, SCIFACT_EXEMPLARS, fake_cli
 
-from zest_core import pipeline
 from zest_core.cli import cli
+from zest_core.corpus import pipeline
+from zest_core.corpus.store import Store
 from zest_core.errors import ZestError
-from zest_core.store import Store
 
 
 def zest(*args):
@@ -248,7 +248,7 @@ def test_a_writer_does_not_create_the_directory_of_db(tmp_path):
 
 
 def test_eval_corpus_text_must_be_strings(tmp_path):
-    from zest_core.evaluate import load_beir
+    from zest_core.evaluation.beir import load_beir
 
     for bad in (None, 3):
         root = tmp_path / str(bad)
@@ -313,7 +313,7 @@ def test_documents_that_came_back_empty_get_fresh_seeds_on_resume(store, exempla
     doc = next(d for d in store.documents(1) if d["ordinal"] == 3)
     assert doc["seed"] not in first and doc["seed"] == tried[3][-1]
     others = {d["ordinal"]: d["seed"] for d in store.documents(1) if d["ordinal"] != 3}
-    from zest_core.strategy import derive_seed
+    from zest_core.plugin.strategy import derive_seed
 
     assert others == {j: derive_seed(9, "document", 0, j, 0) for j in others}
 

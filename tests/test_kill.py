@@ -14,7 +14,7 @@ import pytest
 from conftest import SCIFACT_EXEMPLARS, fake_cli
 from fake_plugin import kind_of, recorded
 
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 N_DOCS, N_ANCHORS = 24, 4
 

@@ -8,7 +8,7 @@ from conftest import SCIFACT_EXEMPLARS
 from test_cli import fake_run, zest
 
 from zest_core.cli import cli
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 
 def filtered(db):

@@ -10,9 +10,9 @@ from conftest import SCIFACT_EXEMPLARS, fake_cli
 from ollama_server import small_templates
 from test_kill import count, kill_when
 
+from zest_core.corpus.store import Store
 from zest_core.errors import ZestError
-from zest_core.generation import Request
-from zest_core.store import Store
+from zest_core.plugin.generation import Request
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402
@@ -289,7 +289,7 @@ def test_batched_resume_keeps_what_was_stored_and_is_deterministic(tmp_path, exe
     and is checked: the anchors and the documents stored before the crash are the uninterrupted
     run's and are kept; every ordinal is there once with the uninterrupted run's seed; and
     resuming the same stored state twice gives the same texts."""
-    from zest_core import pipeline
+    from zest_core.corpus import pipeline
 
     args = dict(
         exemplars=exemplars[:2],

@@ -7,8 +7,8 @@ import sys
 import pytest
 from conftest import SCIFACT_EXEMPLARS, TESTS
 
-from zest_core.store import Store
-from zest_core.strategy import jaccard
+from zest_core.corpus.store import Store
+from zest_core.text import jaccard
 
 pytestmark = pytest.mark.model
 GUARD = TESTS / "network_guard.py"
@@ -64,7 +64,7 @@ def test_default_run_is_offline_and_stores_a_real_corpus(tmp_path, short_templat
 
 @pytest.mark.slow
 def test_generator_honours_seed_stop_and_max_tokens():
-    from zest_core.generation import Request
+    from zest_core.plugin.generation import Request
     from zest_llama_cpp import LlamaCppGenerator
 
     gen = LlamaCppGenerator()

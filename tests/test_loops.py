@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import BEIR
 
-from zest_core.loops import LoopCheck, last_sentence_end, loop_cut
+from zest_core.plugin.loops import LoopCheck, last_sentence_end, loop_cut
 
 
 def feed(check: LoopCheck, items) -> int | None:
@@ -87,7 +87,7 @@ def gemma():
 
 
 def _request(max_tokens=200):
-    from zest_core.generation import Request
+    from zest_core.plugin.generation import Request
 
     return Request(key=0, prompt=LOOP_PROMPT, max_tokens=max_tokens, temperature=0.0, seed=1)
 
@@ -115,7 +115,7 @@ def test_real_model_forced_loop_stops_early_with_reason_loop(gemma, batch_size):
 
 
 def _prose_request():
-    from zest_core.generation import Request
+    from zest_core.plugin.generation import Request
 
     prompt = "Title: Vitamin D and bone density in older adults\nText:"
     return Request(key=1, prompt=prompt, max_tokens=120, temperature=0.8, seed=3, stop=("\n\n",))

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import clean_exit
 
+from zest_core import Request
 from zest_core.cli import cli
-from zest_core.generation import Request
 
 llama_cpp = pytest.importorskip("llama_cpp")
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402

@@ -14,8 +14,8 @@ from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, 
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.generation import Request
-from zest_core.store import Store
+from zest_core.corpus.store import Store
+from zest_core.plugin.generation import Request
 from zest_ollama import OllamaGenerator
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # a server on the real model per module

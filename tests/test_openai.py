@@ -16,8 +16,8 @@ from ollama_server import JSONHandler, openai_command, refusing_port, serving, s
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.generation import Request
-from zest_core.store import Store
+from zest_core.corpus.store import Store
+from zest_core.plugin.generation import Request
 from zest_openai import OpenAIGenerator
 
 KEY = "test-key"

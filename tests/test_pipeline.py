@@ -3,8 +3,10 @@ from collections import Counter
 
 import pytest
 
-from zest_core import ZestError, pipeline
-from zest_core.strategy import jaccard, plan_anchor
+from zest_core import ZestError
+from zest_core.corpus import pipeline
+from zest_core.plugin.strategy import plan_anchor
+from zest_core.text import jaccard
 
 
 def run(store, exemplars, **kw):

@@ -12,8 +12,9 @@ from test_evaluate import FAST, eval_none_and_real, make_beir_slice
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.evaluate import evaluate_contexts, load_beir, query_scores
-from zest_core.stats import mean_interval, paired_difference, sign_flip_p
+from zest_core.evaluation.beir import load_beir
+from zest_core.evaluation.evaluate import evaluate_contexts, query_scores
+from zest_core.evaluation.stats import mean_interval, paired_difference, sign_flip_p
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +186,7 @@ def test_cli_results_list_and_diff(db_path, scifact_slice, tmp_path):
     assert listed.output.count(" kept ") == 2  # identical ids: kept (none are shared)
     diff = CliRunner().invoke(cli, ["results", "diff", "2", "1", "--db", str(db_path)])
     assert diff.exit_code == 0, diff.output
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     store = Store(db_path)
     a, b = query_scores(store, 2), query_scores(store, 1)

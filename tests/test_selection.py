@@ -12,8 +12,8 @@ from conftest import beir
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.exemplars import read_exemplars
-from zest_core.selection import farthest_point, nearest_centroid, pick
+from zest_core.corpus.exemplars import read_exemplars
+from zest_core.evaluation.selection import farthest_point, nearest_centroid, pick
 
 
 def unit(rows):
@@ -120,7 +120,7 @@ def test_cli_pick_methods_on_real_abstracts(pool, tmp_path):
     assert spread(picked["diverse"]) > spread(picked["central"])
     assert spread(picked["diverse"]) > spread(picked["random"])
     # the pool was encoded once, then taken from the store's cache
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     assert Store(db).db["embedding_cache"].count == 1
 
@@ -169,7 +169,7 @@ def test_zest_run_select_diverse(pool, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     stored = [e["text"] for e in Store(db).exemplars(1)]
     assert stored == [json.loads(line)["text"] for line in pick_out.read_text().splitlines()]

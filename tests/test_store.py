@@ -8,9 +8,9 @@ import pytest
 import sqlite_utils
 from conftest import ROOT
 
+from zest_core.corpus.migrations import MIGRATIONS
+from zest_core.corpus.store import Store
 from zest_core.errors import ZestError
-from zest_core.migrations import MIGRATIONS
-from zest_core.store import Store
 
 
 def _count(path, sql, *args):
@@ -50,7 +50,10 @@ def test_copy_into_is_one_commit(store, db_path):
     assert _count(db_path, "SELECT count(*) FROM documents WHERE version_id = ?", child) == 200
 
 
-OPEN = "import sys; sys.path[:0] = {paths!r}; from zest_core.store import Store; Store(sys.argv[1])"
+OPEN = (
+    "import sys; sys.path[:0] = {paths!r};"
+    " from zest_core.corpus.store import Store; Store(sys.argv[1])"
+)
 
 
 def test_four_processes_open_a_new_file_at_once(tmp_path):
@@ -67,7 +70,7 @@ def test_four_processes_open_a_new_file_at_once(tmp_path):
 
 def test_interrupted_first_open_leaves_a_usable_file(tmp_path, monkeypatch):
     """A migration that fails half-way rolls back every migration of that open."""
-    import zest_core.migrations as migrations
+    import zest_core.corpus.migrations as migrations
 
     def boom(db):
         db["half"].create({"id": int}, pk="id")

@@ -15,7 +15,7 @@ from conftest import FAKE_RUN, ROOT, fake_cli
 from test_kill import count, kill_when
 
 from zest_core import supervisor
-from zest_core.store import Store
+from zest_core.corpus.store import Store
 
 SEGFAULT = {"ZEST_FAKE_SEGFAULT_AFTER": "document:3"}
 

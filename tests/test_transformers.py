@@ -8,8 +8,8 @@ from ollama_server import small_templates
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.generation import Request
-from zest_core.store import Store
+from zest_core.corpus.store import Store
+from zest_core.plugin.generation import Request
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
 
 from zest_core import ZestError
-from zest_core.exemplars import read_exemplars
+from zest_core.corpus.exemplars import read_exemplars
 from zest_llama_cpp import LlamaCppGenerator, default_model_path, native, trim
 
 pytestmark = pytest.mark.model
@@ -153,7 +153,7 @@ def test_transformers_loads_the_trimmed_gguf(built):
     for package in ("torch", "transformers", "gguf", "accelerate"):
         if importlib.util.find_spec(package) is None:
             pytest.skip(f"the transformers extra is not installed ({package} missing)")
-    from zest_core.generation import Request
+    from zest_core.plugin.generation import Request
     from zest_transformers import TransformersGenerator
 
     gen = TransformersGenerator(built["info"]["path"], device="cpu")
@@ -219,7 +219,7 @@ def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templa
         env={**os.environ},
     )
     assert done.returncode == 0, done.stderr
-    from zest_core.store import Store
+    from zest_core.corpus.store import Store
 
     version = Store(db).version(1)
     assert version["status"] == "complete"

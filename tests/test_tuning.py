@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.tuning import clean_query, tune, tuned_groups, write_queries
+from zest_core.evaluation.tuning import clean_query, tune, tuned_groups, write_queries
 
 # Twenty topics, each with a paraphrase that shares no content word with its document.
 TOPICS = [
@@ -134,7 +134,7 @@ def test_clean_query():
 
 
 def test_queries_are_written_once_per_document_with_lineage(store, exemplars):
-    from zest_core import pipeline
+    from zest_core.corpus import pipeline
 
     vid = pipeline.start(
         store, exemplars=exemplars, corpus="q", generator="fake", n_anchors=2, n_docs=4, seed=1
@@ -152,7 +152,7 @@ def test_queries_are_written_once_per_document_with_lineage(store, exemplars):
     )
     assert write_queries(store, vid, FakeGenerator(), seed=3) == 0  # nothing left to write
     # a filtered child reuses its parent's queries instead of sampling them again
-    from zest_core.filtering import apply_filters
+    from zest_core.corpus.filtering import apply_filters
 
     child = apply_filters(store, vid, [("exact-dedup", {})])
     gen = FakeGenerator()
@@ -166,7 +166,7 @@ def test_queries_are_written_once_per_document_with_lineage(store, exemplars):
 
 @pytest.mark.model
 def test_real_model_writes_queries(store, exemplars):
-    from zest_core import pipeline
+    from zest_core.corpus import pipeline
     from zest_llama_cpp import LlamaCppGenerator
 
     vid = pipeline.start(

@@ -1,44 +1,105 @@
 """zest: domain-adapted text embeddings from a few exemplars and a local LLM (ZEST).
 
-Everything a plugin needs is importable from here::
+``zest_core`` is the one public namespace, for users and plugin authors alike::
+
+    import zest_core as zest
+    version = zest.generate("my-exemplars/", corpus="mine", n_docs=512)
+    enc = zest.load_encoder("hybrid", context=version)
+    hits = enc.search(["a question"], ["a document", "another"], top_k=1)
 
     from zest_core import Generator, Request, Completion, Option, hookimpl, ZestError
 
-The base classes load on first use, so ``import zest_core`` stays cheap (no numpy, no model
-runtimes): ``Encoder`` needs numpy, ``Filter`` the store.
+Every name in ``__all__`` is public (docs/python-api.md, docs/plugins/); the subpackages
+(``plugin``, ``corpus``, ``evaluation``, ``search``, ``commands``) are the core's layout and
+may change. Names load on first use, so ``import zest_core`` stays cheap (no numpy, no model
+runtimes): ``Encoder`` needs numpy, ``Store`` sqlite-utils.
 """
 
 import importlib
 
 from .errors import ZestError
-from .hookspecs import hookimpl
-from .options import Option
+from .plugin.hookspecs import hookimpl
+from .plugin.options import Option
 
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported when the name is first used
 _LAZY = {
-    "Generator": "generation",
-    "Request": "generation",
-    "Completion": "generation",
-    "AnchorStrategy": "strategy",
-    "Filter": "filtering",
-    "Drop": "filtering",
-    "Encoder": "encoding",
+    # the Python API (docs/python-api.md)
+    "load_encoder": "evaluation.api",
+    "generate": "evaluation.api",
+    "AdaptedEncoder": "evaluation.api",
+    "Embeddings": "evaluation.api",
+    "Hit": "evaluation.api",
+    "Store": "corpus.store",
+    # plugin base classes and what they exchange with the core (docs/plugins/)
+    "Configurable": "plugin.options",
+    "Generator": "plugin.generation",
+    "Request": "plugin.generation",
+    "Completion": "plugin.generation",
+    "AnchorStrategy": "plugin.strategy",
+    "Filter": "plugin.filter",
+    "Drop": "plugin.filter",
+    "Encoder": "plugin.encoder",
+    "State": "plugin.encoder",
+    # helpers the shipped plugins share, public so that third-party plugins can too
+    "TOP_K": "plugin.generation",  # sampling options most generators take
+    "TOP_P": "plugin.generation",
+    "derive_seed": "plugin.strategy",  # a stable per-sample seed
+    "BLOCK_SIZE": "plugin.encoder",  # block-wise top-k scoring
+    "TopK": "plugin.encoder",
+    "DocumentMoments": "plugin.encoder",  # score standardisation without scoring everything
+    "standardise": "plugin.encoder",
+    "LoopCheck": "plugin.loops",  # stopping a text that repeats itself
+    "last_sentence_end": "plugin.loops",
+    "default_gguf": "plugin.models",  # the default generator model file
+    "get_encoder": "plugin.manager",  # an installed encoder class, by name
+    "require": "deps",  # an optional dependency, or a ZestError naming its extra
+    "words": "text",  # word-level text helpers
+    "ngrams": "text",
+    "jaccard": "text",
+    "title": "text",
+    "stderr": "console",  # the console zest writes messages to
 }
 
+# every public name: the eager ones above and the lazy ones (tests/test_layout.py checks both)
 __all__ = [
+    "AdaptedEncoder",
     "AnchorStrategy",
+    "BLOCK_SIZE",
     "Completion",
+    "Configurable",
+    "DocumentMoments",
     "Drop",
+    "Embeddings",
     "Encoder",
     "Filter",
     "Generator",
+    "Hit",
+    "LoopCheck",
     "Option",
     "Request",
+    "State",
+    "Store",
+    "TOP_K",
+    "TOP_P",
+    "TopK",
     "ZestError",
-    "hookimpl",
     "__version__",
+    "default_gguf",
+    "derive_seed",
+    "generate",
+    "get_encoder",
+    "hookimpl",
+    "jaccard",
+    "last_sentence_end",
+    "load_encoder",
+    "ngrams",
+    "require",
+    "standardise",
+    "stderr",
+    "title",
+    "words",
 ]
 
 

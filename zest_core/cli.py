@@ -11,12 +11,14 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, console, pipeline, plugins, supervisor
+from . import __version__, console, supervisor
 from .commands import db_option  # noqa: F401 (also imported from here by plugins)
+from .corpus import pipeline
+from .corpus.exemplars import read_exemplars
+from .corpus.store import Store
 from .errors import Interrupted, ZestError
-from .exemplars import read_exemplars
-from .options import parse_option_pairs
-from .store import Store
+from .plugin import manager as plugins
+from .plugin.options import parse_option_pairs
 
 
 class ZestGroup(click.Group):
@@ -158,7 +160,7 @@ def run(
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
         store = Store(db)
         if select != "random":
-            from .selection import dense_embedder, pick
+            from .evaluation.selection import dense_embedder, pick
 
             pool = read_exemplars(list(exemplar_paths))
             exemplars = (

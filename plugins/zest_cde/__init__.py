@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.encoding import Encoder, State
+from zest_core import Encoder, Option, State, ZestError, hookimpl, require
 
 QUERY_PREFIX = "search_query: "
 DOCUMENT_PREFIX = "search_document: "

@@ -8,10 +8,7 @@ import hashlib
 
 import numpy as np
 
-from zest_core import Option, hookimpl
-from zest_core.filtering import Drop, Filter
-from zest_core.plugins import get_encoder
-from zest_core.text import words
+from zest_core import Drop, Filter, Option, get_encoder, hookimpl, words
 
 from .minhash import keep_first, near_duplicates
 

@@ -16,9 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.encoding import BLOCK_SIZE, DocumentMoments, Encoder, State, TopK, standardise
+from zest_core import (
+    BLOCK_SIZE,
+    DocumentMoments,
+    Encoder,
+    Option,
+    State,
+    TopK,
+    ZestError,
+    hookimpl,
+    require,
+    standardise,
+)
 
 from . import prior
 
@@ -109,6 +118,7 @@ class HybridEncoder(DenseEncoder):
     """
 
     name = "hybrid"
+    has_sparse = True
     options = {
         **DenseEncoder.options,
         "weight": Option(

@@ -15,7 +15,7 @@ words keep a high IDF; common words the context happened to miss no longer get t
 
 import numpy as np
 
-from zest_core.deps import require
+from zest_core import require
 
 
 def smoothed(

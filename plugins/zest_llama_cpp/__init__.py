@@ -10,11 +10,20 @@ evaluates only the part after the longest common prefix.
 import os
 from pathlib import Path
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.console import stderr
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
-from zest_core.loops import LoopCheck, last_sentence_end
-from zest_core.models import default_gguf
+from zest_core import (
+    TOP_K,
+    TOP_P,
+    Completion,
+    Generator,
+    LoopCheck,
+    Option,
+    Request,
+    ZestError,
+    default_gguf,
+    hookimpl,
+    last_sentence_end,
+    stderr,
+)
 
 from . import native
 from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model

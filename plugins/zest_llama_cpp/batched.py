@@ -25,9 +25,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
 
-from zest_core.errors import ZestError
-from zest_core.generation import Completion, Request
-from zest_core.loops import LoopCheck, last_sentence_end
+from zest_core import Completion, LoopCheck, Request, ZestError, last_sentence_end
 
 PREFIX_SEQ = 0
 WORKER_THREAD = "zest-batched-worker"  # run_parallel's thread names, prefixed by the index

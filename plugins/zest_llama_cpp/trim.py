@@ -71,7 +71,7 @@ def open_gguf(path: str | os.PathLike):
         import gguf
     except ImportError:
         raise ZestError(
-            "trimming a vocabulary needs the gguf package: pip install 'zest[trim]'"
+            "trimming a vocabulary needs the gguf package: pip install 'zest-core[trim]'"
         ) from None
     try:
         reader = gguf.GGUFReader(path)
@@ -234,7 +234,9 @@ def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
     try:
         import wordfreq
     except ImportError:
-        raise ZestError("trimming a vocabulary needs wordfreq: pip install 'zest[trim]'") from None
+        raise ZestError(
+            "trimming a vocabulary needs wordfreq: pip install 'zest-core[trim]'"
+        ) from None
     sample = []
     for word in wordfreq.top_n_list("en", n_words):
         frequency = wordfreq.word_frequency(word, "en")
@@ -423,7 +425,7 @@ def trimmed_model(
     the half minute of choosing it again."""
     import platformdirs
 
-    from zest_core.console import stderr
+    from zest_core import stderr
 
     texts = list(texts)
     cache = Path(cache_dir or platformdirs.user_cache_dir("zest")) / "trimmed"

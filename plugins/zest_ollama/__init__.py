@@ -1,5 +1,5 @@
 """Ollama generator: a model served by Ollama, through the official ``ollama`` client
-(``pip install 'zest[ollama]'``).
+(``pip install 'zest-core[ollama]'``).
 
 The server is ``-o host=ADDRESS``, else ``$OLLAMA_HOST``, else Ollama's default
 (127.0.0.1:11434); the model is an Ollama name (``gemma3:270m``). ``mode=completion`` sends
@@ -10,9 +10,17 @@ a model that is not pulled is reported with the ``ollama pull`` command that fix
 
 import os
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
+from zest_core import (
+    TOP_K,
+    TOP_P,
+    Completion,
+    Generator,
+    Option,
+    Request,
+    ZestError,
+    hookimpl,
+    require,
+)
 
 DEFAULT_MODEL = "gemma3:270m"
 

@@ -1,5 +1,5 @@
 """OpenAI generator: the OpenAI API or any OpenAI-compatible server (vLLM, llama.cpp server,
-LM Studio) through the official ``openai`` client (``pip install 'zest[openai]'``).
+LM Studio) through the official ``openai`` client (``pip install 'zest-core[openai]'``).
 
 ``-o base_url=URL`` points at the server; the key comes from ``OPENAI_API_KEY`` (never stored with
 the version). ``mode=completion`` uses ``/v1/completions``, which base models need (a GGUF
@@ -14,9 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.generation import Completion, Generator, Request
+from zest_core import Completion, Generator, Option, Request, ZestError, hookimpl, require
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

@@ -6,9 +6,7 @@ the first rule it breaks, in this order: too-short, too-long, truncated, non-alp
 repetitive, exemplar-echo.
 """
 
-from zest_core import Option, hookimpl
-from zest_core.filtering import Drop, Filter
-from zest_core.text import ngrams, words
+from zest_core import Drop, Filter, Option, hookimpl, ngrams, words
 
 # What a finished sentence (or a closing quote/bracket after one) ends with.
 ENDINGS = tuple(".!?)]\"'”’")

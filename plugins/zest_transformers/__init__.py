@@ -1,5 +1,5 @@
 """transformers generator: a local causal LM run by Hugging Face transformers on CPU or GPU
-(``pip install -c constraints.txt 'zest[transformers]'``).
+(``pip install -c constraints.txt 'zest-core[transformers]'``).
 
 ``--model`` is a model directory (``config.json`` and weights, as ``save_pretrained`` writes
 it) or a ``.gguf`` file, which transformers dequantizes on load (``accelerate`` and ``gguf``
@@ -10,10 +10,18 @@ reproducible on one device.
 
 from pathlib import Path
 
-from zest_core import Option, ZestError, hookimpl
-from zest_core.deps import require
-from zest_core.generation import TOP_K, TOP_P, Completion, Generator, Request
-from zest_core.models import default_gguf
+from zest_core import (
+    TOP_K,
+    TOP_P,
+    Completion,
+    Generator,
+    Option,
+    Request,
+    ZestError,
+    default_gguf,
+    hookimpl,
+    require,
+)
 
 
 @hookimpl

@@ -7,10 +7,10 @@ import click
 from rich.table import Table
 
 from .. import console
-from ..compare import version_metrics
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
-from ..store import Store
+from ..corpus.compare import version_metrics
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 from .evaluation import encoder_options
 
@@ -55,7 +55,7 @@ def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
     store = Store(db, read_only=not dataset)  # with --dataset it stores the scores
     rows = [version_metrics(store, ref) for ref in versions]
     if dataset:
-        from ..evaluate import evaluate_contexts
+        from ..evaluation.evaluate import evaluate_contexts
 
         scores = evaluate_contexts(
             store,

@@ -8,9 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import console
-from ..export import FORMATS, export
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..corpus.export import FORMATS, export
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 

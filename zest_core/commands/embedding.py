@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from .. import console
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
-from ..search_settings import CANDIDATES, EXPANSION_SEARCH
-from ..store import Store
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
+from ..search.settings import CANDIDATES, EXPANSION_SEARCH
 from . import db_option
 from .evaluation import encoder_options
 
@@ -40,8 +40,8 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
     columns, or text with a document per line) into Parquet shards of dense vectors and,
     for the hybrid, sparse BM25 weights under the context's statistics. Run the same
     command again to resume after a crash."""
-    from ..api import load_encoder
-    from ..shards import embed
+    from ..evaluation.api import load_encoder
+    from ..search.shards import embed
 
     started = time.monotonic()
     encoder = load_encoder(
@@ -83,8 +83,8 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
 )
 def index_(source, out):
     """Build a search index over the shards that zest embed wrote to DIR."""
-    from ..indexing import build_index, describe
-    from ..shards import read_meta
+    from ..search.indexing import build_index, describe
+    from ..search.shards import read_meta
 
     started = time.monotonic()
     bar = console.progress_bar("indexing")
@@ -143,9 +143,9 @@ def search_(
     db,
 ):
     """Rank the index's documents for each QUERY, with the scores zest eval uses."""
-    from ..api import load_encoder
     from ..errors import ZestError
-    from ..indexing import SearchIndex, check_queries
+    from ..evaluation.api import load_encoder
+    from ..search.indexing import SearchIndex, check_queries
 
     bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}
     for flag, value in bounds.items():

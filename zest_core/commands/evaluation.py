@@ -6,10 +6,11 @@ import time
 import click
 from rich.table import Table
 
-from .. import console, plugins
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
-from ..store import Store
+from .. import console
+from ..corpus.store import Store
+from ..plugin import manager as plugins
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 
 
@@ -58,7 +59,7 @@ def encoder_options(fn):
 
 def _delta(row: dict, first: dict) -> str:
     """nDCG@10 of this context minus the first one's, paired by query."""
-    from ..stats import align, paired_difference
+    from ..evaluation.stats import align, paired_difference
 
     _, a, b = align(
         *({q: s["ndcg_at_10"] for q, s in r["per_query"].items()} for r in (row, first))
@@ -120,8 +121,8 @@ def eval_(
 ):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
-    from ..evaluate import evaluate_contexts
-    from ..tuning import tuned_groups
+    from ..evaluation.evaluate import evaluate_contexts
+    from ..evaluation.tuning import tuned_groups
 
     started = time.monotonic()
     store, options = Store(db), parse_option_pairs(option_pairs)
@@ -192,7 +193,7 @@ def eval_(
 def context_(version, encoder_name, model, option_pairs, db):
     """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
     statistics) and cache it, so that evaluations with this context start at once."""
-    from ..encoding import context_state, make_encoder, resolve_context
+    from ..evaluation.encoding import context_state, make_encoder, resolve_context
 
     store = Store(db)
     encoder = make_encoder(encoder_name, model, **parse_option_pairs(option_pairs))

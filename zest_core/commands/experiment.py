@@ -8,8 +8,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import console
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 
@@ -67,10 +67,11 @@ class _Bars:
 def experiment(file, report, db):
     """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
     reusing whatever the store already holds, and write a report directory."""
-    from .. import experiment as exp
-    from ..report import write
+    from ..evaluation import experiment as exp
+    from ..evaluation.grid import load
+    from ..evaluation.report import write
 
-    grid = exp.load(file, report)
+    grid = load(file, report)
     store = Store(db)
     started, notes, bars = time.monotonic(), [], _Bars()
     try:
@@ -139,9 +140,9 @@ def pick_(pool, k, method, seed, model, output, db):
     reads them) and write them to an exemplar file for zest run."""
     import json
 
-    from ..exemplars import read_exemplars
-    from ..pipeline import check_seed
-    from ..selection import dense_embedder, pick
+    from ..corpus.exemplars import read_exemplars
+    from ..corpus.pipeline import check_seed
+    from ..evaluation.selection import dense_embedder, pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded
     docs = read_exemplars(list(pool))

@@ -6,9 +6,9 @@ import click
 from rich.table import Table
 
 from .. import console
+from ..corpus.store import Store
 from ..errors import ZestError
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 
@@ -52,7 +52,7 @@ def _sample(value: str | None) -> int | str | None:
 def fidelity_(version, against, sample, seed, top, plot, as_json, db):
     """Compare corpus VERSION with a real sample: word-distribution divergence, coverage
     of informative terms, IDF correlation, diversity (see docs/context-quality.md)."""
-    from ..fidelity import version_fidelity
+    from ..evaluation.fidelity import version_fidelity
 
     report = version_fidelity(
         Store(db, read_only=True),

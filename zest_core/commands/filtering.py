@@ -4,10 +4,10 @@ from collections import Counter
 
 import click
 
-from ..filtering import apply_filters, resolve_params
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
-from ..store import Store
+from ..corpus.filtering import apply_filters, resolve_params
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 
 

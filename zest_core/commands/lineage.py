@@ -5,9 +5,9 @@ from collections import Counter
 
 import click
 
+from ..corpus.store import Store
 from ..errors import ZestError
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 

@@ -6,9 +6,9 @@ import click
 from rich.table import Table
 
 from .. import console
+from ..corpus.store import Store
 from ..errors import ZestError
-from ..hookspecs import hookimpl
-from ..store import Store
+from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 METRICS = (("nDCG@10", "ndcg_at_10"), ("Recall@100", "recall_at_100"))
@@ -23,8 +23,8 @@ def result(store: Store, ref: str) -> dict:
 
 def diff(store: Store, a_ref: str, b_ref: str) -> list[tuple[str, int, object]]:
     """(metric, queries, interval of A minus B) for each metric; refuses different datasets."""
-    from ..evaluate import query_scores
-    from ..stats import align, paired_difference
+    from ..evaluation.evaluate import query_scores
+    from ..evaluation.stats import align, paired_difference
 
     a, b = result(store, a_ref), result(store, b_ref)
     same = (

@@ -4,9 +4,9 @@ import click
 from rich.table import Table
 
 from .. import console
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
-from ..store import Store
+from ..corpus.store import Store
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 from .evaluation import encoder_options
 
@@ -45,7 +45,7 @@ def tune_(
     """Choose encoder settings for corpus VERSION as its context: the generator writes
     one query per document (stored, written once), and the grid point under which each
     query best finds its own document within VERSION is stored for zest eval --tuned."""
-    from ..tuning import missing_queries, tune, version_generator, write_queries
+    from ..evaluation.tuning import missing_queries, tune, version_generator, write_queries
 
     store = Store(db)
     ref = store.require_complete(version)["id"]

@@ -2,7 +2,7 @@
 
 import click
 
-from zest_core.store import Store
+from zest_core import Store
 
 from .generator import sentences
 

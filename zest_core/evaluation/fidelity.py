@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import anchor_diversity, distinct_n
-from .deps import require
-from .errors import ZestError
-from .exemplars import read_exemplars
-from .store import Store
-from .text import words
+from ..corpus.compare import anchor_diversity, distinct_n
+from ..corpus.exemplars import read_exemplars
+from ..corpus.store import Store
+from ..deps import require
+from ..errors import ZestError
+from ..text import words
 
 
 @dataclass

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from itertools import combinations
 from statistics import mean
 
+from ..text import jaccard, ngrams, words
 from .store import Store
-from .text import jaccard, ngrams, words
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float | None:

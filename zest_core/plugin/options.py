@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import ZestError
+from ..errors import ZestError
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -96,25 +96,18 @@ def _either(values: Iterable) -> str:
 
 
 class Configurable:
-    """What every plugin class with options shares: a ``name``, a ``kind`` (for messages) and
-    ``options``, the declarations, replaced on each instance by the checked values.
-
-    A class that still declares ``defaults`` (option -> default value, the older form) gets
-    options of the defaults' types with empty help.
+    """What every kind of plugin class shares (generators, anchor strategies, filters,
+    encoders): a ``name`` (what the user selects it by; the plugin manager refuses a class
+    without one), a ``kind`` (for messages) and ``options``, the declarations, replaced on
+    each instance by the checked values.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str] = ""
     kind: ClassVar[str] = "plugin"
     options: ClassVar[dict[str, Option]] = {}
 
     @classmethod
     def option_specs(cls) -> dict[str, Option]:
-        legacy = getattr(cls, "defaults", None)
-        if legacy is not None and not cls.options:
-            return {
-                key: Option(value, type(value) if value is not None else str, "")
-                for key, value in legacy.items()
-            }
         return dict(cls.options)
 
     @classmethod
@@ -133,6 +126,12 @@ class Configurable:
         for key, value in given.items():
             values[key] = specs[key].check(cls.name, key, value)
         return values
+
+    def settings(self) -> dict[str, Any]:
+        """Everything about this instance that changes what it produces, as recorded with its
+        output (a filter version's config; for encoders also part of every cache key): the
+        option values, to which a plugin adds what else it depends on (a model, a checkpoint)."""
+        return dict(self.options)
 
 
 class ModelPlugin(Configurable):

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..corpus.store import Store
+from ..errors import ZestError
 from .encoding import Context, Encoder, State, context_state, make_encoder, resolve_context
-from .errors import ZestError
-from .store import Store
 
 
 @dataclass
@@ -67,13 +67,13 @@ class AdaptedEncoder:
 
     @property
     def has_sparse(self) -> bool:
-        return hasattr(self.encoder, "sparse_documents")
+        return self.encoder.has_sparse
 
     @property
     def vocabulary(self) -> list[str]:
         """The context's terms: sparse term id ``i`` below 2^31 is ``vocabulary[i]``; ids from
         2^31 up are hashes of terms the context lacks (see the hybrid encoder)."""
-        return self.encoder.vocabulary if self.has_sparse else []
+        return self.encoder.vocabulary
 
     def metadata(self) -> dict:
         """What the vectors depend on, recorded with embed output and indexes."""
@@ -274,8 +274,8 @@ def generate(
     ``n_anchors``, ``strategy``, ``templates``, ``options`` for the generator,
     ``on_document``).
     """
-    from . import pipeline
-    from .exemplars import read_exemplars, sample
+    from ..corpus import pipeline
+    from ..corpus.exemplars import read_exemplars, sample
 
     given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
     if given and all(isinstance(e, Mapping) for e in given):

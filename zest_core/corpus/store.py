@@ -6,6 +6,10 @@ leaves only whole transactions). Each document is committed the moment it exists
 Every logical write is one explicit ``BEGIN IMMEDIATE ... COMMIT`` (``Store.transaction``):
 sqlite-utils commits each statement on its own unless a transaction is already open, so its
 own grouping cannot be relied on.
+
+One module: ``Store`` is the one class that writes store.db, and its transactions, leases and
+crash recovery only hold if every write goes through it; split by table, those rules would
+be spread over modules that must all keep them (the schema itself is in migrations.py).
 """
 
 import contextlib
@@ -25,8 +29,8 @@ from typing import Any
 import platformdirs
 import sqlite_utils
 
-from . import supervisor
-from .errors import ZestError
+from .. import supervisor
+from ..errors import ZestError
 from .migrations import migrate, pending
 
 ENV_DB = "ZEST_DB"
@@ -108,7 +112,7 @@ def default_db_path() -> Path:
     """``$ZEST_DB``; else ``corpora/zest.db`` in a source checkout; else the user data dir."""
     if os.environ.get(ENV_DB):
         return Path(os.environ[ENV_DB])
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").exists() and (checkout / "corpora").is_dir():
         return checkout / "corpora" / "zest.db"
     return Path(platformdirs.user_data_dir("zest")) / "zest.db"

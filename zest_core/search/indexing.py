@@ -34,16 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .api import AdaptedEncoder, Hit
-from .encoding import DocumentMoments, best, query_moments, standardise
-from .errors import ZestError
-from .search_settings import (
-    CANDIDATES,
-    CONNECTIVITY,
-    EXPANSION_ADD,
-    EXPANSION_SEARCH,
-    GRAPH_DTYPE,
-)
+from ..errors import ZestError
+from ..evaluation.api import AdaptedEncoder, Hit
+from ..evaluation.encoding import DocumentMoments, best, query_moments, standardise
+from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, write_json
 
 INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays
@@ -60,7 +54,9 @@ def _usearch():
     try:
         from usearch.index import Index
     except ImportError:
-        raise ZestError("zest index needs usearch and scipy (pip install 'zest[search]')") from None
+        raise ZestError(
+            "zest index needs usearch and scipy (pip install 'zest-core[search]')"
+        ) from None
     return Index
 
 

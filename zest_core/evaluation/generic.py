@@ -8,8 +8,8 @@ encoder ordinary IDF and document lengths, and nothing of the target domain.
 
 import numpy as np
 
+from ..errors import ZestError
 from .encoding import Context
-from .errors import ZestError
 
 VOCABULARY = 30_000  # the most frequent English words; rarer ones barely move IDF
 WORDS_PER_DOCUMENT = 200  # about a scientific abstract
@@ -25,7 +25,7 @@ def generic_context(spec: str = "generic", seed: int = 0) -> Context:
         from wordfreq import get_frequency_dict
     except ImportError:
         raise ZestError(
-            "the generic context needs the wordfreq package (pip install 'zest[experiment]')"
+            "the generic context needs the wordfreq package (pip install 'zest-core[experiment]')"
         ) from None
     frequencies = get_frequency_dict("en")
     words = sorted(frequencies, key=frequencies.get, reverse=True)[:VOCABULARY]

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plugins
+from ..corpus.store import Store, now
+from ..errors import ZestError
+from ..plugin import manager as plugins
+from ..plugin.generation import Generator, Request
+from ..plugin.strategy import derive_seed, load_templates
+from ..text import first_words, title, words
 from .encoding import make_encoder
-from .errors import ZestError
-from .generation import Generator, Request
-from .store import Store, now
-from .strategy import derive_seed, load_templates
-from .text import first_words, title, words
 
-QUERY_TEMPLATES = Path(__file__).parent / "templates" / "query.toml"
+QUERY_TEMPLATES = Path(__file__).parents[1] / "templates" / "query.toml"
 MIN_DOCUMENTS = 16
 # What is searched per encoder. Weight 1 is dense only, 0 BM25 only; the k1 and b values
 # span the ranges BM25 is usually run with (Lucene's defaults 1.2 and 0.75 among them).

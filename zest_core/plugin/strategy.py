@@ -7,13 +7,16 @@ their hashes go into every version's provenance.
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .errors import ZestError
+from ..errors import ZestError
+from ..text import first_words
+from ..text import title as title_of
 from .generation import Generator, Request
-from .text import first_words, jaccard, words  # noqa: F401 (plugins written before zest_core.text)
-from .text import title as title_of
+from .options import Configurable
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -40,20 +43,26 @@ def load_templates(path: str | Path) -> dict:
 TEMPLATE_FIELDS = {"n": 1, "title": "title", "text": "text", "anchor": "anchor"}
 
 
-class AnchorStrategy:
+class AnchorStrategy(Configurable):
     """Base class of anchor strategies.
 
     A subclass sets ``name``, ``uses_anchors`` and ``default_templates`` (a TOML file with a
     ``[document]`` table, and an ``[anchor]`` table when it uses anchors), and implements
     ``make_anchors`` if it uses anchors. Each table holds ``header``, ``exemplar`` and ``next``
     format strings (fields ``{n}``, ``{title}``, ``{text}``, ``{anchor}``) plus sampling settings.
+    It may declare ``options`` like the other plugin kinds.
     """
 
-    name: ClassVar[str]
+    kind = "anchor strategy"
     uses_anchors: ClassVar[bool] = True
     default_templates: ClassVar[Path]
+    #: What ``make_anchors`` says about its sampling (counts, thresholds), recorded in the
+    #: version's provenance beside the anchors' diversity. A strategy assigns a new dict; the
+    #: default is read-only so that no instance can fill in the one all classes share.
+    report: Mapping[str, Any] = MappingProxyType({})
 
-    def __init__(self, templates: str | None = None):
+    def __init__(self, templates: str | None = None, **options: Any):
+        self.options = self.check_options(options)
         self.templates_path = str(templates or self.default_templates)
         self.templates = load_templates(self.templates_path)
         needed = ["document"] + (["anchor"] if self.uses_anchors else [])

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from .errors import ZestError
-from .textfiles import read_jsonl, read_text
+from ..errors import ZestError
+from ..textfiles import read_jsonl, read_text
 
 
 def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import ZestError
-from .pipeline import check_seed
+from ..corpus.pipeline import check_seed
+from ..errors import ZestError
 
 METHODS = ("random", "diverse", "central")
 

@@ -1,4 +1,4 @@
-"""Encoders, their contexts, and the two caches that make comparing contexts cheap.
+"""Encoders' contexts, and the two caches that make comparing contexts cheap.
 
 An encoder embeds queries and documents, optionally conditioned on a *context*: a complete
 synthetic corpus version (ZEST), a seeded sample of the real target corpus ("full access"), or
@@ -13,164 +13,14 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .errors import ZestError
-from .options import ModelPlugin
-from .plugins import get_encoder
-from .store import Store, now
-
-State = dict[str, np.ndarray]
-
-
-class Encoder(ModelPlugin):
-    """Base class of encoder plugins (see the ``register_encoders`` hook).
-
-    Subclasses set ``name`` and ``options`` like generators do, and implement
-    ``embed_queries`` and ``embed_documents`` (one row per text). A context-aware encoder also
-    implements ``derive`` (context documents -> arrays, cached by the caller) and ``use``
-    (installs those arrays, or ``None`` for no context), and may override ``scores``.
-    """
-
-    kind = "encoder"
-    #: How many real documents the ``real`` context samples (the CDE context size).
-    context_size: int = 512
-    #: True when query and document vectors depend on the context (cached per context).
-    vectors_use_context: ClassVar[bool] = False
-    #: Whether embedding shows progress bars (the CLI turns it on).
-    progress: bool = False
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the output: part of every cache key and stored result."""
-        return {"model": self.model_id, **self.options}
-
-    def document_model(self) -> dict[str, Any]:
-        """What document vectors depend on; encoders sharing it share the corpus cache."""
-        return self.settings()
-
-    def derive(self, documents: list[str]) -> State:
-        """Arrays computed from a context corpus; context-agnostic encoders derive nothing."""
-        return {}
-
-    def use(self, state: State | None) -> None:
-        """Condition later embeddings on a derived context (``None``: no context)."""
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        raise NotImplementedError
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        raise NotImplementedError
-
-    def scores(
-        self,
-        queries: Sequence[str],
-        query_vectors: np.ndarray,
-        documents: Sequence[str],
-        document_vectors: np.ndarray,
-    ) -> np.ndarray:
-        """Query x document relevance; vectors are L2-normalised, so this is cosine."""
-        return query_vectors @ document_vectors.T
-
-    def rank(
-        self,
-        queries: Sequence[str],
-        query_vectors: np.ndarray,
-        documents: Sequence[str],
-        document_vectors: np.ndarray,
-        top_k: int,
-        block_size: int = 0,
-    ) -> "TopK":
-        """The ``top_k`` documents per query, scored ``block_size`` documents at a time so
-        memory grows with the block, not with queries x documents. Encoders whose scores
-        depend on the whole document set (the hybrid's standardisation) override this."""
-        block_size = block_size or BLOCK_SIZE
-        top = TopK(len(queries), top_k)
-        for start in range(0, len(documents), block_size):
-            block = slice(start, start + block_size)
-            top.add(
-                start,
-                self.scores(queries, query_vectors, documents[block], document_vectors[block]),
-            )
-        return top
-
-    def close(self) -> None:
-        """Release models; called once the caller is done."""
-
-
-#: Documents scored at once: 64 queries x 8192 documents of float64 is 4 MB.
-BLOCK_SIZE = 8192
-
-
-class TopK:
-    """A running top-k per query over score blocks; ties go to the earlier document."""
-
-    def __init__(self, n_queries: int, k: int):
-        self.k = k
-        self.indices = np.zeros((n_queries, 0), dtype=np.int64)
-        self.scores = np.zeros((n_queries, 0))
-
-    def add(self, offset: int, scores: np.ndarray) -> None:
-        ids = np.broadcast_to(np.arange(offset, offset + scores.shape[1]), scores.shape)
-        indices = np.concatenate([self.indices, ids], axis=1)
-        merged = np.concatenate([self.scores, scores], axis=1)
-        order = _order(indices, merged)[:, : self.k]
-        self.indices = np.take_along_axis(indices, order, axis=1)
-        self.scores = np.take_along_axis(merged, order, axis=1)
-
-
-def _order(indices: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    # by score, then by document, so that blocks, whole matrices and indexes rank alike
-    return np.lexsort((indices, -scores), axis=-1)
-
-
-def best(indices: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best of one query's ``(documents, scores)``, in ``TopK``'s order."""
-    order = _order(indices, scores)[:k]
-    return indices[order], scores[order]
-
-
-class DocumentMoments:
-    """Mean and second moment of document vectors, so that the mean and standard deviation
-    of a query's dot products with all documents come without scoring them:
-    mean = q . mu, variance = q^T M q - mean^2."""
-
-    def __init__(self, dim: int):
-        self.count, self.total, self.second = 0, np.zeros(dim), np.zeros((dim, dim))
-
-    def add(self, vectors: np.ndarray) -> None:
-        vectors = vectors.astype(np.float64)
-        self.count += len(vectors)
-        self.total += vectors.sum(axis=0)
-        self.second += vectors.T @ vectors
-
-    def arrays(self) -> State:
-        n = max(self.count, 1)
-        return {"mean": self.total / n, "second": self.second / n}
-
-    def of(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return query_moments(queries, **self.arrays())
-
-
-def query_moments(
-    queries: np.ndarray, mean: np.ndarray, second: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    queries = queries.astype(np.float64)
-    centre = queries @ mean
-    variance = np.einsum("qi,ij,qj->q", queries, second, queries) - centre**2
-    return centre, np.sqrt(np.maximum(variance, 0))
-
-
-def standardise(scores: np.ndarray, mean, std) -> np.ndarray:
-    """Zero mean, unit variance over all documents (``mean`` and ``std`` per query: one
-    number for a row of scores, a column for a matrix), so that two kinds of score can be
-    weighted; a query whose scores do not vary scores 0 everywhere."""
-    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-    if scores.ndim == 2:
-        mean, std = mean[:, None], std[:, None]
-    live = std > 1e-9 * np.maximum(np.abs(mean), 1)
-    return np.where(live, (scores - mean) / np.where(live, std, 1), 0.0)
+from ..corpus.store import Store, now
+from ..errors import ZestError
+from ..plugin.encoder import Encoder, State
+from ..plugin.manager import get_encoder
 
 
 def make_encoder(name: str, model: str | None = None, **options: Any) -> Encoder:
@@ -339,16 +189,9 @@ def _cached_vectors(store: Store, key: str) -> np.ndarray | None:
 
 
 __all__ = [
-    "BLOCK_SIZE",
     "Context",
-    "DocumentMoments",
-    "Encoder",
-    "TopK",
-    "best",
     "context_state",
     "document_vectors",
     "make_encoder",
-    "query_moments",
     "resolve_context",
-    "standardise",
 ]

@@ -8,12 +8,12 @@ import signal
 import time
 from collections.abc import Callable
 
-from . import plugins
+from ..errors import Interrupted, ZestError
+from ..plugin import manager as plugins
+from ..plugin.generation import Generator
+from ..plugin.strategy import AnchorStrategy, derive_seed, plan_anchor
 from .compare import anchor_diversity
-from .errors import Interrupted, ZestError
-from .generation import Generator
 from .store import Store, now
-from .strategy import AnchorStrategy, derive_seed, plan_anchor
 
 # Samples per document: a completion that is empty after cleaning is drawn again, reseeded.
 DOCUMENT_ATTEMPTS = 3
@@ -135,7 +135,7 @@ def start(
 
 def resume_safe_options(generator: str) -> frozenset[str]:
     cls = plugins.get_generator(generator)
-    return RESUME_SAFE_OPTIONS | frozenset(getattr(cls, "resume_safe_options", ()))
+    return RESUME_SAFE_OPTIONS | frozenset(cls.resume_safe_options)
 
 
 def check_resume_changes(generator: str, changes: dict) -> None:
@@ -292,7 +292,7 @@ def _note_anchors(store: Store, version_id: int, strat: AnchorStrategy, anchors:
     version's provenance, so that every version can be compared on it."""
     report = {
         "diversity": anchor_diversity([a["text"] for a in anchors]),
-        **getattr(strat, "report", {}),
+        **strat.report,
     }
     provenance = store.version(version_id)["provenance"]
     store.update_version(version_id, provenance={**provenance, "anchors": report})

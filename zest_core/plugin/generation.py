@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .options import ModelPlugin, Option
 
@@ -47,6 +47,9 @@ class Generator(ModelPlugin):
     """
 
     kind = "generator"
+    #: Options that change how fast or where the generator runs, not what it writes: ``zest
+    #: run --resume`` and top-ups may change them (the core adds its own, e.g. batch sizes).
+    resume_safe_options: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, exemplars: list[dict]) -> None:
         """Called with the run's exemplars before ``provenance()`` and the first request, so a

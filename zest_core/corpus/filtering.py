@@ -1,6 +1,7 @@
 """Filters and the versions they write: a filter run is a new, complete child version.
 
-A filter plugin subclasses ``Filter`` and registers it through the ``register_filters`` hook.
+A filter plugin subclasses ``zest_core.Filter`` and registers it through the ``register_filters``
+hook.
 ``apply_filters`` runs several in order over a complete parent version, then writes the kept
 documents to a child version that records its parent, the filters with their settings and, in
 the ``drops`` table, why each left-out document was dropped.
@@ -8,49 +9,12 @@ the ``drops`` table, why each left-out document was dropped.
 
 import time
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
-from .errors import ZestError
-from .options import Configurable
-from .plugins import get_filter
+from ..errors import ZestError
+from ..plugin.filter import Drop, Filter
+from ..plugin.manager import get_filter
 from .store import Store
-
-
-class Drop(NamedTuple):
-    """One document a filter leaves out: its id, a short reason code, a readable detail."""
-
-    document_id: int
-    reason: str
-    detail: str = ""
-
-
-class Filter(Configurable):
-    """Base class of filter plugins.
-
-    Subclasses set ``name`` and ``options`` (``Option`` declarations, as generators and
-    encoders do; ``-o FILTER.KEY=VALUE`` overrides them) and implement ``drops``.
-    ``self.options`` holds the checked values (``self.settings`` is the same dict).
-    """
-
-    kind = "filter"
-
-    def __init__(self, **options: Any):
-        self.options = self.check_options(options)
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The option values, under the name recorded in a filter version's config."""
-        return self.options
-
-    def drops(self, documents: list[dict], exemplars: list[dict]) -> Iterable[Drop]:
-        """The documents to leave out of the child version, each with its reason.
-
-        ``documents`` are the rows still kept by earlier filters (``id``, ``ordinal``,
-        ``text``, ``finish_reason``, ...) in ordinal order; ``exemplars`` are the version's
-        exemplar rows (``title``, ``text``). When two documents duplicate each other, keep
-        the one with the lower ordinal.
-        """
-        raise NotImplementedError
 
 
 def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, dict]]:
@@ -137,7 +101,7 @@ def apply_filters(
     documents = store.documents(parent["id"])
     dropped = run_filters(filters, documents, store.exemplars(parent["id"]))
     ordinals = {doc["id"]: doc["ordinal"] for doc in documents}
-    config = {"filters": [{"name": f.name, "settings": f.settings} for f in filters]}
+    config = {"filters": [{"name": f.name, "settings": f.settings()} for f in filters]}
     gone = {drop.document_id for _, drop in dropped}
     # One transaction from creation to completion: a kill leaves no child at all.
     with store.transaction():
@@ -168,4 +132,4 @@ def apply_filters(
     return child
 
 
-__all__ = ["Drop", "Filter", "apply_filters", "build_filters", "run_filters"]
+__all__ = ["apply_filters", "build_filters", "resolve_params", "run_filters"]

@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .deps import require
-from .errors import ZestError
+from ..deps import require
+from ..errors import ZestError
 from .store import Store
 
 

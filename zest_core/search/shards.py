@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import AdaptedEncoder
-from .errors import ZestError
+from ..errors import ZestError
+from ..evaluation.api import AdaptedEncoder
 
 META = "meta.json"
 STATE = "context.npz"

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from . import __version__, hookspecs
-from .errors import ZestError
+from .. import __version__
+from ..errors import ZestError
+from . import hookspecs
 
 if TYPE_CHECKING:
     from .generation import Generator
@@ -61,7 +62,7 @@ def load_plugins() -> None:
     for module in CORE_PLUGINS:
         pm.register(importlib.import_module(module), name=module)
         _versions[module] = __version__
-        _packages[module] = "zest"
+        _packages[module] = "zest-core"
     allowed = os.environ.get("ZEST_LOAD_PLUGINS")
     allow = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
     for ep in entry_points(group="zest"):
@@ -102,28 +103,63 @@ def _describe(plugin_name: str) -> str:
     return f"package {package} (plugin {plugin_name})" if package else f"plugin {plugin_name}"
 
 
+def _base(kind: str) -> type:
+    """The class every plugin class of ``kind`` subclasses (imported on first use: the
+    encoder's needs numpy)."""
+    if kind == "generator":
+        from .generation import Generator as base
+    elif kind == "anchor strategy":
+        from .strategy import AnchorStrategy as base
+    elif kind == "filter":
+        from .filter import Filter as base
+    else:
+        from .encoder import Encoder as base
+    return base
+
+
 def _collect(hook_name: str) -> dict[str, type]:
     """Every class registered through ``hook_name``, by name; two plugins registering the
-    same name is a ZestError that names both."""
+    same name is a ZestError that names both.
+
+    The hook is called through pluggy, so the impls run as pluggy orders them; the plugin that
+    registered a class is found afterwards, only for that message (see ``_owner``)."""
     load_plugins()
     kind = next(k for k, hook in KINDS.items() if hook == hook_name)
-    found: dict[str, type] = {}
-    owner: dict[str, str] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
+    base = _base(kind)
+    found: dict[str, list[type]] = {}
 
-        def register(cls: type, plugin: str = impl.plugin_name) -> None:
-            name = getattr(cls, "name", None)
-            if not name:
-                raise TypeError(f"{cls!r} registered through {hook_name} has no 'name'")
-            if name in found and found[name] is not cls:
-                raise ZestError(
-                    f"two plugins register the {kind} '{name}': {_describe(owner[name])} and"
-                    f" {_describe(plugin)}; uninstall one of them"
-                )
-            found[name], owner[name] = cls, plugin
+    def register(cls: type) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(
+                f"{cls!r} registered through {hook_name} is not a subclass of"
+                f" zest_core.{base.__name__}"
+            )
+        if not cls.name:
+            raise TypeError(f"{cls!r} registered through {hook_name} has no 'name'")
+        classes = found.setdefault(cls.name, [])
+        if cls not in classes:
+            classes.append(cls)
 
-        impl.function(register=register)
-    return found
+    hook = getattr(pm.hook, hook_name)
+    hook(register=register)
+    for name, classes in found.items():
+        if len(classes) > 1:
+            first, second = sorted(_owner(hook, cls) for cls in classes[:2])
+            raise ZestError(
+                f"two plugins register the {kind} '{name}': {first[1]} and {second[1]};"
+                " uninstall one of them"
+            )
+    return {name: classes[0] for name, classes in sorted(found.items())}
+
+
+def _owner(hook: pluggy.HookCaller, cls: type) -> tuple[int, str]:
+    """The plugin that registered ``cls`` as ``(registration index, description)``: the one
+    whose hook implementation lives in the top-level package that defines the class."""
+    package = cls.__module__.partition(".")[0]
+    for index, impl in enumerate(hook.get_hookimpls()):  # in registration order
+        if impl.function.__module__.partition(".")[0] == package:
+            return index, _describe(impl.plugin_name)
+    return len(hook.get_hookimpls()), f"module {cls.__module__}"
 
 
 def _lookup(kind: str, name: str) -> type:
@@ -157,7 +193,7 @@ def get_generator(name: str) -> type:
 def new_generator(name: str, model: str | None = None, **options) -> "Generator":
     """The generator ``name`` built with ``model`` and ``options``; a supervising ``zest``
     process is told which it is, so a native crash inside it can be reported by name."""
-    from . import supervisor
+    from .. import supervisor
 
     gen = get_generator(name)(model, **options)
     supervisor.note("generator", name=gen.name, model=gen.model_id, hint=gen.crash_hint())
@@ -184,8 +220,7 @@ def option_rows() -> list[dict]:
     rows = []
     for kind, hook in KINDS.items():
         for name, cls in sorted(_collect(hook).items()):
-            specs = cls.option_specs() if hasattr(cls, "option_specs") else {}
-            for key, spec in specs.items():
+            for key, spec in cls.option_specs().items():
                 rows.append(
                     {
                         "kind": kind,

@@ -1,0 +1,1 @@
+"""Encoding a corpus to shards, building indexes over them and searching them."""
