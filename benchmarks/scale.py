@@ -410,7 +410,7 @@ def search_phase(index_path: str, queries_path: str, candidates: int, expansion:
 
 def exact_phase(index_path: str, queries_path: str) -> list[list[int]]:
     """Every document scored: dense products and BM25 columns, standardised directly."""
-    from zest_core.evaluation.encoding import best
+    from zest_core.plugin.encoder import best
     from zest_core.search.indexing import SearchIndex
 
     index = SearchIndex(index_path)

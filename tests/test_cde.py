@@ -390,7 +390,7 @@ def test_missing_torch_or_transformers_names_the_extra(checkpoint, monkeypatch, 
     with pytest.raises(
         ZestError,
         match=rf"{module} is not installed; the cde encoder needs it:"
-        r" pip install -c constraints.txt 'zest\[transformers\]'",
+        r" pip install -c constraints.txt 'zest-core\[transformers\]'",
     ):
         make_encoder("cde", str(checkpoint))
 

@@ -86,7 +86,7 @@ def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
 
 def test_missing_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ollama", None)  # as if not installed
-    with pytest.raises(ZestError, match=r"pip install 'zest\[ollama\]'"):
+    with pytest.raises(ZestError, match=r"pip install 'zest-core\[ollama\]'"):
         OllamaGenerator()
 
 

@@ -72,7 +72,7 @@ def test_openai_api_needs_a_key(monkeypatch):
 
 def test_missing_client_names_the_extra(monkeypatch, key):
     monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed
-    with pytest.raises(ZestError, match=r"pip install 'zest\[openai\]'"):
+    with pytest.raises(ZestError, match=r"pip install 'zest-core\[openai\]'"):
         OpenAIGenerator("m", base_url="http://127.0.0.1:1/v1")
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder, Hit
-from ..evaluation.encoding import DocumentMoments, best, query_moments, standardise
+from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, write_json
 
