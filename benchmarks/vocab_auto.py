@@ -118,7 +118,9 @@ def main() -> None:
         platform.processor(),
     )
     print("python " + " ".join(sys.argv))
-    print(f"{datetime.date.today()}, {os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}")
+    print(
+        f"{datetime.date.today()}, {os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
+    )
     print(f"current rule: trimmed when the share at Zipf >= {ENGLISH_ZIPF} is >= {ENGLISH_SHARE}")
     shipped = {p: read_exemplars([str(ROOT / "corpora" / p)]) for p in ("scifact", "nfcorpus")}
     beir = {name: beir_documents(name) for name in ("scifact", "nfcorpus")}

@@ -85,24 +85,25 @@ def start(
     )
     if not exemplars:
         raise ZestError("no exemplars given")
-    config = {
-        "generator": generator,
-        "model": model,
-        "options": options or {},
-        "strategy": strategy,
-        "templates": templates,
-        "seed": seed,
-        "round": 0,
-        "n_anchors": n_anchors if strat.uses_anchors else 0,
-        "n_docs": n_docs,
-    }
-    gen = _generator(config, exemplars)
+    config = run_config(
+        generator=generator,
+        model=model,
+        options=options,
+        strategy=strategy,
+        templates=templates,
+        seed=seed,
+        n_anchors=n_anchors,
+        n_docs=n_docs,
+    )
+    resolved = resolve_config(config, exemplars)
+    gen = prepared_generator(config, exemplars)
     try:
         with store.transaction():
             version_id = store.create_version(
                 corpus,
                 kind="run",
                 config=config,
+                resolved={**resolved, "loaded": gen.loaded_facts()},
                 strategy=strategy,
                 generator=generator,
                 model=gen.model_id,
@@ -117,6 +118,72 @@ def start(
     finally:
         gen.close()
     return version_id
+
+
+def run_config(
+    *,
+    generator: str,
+    model: str | None,
+    options: dict | None,
+    strategy: str,
+    templates: str | None,
+    seed: int,
+    n_anchors: int,
+    n_docs: int,
+) -> dict:
+    """The config a run version stores: what was asked for, and all that is needed to resume
+    it. Built only here, for ``start`` and for ``zest experiment``'s look-up of existing
+    runs, so the two cannot drift apart."""
+    uses_anchors = plugins.get_anchor_strategy(strategy).uses_anchors
+    return {
+        "generator": generator,
+        "model": model,
+        "options": options or {},
+        "strategy": strategy,
+        "templates": templates,
+        "seed": seed,
+        "round": 0,
+        "n_anchors": n_anchors if uses_anchors else 0,
+        "n_docs": n_docs,
+    }
+
+
+# The keys of a run config that decide what is generated (the rest is the history of its
+# sessions: resumes, changes, empty ordinals).
+RUN_KEYS = ("generator", "model", "options", "strategy", "templates", "seed", "round")
+RUN_KEYS += ("n_anchors", "n_docs")
+
+
+def resolve_config(config: dict, exemplars: list[dict]) -> dict:
+    """What a run config runs with on these exemplars: the generator's options with the
+    defaults filled in and ``auto`` values resolved (``resolve_options``), and the templates
+    as the hashes of their content (so the default templates named or not resolve alike).
+    Stored as a version's ``resolved``; two runs that resolve alike generate alike."""
+    strat = plugins.get_anchor_strategy(config["strategy"])(templates=config["templates"])
+    cls = plugins.get_generator(config["generator"])
+    return {
+        **{key: config.get(key) for key in RUN_KEYS},
+        "options": cls.resolve_options(config["options"], exemplars),
+        "templates": strat.template_hashes(),
+    }
+
+
+def pinned_options(config: dict, resolved: dict) -> dict:
+    """The options to continue a version with: what it resolved to for every option that
+    changes what is generated (so a changed default, e.g. ``vocab``, cannot switch a run
+    half-way), and the asked values of the resume-safe ones, which resolve anew on this
+    machine (``extra_buffers=auto`` depends on the CPU)."""
+    safe = resume_safe_options(config["generator"])
+    asked = config["options"]
+    kept = {k: v for k, v in resolved.get("options", asked).items() if k not in safe}
+    return {**kept, **{k: v for k, v in asked.items() if k in safe}}
+
+
+def _resolved_session(config: dict, resolved: dict, exemplars: list[dict]) -> tuple[dict, dict]:
+    """For one more session of a version made with ``config`` (resolved as ``resolved``):
+    the config its generator is built with, and what that resolves to."""
+    pinned = {**config, "options": pinned_options(config, resolved)}
+    return pinned, resolve_config(pinned, exemplars)
 
 
 def resume_safe_options(generator: str) -> frozenset[str]:
@@ -161,11 +228,15 @@ def resume(
             f" {version['id']}) and run the {version['kind']} again"
         )
     config = _with_changes(version["config"], changes)
+    exemplars = store.exemplars(version["id"])
+    pinned, resolved = _resolved_session(config, version["resolved"], exemplars)
     # Before the lease: a bad option leaves the version as it was.
-    gen = _generator(config, store.exemplars(version["id"]))
+    gen = prepared_generator(pinned, exemplars)
     try:
         version = store.acquire(version["id"])
-        store.update_version(version["id"], config=config)
+        store.update_version(
+            version["id"], config=config, resolved={**resolved, "loaded": gen.loaded_facts()}
+        )
         _generate(store, version["id"], gen, config, on_document)
     finally:
         gen.close()
@@ -188,7 +259,9 @@ def top_up(
         raise ZestError(
             f"version {parent['id']} already has {have} of {config['n_docs']} documents"
         )
-    gen = _generator(config, store.exemplars(parent["id"]))
+    exemplars = store.exemplars(parent["id"])
+    pinned, resolved = _resolved_session(config, source["resolved"], exemplars)
+    gen = prepared_generator(pinned, exemplars)
     try:
         with store.transaction():  # the child exists with all its parent's rows, or not at all
             child = store.create_version(
@@ -196,6 +269,7 @@ def top_up(
                 kind="top-up",
                 parent_id=parent["id"],
                 config=config,
+                resolved={**resolved, "loaded": gen.loaded_facts()},
                 strategy=source["strategy"],
                 generator=source["generator"],
                 model=source["model"],
@@ -212,7 +286,8 @@ def top_up(
     return child
 
 
-def _generator(config: dict, exemplars: list[dict]) -> Generator:
+def prepared_generator(config: dict, exemplars: list[dict]) -> Generator:
+    """The config's generator, built and prepared on the exemplars."""
     gen = plugins.new_generator(config["generator"], config["model"], **config["options"])
     try:
         gen.prepare(exemplars)
