@@ -56,6 +56,7 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
         "docs": len(done),
         "tokens": sum(c.completion_tokens for _, c in done),
         "chars": sum(len(c.text) for _, c in done),  # text: a smaller vocabulary needs more tokens
+        "completions": done,  # (request, completion) pairs, for callers that filter the texts
     }
 
 
