@@ -61,7 +61,7 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
 
 
 def sequential(requests, threads: int) -> dict:
-    gen = LlamaCppGenerator(batch_size=1, n_threads=threads)
+    gen = LlamaCppGenerator(batch_size=1, n_threads=threads, vocab="full")
     try:
         llama_cpp.llama_perf_context_reset(gen.llm.ctx)
         first = run(gen, requests[:1])  # its prompt evaluation is the shared prefix: once a run
@@ -83,7 +83,7 @@ def sequential(requests, threads: int) -> dict:
 
 
 def batched(requests, batch_size: int, workers: int, threads: int) -> dict:
-    gen = LlamaCppGenerator(batch_size=batch_size, workers=workers, n_threads=threads)
+    gen = LlamaCppGenerator(batch_size=batch_size, workers=workers, n_threads=threads, vocab="full")
     try:
         result = run(gen, requests)
         timings = [decoder.timings for decoder in gen.decoders]

@@ -53,7 +53,8 @@ def kept(completions, exemplars: list[dict]) -> int:
         if (text := strategy.clean_document(c.text))
     ]
     filters = build_filters((name, {}) for name in DEFAULT_FILTERS)
-    dropped = {drop.document_id for _, drop in run_filters(filters, documents, exemplars)}
+    rows = [{**e, "ordinal": i} for i, e in enumerate(exemplars)]  # as the store returns them
+    dropped = {drop.document_id for _, drop in run_filters(filters, documents, rows)}
     return len(documents) - len(dropped)
 
 

@@ -147,7 +147,8 @@ class LlamaCppGenerator(Generator):
         if self.llm is None:
             if self.vocab == "auto":
                 self.vocab, why = auto_vocab(exemplars)
-                stderr.print(f"llama-cpp: vocab auto -> {self.vocab}: {why}", markup=False)
+                if exemplars:  # a choice was made: say which and why (a run's one line)
+                    stderr.print(f"llama-cpp: vocab auto -> {self.vocab}: {why}", markup=False)
             self._load(exemplars)
 
     def _load(self, exemplars: list[dict] = ()) -> None:
