@@ -148,7 +148,11 @@ class LlamaCppGenerator(Generator):
             if self.vocab == "auto":
                 self.vocab, why = auto_vocab(exemplars)
                 if exemplars:  # a choice was made: say which and why (a run's one line)
-                    stderr.print(f"llama-cpp: vocab auto -> {self.vocab}: {why}", markup=False)
+                    stderr.print(
+                        f"llama-cpp: vocab auto -> {self.vocab}: {why}",
+                        markup=False,
+                        soft_wrap=True,
+                    )
             self._load(exemplars)
 
     def _load(self, exemplars: list[dict] = ()) -> None:
