@@ -63,11 +63,14 @@ def run(gen: LlamaCppGenerator, requests) -> dict:
         # CPU seconds of this process (all its threads): on a busy machine, where wall time
         # says more about the other jobs, tokens per CPU second still compare settings
         "cpu": time.process_time() - cpu_started,
+        "completions": done,  # (request, completion) pairs, for callers that filter the texts
     }
 
 
 def sequential(requests, threads: int, extra_buffers: str = "auto") -> dict:
-    gen = LlamaCppGenerator(batch_size=1, n_threads=threads, extra_buffers=extra_buffers)
+    gen = LlamaCppGenerator(
+        batch_size=1, n_threads=threads, vocab="full", extra_buffers=extra_buffers
+    )
     try:
         llama_cpp.llama_perf_context_reset(gen.llm.ctx)
         first = run(gen, requests[:1])  # its prompt evaluation is the shared prefix: once a run
@@ -92,7 +95,11 @@ def batched(
     requests, batch_size: int, workers: int, threads: int, extra_buffers: str = "auto"
 ) -> dict:
     gen = LlamaCppGenerator(
-        batch_size=batch_size, workers=workers, n_threads=threads, extra_buffers=extra_buffers
+        batch_size=batch_size,
+        workers=workers,
+        n_threads=threads,
+        vocab="full",
+        extra_buffers=extra_buffers,
     )
     try:
         result = run(gen, requests)

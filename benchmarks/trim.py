@@ -158,7 +158,9 @@ def main() -> None:
         )
 
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
-    sequential = None if args.no_sequential else speed(requests, exemplars, batch_size=1)
+    sequential = (
+        None if args.no_sequential else speed(requests, exemplars, batch_size=1, vocab="full")
+    )
     print(
         "| mode | batch | docs | tokens | chars | seconds | tokens/s | chars/s"
         " | vs sequential full | vs batched full: tokens/s | chars/s |"
@@ -178,7 +180,7 @@ def main() -> None:
     if sequential:
         row("sequential full", 1, sequential, sequential)
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
-        full = speed(requests, exemplars, batch_size=batch)
+        full = speed(requests, exemplars, batch_size=batch, vocab="full")
         row("batched full", batch, full, full)
         for size in sizes:
             trimmed = speed(requests, exemplars, batch_size=batch, vocab="trimmed", vocab_size=size)

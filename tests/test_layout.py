@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _python_files(*folders: str) -> list[Path]:
-    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+    # Source files only: `pip install ./examples/zest-echo` builds in the tree, leaving
+    # copies under build/ (and egg-info) that are not the package's source.
+    return sorted(
+        p
+        for folder in folders
+        for p in (ROOT / folder).rglob("*.py")
+        if not {"build", "dist"} & set(p.relative_to(ROOT).parts)
+    )
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:

@@ -211,7 +211,7 @@ def test_workers_split_the_plan_by_position_and_share_a_failure(llm, prompts):
 
 
 def test_generator_batches_by_default_and_records_the_batch_size(capsys):
-    batched = LlamaCppGenerator(n_ctx=1024)
+    batched = LlamaCppGenerator(n_ctx=1024, vocab="full")
     try:
         defaults = LlamaCppGenerator.check_options({})  # the declared defaults
         assert len(batched.decoders) == defaults["workers"]
@@ -223,11 +223,11 @@ def test_generator_batches_by_default_and_records_the_batch_size(capsys):
         assert [c.completion_tokens for c in out.values()] == [6] * len(ANCHORS)
     finally:
         batched.close()
-    single = LlamaCppGenerator(n_ctx=1024, batch_size=1)
+    single = LlamaCppGenerator(n_ctx=1024, batch_size=1, vocab="full")
     single.close()
     assert not single.decoders and single.provenance()["batch_size"] == 1
     assert "one document at a time" not in capsys.readouterr().err
-    chat = LlamaCppGenerator(n_ctx=1024, mode="chat")
+    chat = LlamaCppGenerator(n_ctx=1024, mode="chat", vocab="full")
     chat.close()
     assert not chat.decoders and chat.provenance()["batch_size"] == 1
     notices = [line for line in capsys.readouterr().err.splitlines() if "llama-cpp:" in line]

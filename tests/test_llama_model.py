@@ -90,7 +90,7 @@ def test_provenance_records_the_batching_that_ran_not_the_one_asked_for():
     and the provenance (options included) says 1, and why."""
     from zest_llama_cpp import LlamaCppGenerator
 
-    gen = LlamaCppGenerator(mode="chat", batch_size=8, workers=2)
+    gen = LlamaCppGenerator(mode="chat", batch_size=8, workers=2, vocab="full")
     try:
         assert gen.decoders == []
         recorded = gen.provenance()

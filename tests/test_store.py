@@ -1,12 +1,13 @@
 """The store's transactions, migrations and concurrency on a real SQLite file."""
 
+import json
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 import sqlite_utils
-from conftest import ROOT
+from conftest import ROOT, SCIFACT_EXEMPLARS
 
 from zest_core.corpus.migrations import MIGRATIONS
 from zest_core.corpus.store import Store
@@ -163,3 +164,73 @@ def test_prompts_from_a_huge_exemplar_cost_no_more_than_from_a_short_one():
     tracemalloc.stop()
     assert prompt.count("word.") == strat.templates["document"]["exemplar_words"] + 1
     assert peak < 1_000_000, peak
+
+
+def test_versions_of_the_previous_schema_get_the_options_they_ran_with(tmp_path):
+    """A store from before ``versions.resolved``: each version gains the values it ran with
+    (the defaults of its time, -o strings typed, extra_buffers as its provenance recorded);
+    complete versions stay immutable; experiment reuse finds the old run when asked for the
+    same values, not when asked for the new default (vocab=auto, trimmed on English)."""
+    from zest_core.corpus.exemplars import read_exemplars
+    from zest_core.evaluation.grid import GENERATION_DEFAULTS
+    from zest_core.evaluation.planning import _run_config, find_run
+    from zest_core.plugin.manager import get_anchor_strategy
+
+    path = tmp_path / "old.db"
+    previous = [fn for fn in MIGRATIONS if fn.__name__ != "m_resolved_options"]
+    assert len(previous) == len(MIGRATIONS) - 1
+    old = _old_database(path, previous)
+    exemplars = read_exemplars([str(SCIFACT_EXEMPLARS)])
+    hashes = get_anchor_strategy("hierarchical")().template_hashes()
+    old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
+    config = {
+        **_run_config({**GENERATION_DEFAULTS, "options": {"batch_size": "4"}}, 0),
+        "resumes": 1,
+    }
+    rows = [
+        (1, None, "run", config, {"extra_buffers": False, "chat": False}),
+        (2, 1, "filter", {"filters": [{"name": "exact-dedup", "settings": {}}]}, {}),
+        (3, 1, "subset", {"subset_of": 1, "n_docs": 2}, {}),
+        (4, None, "run", {}, {}),
+    ]
+    for vid, parent, kind, cfg, provenance in rows:
+        old["versions"].insert(
+            {
+                "id": vid,
+                "corpus_id": 1,
+                "parent_id": parent,
+                "kind": kind,
+                "status": "running",  # complete once its rows are in (triggers)
+                "created": "then",
+                "target_docs": 2,
+                "config": json.dumps(cfg),
+                "prompt_hashes": json.dumps(hashes),
+                "provenance": json.dumps(provenance),
+            }
+        )
+    old["exemplars"].insert_all(
+        {"version_id": 1, "ordinal": i, "title": e.get("title"), "text": e["text"]}
+        for i, e in enumerate(exemplars)
+    )
+    old.execute("UPDATE versions SET status = 'complete'")
+    old.conn.close()
+
+    store = Store(path)
+    run = store.version(1)["resolved"]
+    assert run["options"]["vocab"] == "full" and run["options"]["batch_size"] == 4
+    assert run["options"]["extra_buffers"] == "off" and run["loaded"] == {"chat": False}
+    assert run["templates"] == hashes and "resumes" not in run
+    assert store.version(2)["resolved"] == {"filters": [{"name": "exact-dedup", "options": {}}]}
+    assert store.version(3)["resolved"] == {**run, "n_docs": 2}
+    assert store.version(4)["resolved"] == {}
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        store.update_version(1, error="late")
+
+    def found(options):
+        generation = {**GENERATION_DEFAULTS, "options": options}
+        return find_run(store, generation, 0, exemplars)
+
+    wanted = {"vocab": "full", "batch_size": 4, "extra_buffers": "off"}
+    assert found(wanted)["id"] == 1
+    assert found({**wanted, "vocab": "auto"}) is None
+    assert found({"batch_size": 4}) is None

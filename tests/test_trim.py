@@ -5,6 +5,7 @@ cache directory, which the generator tests share through XDG_CACHE_HOME.
 """
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -224,6 +225,59 @@ def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templa
     version = Store(db).version(1)
     assert version["status"] == "complete"
     assert version["provenance"]["trimmed"]["kept_sha256"] == built["info"]["kept_sha256"]
+
+
+@pytest.mark.parametrize("language", ["english", "german"])
+def test_the_default_vocabulary_follows_the_exemplars_language(
+    built, cache, tmp_path, short_templates, language
+):
+    """vocab=auto, the default: the English exemplars run on the trimmed copy built for them
+    (the module's, found in the cache), German ones on the full model; the choice is one line
+    on stderr and recorded in the version's resolved options."""
+    from test_resolved import GERMAN
+
+    from zest_core.corpus.store import Store
+
+    if language == "english":
+        exemplars = ["--exemplars", CORPORA[0], "--exemplars", CORPORA[1], "--k", 10]
+    else:
+        path = tmp_path / "de.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in GERMAN), encoding="utf-8")
+        exemplars = ["--exemplars", path]
+    db = tmp_path / "z.db"
+    done = subprocess.run(
+        fake_cli(
+            "run",
+            *exemplars,
+            "--anchors",
+            1,
+            "--docs",
+            2,
+            "--templates",
+            short_templates,
+            "--db",
+            db,
+            "-o",
+            "workers=1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
+    assert done.returncode == 0, done.stderr
+    vocab = "trimmed" if language == "english" else "full"
+    chosen = [line for line in done.stderr.splitlines() if "vocab auto" in line]
+    assert len(chosen) == 1 and chosen[0].startswith(f"llama-cpp: vocab auto -> {vocab}:")
+    version = Store(db).version(1)
+    assert version["config"]["options"] == {"workers": "1"}  # what was asked
+    assert version["resolved"]["options"]["vocab"] == vocab  # what ran
+    loaded = version["resolved"]["loaded"]
+    if vocab == "trimmed":
+        kept = {k: built["info"][k] for k in ("size", "kept_sha256")}
+        assert loaded["trimmed"] == kept
+    else:
+        assert "trimmed" not in loaded and "trimmed" not in version["provenance"]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from . import __version__, console, supervisor
 from .commands import db_option  # noqa: F401 (also imported from here by plugins)
-from .corpus import pipeline
+from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
 from .errors import Interrupted, ZestError
@@ -156,7 +156,7 @@ def run(
             raise ZestError("give --exemplars PATH (or --resume VERSION / --top-up VERSION)")
         corpus = name if name is not None else _default_name(exemplar_paths[0])
         # --anchors is checked once the strategy is known (some use none)
-        pipeline.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
+        runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
         exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
         store = Store(db)
         if select != "random":

@@ -26,7 +26,7 @@ from zest_core import (
 )
 
 from . import native
-from .trim import DEFAULT_SIZE, exemplar_texts, trimmed_model
+from .trim import DEFAULT_SIZE, ENGLISH_SHARE, english_share, exemplar_texts, trimmed_model
 
 # Older name, kept for code that imported it from here.
 default_model_path = default_gguf
@@ -89,13 +89,14 @@ class LlamaCppGenerator(Generator):
         "top_p": TOP_P,
         "top_k": TOP_K,
         "vocab": Option(
-            "full",
+            "auto",
             str,
             "trimmed runs a copy of the GGUF that keeps only the"
             " exemplars' tokens and the commonest English ones (vocab_size in"
             " all), built once into the user cache: faster decoding"
-            " (docs/trimmed-vocabulary.md).",
-            choices=("full", "trimmed"),
+            " (docs/trimmed-vocabulary.md); auto picks trimmed when the exemplars"
+            " are English (most of their words common English words), full otherwise.",
+            choices=("auto", "full", "trimmed"),
         ),
         "vocab_size": Option(
             DEFAULT_SIZE,
@@ -138,16 +139,34 @@ class LlamaCppGenerator(Generator):
         self.cpu = native.system_info()
         self.extra_buffers = native.resolve(self.options["extra_buffers"], self.cpu)
         self.path, self.trimmed, self.llm = self.source, None, None
-        if self.options["vocab"] == "full":
+        self.vocab = self.options["vocab"]  # auto is resolved in prepare, from the exemplars
+        if self.vocab == "full":
             self._load()
+
+    @classmethod
+    def resolve_options(cls, given: dict, exemplars: list[dict] = ()) -> dict:
+        """``vocab`` and ``extra_buffers`` as they would run here, without loading a model."""
+        values = super().resolve_options(given, exemplars)
+        values["extra_buffers"] = "on" if native.resolve(values["extra_buffers"]) else "off"
+        if values["vocab"] == "auto":
+            values["vocab"] = auto_vocab(exemplars)[0]
+        return values
 
     def prepare(self, exemplars: list[dict]) -> None:
         if self.llm is None:
+            if self.vocab == "auto":
+                self.vocab, why = auto_vocab(exemplars)
+                if exemplars:  # a choice was made: say which and why (a run's one line)
+                    stderr.print(
+                        f"llama-cpp: vocab auto -> {self.vocab}: {why}",
+                        markup=False,
+                        soft_wrap=True,
+                    )
             self._load(exemplars)
 
     def _load(self, exemplars: list[dict] = ()) -> None:
         """Load the model; with vocab=trimmed, first a trimmed copy kept for ``exemplars``."""
-        if self.options["vocab"] == "trimmed":
+        if self.vocab == "trimmed":
             self.trimmed = trimmed_model(
                 self.source, exemplar_texts(exemplars), self.options["vocab_size"]
             )
@@ -282,8 +301,15 @@ class LlamaCppGenerator(Generator):
         if self.trimmed:
             recorded["trimmed"] = self.trimmed
         recorded["extra_buffers"] = self.extra_buffers  # as resolved: auto says nothing
+        recorded["vocab"] = self.vocab
         recorded["amx"] = native.has_amx(self.cpu)
         return {**recorded, "path": self.source, "chat": self.chat, **ran}
+
+    def loaded_facts(self) -> dict:
+        facts = {"chat": self.chat}  # mode=auto, resolved from the GGUF's metadata
+        if self.trimmed:
+            facts["trimmed"] = {k: self.trimmed[k] for k in ("size", "kept_sha256")}
+        return facts
 
     def crash_hint(self) -> str | None:
         return native.crash_hint(self.extra_buffers, self.cpu)
@@ -294,6 +320,20 @@ class LlamaCppGenerator(Generator):
         for decoder in self.decoders:
             decoder.close()
         self.llm.close()
+
+
+def auto_vocab(exemplars: list[dict]) -> tuple[str, str]:
+    """What ``vocab=auto`` runs on these exemplars, and why (a clause for the line it prints):
+    trimmed when they are English, since the trimmed model keeps the commonest English
+    tokens beside theirs; full for other languages, whose words it would spell in pieces."""
+    share = english_share(exemplar_texts(exemplars))
+    if share is None:
+        return "full", "no exemplar words to judge the language by"
+    vocab = "trimmed" if share >= ENGLISH_SHARE else "full"
+    return vocab, (
+        f"{share:.0%} of the exemplars' words are common English words"
+        f" ({ENGLISH_SHARE:.0%} needed for trimmed)"
+    )
 
 
 class _LoopWatch:

@@ -34,6 +34,14 @@ from zest_core import ZestError
 FORMAT = 1
 DEFAULT_SIZE = 32_000
 ENGLISH_WORDS = 100_000  # wordfreq words rendered into the English sample
+# vocab=auto trims when at least ENGLISH_SHARE of the exemplars' words have an English Zipf
+# frequency of ENGLISH_ZIPF or more (about once per million words). Measured with
+# benchmarks/vocab_auto.py (docs/trimmed-vocabulary.md#default): every set of 5 SciFact or
+# NFCorpus documents scores at least 0.787, German, Spanish and French paragraphs at most
+# 0.564, one by one or as a set; 0.7 leaves a margin of about 0.1 on each side.
+ENGLISH_ZIPF = 3.0
+ENGLISH_SHARE = 0.7
+WORD = re.compile(r"\w+")
 TRIMMED_TENSORS = ("token_embd.weight", "output.weight")
 TOKENS, SCORES, TYPES, MERGES = (
     "tokenizer.ggml.tokens",
@@ -226,6 +234,25 @@ def exemplar_texts(exemplars: Iterable[dict]) -> list[str]:
         for part in (e.get("title") or "", e["text"])
         for text in (part, " " + part)
     ]
+
+
+def english_share(texts: Iterable[str], zipf: float | None = None) -> float | None:
+    """Share of the alphabetic words of ``texts`` that wordfreq knows as English at Zipf
+    frequency ``zipf`` or more (default ``ENGLISH_ZIPF``); None when there are no words.
+
+    What ``vocab=auto`` decides by: the kept set is the exemplars' tokens plus the commonest
+    English ones, so it serves documents in the exemplars' language only when that language
+    is English (other languages' words come apart into short pieces and byte tokens)."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise ZestError("vocab=auto needs wordfreq: pip install 'zest[trim]'") from None
+    found = [w for text in texts for w in WORD.findall(text.lower()) if w.isalpha()]
+    if not found:
+        return None
+    threshold = ENGLISH_ZIPF if zipf is None else zipf
+    zipfs = {w: wordfreq.zipf_frequency(w, "en") for w in set(found)}
+    return sum(zipfs[w] >= threshold for w in found) / len(found)
 
 
 def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
@@ -483,6 +510,7 @@ __all__ = [
     "Vocab",
     "copy_gguf",
     "english_sample",
+    "english_share",
     "exemplar_texts",
     "file_sha256",
     "kept_hash",

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from .. import console
-from ..corpus.compare import version_metrics
+from ..corpus.compare import differing_options, version_metrics
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
 from ..plugin.options import parse_option_pairs
@@ -84,6 +84,8 @@ def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
     for label, key, fmt in ROWS:
         if any(key in r for r in rows):
             table.add_row(label, *("-" if r.get(key) is None else fmt.format(r[key]) for r in rows))
+    if len(rows) > 1 and any(shown := differing_options(rows)):
+        table.add_row("options that differ (as run)", *shown)
     console.stdout().print(table)
 
 

@@ -19,8 +19,8 @@ import time
 import click
 
 from .. import __version__
-from ..hookspecs import hookimpl
-from ..options import parse_option_pairs
+from ..plugin.hookspecs import hookimpl
+from ..plugin.options import parse_option_pairs
 from . import db_option
 
 PROBE_SECONDS = 300
@@ -178,7 +178,7 @@ def _installed(name: str) -> bool:
 
 
 def _store_line(db: str | None) -> tuple[str, str, str]:
-    from ..store import default_db_path
+    from ..corpus.store import default_db_path
 
     path = os.path.abspath(db) if db else default_db_path()
     place = str(path)
@@ -215,8 +215,8 @@ def probe_cpu() -> None:
 
 
 def probe_generator(name: str, options: str) -> None:
-    from .. import plugins
-    from ..generation import Request
+    from ..plugin import manager as plugins
+    from ..plugin.generation import Request
 
     plugins.load_plugins()
     started = time.monotonic()
@@ -248,7 +248,7 @@ def probe_generator(name: str, options: str) -> None:
 
 
 def probe_encoder(name: str) -> None:
-    from ..api import load_encoder
+    from ..evaluation.api import load_encoder
 
     started = time.monotonic()
     enc = load_encoder(name)

@@ -141,7 +141,7 @@ def pick_(pool, k, method, seed, model, output, db):
     import json
 
     from ..corpus.exemplars import read_exemplars
-    from ..corpus.pipeline import check_seed
+    from ..corpus.runconfig import check_seed
     from ..evaluation.selection import dense_embedder, pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded

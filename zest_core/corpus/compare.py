@@ -28,6 +28,25 @@ def exemplar_vocabulary_overlap(documents: list[str], exemplars: list[str]) -> f
     return len(reference & used) / len(reference) if reference else None
 
 
+def resolved_options(store: Store, version: dict) -> dict | None:
+    """The generator options a version's documents were made with, as they resolved (a
+    filtered or subset version: its nearest maker's); None for versions older than that."""
+    while "options" not in version["resolved"] and version["parent_id"]:
+        version = store.version(version["parent_id"])
+    return version["resolved"].get("options")
+
+
+def differing_options(rows: list[dict]) -> list[str | None]:
+    """For each ``version_metrics`` row, ``key=value`` of the resolved options on which the
+    rows differ, or None when they agree: explicit and default values that resolve alike
+    (``vocab=trimmed`` and ``auto`` on English exemplars) are not a difference."""
+    options = [row.get("options") or {} for row in rows]
+    keys = sorted({k for o in options for k in o})
+    differ = [k for k in keys if len({repr(o.get(k)) for o in options}) > 1]
+    shown = [", ".join(f"{k}={o.get(k, '-')}" for k in differ) for o in options]
+    return shown if differ else [None] * len(rows)
+
+
 def version_metrics(store: Store, ref: int | str) -> dict:
     """One version's row of ``zest compare``."""
     version = store.version(ref)
@@ -41,6 +60,7 @@ def version_metrics(store: Store, ref: int | str) -> dict:
         "status": version["status"],
         "generator": version["generator"],
         "model": version["model"],
+        "options": resolved_options(store, version),
         "documents": totals["documents"],
         "target_docs": version["target_docs"],
         "completion_tokens": totals["completion_tokens"],

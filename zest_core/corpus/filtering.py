@@ -102,6 +102,13 @@ def apply_filters(
     dropped = run_filters(filters, documents, store.exemplars(parent["id"]))
     ordinals = {doc["id"]: doc["ordinal"] for doc in documents}
     config = {"filters": [{"name": f.name, "settings": f.settings()} for f in filters]}
+    exemplars = store.exemplars(parent["id"])
+    resolved = {
+        "filters": [
+            {"name": f.name, "options": type(f).resolve_options(f.options, exemplars)}
+            for f in filters
+        ]
+    }
     gone = {drop.document_id for _, drop in dropped}
     # One transaction from creation to completion: a kill leaves no child at all.
     with store.transaction():
@@ -110,6 +117,7 @@ def apply_filters(
             kind="filter",
             parent_id=parent["id"],
             config=config,
+            resolved=resolved,
             **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})},
         )
         store.copy_into(

@@ -1,6 +1,7 @@
 """Schema migrations: named functions, applied once each, in order. Append only."""
 
 import datetime
+import json
 
 import sqlite_utils
 
@@ -129,11 +130,12 @@ def _freeze_triggers(db) -> None:
                 WHEN (SELECT status FROM versions WHERE id = NEW.version_id) = 'complete'
                 BEGIN SELECT RAISE(ABORT, 'version is complete and immutable'); END"""
             )
-    db.execute(
-        """CREATE TRIGGER versions_update_frozen BEFORE UPDATE ON versions
+    db.execute(VERSIONS_FROZEN)
+
+
+VERSIONS_FROZEN = """CREATE TRIGGER versions_update_frozen BEFORE UPDATE ON versions
         WHEN OLD.status = 'complete'
         BEGIN SELECT RAISE(ABORT, 'version is complete and immutable'); END"""
-    )
 
 
 @migration
@@ -291,3 +293,118 @@ def m010_lease_supervisor(db):
     it is gone, the writer has been sent SIGKILL and can write nothing more, so the lease is
     stale even in the moments before the writer's own exit is complete."""
     db["versions"].add_column("lease_supervisor", int)
+
+
+# The option defaults of the shipped generators when versions began to record their resolved
+# options, frozen here: the migration must fill old rows with the defaults they ran under,
+# not with whatever the plugins declare later. (llama-cpp's extra_buffers is taken from each
+# version's provenance, where it was recorded as resolved.)
+DEFAULTS_BEFORE_RESOLVED = {
+    "llama-cpp": {
+        "n_ctx": 4096,
+        "n_threads": 1,
+        "n_batch": 512,
+        "batch_size": 8,
+        "workers": 2,
+        "mode": "auto",
+        "top_p": 0.95,
+        "top_k": 64,
+        "vocab": "full",
+        "vocab_size": 32000,
+        "repeat_penalty": 1.0,
+        "loop_ngram": 0,
+        "loop_repeats": 3,
+        "extra_buffers": "auto",
+    },
+    "ollama": {
+        "host": "",
+        "mode": "completion",
+        "stream": False,
+        "timeout": 600.0,
+        "num_ctx": 4096,
+        "top_p": 0.95,
+        "top_k": 64,
+    },
+    "openai": {
+        "base_url": "",
+        "mode": "completion",
+        "concurrency": 4,
+        "max_retries": 3,
+        "timeout": 600.0,
+        "top_p": 1.0,
+    },
+    "transformers": {"device": "auto", "dtype": "auto", "top_p": 0.95, "top_k": 64},
+    "echo": {"sentences": 3, "max_words": 24, "order": "seeded"},
+}
+RUN_KEYS = ("generator", "model", "strategy", "seed", "round", "n_anchors", "n_docs")
+
+
+def _resolved_then(version: dict, parents: dict[int, dict]) -> dict:
+    """What an existing version ran with, as far as the zest that made it knew (see
+    ``runconfig.resolve_config`` for the shape of newer ones)."""
+    config = json.loads(version["config"] or "{}")
+    provenance = json.loads(version["provenance"] or "{}")
+    if "filters" in config:  # a filter version's settings were always checked and complete
+        return {
+            "filters": [{"name": f["name"], "options": f["settings"]} for f in config["filters"]]
+        }
+    if version["kind"] == "subset":
+        return {**parents.get(version["parent_id"], {}), "n_docs": config.get("n_docs")}
+    if "generator" not in config:
+        return {}
+    name = config["generator"]
+    # A third-party generator's defaults are unknown here: its options stay as asked, so
+    # ``zest experiment`` (which compares complete option sets) does not reuse its runs.
+    defaults = DEFAULTS_BEFORE_RESOLVED.get(name, {})
+    options = {**defaults, **config.get("options", {})}
+    for key, value in options.items():  # -o values were stored as the strings given
+        if key in defaults and isinstance(value, str):
+            options[key] = _typed_as(defaults[key], value)
+    loaded = {}
+    if name == "llama-cpp":
+        if options["extra_buffers"] == "auto":
+            # Before the option existed llama.cpp always used its extra buffer types.
+            options["extra_buffers"] = "off" if provenance.get("extra_buffers") is False else "on"
+        if "chat" in provenance:
+            loaded["chat"] = provenance["chat"]
+        if "trimmed" in provenance:
+            loaded["trimmed"] = {k: provenance["trimmed"][k] for k in ("size", "kept_sha256")}
+    return {
+        **{key: config.get(key) for key in RUN_KEYS},
+        "options": options,
+        "templates": json.loads(version["prompt_hashes"] or "{}"),
+        "loaded": loaded,
+    }
+
+
+def _typed_as(default, value: str):
+    """``value`` (a string given with ``-o``) as the type of ``default``, as the generator
+    checked it then; left a string where it does not convert (it never ran)."""
+    kind = type(default)
+    if kind is str:
+        return value
+    text = value.strip().lower()
+    if kind is bool:
+        return text in ("1", "true", "yes", "on")
+    try:
+        return kind(text)
+    except ValueError:
+        return value
+
+
+@migration
+def m_resolved_options(db):
+    """``versions.resolved``: the option values a version ran with (defaults filled in,
+    ``auto`` resolved) beside ``config``, what was asked for. Existing rows get the values of
+    the defaults they ran under. The immutability trigger on versions is lifted meanwhile:
+    complete versions gain the column's value, nothing else changes."""
+    db["versions"].add_column("resolved", str)
+    db.execute("DROP TRIGGER versions_update_frozen")
+    made: dict[int, dict] = {}
+    for version in db.execute_returning_dicts("SELECT * FROM versions ORDER BY id"):
+        made[version["id"]] = resolved = _resolved_then(version, made)
+        db.execute(
+            "UPDATE versions SET resolved = ? WHERE id = ?",
+            [json.dumps(resolved, sort_keys=True), version["id"]],
+        )
+    db.execute(VERSIONS_FROZEN)

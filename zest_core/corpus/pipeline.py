@@ -13,60 +13,18 @@ from ..plugin import manager as plugins
 from ..plugin.generation import Generator
 from ..plugin.strategy import AnchorStrategy, derive_seed, plan_anchor
 from .compare import anchor_diversity
-from .store import Store, now
+from .runconfig import (
+    _resolved_session,
+    _with_changes,
+    check_run,
+    resolve_config,
+    run_config,
+)
+from .store import Store
 
 # Samples per document: a completion that is empty after cleaning is drawn again, reseeded.
 DOCUMENT_ATTEMPTS = 3
-# Generator options that change how, not what, is generated: they may change on resume (a
-# run that failed on a bad host or timeout can be finished with the fix). A generator adds
-# its own in ``resume_safe_options``.
-RESUME_SAFE_OPTIONS = frozenset(
-    {
-        "host",
-        "base_url",
-        "timeout",
-        "concurrency",
-        "n_threads",
-        "threads",
-        "workers",
-        "batch_size",
-        "max_retries",
-    }
-)
-
 OnDocument = Callable[[dict], None]
-
-
-# Bounds on what one run may ask for: beyond them a typo (an extra zero or three) would
-# allocate the plan in memory or run for months before anything is noticed.
-MAX_DOCS = 1_000_000
-MAX_EXEMPLARS = 1000
-MAX_SEED = 2**63 - 1  # stored in an SQLite INTEGER
-
-
-def check_seed(seed: int) -> None:
-    """The bounds on ``--seed``, for every command that takes one: a seed ``zest run`` would
-    refuse must not pick its exemplars either (``zest exemplars pick``)."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
-
-
-def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | None = None) -> None:
-    """Refuse a run's settings before any work (or any version) exists."""
-    if not corpus.strip():
-        raise ZestError("--name must not be empty")
-    if corpus.isdigit():
-        raise ZestError(
-            f"--name {corpus} is all digits: it would be read as a version id;"
-            " choose a name with a letter in it"
-        )
-    if not 1 <= n_docs <= MAX_DOCS:
-        raise ZestError(f"--docs must be between 1 and {MAX_DOCS:,} (got {n_docs})")
-    if not 1 <= n_anchors <= n_docs:
-        raise ZestError(f"--anchors must be between 1 and --docs ({n_docs}); got {n_anchors}")
-    check_seed(seed)
-    if k is not None and not 1 <= k <= MAX_EXEMPLARS:
-        raise ZestError(f"--k must be between 1 and {MAX_EXEMPLARS} (got {k})")
 
 
 def start(
@@ -97,18 +55,18 @@ def start(
     )
     if not exemplars:
         raise ZestError("no exemplars given")
-    config = {
-        "generator": generator,
-        "model": model,
-        "options": options or {},
-        "strategy": strategy,
-        "templates": templates,
-        "seed": seed,
-        "round": 0,
-        "n_anchors": n_anchors if strat.uses_anchors else 0,
-        "n_docs": n_docs,
-    }
-    gen = _generator(config, exemplars)
+    config = run_config(
+        generator=generator,
+        model=model,
+        options=options,
+        strategy=strategy,
+        templates=templates,
+        seed=seed,
+        n_anchors=n_anchors,
+        n_docs=n_docs,
+    )
+    resolved = resolve_config(config, exemplars)
+    gen = prepared_generator(config, exemplars)
     try:
         with store.transaction():
             if existing is not None and (found := existing()) is not None:
@@ -117,6 +75,7 @@ def start(
                 corpus,
                 kind="run",
                 config=config,
+                resolved={**resolved, "loaded": gen.loaded_facts()},
                 strategy=strategy,
                 generator=generator,
                 model=gen.model_id,
@@ -133,34 +92,6 @@ def start(
     return version_id
 
 
-def resume_safe_options(generator: str) -> frozenset[str]:
-    cls = plugins.get_generator(generator)
-    return RESUME_SAFE_OPTIONS | frozenset(cls.resume_safe_options)
-
-
-def check_resume_changes(generator: str, changes: dict) -> None:
-    unsafe = sorted(set(changes) - resume_safe_options(generator))
-    if unsafe:
-        raise ZestError(
-            f"-o {', '.join(unsafe)} cannot change on resume or top-up (it changes"
-            " what is generated); start a new run with it"
-        )
-
-
-def _with_changes(config: dict, changes: dict | None) -> dict:
-    """The config for one more session of work: the resume round counted (it reseeds the
-    documents that came back empty) and any changed options applied and recorded."""
-    config = {**config, "resumes": config.get("resumes", 0) + 1}
-    if changes:
-        check_resume_changes(config["generator"], changes)
-        config["options"] = {**config["options"], **changes}
-        config["changes"] = [
-            *config.get("changes", []),
-            {"resume": config["resumes"], "at": now(), "options": changes},
-        ]
-    return config
-
-
 def resume(
     store: Store, ref: int | str, on_document: OnDocument | None = None, changes: dict | None = None
 ) -> int:
@@ -175,11 +106,15 @@ def resume(
             f" {version['id']}) and run the {version['kind']} again"
         )
     config = _with_changes(version["config"], changes)
+    exemplars = store.exemplars(version["id"])
+    pinned, resolved = _resolved_session(config, version["resolved"], exemplars)
     # Before the lease: a bad option leaves the version as it was.
-    gen = _generator(config, store.exemplars(version["id"]))
+    gen = prepared_generator(pinned, exemplars)
     try:
         version = store.acquire(version["id"])
-        store.update_version(version["id"], config=config)
+        store.update_version(
+            version["id"], config=config, resolved={**resolved, "loaded": gen.loaded_facts()}
+        )
         _generate(store, version["id"], gen, config, on_document)
     finally:
         gen.close()
@@ -202,7 +137,9 @@ def top_up(
         raise ZestError(
             f"version {parent['id']} already has {have} of {config['n_docs']} documents"
         )
-    gen = _generator(config, store.exemplars(parent["id"]))
+    exemplars = store.exemplars(parent["id"])
+    pinned, resolved = _resolved_session(config, source["resolved"], exemplars)
+    gen = prepared_generator(pinned, exemplars)
     try:
         with store.transaction():  # the child exists with all its parent's rows, or not at all
             child = store.create_version(
@@ -210,6 +147,7 @@ def top_up(
                 kind="top-up",
                 parent_id=parent["id"],
                 config=config,
+                resolved={**resolved, "loaded": gen.loaded_facts()},
                 strategy=source["strategy"],
                 generator=source["generator"],
                 model=source["model"],
@@ -226,7 +164,8 @@ def top_up(
     return child
 
 
-def _generator(config: dict, exemplars: list[dict]) -> Generator:
+def prepared_generator(config: dict, exemplars: list[dict]) -> Generator:
+    """The config's generator, built and prepared on the exemplars."""
     gen = plugins.new_generator(config["generator"], config["model"], **config["options"])
     try:
         gen.prepare(exemplars)

@@ -326,7 +326,7 @@ class Store:
         if not rows:
             raise ZestError(f"no corpus version '{ref}' in {self.path}")
         version = rows[0]
-        for key in ("config", "prompt_hashes", "provenance"):
+        for key in ("config", "prompt_hashes", "provenance", "resolved"):
             version[key] = json.loads(version[key]) if version[key] else {}
         return version
 

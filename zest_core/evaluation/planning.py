@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..corpus import pipeline
+from ..corpus import pipeline, runconfig
 from ..corpus.exemplars import read_exemplars
 from ..corpus.store import Store
 from ..errors import ZestError
@@ -41,18 +41,17 @@ def exemplar_pool(dataset: Dataset) -> list[dict]:
 
 # finding, resuming or making versions ------------------------------------------------------
 def _run_config(config: dict, seed: int) -> dict:
-    """What pipeline.start stores in a version's config, for the keys it shares with ours."""
-    return {
-        "generator": config["generator"],
-        "model": config["model"],
-        "options": config["options"],
-        "strategy": config["strategy"],
-        "templates": config["templates"],
-        "seed": seed,
-        "round": 0,
-        "n_anchors": config["anchors"],
-        "n_docs": config["docs"],
-    }
+    """The config pipeline.start stores for one of our generation configs."""
+    return runconfig.run_config(
+        generator=config["generator"],
+        model=config["model"],
+        options=config["options"],
+        strategy=config["strategy"],
+        templates=config["templates"],
+        seed=seed,
+        n_anchors=config["anchors"],
+        n_docs=config["docs"],
+    )
 
 
 def _exemplar_key(exemplars: list[dict]) -> list:
@@ -62,12 +61,15 @@ def _exemplar_key(exemplars: list[dict]) -> list:
 def find_run(store: Store, config: dict, seed: int, exemplars: list[dict]) -> dict | None:
     """A version generated with this config and these exemplars: the complete one when there
     is one, else the newest unfinished one (to resume)."""
-    wanted, key = _run_config(config, seed), _exemplar_key(exemplars)
+    # Matched on what the config resolves to, not on what it asks for: a run made under
+    # other defaults (an older zest's vocab=full, another CPU's extra_buffers) is not reused.
+    wanted = runconfig.resolve_config(_run_config(config, seed), exemplars)
+    key = _exemplar_key(exemplars)
     found = None
     for row in store.db.execute_returning_dicts(
-        "SELECT id, status, config FROM versions WHERE kind = 'run' ORDER BY id"
+        "SELECT id, status, resolved FROM versions WHERE kind = 'run' ORDER BY id"
     ):
-        stored = json.loads(row["config"])
+        stored = json.loads(row["resolved"] or "{}")  # "loaded" facts: stored only, not compared
         if any(stored.get(k) != v for k, v in wanted.items()):
             continue
         if _exemplar_key(store.exemplars(row["id"])) != key:
@@ -135,6 +137,7 @@ def subset_version(store: Store, parent_id: int, n: int) -> int:
             n_anchors=parent["n_anchors"],
             prompt_hashes=parent["prompt_hashes"],
             provenance=parent["provenance"],
+            resolved={**parent["resolved"], "n_docs": n},
         )
         store.copy_into(parent_id, child, keep=[])  # exemplars and anchors
         anchors = {a["ordinal"]: a["id"] for a in store.anchors(child)}

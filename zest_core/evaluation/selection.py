@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..corpus.pipeline import check_seed
+from ..corpus.runconfig import check_seed
 from ..errors import ZestError
 
 METHODS = ("random", "diverse", "central")

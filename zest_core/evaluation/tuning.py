@@ -173,8 +173,15 @@ def version_generator(
         return plugins.new_generator(generator, model)
     if "generator" not in config:
         raise ZestError(f"version {source['id']} has no generation config; name --generator")
-    return plugins.new_generator(
-        config["generator"], model or config["model"], **config.get("options", {})
+    from ..corpus.pipeline import prepared_generator
+    from ..corpus.runconfig import pinned_options
+
+    # The options the version ran with (vocab as it resolved then, not as a newer default
+    # would resolve), prepared on its exemplars as the run's generator was.
+    options = pinned_options(config, source["resolved"])
+    return prepared_generator(
+        {**config, "model": model or config["model"], "options": options},
+        store.exemplars(source["id"]),
     )
 
 

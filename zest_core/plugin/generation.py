@@ -66,6 +66,12 @@ class Generator(ModelPlugin):
     def provenance(self) -> dict[str, Any]:
         return {"generator": self.name, "model": self.model_id, "options": dict(self.options)}
 
+    def loaded_facts(self) -> dict[str, Any]:
+        """What only the prepared generator knows about how it runs, beyond its resolved
+        options (llama-cpp: the trimmed model's kept-set size and hash); recorded under
+        ``loaded`` in a version's resolved options, never compared."""
+        return {}
+
     def close(self) -> None:
         """Release models, sockets or servers; called once the run is over."""
 

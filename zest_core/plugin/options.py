@@ -133,6 +133,16 @@ class Configurable:
         option values, to which a plugin adds what else it depends on (a model, a checkpoint)."""
         return dict(self.options)
 
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any], exemplars: list[dict] = ()) -> dict[str, Any]:
+        """The values the plugin runs with when asked for ``given`` on these exemplars: the
+        defaults filled in (``check_options``) and every ``auto`` replaced by what it stands
+        for. Cheap (no model is loaded), so two configs can be compared by what they would
+        run with: the store records it with every version (``versions.resolved``) and
+        ``zest experiment`` reuses a run only when it resolves alike. A plugin whose options
+        have ``auto`` values overrides this."""
+        return cls.check_options(given)
+
 
 class ModelPlugin(Configurable):
     """What generators and encoders share: a model, and checked options in ``self.options``."""
