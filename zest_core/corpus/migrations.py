@@ -283,3 +283,26 @@ def m_ctx_synthetic_queries_and_tunings(db):
             created TEXT)"""
     )
     db.execute("CREATE INDEX tunings_version ON tunings (version_id, encoder)")
+
+
+@migration
+def m_adapted_models(db):
+    # Encoders fine-tuned by `zest adapt`: the folder zest owns and what made it. `key` is the
+    # digest of the inputs (base model, documents, queries, options), so the same command
+    # finds its model again; a model outlives the version it was trained on (SET NULL).
+    db.execute(
+        """CREATE TABLE adapted_models (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER REFERENCES versions(id) ON DELETE SET NULL,
+            key TEXT NOT NULL UNIQUE,
+            base_model TEXT NOT NULL,
+            options TEXT NOT NULL,  -- JSON: the training options (epochs, loss, seed, ...)
+            seed INTEGER,
+            status TEXT NOT NULL,  -- running | complete | failed
+            path TEXT,  -- the model folder, set once it is whole
+            fingerprint TEXT,  -- sha256 over the saved weights
+            training_loss REAL, pairs INTEGER,
+            counts TEXT,  -- JSON: queries, dropped by the round trip, anchor pairs
+            wall_seconds REAL, created TEXT, finished TEXT, error TEXT,
+            lease_pid INTEGER, lease_host TEXT, lease_start TEXT, lease_heartbeat REAL)"""
+    )
