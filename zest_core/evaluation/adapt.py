@@ -338,6 +338,7 @@ def train(
         disable_tqdm=True,
         logging_strategy="no",
         dataloader_num_workers=0,
+        dataloader_pin_memory=False,
     )
     trainer = SentenceTransformerTrainer(
         model=model,
