@@ -137,6 +137,7 @@ def test_options_shape_the_training_pairs(store, tiny):
     assert adapt.training_pairs(docs, queries, loose, adapt.Path(tiny), tiny)[1]["dropped"] == 0
 
 
+@pytest.mark.slow
 def test_cli_adapt_models_eval_and_rm(db_path, store, tiny, tmp_path):
     vid = paraphrase_version(store)
     runner = CliRunner()
@@ -232,6 +233,7 @@ def test_a_version_without_documents_or_queries_is_refused(db_path, store):
         load_encoder("dense", adapted="x", store=store)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_the_same_command_restarts_cleanly(db_path, store, tiny):
     vid = paraphrase_version(store)
     models = db_path.parent / "models"
