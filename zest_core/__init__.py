@@ -54,6 +54,7 @@ _LAZY = {
     "last_sentence_end": "plugin.loops",
     "default_gguf": "plugin.models",  # the default generator model file
     "get_encoder": "plugin.manager",  # an installed encoder class, by name
+    "adapted_model_folder": "evaluation.adapted",  # the folder of a model `zest adapt` made
     "require": "deps",  # an optional dependency, or a ZestError naming its extra
     "words": "text",  # word-level text helpers
     "ngrams": "text",
@@ -86,6 +87,7 @@ __all__ = [
     "TopK",
     "ZestError",
     "__version__",
+    "adapted_model_folder",
     "default_gguf",
     "derive_seed",
     "generate",

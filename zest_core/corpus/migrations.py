@@ -1,4 +1,7 @@
-"""Schema migrations: named functions, applied once each, in order. Append only."""
+"""Schema migrations: named functions, applied once each, in order. Append only.
+
+One module: the order of the migrations is the order they are defined in, so they stay in
+one file (with the frozen defaults the resolved-options migration needs beside it)."""
 
 import datetime
 import json
@@ -408,3 +411,26 @@ def m_resolved_options(db):
             [json.dumps(resolved, sort_keys=True), version["id"]],
         )
     db.execute(VERSIONS_FROZEN)
+
+
+@migration
+def m_adapted_models(db):
+    # Encoders fine-tuned by `zest adapt`: the folder zest owns and what made it. `key` is the
+    # digest of the inputs (base model, documents, queries, options), so the same command
+    # finds its model again; a model outlives the version it was trained on (SET NULL).
+    db.execute(
+        """CREATE TABLE adapted_models (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER REFERENCES versions(id) ON DELETE SET NULL,
+            key TEXT NOT NULL UNIQUE,
+            base_model TEXT NOT NULL,
+            options TEXT NOT NULL,  -- JSON: the training options (epochs, loss, seed, ...)
+            seed INTEGER,
+            status TEXT NOT NULL,  -- running | complete | failed
+            path TEXT,  -- the model folder, set once it is whole
+            fingerprint TEXT,  -- sha256 over the saved weights
+            training_loss REAL, pairs INTEGER,
+            counts TEXT,  -- JSON: queries, dropped by the round trip, anchor pairs
+            wall_seconds REAL, created TEXT, finished TEXT, error TEXT,
+            lease_pid INTEGER, lease_host TEXT, lease_start TEXT, lease_heartbeat REAL)"""
+    )

@@ -93,6 +93,18 @@ def _alive(pid: int, start: str | None) -> bool:
     return True
 
 
+def process_lease() -> dict:
+    """The lease fields that name this process as a writer (a version's, an adapted
+    model's): who, where, since when, and a heartbeat."""
+    pid = os.getpid()
+    return {
+        "lease_pid": pid,
+        "lease_host": HOST,
+        "lease_start": _process_start(pid),
+        "lease_heartbeat": time.time(),
+    }
+
+
 def _stopped(pid: int | None, host: str | None) -> str:
     """The error of a version whose writer was found dead."""
     who = f"pid {pid} on {host}" if pid else "writer"
@@ -392,14 +404,7 @@ class Store:
 
     # one writer per version ---------------------------------------------------------
     def _my_lease(self) -> dict:
-        pid = os.getpid()
-        return {
-            "lease_pid": pid,
-            "lease_host": HOST,
-            "lease_start": _process_start(pid),
-            "lease_heartbeat": time.time(),
-            "lease_supervisor": supervisor.parent_pid(),
-        }
+        return {**process_lease(), "lease_supervisor": supervisor.parent_pid()}
 
     @staticmethod
     def lease_holder(version: dict) -> str | None:

@@ -226,6 +226,7 @@ def load_encoder(
     model: str | None = None,
     store: Store | None = None,
     db: str | Path | None = None,
+    adapted: int | str | None = None,
     **options: Any,
 ) -> AdaptedEncoder:
     """An encoder plugin conditioned on a context.
@@ -233,7 +234,19 @@ def load_encoder(
     ``context``: ``None`` (no context), a complete corpus version id or corpus name from the
     store (``db``, default the usual database), or a list of texts used as the context.
     ``options`` are the encoder's settings (e.g. ``weight=0.5`` for the hybrid).
+    ``adapted``: the id of a model ``zest adapt`` trained (see ``zest models``), in place of
+    ``model``, for the dense and hybrid encoders (the same as ``model="adapted:ID"``).
     """
+    if adapted is not None:
+        from .adapted import PREFIX, parse_ref
+
+        if model is not None:
+            raise ZestError("give either model or adapted, not both")
+        model = f"{PREFIX}{parse_ref(str(adapted))}"
+    if model is not None and str(model).startswith("adapted:"):
+        from .adapted import use_registry
+
+        use_registry(store.path if store else db)
     encoder = make_encoder(name, model, **options)
     try:
         if context is None or context == "none":

@@ -345,7 +345,9 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
             written.append(directory / name)
         plt.close(fig)
     written.append(_bars(plt, directory / "contexts.png", summaries))
-    return written
+    from .difference_plots import difference_plots
+
+    return written + difference_plots(plt, directory, summaries)
 
 
 def _bars(plt, path: Path, summaries: dict) -> Path:

@@ -31,6 +31,7 @@ CORE_PLUGINS = (
     "zest_core.commands.fidelity",
     "zest_core.commands.tuning",
     "zest_core.commands.doctor",
+    "zest_core.commands.adapt",
 )
 
 pm = pluggy.PluginManager("zest")
