@@ -235,6 +235,9 @@ def test_import_and_non_generating_commands_load_no_model_runtime(tmp_path):
         f"import sys, zest_core; print([m for m in {heavy} + ('numpy',) if m in sys.modules])"
     )
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    from zest_core import Store
+
+    Store(tmp_path / "z.db")  # listing only reads: the database must exist (G10)
     done = python(
         textwrap.dedent(f"""
         import sys
