@@ -143,7 +143,7 @@ def test_rm_asks_and_refuses_versions_with_children(db_path):
             "option threshold for 'near-dedup' must be a finite number (got 'nan')",
         ),
         (
-            ["--with", "quality", "-p", "min_words=-1"],  # -p: the older spelling of -o
+            ["--with", "quality", "-o", "min_words=-1"],
             "option min_words for 'quality' must be at least 0 (got '-1')",
         ),
     ],

@@ -12,13 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, console, supervisor
-from .commands import db_option  # noqa: F401 (also imported from here by plugins)
+from .commands import db_option, option_pairs
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
 from .errors import Interrupted, ZestError
 from .plugin import manager as plugins
-from .plugin.options import parse_option_pairs
 
 
 class ZestGroup(click.Group):
@@ -80,14 +79,7 @@ def cli():
 )
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
-@click.option(
-    "-o",
-    "--option",
-    "option_pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins --options).",
-)
+@option_pairs("Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins --options).")
 @click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option (ollama).")
 @click.option(
     "--base-url", help="Same as -o base_url=URL, for generators with a base_url option (openai)."
@@ -111,7 +103,7 @@ def run(
     select,
     generator,
     model,
-    option_pairs,
+    options,
     host,
     base_url,
     strategy,
@@ -126,7 +118,6 @@ def run(
 ):
     """Generate a synthetic corpus version from exemplar documents."""
     started = time.monotonic()
-    options = parse_option_pairs(option_pairs)
     options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
     if resume or top_up:
         if resume and top_up:
