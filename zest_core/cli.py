@@ -18,6 +18,7 @@ from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
 from .errors import Interrupted, ZestError
 from .plugin import manager as plugins
+from .plugin.options import allowed
 
 
 class ZestGroup(click.Group):
@@ -255,7 +256,7 @@ def plugins_command(show_options):
                 row["option"],
                 row["type"],
                 repr(row["default"]),
-                _allowed(row),
+                allowed(row["choices"], row["min"], row["max"]),
                 row["help"],
             )
         console.stdout().print(table)
@@ -273,17 +274,6 @@ def plugins_command(show_options):
         ("encoders", plugins.encoders()),
     ):
         click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
-
-
-def _allowed(row: dict) -> str:
-    """An option's allowed values in words: its choices, or its bounds."""
-    if row["choices"] is not None:
-        return " | ".join(map(str, row["choices"]))
-    if row["min"] is not None and row["max"] is not None:
-        return f"{row['min']} to {row['max']}"
-    if row["min"] is not None:
-        return f">= {row['min']}"
-    return f"<= {row['max']}" if row["max"] is not None else ""
 
 
 @cli.group(cls=ZestGroup)
