@@ -149,15 +149,11 @@ def run(
         corpus = name if name is not None else _default_name(exemplar_paths[0])
         # --anchors is checked once the strategy is known (some use none)
         runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
-        exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
-        store = Store(db)
-        if select != "random":
-            from .evaluation.selection import dense_embedder, pick
+        from .evaluation.selection import choose
 
-            pool = read_exemplars(list(exemplar_paths))
-            exemplars = (
-                pool if len(pool) <= k else pick(pool, k, select, seed, dense_embedder(store))
-            )
+        pool = read_exemplars(list(exemplar_paths))
+        store = Store(db)
+        exemplars = choose(pool, k, seed, select, store=store)
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store,
