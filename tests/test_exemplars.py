@@ -57,7 +57,7 @@ def test_jsonl_with_and_without_titles(tmp_path):
         (b"   \n", "no exemplar documents found"),
         (b'{"text": "ok"}\n{broken\n', "line 2: not valid JSON"),
         (b'{"title": "no text"}\n', 'line 1: needs a non-empty "text" field'),
-        (b'{"text": "caf\xe9"}\n', "is not valid UTF-8 text"),
+        (b'{"text": "caf\xe9"}\n', "line 1: not valid UTF-8 text"),
     ],
 )
 def test_bad_exemplar_files(tmp_path, content, message):
