@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 from llama_batched import plan, run
 
+from zest_core import default_gguf
 from zest_core.corpus.exemplars import read_exemplars
 from zest_core.plugin import manager as plugins
-from zest_llama_cpp import LlamaCppGenerator, default_model_path, native
+from zest_llama_cpp import LlamaCppGenerator, native
 from zest_llama_cpp.trim import DEFAULT_SIZE, exemplar_texts, read_vocab, trimmed_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +145,7 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     print("python " + " ".join(sys.argv))
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    source = default_model_path()
+    source = default_gguf()
     exemplars = read_exemplars([str(CORPORA[0])])
     copies = {}
     for size in sorted(set(sizes) | ({args.run_size} if args.run_docs else set())):

@@ -48,20 +48,10 @@ def _code(value) -> str:
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
-def _allowed(row: dict) -> str:
-    if row["choices"]:
-        return ", ".join(_code(c) for c in row["choices"])
-    low, high = row["min"], row["max"]
-    if low is not None and high is not None:
-        return f"{low} to {high}"
-    if low is not None:
-        return f"≥ {low}"
-    return "" if high is None else f"≤ {high}"
-
-
 def option_table(kind: str) -> None:
     """A Markdown table of the options of every shipped plugin of one kind."""
     from zest_core.plugin.manager import option_rows
+    from zest_core.plugin.options import allowed
 
     cog.outl("| plugin | option | type | default | allowed | help |")
     cog.outl("| --- | --- | --- | --- | --- | --- |")
@@ -73,7 +63,7 @@ def option_table(kind: str) -> None:
                 _code(row["option"]),
                 row["type"],
                 _code(row["default"]),
-                _allowed(row),
+                allowed(row["choices"], row["min"], row["max"], _code),
                 help_text,
             )
             cog.outl("| " + " | ".join(cells) + " |")

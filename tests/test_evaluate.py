@@ -134,7 +134,7 @@ def test_load_beir_reads_only_judged_queries(beir_slice):
         ),
         (lambda d: (d / "corpus.jsonl").open("a").write("{not json\n"), "not valid JSON"),
         (lambda d: (d / "qrels" / "test.tsv").open("a").write("1\tx\n"), "integer score"),
-        (lambda d: (d / "queries.jsonl").open("ab").write(b"\xff\n"), "is not valid UTF-8 text"),
+        (lambda d: (d / "queries.jsonl").open("ab").write(b"\xff\n"), "not valid UTF-8 text"),
     ],
 )
 def test_bad_dataset_gives_one_clear_message(beir_slice, tmp_path, broken, message):

@@ -7,6 +7,7 @@ from conftest import SCIFACT_EXEMPLARS, beir, clean_exit
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.exemplars import read_exemplars
+from zest_core.evaluation.selection import choose
 
 
 def test_shipped_exemplars_are_five_real_scifact_documents():
@@ -24,9 +25,9 @@ def test_shipped_exemplars_are_five_real_scifact_documents():
 
 def test_beir_directory_is_sampled_down_to_k_with_the_seed():
     scifact = str(beir("scifact"))
-    a = read_exemplars([scifact], k=5, seed=1)
-    b = read_exemplars([scifact], k=5, seed=1)
-    c = read_exemplars([scifact], k=5, seed=2)
+    a = choose(read_exemplars([scifact]), k=5, seed=1)
+    b = choose(read_exemplars([scifact]), k=5, seed=1)
+    c = choose(read_exemplars([scifact]), k=5, seed=2)
     assert len(a) == 5 and a == b and a != c
 
 
@@ -37,7 +38,7 @@ def test_text_files_and_directories(tmp_path):
     (tmp_path / "d" / "notes.md").write_text("ignored")
     single = tmp_path / "one.text"
     single.write_text("  A plain file.  ")
-    docs = read_exemplars([str(tmp_path / "d"), str(single)], k=None)
+    docs = read_exemplars([str(tmp_path / "d"), str(single)])
     assert [d["text"] for d in docs] == ["First document.", "Second document.", "A plain file."]
     assert all(d["title"] is None for d in docs)
 
@@ -56,7 +57,7 @@ def test_jsonl_with_and_without_titles(tmp_path):
         (b"   \n", "no exemplar documents found"),
         (b'{"text": "ok"}\n{broken\n', "line 2: not valid JSON"),
         (b'{"title": "no text"}\n', 'line 1: needs a non-empty "text" field'),
-        (b'{"text": "caf\xe9"}\n', "is not valid UTF-8 text"),
+        (b'{"text": "caf\xe9"}\n', "line 1: not valid UTF-8 text"),
     ],
 )
 def test_bad_exemplar_files(tmp_path, content, message):

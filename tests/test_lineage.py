@@ -135,7 +135,8 @@ def test_rm_asks_and_refuses_versions_with_children(db_path):
         ),
         (
             ["--with", "quality", "-o", "threshold=0.9"],
-            "option threshold is not an option of quality",
+            "option threshold is not an option of quality filter given with --with"
+            " (options of quality: min_words, max_words, ngram,",
         ),
         (["--with", "quality", "-o", "shingle"], "not of the form key=value"),
         (
@@ -143,7 +144,7 @@ def test_rm_asks_and_refuses_versions_with_children(db_path):
             "option threshold for 'near-dedup' must be a finite number (got 'nan')",
         ),
         (
-            ["--with", "quality", "-p", "min_words=-1"],  # -p: the older spelling of -o
+            ["--with", "quality", "-o", "min_words=-1"],
             "option min_words for 'quality' must be at least 0 (got '-1')",
         ),
     ],

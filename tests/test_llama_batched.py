@@ -15,7 +15,8 @@ from zest_core.errors import ZestError
 from zest_core.plugin.generation import Request
 
 llama_cpp = pytest.importorskip("llama_cpp")
-from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402
+from zest_core import default_gguf  # noqa: E402
+from zest_llama_cpp import LlamaCppGenerator, native  # noqa: E402
 from zest_llama_cpp.batched import WORKER_THREAD, BatchedDecoder, run_parallel  # noqa: E402
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # each test decodes on the real model
@@ -36,9 +37,7 @@ ANCHORS = [
 
 @pytest.fixture(scope="module")
 def llm():
-    model = native.load(
-        default_model_path(), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False
-    )
+    model = native.load(default_gguf(), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False)
     yield model
     model.close()
 

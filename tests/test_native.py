@@ -10,7 +10,8 @@ from zest_core import Request
 from zest_core.cli import cli
 
 llama_cpp = pytest.importorskip("llama_cpp")
-from zest_llama_cpp import LlamaCppGenerator, default_model_path, native  # noqa: E402
+from zest_core import default_gguf  # noqa: E402
+from zest_llama_cpp import LlamaCppGenerator, native  # noqa: E402
 
 # What llama.cpp 0.3.36 prints on a Sapphire Rapids VM and on an AMD EPYC one.
 AMX_INFO = (
@@ -49,7 +50,7 @@ def test_the_crash_hint_names_the_option_only_where_it_applies():
 def test_the_setting_reaches_llama_cpp_and_the_model_decodes(extra_buffers):
     if extra_buffers and native.has_amx():
         pytest.skip("extra buffers on this AMX CPU are the crash that extra_buffers=auto avoids")
-    llm = native.load(default_model_path(), extra_buffers, n_ctx=256, n_threads=1, verbose=False)
+    llm = native.load(default_gguf(), extra_buffers, n_ctx=256, n_threads=1, verbose=False)
     try:
         assert llm.model_params.use_extra_bufts is extra_buffers
         out = llm.create_completion("The mitochondria", max_tokens=8, temperature=0)

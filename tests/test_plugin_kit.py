@@ -127,7 +127,7 @@ def test_plugins_options_lists_every_option_with_its_help():
         line = next(c for c in cells if c and c[1:3] == [row["plugin"], row["option"]])
         assert line[0] == row["kind"] and line[3] == row["type"]
         assert line[6].startswith(row["help"][:20])
-    assert "auto | completion | chat" in out and "0 to 1" in out
+    assert "auto, completion or chat" in out and "between 0 and 1" in out
 
 
 def test_an_option_type_outside_the_four_is_refused_at_declaration():

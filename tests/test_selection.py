@@ -13,7 +13,7 @@ from conftest import beir
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.exemplars import read_exemplars
-from zest_core.evaluation.selection import farthest_point, nearest_centroid, pick
+from zest_core.evaluation.selection import choose, farthest_point, nearest_centroid, pick
 
 
 def unit(rows):
@@ -54,6 +54,19 @@ def test_central_is_nearest_to_the_centroid():
     assert sorted(nearest_centroid(vectors, 3)) == sorted(best)
 
 
+def test_choose_keeps_a_small_pool_whole_and_picks_from_a_larger_one():
+    """zest run, generate and zest experiment choose alike: all when no more than k."""
+    docs = [{"title": None, "text": f"document {i}"} for i in range(6)]
+
+    def embed(texts):
+        raise AssertionError("a pool of no more than k is not embedded")
+
+    assert choose(docs, 6, 3, "diverse", embed) == docs
+    assert choose(docs, 4, 3) == pick(docs, 4, "random", 3)
+    with pytest.raises(ZestError, match="--k must be between 1 and"):
+        choose(docs, 0)
+
+
 def test_pick_keeps_pool_order_and_checks_input():
     docs = [{"title": None, "text": f"document {i}"} for i in range(10)]
     picked = pick(docs, 4, "random", seed=5)
@@ -62,7 +75,7 @@ def test_pick_keeps_pool_order_and_checks_input():
     for args, message in (
         ((docs, 11, "random"), "fewer than --k 11"),
         ((docs, 2, "best"), "unknown selection method 'best'"),
-        ((docs, 0, "random"), "at least 1"),
+        ((docs, 0, "random"), "--k must be between 1 and"),
     ):
         with pytest.raises(ZestError, match=message):
             pick(*args)

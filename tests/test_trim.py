@@ -15,13 +15,13 @@ import llama_cpp
 import pytest
 from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
 
-from zest_core import ZestError
+from zest_core import ZestError, default_gguf
 from zest_core.corpus.exemplars import read_exemplars
-from zest_llama_cpp import LlamaCppGenerator, default_model_path, native, trim
+from zest_llama_cpp import LlamaCppGenerator, native, trim
 
 pytestmark = pytest.mark.model
 CORPORA = [SCIFACT_EXEMPLARS, ROOT / "corpora" / "nfcorpus"]
-SOURCE = default_model_path()
+SOURCE = default_gguf()
 # Share of greedy steps whose full-model argmax is a dropped token: 1.0% (10 of 1,000) measured
 # by benchmarks/trim.py (docs/trimmed-vocabulary.md); the bound leaves room for the 240 steps
 # run here (2.4 expected, 12 allowed).

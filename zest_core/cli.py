@@ -12,13 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, console, supervisor
-from .commands import db_option  # noqa: F401 (also imported from here by plugins)
+from .commands import db_option, option_pairs
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
 from .errors import Interrupted, ZestError
 from .plugin import manager as plugins
-from .plugin.options import parse_option_pairs
+from .plugin.options import allowed
 
 
 class ZestGroup(click.Group):
@@ -80,14 +80,7 @@ def cli():
 )
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")
-@click.option(
-    "-o",
-    "--option",
-    "option_pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins --options).",
-)
+@option_pairs("Generator option, e.g. -o top_p=0.9 -o batch_size=8 (see: zest plugins --options).")
 @click.option("--host", help="Same as -o host=ADDRESS, for generators with a host option (ollama).")
 @click.option(
     "--base-url", help="Same as -o base_url=URL, for generators with a base_url option (openai)."
@@ -111,7 +104,7 @@ def run(
     select,
     generator,
     model,
-    option_pairs,
+    options,
     host,
     base_url,
     strategy,
@@ -126,7 +119,6 @@ def run(
 ):
     """Generate a synthetic corpus version from exemplar documents."""
     started = time.monotonic()
-    options = parse_option_pairs(option_pairs)
     options.update({k_: v for k_, v in (("host", host), ("base_url", base_url)) if v})
     if resume or top_up:
         if resume and top_up:
@@ -157,15 +149,11 @@ def run(
         corpus = name if name is not None else _default_name(exemplar_paths[0])
         # --anchors is checked once the strategy is known (some use none)
         runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
-        exemplars = read_exemplars(list(exemplar_paths), k=k, seed=seed)
-        store = Store(db)
-        if select != "random":
-            from .evaluation.selection import dense_embedder, pick
+        from .evaluation.selection import choose
 
-            pool = read_exemplars(list(exemplar_paths))
-            exemplars = (
-                pool if len(pool) <= k else pick(pool, k, select, seed, dense_embedder(store))
-            )
+        pool = read_exemplars(list(exemplar_paths))
+        store = Store(db)
+        exemplars = choose(pool, k, seed, select, store=store)
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store,
@@ -264,7 +252,7 @@ def plugins_command(show_options):
                 row["option"],
                 row["type"],
                 repr(row["default"]),
-                _allowed(row),
+                allowed(row["choices"], row["min"], row["max"]),
                 row["help"],
             )
         console.stdout().print(table)
@@ -282,17 +270,6 @@ def plugins_command(show_options):
         ("encoders", plugins.encoders()),
     ):
         click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
-
-
-def _allowed(row: dict) -> str:
-    """An option's allowed values in words: its choices, or its bounds."""
-    if row["choices"] is not None:
-        return " | ".join(map(str, row["choices"]))
-    if row["min"] is not None and row["max"] is not None:
-        return f"{row['min']} to {row['max']}"
-    if row["min"] is not None:
-        return f">= {row['min']}"
-    return f"<= {row['max']}" if row["max"] is not None else ""
 
 
 @cli.group(cls=ZestGroup)

@@ -28,9 +28,6 @@ from zest_core import (
 from . import native
 from .trim import DEFAULT_SIZE, ENGLISH_SHARE, english_share, exemplar_texts, trimmed_model
 
-# Older name, kept for code that imported it from here.
-default_model_path = default_gguf
-
 
 @hookimpl
 def register_generators(register):

@@ -24,3 +24,23 @@ def db_option(fn):
         help="SQLite database file (default: $ZEST_DB, corpora/zest.db in a "
         "checkout, else the user data directory).",
     )(fn)
+
+
+def _pairs(ctx, param, value):
+    from ..plugin.options import parse_option_pairs
+
+    return parse_option_pairs(value)
+
+
+def option_pairs(help: str, metavar: str = "KEY=VALUE"):
+    """``-o/--option KEY=VALUE`` (repeatable), given to the command as ``options``: a dict of
+    the strings, checked to be pairs before the command runs; ``help`` says whose options."""
+    return click.option(
+        "-o",
+        "--option",
+        "options",
+        multiple=True,
+        metavar=metavar,
+        callback=_pairs,
+        help=help,
+    )

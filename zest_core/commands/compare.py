@@ -10,7 +10,6 @@ from .. import console
 from ..corpus.compare import differing_options, version_metrics
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
 from . import db_option
 from .evaluation import encoder_options
 
@@ -47,7 +46,7 @@ ROWS = (
 @encoder_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
 @db_option
-def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
+def compare(versions, dataset, encoder_name, model, options, as_json, db):
     """Corpus VERSIONS side by side: generator and model, documents, tokens, wall time,
     tokens/s, anchor diversity, distinct-n, exemplar vocabulary overlap, document length;
     with --dataset, nDCG@10 and Recall@100 of the encoder using each version as context.
@@ -64,7 +63,7 @@ def compare(versions, dataset, encoder_name, model, option_pairs, as_json, db):
             [str(r["version"]) for r in rows],
             model=model,
             progress=console.stderr.is_terminal,
-            **parse_option_pairs(option_pairs),
+            **options,
         )
         for row, score in zip(rows, scores):
             row.update(

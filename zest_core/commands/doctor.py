@@ -20,8 +20,7 @@ import click
 
 from .. import __version__
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
-from . import db_option
+from . import db_option, option_pairs
 
 PROBE_SECONDS = 300
 DECODE_TOKENS = 16
@@ -38,20 +37,12 @@ OK, FAIL, NOTE = "ok", "FAIL", "--"
 
 @click.command(name="doctor")
 @click.option("--generator", default="llama-cpp", show_default=True, help="Generator to try.")
-@click.option(
-    "-o",
-    "--option",
-    "option_pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Generator option for the decode check, e.g. -o extra_buffers=off.",
-)
+@option_pairs("Generator option for the decode check, e.g. -o extra_buffers=off.")
 @click.option("--encoder", default="dense", show_default=True, help="Encoder to try.")
 @db_option
-def doctor(generator, option_pairs, encoder, db):
+def doctor(generator, options, encoder, db):
     """Check this machine: versions, CPU features, the default model and encoder, extras and
     the store. Exits 1 when a check fails."""
-    options = parse_option_pairs(option_pairs)
     lines = [
         (OK, "python", f"{platform.python_version()} on {platform.machine()} ({sys.platform})"),
         (OK, "zest", __version__),

@@ -9,9 +9,8 @@ import click
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
 from ..search.settings import CANDIDATES, EXPANSION_SEARCH
-from . import db_option
+from . import db_option, option_pairs
 from .evaluation import encoder_options
 
 
@@ -35,7 +34,7 @@ from .evaluation import encoder_options
     help="Documents per Parquet shard (and in memory at once).",
 )
 @db_option
-def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, db):
+def embed_(source, context, out, encoder_name, model, options, shard_size, db):
     """Encode a corpus (JSONL with 'text' and optional '_id'/'title', Parquet with those
     columns, or text with a document per line) into Parquet shards of dense vectors and,
     for the hybrid, sparse BM25 weights under the context's statistics. Run the same
@@ -44,9 +43,7 @@ def embed_(source, context, out, encoder_name, model, option_pairs, shard_size, 
     from ..search.shards import embed
 
     started = time.monotonic()
-    encoder = load_encoder(
-        encoder_name, context, model=model, store=Store(db), **parse_option_pairs(option_pairs)
-    )
+    encoder = load_encoder(encoder_name, context, model=model, store=Store(db), **options)
     encoder.encoder.progress = False  # one bar over the corpus, not one per batch
     bar = console.progress_bar("embedding")
     task = None
@@ -104,14 +101,7 @@ def index_(source, out):
 )
 @click.option("--encoder", "encoder_name", help="The encoder you mean (default: the index's).")
 @click.option("--model", help="Encoder weights (default: the index's).")
-@click.option(
-    "-o",
-    "--option",
-    "option_pairs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Encoder setting you mean (default: the index's).",
-)
+@option_pairs("Encoder setting you mean (default: the index's).")
 @click.option(
     "--candidates",
     type=int,
@@ -136,7 +126,7 @@ def search_(
     context,
     encoder_name,
     model,
-    option_pairs,
+    options,
     candidates,
     expansion,
     as_json,
@@ -158,7 +148,7 @@ def search_(
         raise ZestError(
             f"{index} was built with encoder {built['encoder']!r}, not {encoder_name!r}"
         )
-    options = {**built["options"], **parse_option_pairs(option_pairs)}
+    options = {**built["options"], **options}
     if context:  # the context asked for, from the store: refused unless it is the index's
         encoder = load_encoder(
             built["encoder"], context, model=model or built["model"], store=Store(db), **options

@@ -10,8 +10,7 @@ from .. import console
 from ..corpus.store import Store
 from ..plugin import manager as plugins
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
-from . import db_option
+from . import db_option, option_pairs
 
 
 def encoder_options(fn):
@@ -23,9 +22,9 @@ def encoder_options(fn):
     command = fn
 
     @functools.wraps(command)
-    def checked(*args, encoder_name, option_pairs, **kwargs):
-        plugins.get_encoder(encoder_name).check_options(parse_option_pairs(option_pairs))
-        return command(*args, encoder_name=encoder_name, option_pairs=option_pairs, **kwargs)
+    def checked(*args, encoder_name, options, **kwargs):
+        plugins.get_encoder(encoder_name).check_options(options)
+        return command(*args, encoder_name=encoder_name, options=options, **kwargs)
 
     fn = checked
     for option in reversed(
@@ -42,14 +41,8 @@ def encoder_options(fn):
                 help="Encoder weights: a local folder (default: the "
                 "encoder's own, e.g. all-MiniLM-L6-v2).",
             ),
-            click.option(
-                "-o",
-                "--option",
-                "option_pairs",
-                multiple=True,
-                metavar="KEY=VALUE",
-                help="Encoder option, e.g. -o weight=0.5 -o batch_size=64"
-                " (see: zest plugins --options).",
+            option_pairs(
+                "Encoder option, e.g. -o weight=0.5 -o batch_size=64 (see: zest plugins --options)."
             ),
         )
     ):
@@ -117,7 +110,7 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
 )
 @db_option
 def eval_(
-    dataset, encoder_name, model, option_pairs, context_values, seed, identical, strict, tuned, db
+    dataset, encoder_name, model, options, context_values, seed, identical, strict, tuned, db
 ):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
@@ -125,7 +118,7 @@ def eval_(
     from ..evaluation.tuning import tuned_groups
 
     started = time.monotonic()
-    store, options = Store(db), parse_option_pairs(option_pairs)
+    store = Store(db)
     contexts = _contexts(context_values)
     groups = (
         tuned_groups(store, contexts, encoder_name, model, options)
@@ -190,13 +183,13 @@ def eval_(
 @click.argument("version")
 @encoder_options
 @db_option
-def context_(version, encoder_name, model, option_pairs, db):
+def context_(version, encoder_name, model, options, db):
     """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
     statistics) and cache it, so that evaluations with this context start at once."""
     from ..evaluation.encoding import context_state, make_encoder, resolve_context
 
     store = Store(db)
-    encoder = make_encoder(encoder_name, model, **parse_option_pairs(option_pairs))
+    encoder = make_encoder(encoder_name, model, **options)
     encoder.progress = console.stderr.is_terminal
     try:
         context = resolve_context(store, version, encoder)

@@ -7,8 +7,7 @@ import click
 from ..corpus.filtering import apply_filters, resolve_params
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
-from . import db_option
+from . import db_option, option_pairs
 
 
 @click.command(name="filter")
@@ -20,22 +19,17 @@ from . import db_option
     metavar="FILTER",
     help="Filter to apply (repeat; they run in the order given).",
 )
-@click.option(
-    "-o",
-    "--option",
-    "option_pairs",
-    multiple=True,
-    metavar="[FILTER.]KEY=VALUE",
-    help="Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
+@option_pairs(
+    "Filter option, e.g. -o threshold=0.9 or -o quality.min_words=40"
     " (see: zest plugins --options).",
+    metavar="[FILTER.]KEY=VALUE",
 )
-@click.option("-p", "--param", "params", multiple=True, hidden=True, help="Older spelling of -o.")
 @db_option
-def filter_(version, names, option_pairs, params, db):
+def filter_(version, names, options, db):
     """Filter a complete VERSION into a new child version that records why each
     dropped document was dropped (see: zest corpora show CHILD)."""
     store = Store(db)
-    specs = resolve_params(list(names), parse_option_pairs(option_pairs + params))
+    specs = resolve_params(list(names), options)
     child = apply_filters(store, version, specs)
     v = store.version(child)
     reasons = Counter((d["filter"], d["reason"]) for d in store.drops([child]))

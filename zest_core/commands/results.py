@@ -15,10 +15,10 @@ METRICS = (("nDCG@10", "ndcg_at_10"), ("Recall@100", "recall_at_100"))
 
 
 def result(store: Store, ref: str) -> dict:
-    row = store.db.execute_returning_dicts("SELECT * FROM eval_results WHERE id = ?", [ref])
+    row = store.eval_result(ref)
     if not str(ref).isdigit() or not row:
         raise ZestError(f"no evaluation result '{ref}' in {store.path} (see: zest results)")
-    return {**row[0], "settings": json.loads(row[0]["settings"] or "{}")}
+    return {**row, "settings": json.loads(row["settings"] or "{}")}
 
 
 def diff(store: Store, a_ref: str, b_ref: str) -> list[tuple[str, int, object]]:
@@ -73,11 +73,7 @@ def results(ctx, db):
         "queries",
         "identical ids",
     )
-    for row in store.db.execute_returning_dicts(
-        """SELECT r.*, (SELECT count(*) FROM eval_query_scores q
-                           WHERE q.result_id = r.id) AS queries
-               FROM eval_results r ORDER BY r.id"""
-    ):
+    for row in store.eval_results():
         ignored = json.loads(row["settings"] or "{}").get("ignore_identical_ids")
         table.add_row(
             str(row["id"]),

@@ -6,7 +6,6 @@ from rich.table import Table
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from ..plugin.options import parse_option_pairs
 from . import db_option
 from .evaluation import encoder_options
 
@@ -34,7 +33,7 @@ def tune_(
     version,
     encoder_name,
     model,
-    option_pairs,
+    options,
     metric,
     generator,
     generator_model,
@@ -75,7 +74,7 @@ def tune_(
             model,
             metric,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            **parse_option_pairs(option_pairs),
+            **options,
         )
     keys = list(result["settings"])
     table = Table(

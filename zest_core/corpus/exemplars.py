@@ -1,6 +1,5 @@
 """Reading exemplar documents: JSONL (BEIR corpus.jsonl too), directories and text files."""
 
-import random
 from pathlib import Path
 
 import click
@@ -9,18 +8,15 @@ from ..errors import ZestError
 from ..textfiles import read_jsonl, read_text
 
 
-def read_exemplars(paths: list[str], k: int | None = None, seed: int = 0) -> list[dict]:
-    """All distinct documents from ``paths``; when there are more than ``k``, ``k`` of them
-    sampled with ``seed`` (kept in their original order). Each is ``{"title", "text",
-    "source"}``."""
+def read_exemplars(paths: list[str]) -> list[dict]:
+    """All distinct documents from ``paths``, in order, each ``{"title", "text", "source"}``
+    (``k`` of them are chosen by ``zest_core.evaluation.selection.choose``)."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
-    if k is not None and k < 1:
-        raise ZestError(f"--k must be at least 1 (got {k})")
     docs = [doc for path in paths for doc in _read_path(Path(path))]
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
-    return sample(_distinct(docs), k, seed)
+    return _distinct(docs)
 
 
 def _distinct(docs: list[dict]) -> list[dict]:
@@ -38,14 +34,6 @@ def _distinct(docs: list[dict]) -> list[dict]:
             err=True,
         )
     return kept
-
-
-def sample(docs: list[dict], k: int | None, seed: int) -> list[dict]:
-    """``k`` of ``docs`` sampled with ``seed``, in their original order (all if fewer)."""
-    if k is not None and len(docs) > k:
-        keep = sorted(random.Random(seed).sample(range(len(docs)), k))
-        docs = [docs[i] for i in keep]
-    return docs
 
 
 def _read_path(path: Path) -> list[dict]:

@@ -34,9 +34,13 @@ def resolve_params(names: list[str], params: dict[str, str]) -> list[tuple[str, 
             continue
         owners = [name for name, cls in classes.items() if key in cls.option_specs()]
         if not owners:
+            known = "; ".join(
+                f"{name}: {', '.join(cls.option_specs()) or 'none'}"
+                for name, cls in classes.items()
+            )
             raise ZestError(
                 f"option {key} is not an option of {', '.join(classes) or 'any'}"
-                " filter given with --with"
+                f" filter given with --with (options of {known or 'none'})"
             )
         if len(owners) > 1:
             raise ZestError(

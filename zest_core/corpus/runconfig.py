@@ -37,6 +37,13 @@ def check_seed(seed: int) -> None:
         raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
 
 
+def check_k(k: int) -> None:
+    """The bounds on ``--k``, for every way of choosing exemplars (``zest run``, ``zest
+    experiment``, ``zest exemplars pick``, ``generate``)."""
+    if not 1 <= k <= MAX_EXEMPLARS:
+        raise ZestError(f"--k must be between 1 and {MAX_EXEMPLARS} (got {k})")
+
+
 def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | None = None) -> None:
     """Refuse a run's settings before any work (or any version) exists."""
     if not corpus.strip():
@@ -51,8 +58,8 @@ def check_run(*, corpus: str, n_docs: int, n_anchors: int, seed: int, k: int | N
     if not 1 <= n_anchors <= n_docs:
         raise ZestError(f"--anchors must be between 1 and --docs ({n_docs}); got {n_anchors}")
     check_seed(seed)
-    if k is not None and not 1 <= k <= MAX_EXEMPLARS:
-        raise ZestError(f"--k must be between 1 and {MAX_EXEMPLARS} (got {k})")
+    if k is not None:
+        check_k(k)
 
 
 def run_config(

@@ -694,3 +694,48 @@ class Store:
                 row = {k: v for k, v in doc.items() if k != "id"}
                 row.update(version_id=child_id, anchor_id=anchor_map.get(doc["anchor_id"]))
                 self.db["documents"].insert(row)
+
+    # evaluation results and adapted models (written by zest_core/evaluation) ---------------
+    def eval_result(self, result_id: int | str) -> dict | None:
+        rows = self.db.execute_returning_dicts(
+            "SELECT * FROM eval_results WHERE id = ?", [result_id]
+        )
+        return rows[0] if rows else None
+
+    def latest_eval_result(self, key: str) -> dict | None:
+        """The newest result stored under this settings key."""
+        rows = self.db.execute_returning_dicts(
+            "SELECT * FROM eval_results WHERE json_extract(settings, '$.key') = ?"
+            " ORDER BY id DESC LIMIT 1",
+            [key],
+        )
+        return rows[0] if rows else None
+
+    def eval_results(self) -> list[dict]:
+        """Every evaluation result, oldest first, with ``queries``: its per-query scores."""
+        return self.db.execute_returning_dicts(
+            """SELECT r.*, (SELECT count(*) FROM eval_query_scores q
+                               WHERE q.result_id = r.id) AS queries
+                   FROM eval_results r ORDER BY r.id"""
+        )
+
+    def adapted_model(self, model_id: int) -> dict | None:
+        rows = self.db.execute_returning_dicts(
+            "SELECT * FROM adapted_models WHERE id = ?", [model_id]
+        )
+        return rows[0] if rows else None
+
+    def adapted_model_by_key(self, key: str) -> dict | None:
+        rows = self.db.execute_returning_dicts("SELECT * FROM adapted_models WHERE key = ?", [key])
+        return rows[0] if rows else None
+
+    def adapted_models(self) -> list[dict]:
+        return self.db.execute_returning_dicts("SELECT * FROM adapted_models ORDER BY id")
+
+    def remove_adapted_model(self, model_id: int, path: str | None) -> bool:
+        """Delete a registry row; True when another row still names its folder ``path``."""
+        self.db.execute("DELETE FROM adapted_models WHERE id = ?", [model_id])
+        return bool(
+            path
+            and self.db.execute("SELECT 1 FROM adapted_models WHERE path = ?", [path]).fetchone()
+        )

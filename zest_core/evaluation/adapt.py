@@ -37,7 +37,6 @@ from .adapt_training import (  # noqa: F401 (re-exported)
 from .adapted import (  # noqa: F401 (re-exported: the registry beside the training)
     MANIFEST,
     PREFIX,
-    _row,
     model_folder,
     models,
     models_dir,
@@ -170,10 +169,7 @@ def adapt(
     )
     folder = models_dir(store, directory)
     with store.transaction():
-        found = store.db.execute_returning_dicts(
-            "SELECT * FROM adapted_models WHERE key = ?", [key]
-        )
-        row = found[0] if found else None
+        row = store.adapted_model_by_key(key)
         if row and row["status"] == "complete" and (Path(row["path"]) / "modules.json").is_file():
             return {**row, "reused": True}
         if row and Store.lease_holder(row) and row["lease_pid"] != os.getpid():
@@ -264,7 +260,7 @@ def adapt(
                 },
             )
         raise
-    return {**_row(store, model_id), "reused": False}
+    return {**store.adapted_model(model_id), "reused": False}
 
 
 def describe(row: dict) -> str:

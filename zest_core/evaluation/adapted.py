@@ -27,11 +27,6 @@ def models_dir(store: Store, given: str | os.PathLike | None = None) -> Path:
     return Path(given).expanduser() if given else store.path.parent / "models"
 
 
-def _row(store: Store, model_id: int) -> dict | None:
-    rows = store.db.execute_returning_dicts("SELECT * FROM adapted_models WHERE id = ?", [model_id])
-    return rows[0] if rows else None
-
-
 def parse_ref(spec: str) -> int:
     ref = spec[len(PREFIX) :] if spec.startswith(PREFIX) else spec
     if not ref.strip().isdigit():
@@ -44,7 +39,7 @@ def model_folder(spec: str | int, store: Store | None = None) -> tuple[Path, dic
     clear error for an unknown, unfinished or missing one."""
     model_id = parse_ref(str(spec))
     store = store or Store(_registry["db"])
-    row = _row(store, model_id)
+    row = store.adapted_model(model_id)
     if row is None:
         raise ZestError(f"no adapted model {model_id} in {store.path} (see: zest models)")
     if row["status"] != "complete":
@@ -69,7 +64,7 @@ def adapted_model_folder(spec: str | int) -> Path:
 def models(store: Store) -> list[dict]:
     """Every registered adapted model, oldest first; a ``running`` one whose trainer is gone
     reads ``failed``."""
-    rows = store.db.execute_returning_dicts("SELECT * FROM adapted_models ORDER BY id")
+    rows = store.adapted_models()
     for row in rows:
         if row["status"] == "running" and not Store.lease_holder(row):
             row["status"] = "failed"
@@ -80,19 +75,13 @@ def models(store: Store) -> list[dict]:
 def remove(store: Store, model_id: int) -> dict:
     """Delete a model's registry row and, unless another row shares it, its folder."""
     with store.transaction():
-        row = _row(store, model_id)
+        row = store.adapted_model(model_id)
         if row is None:
             raise ZestError(f"no adapted model {model_id} in {store.path} (see: zest models)")
         holder = Store.lease_holder(row)
         if holder and row["lease_pid"] != os.getpid():
             raise ZestError(f"adapted model {model_id} is being trained by {holder}")
-        store.db.execute("DELETE FROM adapted_models WHERE id = ?", [model_id])
-        shared = (
-            row["path"]
-            and store.db.execute(
-                "SELECT 1 FROM adapted_models WHERE path = ?", [row["path"]]
-            ).fetchone()
-        )
+        shared = store.remove_adapted_model(model_id, row["path"])
     if row["path"] and not shared:
         shutil.rmtree(row["path"], ignore_errors=True)
     return row

@@ -288,18 +288,17 @@ def generate(
     ``on_document``).
     """
     from ..corpus import pipeline
-    from ..corpus.exemplars import read_exemplars, sample
+    from ..corpus.exemplars import read_exemplars
+    from .selection import choose
 
     given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
     if given and all(isinstance(e, Mapping) for e in given):
-        docs = sample(
-            [{"title": e.get("title"), "text": e["text"], "source": "api"} for e in given], k, seed
-        )
+        pool = [{"title": e.get("title"), "text": e["text"], "source": "api"} for e in given]
     else:
-        docs = read_exemplars([str(e) for e in given], k=k, seed=seed)
+        pool = read_exemplars([str(e) for e in given])
     return pipeline.start(
         store or Store(db),
-        exemplars=docs,
+        exemplars=choose(pool, k, seed),
         corpus=corpus,
         generator=generator,
         model=model,

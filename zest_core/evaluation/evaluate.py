@@ -159,14 +159,10 @@ def _result_key(data: BeirDataset, encoder: Encoder, context: Context, identical
 
 
 def _stored_result(store: Store, key: str) -> dict | None:
-    rows = store.db.execute_returning_dicts(
-        "SELECT * FROM eval_results WHERE json_extract(settings, '$.key') = ?"
-        " ORDER BY id DESC LIMIT 1",
-        [key],
-    )
-    if not rows or not (per_query := query_scores(store, rows[0]["id"])):
+    row = store.latest_eval_result(key)
+    if not row or not (per_query := query_scores(store, row["id"])):
         return None
-    return {**rows[0], "per_query": per_query}
+    return {**row, "per_query": per_query}
 
 
 def query_scores(store: Store, result_id: int) -> dict[str, dict[str, float]]:

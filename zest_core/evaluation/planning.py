@@ -15,7 +15,7 @@ from ..corpus.store import Store
 from ..errors import ZestError
 from .beir import load_beir
 from .grid import Arm, Dataset, Grid
-from .selection import dense_embedder, pick
+from .selection import choose
 
 
 def exemplar_pool(dataset: Dataset) -> list[dict]:
@@ -179,13 +179,9 @@ def plan(grid: Grid, store: Store, embed: Callable | None = None) -> list[Job]:
         if key not in chosen:
             if dataset.name not in pools:
                 pools[dataset.name] = exemplar_pool(dataset)
-            pool = pools[dataset.name]
-            if len(pool) <= config["k"] and config["selection"] == "random":
-                chosen[key] = pool  # as zest run: all of them when there are no more than k
-            else:
-                chosen[key] = pick(
-                    pool, config["k"], config["selection"], seed, embed or dense_embedder(store)
-                )
+            chosen[key] = choose(
+                pools[dataset.name], config["k"], seed, config["selection"], embed, store
+            )
         return chosen[key]
 
     jobs = []

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..corpus.runconfig import check_seed
+from ..corpus.runconfig import check_k, check_seed
 from ..errors import ZestError
 
 METHODS = ("random", "diverse", "central")
@@ -40,8 +40,7 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=No
     if method not in METHODS:
         raise ZestError(f"unknown selection method '{method}' (choose from {', '.join(METHODS)})")
     check_seed(seed)
-    if k < 1:
-        raise ZestError(f"--k must be at least 1 (got {k})")
+    check_k(k)
     if len(documents) < k:
         raise ZestError(f"the pool has {len(documents)} documents, fewer than --k {k}")
     if method == "random":
@@ -54,6 +53,21 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=No
             else nearest_centroid(vectors, k)
         )
     return [documents[i] for i in sorted(chosen)]
+
+
+def choose(
+    pool: Sequence[dict], k: int, seed: int = 0, select: str = "random", embed=None, store=None
+) -> list[dict]:
+    """The exemplars a run starts from, chosen alike by ``zest run``, ``generate`` and ``zest
+    experiment``: the whole ``pool`` when it holds no more than ``k``, else ``k`` of it by
+    ``select`` (``pick``; ``random`` is a seeded sample). ``embed`` defaults to the dense
+    encoder, through ``store``'s embedding cache when one is given."""
+    check_k(k)
+    if len(pool) <= k:
+        return list(pool)
+    if embed is None and select != "random":
+        embed = dense_embedder(store)
+    return pick(pool, k, select, seed, embed)
 
 
 def _text(doc: dict) -> str:
@@ -77,4 +91,4 @@ def dense_embedder(store=None, model: str | None = None):
     return embed
 
 
-__all__ = ["METHODS", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]
+__all__ = ["METHODS", "choose", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]

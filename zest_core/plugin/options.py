@@ -10,7 +10,7 @@ and infinities, enforces choices and bounds, and is what ``zest plugins --option
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,12 +46,12 @@ class Option:
             return ZestError(f"option {key} for '{owner}' must be {allowed} (got {given!r})")
 
         value = self._typed(value, refuse)
-        if self.choices is not None and value not in self.choices:
-            raise refuse(_either(self.choices))
-        if (self.min is not None and value < self.min) or (
-            self.max is not None and value > self.max
+        if (
+            (self.choices is not None and value not in self.choices)
+            or (self.min is not None and value < self.min)
+            or (self.max is not None and value > self.max)
         ):
-            raise refuse(self.bounds())
+            raise refuse(self.allowed())
         return value
 
     def _typed(self, value: Any, refuse) -> Any:
@@ -74,13 +74,23 @@ class Option:
             raise refuse("a finite number")
         return value
 
-    def bounds(self) -> str:
-        """The bounds in words ("" when unbounded)."""
-        if self.min is not None and self.max is not None:
-            return f"between {self.min} and {self.max}"
-        if self.min is not None:
-            return f"at least {self.min}"
-        return f"at most {self.max}" if self.max is not None else ""
+    def allowed(self, show: Callable[[Any], str] = str) -> str:
+        """The allowed values in words (``allowed``)."""
+        return allowed(self.choices, self.min, self.max, show)
+
+
+def allowed(choices=None, low=None, high=None, show: Callable[[Any], str] = str) -> str:
+    """Allowed values in words, as errors, ``zest plugins --options`` and the docs' option
+    tables all say them: "a, b or c" (each choice through ``show``), "between 0 and 1",
+    "at least 1", "at most 9", or "" when anything of the type goes."""
+    if choices:
+        listed = [show(c) for c in choices]
+        return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+    if low is not None and high is not None:
+        return f"between {low} and {high}"
+    if low is not None:
+        return f"at least {low}"
+    return f"at most {high}" if high is not None else ""
 
 
 def _a(kind: type) -> str:
@@ -88,11 +98,6 @@ def _a(kind: type) -> str:
         kind, kind.__name__
     )
     return name if kind is bool else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-
-
-def _either(values: Iterable) -> str:
-    listed = [str(v) for v in values]
-    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
 class Configurable:

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder
+from ..textfiles import read_jsonl, read_lines
 
 META = "meta.json"
 STATE = "context.npz"
@@ -46,29 +47,14 @@ def read_records(path: Path) -> Iterator[tuple[str, str]]:
     elif suffix in (".jsonl", ".json", ".ndjson"):
         yield from _jsonl_records(path)
     else:
-        for number, line in _lines(path):
+        for number, line in read_lines(path):
             if line.strip():
                 yield str(number), line.strip()
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open("rb") as file:
-        for number, raw in enumerate(file, 1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ZestError(f"{path}, line {number}: not valid UTF-8") from None
-
-
 def _jsonl_records(path: Path) -> Iterator[tuple[str, str]]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ZestError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+    for number, record in read_jsonl(path):
+        if not isinstance(record.get("text"), str):
             raise ZestError(f"{path}, line {number}: expected an object with a 'text' string")
         yield _record(record, str(number))
 
