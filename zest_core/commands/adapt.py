@@ -13,6 +13,7 @@ from ..errors import ZestError
 from ..evaluation.adapt import Adaptation
 from ..plugin.hookspecs import hookimpl
 from . import db_option
+from .tuning import write_missing_queries
 
 METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT"}
 
@@ -90,7 +91,6 @@ def adapt_(
     command again after a kill: it restarts, or reuses the finished model."""
     from ..evaluation import adapt
     from ..evaluation.encoding import make_encoder
-    from ..evaluation.tuning import missing_queries, version_generator, write_queries
 
     started = time.monotonic()
     options = adapt.check_options(given)
@@ -99,23 +99,7 @@ def adapt_(
     if not store.documents(v["id"]):
         raise ZestError(f"version {v['id']} has no documents to adapt on")
     make_encoder("dense", model)  # the base model exists (no weights loaded yet)
-    todo = len(missing_queries(store, v["id"]))
-    if todo:
-        gen = version_generator(store, v["id"], generator, generator_model)
-        try:
-            with console.progress_bar("writing queries") as bar:
-                task = bar.add_task("queries", total=todo)
-                write_queries(
-                    store,
-                    v["id"],
-                    gen,
-                    seed=query_seed,
-                    templates=templates,
-                    on_query=lambda _: bar.advance(task),
-                )
-        finally:
-            gen.close()
-        click.echo(f"wrote {todo} synthetic queries with {gen.name} ({gen.model_id})")
+    write_missing_queries(store, v["id"], generator, generator_model, query_seed, templates)
     with console.progress_bar("training") as bar:
         task = bar.add_task("steps", total=None)
 

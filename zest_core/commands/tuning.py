@@ -44,27 +44,11 @@ def tune_(
     """Choose encoder settings for corpus VERSION as its context: the generator writes
     one query per document (stored, written once), and the grid point under which each
     query best finds its own document within VERSION is stored for zest eval --tuned."""
-    from ..evaluation.tuning import missing_queries, tune, version_generator, write_queries
+    from ..evaluation.tuning import tune
 
     store = Store(db)
     ref = store.require_complete(version)["id"]
-    todo = len(missing_queries(store, ref))
-    if todo:
-        gen = version_generator(store, ref, generator, generator_model)
-        try:
-            with console.progress_bar("writing queries") as bar:
-                task = bar.add_task("queries", total=todo)
-                write_queries(
-                    store,
-                    ref,
-                    gen,
-                    seed=seed,
-                    templates=templates,
-                    on_query=lambda _: bar.advance(task),
-                )
-        finally:
-            gen.close()
-        click.echo(f"wrote {todo} synthetic queries with {gen.name} ({gen.model_id})")
+    write_missing_queries(store, ref, generator, generator_model, seed, templates)
     with console.progress_bar("searching the grid") as bar:
         task = bar.add_task("grid", total=None)
         result = tune(
@@ -95,6 +79,33 @@ def tune_(
         f" score {result['default_score']:.4f}); stored as tuning {result['id']},"
         f" used by: zest eval --context {ref} --encoder {encoder_name} --tuned"
     )
+
+
+def write_missing_queries(
+    store: Store, version_id: int, generator, generator_model, seed: int, templates
+) -> None:
+    """Write the synthetic queries VERSION still lacks (one per document), with a progress
+    bar, using its own generator unless another is named: for zest tune and zest adapt."""
+    from ..evaluation.tuning import missing_queries, version_generator, write_queries
+
+    todo = len(missing_queries(store, version_id))
+    if not todo:
+        return
+    gen = version_generator(store, version_id, generator, generator_model)
+    try:
+        with console.progress_bar("writing queries") as bar:
+            task = bar.add_task("queries", total=todo)
+            write_queries(
+                store,
+                version_id,
+                gen,
+                seed=seed,
+                templates=templates,
+                on_query=lambda _: bar.advance(task),
+            )
+    finally:
+        gen.close()
+    click.echo(f"wrote {todo} synthetic queries with {gen.name} ({gen.model_id})")
 
 
 @hookimpl
