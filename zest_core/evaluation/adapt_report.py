@@ -56,7 +56,9 @@ def lines(dataset: str, encoder: str, s) -> list[str]:
 
 
 def deltas(s) -> list[tuple[str, Interval]]:
-    """The decomposition as (label, interval) for the plot."""
+    """The decomposition as (label, interval) for the plot (none without adapted arms)."""
+    if not adapted(s):
+        return []
     return [
         (f"{what}: {arm} − {minus}", s.delta(arm, minus)) for what, arm, minus in decomposition(s)
     ]
