@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import clean_exit
 from test_tuning import TOPICS, make_version
+from tiny_model import tiny_model
 
 from zest_core import ZestError
 from zest_core.cli import cli
@@ -27,48 +28,9 @@ FAST = {"epochs": 10, "learning_rate": 3e-3, "batch_size": 4}
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    """A sentence-transformers model of one 32-wide BERT layer, randomly initialised, over a
-    WordPiece vocabulary of the test's own words (built here: no download, and small, so a
-    training step takes milliseconds)."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordPiece
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    words = sorted(
-        {w for pair in TOPICS for text in pair for w in re.findall(r"[a-z]+", text.lower())}
-    )
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {token: i for i, token in enumerate(special + words + [".", ","])}
-    core = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
-    core.normalizer = normalizers.BertNormalizer(lowercase=True)
-    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    core.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        **{f"{name}_token": f"[{name.upper()}]" for name in ("unk", "pad", "cls", "sep", "mask")},
-    )
-    tokenizer.save_pretrained(root / "hf")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.0,  # learns the pairs in fewer steps
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(root / "hf")
-    transformer = Transformer(str(root / "hf"), max_seq_length=64)
-    SentenceTransformer(modules=[transformer, Pooling(32, "mean")]).save(str(root / "st"))
-    return str(root / "st")
+    """The tiny stand-in model (tests/tiny_model.py) over the constructed topics' words."""
+    words = {w for pair in TOPICS for text in pair for w in re.findall(r"[a-z]+", text.lower())}
+    return tiny_model(tmp_path_factory.mktemp("tiny"), words)
 
 
 def paraphrase_version(store, n=20) -> int:

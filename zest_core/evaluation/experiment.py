@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ..corpus.store import Store
 from ..errors import ZestError
+from . import adapt_arms
 from .grid import Grid, show
 from .planning import obtain, plan, subset_version, to_generate
 
@@ -24,7 +25,7 @@ def encoder_label(encoder: dict) -> str:
     label = f"{encoder.get('name', 'hybrid')}{model}" + (f"[{options}]" if options else "")
     if encoder.get("tuned"):
         label += " tuned" + (f" on {encoder['tune_docs']} docs" if encoder.get("tune_docs") else "")
-    return label
+    return label + adapt_arms.label_suffix(encoder)
 
 
 def encoder_settings(encoder: dict) -> dict:
@@ -90,6 +91,8 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         len(grid.datasets)
         * len(grid.encoders)
         * (len(grid.baselines) + len(grid.arms) * len(grid.seeds))
+    ) + len(grid.datasets) * len(grid.seeds) * sum(
+        len(adapt_arms.arms(grid, e)) for e in grid.encoders
     )
     progress.start(to_generate(store, jobs), n_evals)
     for job in jobs:
@@ -147,6 +150,8 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
                         "reused": row["reused"],
                     }
                 )
+            # adapted = true: the model fine-tuned on each synthetic context, and references
+            records += adapt_arms.score(store, grid, dataset, encoder, jobs, progress, note)
     return records
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import ZestError
 from ..plugin import manager as plugins
+from . import adapt_arms
 from .beir import FILES
 from .selection import METHODS
 
@@ -38,7 +39,7 @@ SYNTHETIC = ("synthetic", "other-domain")
 TABLES = {
     "experiment": {"name", "seeds", "contexts", "eval_seed", "report", "notes"},
     "dataset": {"name", "path", "exemplars", "other_domain", "pool"},
-    "encoder": {"name", "model", "options", "tuned", "tune_docs"},
+    "encoder": {"name", "model", "options", "tuned", "tune_docs", "adapted", "adapt"},
     "generation": set(GENERATION_KEYS),
     "ablations": set(GENERATION_KEYS) | {"at"},
 }
@@ -152,6 +153,11 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         raise _fail(path, "[experiment] seeds must be a non-empty list of integers")
     contexts = top.get("contexts", ["none", "generic", "real", "synthetic"])
     baselines, wanted = _contexts(path, contexts, datasets)
+    for e in encoders:  # adapted = true: checked against the contexts it trains on
+        try:
+            adapt_arms.check(e, baselines, wanted)
+        except ZestError as error:
+            raise _fail(path, str(error)) from None
     arms = _arms(path, base, _table(path, data.get("ablations", {}), "ablations"), wanted, datasets)
     name = top.get("name", path.stem)
     target = (

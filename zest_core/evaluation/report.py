@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import adapt_report
 from .stats import Interval, mean_interval, paired_difference
 
 CSV_COLUMNS = (
@@ -104,7 +105,7 @@ def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
     written += _plots(directory, summaries)
     lines = _header(grid, info)
     for (dataset, encoder), summary in summaries.items():
-        lines += _section(dataset, encoder, summary)
+        lines += _section(dataset, encoder, summary) + adapt_report.lines(dataset, encoder, summary)
     for name in dict.fromkeys(d for d, _ in summaries):
         lines += _across_encoders(name, {e: s for (d, e), s in summaries.items() if d == name})
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
@@ -181,7 +182,9 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         if arm and "synthetic" in s.arms:
             d = s.delta("synthetic", arm)
             lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
-    ablations = [a for a, rows in s.arms.items() if rows[0]["axis"] not in (None, "docs", "*")]
+    ablations = [
+        a for a, rows in s.arms.items() if rows[0]["axis"] not in (None, "docs", "*", "adapted")
+    ]
     if ablations and s.reference in s.arms:
         docs = s.arms[s.reference][0]["config"]["docs"]
         lines += [
