@@ -255,7 +255,7 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
 )
 @click.pass_context
 def plugins_command(ctx, show_options):
-    """List loaded plugins, their hooks and versions, and what they provide; make a new one."""
+    """List loaded plugins, their hooks and versions, and what they provide."""
     if ctx.invoked_subcommand is not None:
         return
     if show_options:

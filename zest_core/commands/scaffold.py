@@ -269,8 +269,10 @@ def write_skeleton(name: str, kind: str, folder: Path | None = None) -> tuple[Pa
     help="Folder to write the package into (default: ./zest-NAME); missing or empty.",
 )
 def new(name, kind, folder):
-    """Write a plugin package for NAME: pyproject.toml with its zest entry point, README.md,
-    a working module and tests/test_plugin.py (see docs/plugins/tutorial.md)."""
+    """Write a new plugin package for NAME, ready to install and test.
+
+    It holds pyproject.toml with the zest entry point, README.md, a working module and
+    tests/test_plugin.py (see docs/plugins/tutorial.md)."""
     folder, files = write_skeleton(name, kind, folder)
     click.echo(f"wrote {folder}/: {', '.join(files)}")
     click.echo(f'next: cd {folder} && pip install -e ".[test]" && python -m pytest')
