@@ -103,4 +103,5 @@ def skeleton(name: str, kind: str, path: str, lang: str) -> None:
     """One file of the package ``zest plugins new NAME --kind KIND`` writes, as it writes it."""
     from zest_core.commands.scaffold import skeleton as files
 
-    cog.outl(f"```{lang}\n{files(name, kind)[path].rstrip()}\n```")
+    fence = "````" if lang == "markdown" else "```"  # the README holds ``` blocks itself
+    cog.outl(f"{fence}{lang}\n{files(name, kind)[path].rstrip()}\n{fence}")

@@ -30,7 +30,9 @@ SHIPPED = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["
     "entry-points"
 ]["zest"]
 BLOCK = re.compile(
-    r"(?:<!-- file: (?P<file>\S+) -->\n+)?```(?P<lang>\w*)\n(?P<body>.*?)^```$", re.M | re.S
+    r"(?:<!-- file: (?P<file>\S+) -->\n+)?"
+    r"^(?P<fence>`{3,})(?P<lang>\w*)\n(?P<body>.*?)^(?P=fence)$",
+    re.M | re.S,
 )
 
 

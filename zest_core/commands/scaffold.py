@@ -46,7 +46,7 @@ packages = ["{module}"]
 README = """\
 # {dist}
 
-A [zest](https://pypi.org/project/zest-core/) plugin: the {kind} `{name}`.
+A plugin for zest (the distribution `zest-core`, the command `zest`): the {kind} `{name}`.
 
 ```bash
 pip install -e ".[test]"     # from this folder; zest-core must be installable or installed
