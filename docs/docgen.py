@@ -87,3 +87,11 @@ def source(module: str, *names: str) -> None:
     mod = importlib.import_module(module)
     parts = [inspect.getsource(getattr(mod, name)).rstrip("\n") for name in names]
     cog.outl("```python\n" + "\n\n\n".join(parts) + "\n```")
+
+
+def skeleton(name: str, kind: str, path: str, lang: str) -> None:
+    """One file of the package ``zest plugins new NAME --kind KIND`` writes, as it writes it."""
+    from zest_core.commands.scaffold import skeleton as files
+
+    fence = "````" if lang == "markdown" else "```"  # the README holds ``` blocks itself
+    cog.outl(f"{fence}{lang}\n{files(name, kind)[path].rstrip()}\n{fence}")

@@ -233,7 +233,7 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
     )
 
 
-@cli.command(name="plugins")
+@cli.group(name="plugins", cls=ZestGroup, invoke_without_command=True)
 @click.option(
     "--options",
     "show_options",
@@ -241,8 +241,11 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
     help="List every option of every generator, filter and encoder, with its type,"
     " default, allowed values and help.",
 )
-def plugins_command(show_options):
+@click.pass_context
+def plugins_command(ctx, show_options):
     """List loaded plugins, their hooks and versions, and what they provide."""
+    if ctx.invoked_subcommand is not None:
+        return
     if show_options:
         table = Table("kind", "plugin", "option", "type", "default", "allowed", "help")
         for row in plugins.option_rows():

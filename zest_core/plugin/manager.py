@@ -32,6 +32,7 @@ CORE_PLUGINS = (
     "zest_core.commands.tuning",
     "zest_core.commands.doctor",
     "zest_core.commands.adapt",
+    "zest_core.commands.scaffold",
 )
 
 pm = pluggy.PluginManager("zest")
