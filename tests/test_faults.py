@@ -330,13 +330,17 @@ def test_a_second_writer_is_refused_naming_the_holder(base, tmp_path):
         )[0][0]:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
+        # the writer is the worker that the `zest` process supervises (zest_core/supervisor.py)
+        writer = sql(db, "SELECT lease_pid FROM versions WHERE id = 3")[0][0]
+        assert os.getpid() != writer != proc.pid
+        assert open(f"/proc/{writer}/stat").read().rsplit(")", 1)[1].split()[1] == str(proc.pid)
         for args in (["run", "--resume", 3], ["corpora", "rm", 3, "-y"]):
             done = subprocess.run(
                 fake_cli(*args, "--db", db), capture_output=True, text=True, timeout=60
             )
             assert done.returncode == 1
             assert done.stderr.strip().splitlines() == [
-                f"Error: version 3 is being written by pid {proc.pid} on {os.uname().nodename};"
+                f"Error: version 3 is being written by pid {writer} on {os.uname().nodename};"
                 f" cannot {'resume' if args[0] == 'run' else 'remove'} it until that process"
                 " ends"
             ]
