@@ -136,6 +136,36 @@ def test_no_module_is_long_without_saying_why():
     assert not long, long
 
 
+# Only these modules run SQL on ``store.db``; everywhere else asks ``Store`` (or a cache) by name,
+# so the store's transactions and schema stay in one place.
+SQL_MODULES = {"zest_core/corpus/store.py", "zest_core/corpus/migrations.py",
+               "zest_core/corpus/caches.py"}  # fmt: skip
+
+
+def test_raw_sql_on_the_store_stays_in_the_corpus_layer():
+    """``.db.execute``, ``execute_returning_dicts`` and ``.db[table]`` only where SQL lives."""
+    raw = []
+    for path in _python_files("zest_core", "plugins", "examples"):
+        name = path.relative_to(ROOT).as_posix()
+        if name in SQL_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            attr = isinstance(node, ast.Attribute)
+            on_db = isinstance(node, ast.Attribute | ast.Subscript) and _is_db(node.value)
+            if (attr and node.attr == "execute_returning_dicts") or (
+                on_db and (not attr or node.attr in ("execute", "executescript", "query"))
+            ):
+                raw.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+    assert not raw, "raw SQL outside corpus/store.py, migrations.py, caches.py:\n" + "\n".join(raw)
+
+
+def _is_db(node: ast.AST) -> bool:
+    # ``x.db`` (store.db, self.store.db) or a bare ``db``
+    return (isinstance(node, ast.Attribute) and node.attr == "db") or (
+        isinstance(node, ast.Name) and node.id == "db"
+    )
+
+
 def test_the_core_does_not_probe_plugin_objects():
     """What the core calls on a plugin is declared on its base class (with a default where
     it is optional), so the core calls it instead of asking ``hasattr``."""

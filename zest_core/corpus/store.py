@@ -739,3 +739,92 @@ class Store:
             path
             and self.db.execute("SELECT 1 FROM adapted_models WHERE path = ?", [path]).fetchone()
         )
+
+    def add_adapted_model(self, fields: dict) -> int:
+        """A new adapted_models row; its id."""
+        with self.transaction():
+            return self.db["adapted_models"].insert(fields).last_pk
+
+    def update_adapted_model(self, model_id: int, fields: dict) -> None:
+        """Set ``fields`` on one adapted_models row."""
+        with self.transaction():
+            self.db["adapted_models"].update(model_id, fields)
+
+    def add_eval_result(self, result: dict, per_query: dict[str, dict]) -> int:
+        """An eval_results row and its per-query scores, in one transaction; its id."""
+        with self.transaction():
+            result_id = self.db["eval_results"].insert(result).last_pk
+            self.db["eval_query_scores"].insert_all(
+                {"result_id": result_id, "query_id": q, **s} for q, s in per_query.items()
+            )
+            return result_id
+
+    def query_scores(self, result_id: int) -> list[dict]:
+        """The eval_query_scores rows of one result."""
+        return list(self.db["eval_query_scores"].rows_where("result_id = ?", [result_id]))
+
+    # synthetic queries and tunings (written by zest_core/evaluation) -----------------------
+    def missing_queries(self, version_id: int) -> list[dict]:
+        """The version's documents (with ``anchor``) that have no stored query yet."""
+        return self.db.execute_returning_dicts(
+            """SELECT documents.*, anchors.text AS anchor FROM documents
+           LEFT JOIN anchors ON anchors.id = documents.anchor_id
+           LEFT JOIN synthetic_queries q ON q.document_id = documents.id
+           WHERE documents.version_id = ? AND q.id IS NULL ORDER BY documents.ordinal""",
+            [version_id],
+        )
+
+    def same_query(self, doc: dict, template_hash: str, generator: str, model, seeds) -> list[dict]:
+        """A query written for this text at this plan position the same way (at most one)."""
+        return self.db.execute_returning_dicts(
+            f"""SELECT q.* FROM synthetic_queries q JOIN documents d ON d.id = q.document_id
+                WHERE d.content_hash = ? AND d.ordinal = ? AND q.template_hash = ?
+                AND q.generator = ? AND q.model = ? AND q.seed IN ({",".join("?" * len(seeds))})
+                LIMIT 1""",
+            [doc["content_hash"], doc["ordinal"], template_hash, generator, model, *seeds],
+        )
+
+    def add_query(self, row: dict) -> None:
+        """Store one synthetic query."""
+        with self.transaction():
+            self.db["synthetic_queries"].insert(row)
+
+    def stored_queries(self, version_id: int) -> dict[int, str]:
+        """Document id -> its usable (non-empty) synthetic query."""
+        return dict(
+            self.db.execute(
+                """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
+               ON d.id = q.document_id WHERE d.version_id = ? AND q.text != ''""",
+                [version_id],
+            ).fetchall()
+        )
+
+    def add_tuning(self, row: dict) -> int:
+        """A new tunings row; its id."""
+        with self.transaction():
+            return self.db["tunings"].insert(row).last_pk
+
+    def latest_tuning(self, version_id: int, encoder: str, base: str) -> str | None:
+        """The ``settings`` JSON of the newest tuning for these, or None."""
+        row = self.db.execute(
+            """SELECT settings FROM tunings WHERE version_id = ? AND encoder = ? AND base = ?
+           ORDER BY id DESC LIMIT 1""",
+            [version_id, encoder, base],
+        ).fetchone()
+        return row and row[0]
+
+    # run lookups (zest_core/evaluation/planning.py) ---------------------------------------
+    def run_versions(self) -> list[dict]:
+        """Every run version's ``id``, ``status`` and ``resolved``, oldest first."""
+        return self.db.execute_returning_dicts(
+            "SELECT id, status, resolved FROM versions WHERE kind = 'run' ORDER BY id"
+        )
+
+    def stored_subset(self, parent_id: int, n: int) -> int | None:
+        """The oldest complete subset version of ``parent_id`` with ``n`` documents."""
+        row = self.db.execute(
+            "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ?"
+            " AND status = 'complete' AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1",
+            [parent_id, n],
+        ).fetchone()
+        return row and row[0]

@@ -192,10 +192,10 @@ def adapt(
             **process_lease(),
         }
         if row:
-            store.db["adapted_models"].update(row["id"], fields)
+            store.update_adapted_model(row["id"], fields)
             model_id = row["id"]
         else:
-            model_id = store.db["adapted_models"].insert(fields).last_pk
+            model_id = store.add_adapted_model(fields)
     started = time.monotonic()
     partial = folder / f".partial-{key[:16]}"
     try:
@@ -232,33 +232,31 @@ def adapt(
                 shutil.rmtree(final)
         if partial.exists():
             partial.rename(final)
-        with store.transaction():
-            store.db["adapted_models"].update(
-                model_id,
-                {
-                    "status": "complete",
-                    "path": str(final.resolve()),
-                    "fingerprint": weights,
-                    "training_loss": loss,
-                    "pairs": len(rows),
-                    "counts": json.dumps(counts, sort_keys=True),
-                    "wall_seconds": seconds,
-                    "finished": now(),
-                    "lease_pid": None,
-                },
-            )
+        store.update_adapted_model(
+            model_id,
+            {
+                "status": "complete",
+                "path": str(final.resolve()),
+                "fingerprint": weights,
+                "training_loss": loss,
+                "pairs": len(rows),
+                "counts": json.dumps(counts, sort_keys=True),
+                "wall_seconds": seconds,
+                "finished": now(),
+                "lease_pid": None,
+            },
+        )
     except BaseException as e:
         shutil.rmtree(partial, ignore_errors=True)
-        with store.transaction():
-            store.db["adapted_models"].update(
-                model_id,
-                {
-                    "status": "failed",
-                    "error": str(e) or type(e).__name__,
-                    "finished": now(),
-                    "lease_pid": None,
-                },
-            )
+        store.update_adapted_model(
+            model_id,
+            {
+                "status": "failed",
+                "error": str(e) or type(e).__name__,
+                "finished": now(),
+                "lease_pid": None,
+            },
+        )
         raise
     return {**store.adapted_model(model_id), "reused": False}
 

@@ -23,13 +23,7 @@ def _target(doc: dict) -> str:
 
 def stored_queries(store: Store, version_id: int) -> dict[int, str]:
     """Document id -> its usable synthetic query."""
-    return dict(
-        store.db.execute(
-            """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
-               ON d.id = q.document_id WHERE d.version_id = ? AND q.text != ''""",
-            [version_id],
-        ).fetchall()
-    )
+    return store.stored_queries(version_id)
 
 
 def training_pairs(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..corpus.caches import ContextCache, EmbeddingCache
 from ..corpus.store import Store, now
 from ..errors import ZestError
 from ..plugin.encoder import Encoder, State
@@ -99,22 +100,20 @@ def context_state(store: Store, encoder: Encoder, context: Context) -> tuple[Sta
         return None, False
     settings = encoder.settings()
     key = digest([context.key, encoder.name, settings])
-    row = store.db.execute("SELECT data FROM context_cache WHERE key = ?", [key]).fetchone()
-    if row:
-        return _unpack(row[0]), True
+    cache = ContextCache(store)
+    if (data := cache.get(key)) is not None:
+        return _unpack(data), True
     state = encoder.derive(list(context.documents))
-    with store.transaction():
-        store.db["context_cache"].insert(
-            {
-                "key": key,
-                "encoder": encoder.name,
-                "settings": json.dumps(settings, sort_keys=True),
-                "context": context.label,
-                "created": now(),
-                "data": _pack(state),
-            },
-            replace=True,
-        )
+    cache.put(
+        {
+            "key": key,
+            "encoder": encoder.name,
+            "settings": json.dumps(settings, sort_keys=True),
+            "context": context.label,
+            "created": now(),
+            "data": _pack(state),
+        }
+    )
     return state, False
 
 
@@ -145,43 +144,34 @@ def document_vectors(
     if (vectors := _cached_vectors(store, key)) is not None:
         return vectors, True
     vectors = np.ascontiguousarray(encoder.embed_documents(list(texts)), dtype=np.float32)
-    with store.transaction():
-        store.db.execute("DELETE FROM embedding_chunks WHERE key = ?", [key])
-        store.db["embedding_cache"].insert(
-            {
-                "key": key,
-                "dataset": dataset,
-                "model": json.dumps(model, sort_keys=True),
-                "count": vectors.shape[0],
-                "dim": vectors.shape[1],
-                "created": now(),
-                "data": None,
-            },
-            replace=True,
-        )
-        store.db["embedding_chunks"].insert_all(
-            (
-                {"key": key, "chunk": i, "data": vectors[start : start + CHUNK_ROWS].tobytes()}
-                for i, start in enumerate(range(0, len(vectors), CHUNK_ROWS))
-            ),
-            replace=True,
-        )
+    EmbeddingCache(store).put(
+        {
+            "key": key,
+            "dataset": dataset,
+            "model": json.dumps(model, sort_keys=True),
+            "count": vectors.shape[0],
+            "dim": vectors.shape[1],
+            "created": now(),
+            "data": None,
+        },
+        (
+            vectors[start : start + CHUNK_ROWS].tobytes()
+            for start in range(0, len(vectors), CHUNK_ROWS)
+        ),
+    )
     return vectors, False
 
 
 def _cached_vectors(store: Store, key: str) -> np.ndarray | None:
-    row = store.db.execute(
-        "SELECT count, dim, data FROM embedding_cache WHERE key = ?", [key]
-    ).fetchone()
+    cache = EmbeddingCache(store)
+    row = cache.entry(key)
     if not row:
         return None
     count, dim, blob = row
     if blob is not None:  # written before migration m006: one blob
         return np.frombuffer(blob, dtype=np.float32).reshape(count, dim)
     vectors, filled = np.empty((count, dim), dtype=np.float32), 0
-    for (chunk,) in store.db.execute(
-        "SELECT data FROM embedding_chunks WHERE key = ? ORDER BY chunk", [key]
-    ):
+    for chunk in cache.chunks(key):
         part = np.frombuffer(chunk, dtype=np.float32).reshape(-1, dim)
         vectors[filled : filled + len(part)] = part
         filled += len(part)

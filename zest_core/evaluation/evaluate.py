@@ -169,7 +169,7 @@ def query_scores(store: Store, result_id: int) -> dict[str, dict[str, float]]:
     """Per-query nDCG@10 and Recall@100 of one stored result (empty for older results)."""
     return {
         r["query_id"]: {"ndcg_at_10": r["ndcg_at_10"], "recall_at_100": r["recall_at_100"]}
-        for r in store.db["eval_query_scores"].rows_where("result_id = ?", [result_id])
+        for r in store.query_scores(result_id)
     }
 
 
@@ -294,26 +294,19 @@ def _score(
         "seconds": time.monotonic() - started,
     }
     # the result and its per-query scores in one transaction: a kill leaves both or neither
-    with store.transaction():
-        row["id"] = (
-            store.db["eval_results"]
-            .insert(
-                {
-                    "created": now(),
-                    "dataset": data.name,
-                    "encoder": encoder.name,
-                    "context": context.label,
-                    "settings": json.dumps(settings, sort_keys=True),
-                    "ndcg_at_10": row["ndcg_at_10"],
-                    "recall_at_100": row["recall_at_100"],
-                    "metrics": json.dumps(scores, sort_keys=True, default=str),
-                }
-            )
-            .last_pk
-        )
-        store.db["eval_query_scores"].insert_all(
-            {"result_id": row["id"], "query_id": q, **s} for q, s in task.per_query.items()
-        )
+    row["id"] = store.add_eval_result(
+        {
+            "created": now(),
+            "dataset": data.name,
+            "encoder": encoder.name,
+            "context": context.label,
+            "settings": json.dumps(settings, sort_keys=True),
+            "ndcg_at_10": row["ndcg_at_10"],
+            "recall_at_100": row["recall_at_100"],
+            "metrics": json.dumps(scores, sort_keys=True, default=str),
+        },
+        task.per_query,
+    )
     return row
 
 

@@ -66,9 +66,7 @@ def find_run(store: Store, config: dict, seed: int, exemplars: list[dict]) -> di
     wanted = runconfig.resolve_config(_run_config(config, seed), exemplars)
     key = _exemplar_key(exemplars)
     found = None
-    for row in store.db.execute_returning_dicts(
-        "SELECT id, status, resolved FROM versions WHERE kind = 'run' ORDER BY id"
-    ):
+    for row in store.run_versions():
         stored = json.loads(row["resolved"] or "{}")  # "loaded" facts: stored only, not compared
         if any(stored.get(k) != v for k, v in wanted.items()):
             continue
@@ -97,20 +95,11 @@ def balanced_subset(documents: list[dict], n: int) -> list[dict]:
     return sorted(picked, key=lambda d: d["ordinal"])
 
 
-def _stored_subset(store: Store, parent_id: int, n: int) -> int | None:
-    row = store.db.execute(
-        "SELECT id FROM versions WHERE kind = 'subset' AND parent_id = ? AND status = 'complete'"
-        " AND json_extract(config, '$.n_docs') = ? ORDER BY id LIMIT 1",
-        [parent_id, n],
-    ).fetchone()
-    return row and row[0]
-
-
 def subset_version(store: Store, parent_id: int, n: int) -> int:
     """The complete J'=``n`` balanced subset of ``parent_id``, made once, in one transaction
     (a kill leaves it whole or absent). Its documents are renumbered 0..n-1 as a plan of n;
     the parent's ordinals are in its config, the parent is its lineage."""
-    if found := _stored_subset(store, parent_id, n):
+    if found := store.stored_subset(parent_id, n):
         return found  # the usual case on a rerun: no write lock taken
     parent = store.require_complete(parent_id)
     keep = balanced_subset(store.documents(parent_id), n)
@@ -122,7 +111,7 @@ def subset_version(store: Store, parent_id: int, n: int) -> int:
     }
     with store.transaction():
         # again under the write lock: a concurrent experiment may have made it meanwhile
-        if found := _stored_subset(store, parent_id, n):
+        if found := store.stored_subset(parent_id, n):
             return found
         child = store.create_version(
             parent["corpus"],

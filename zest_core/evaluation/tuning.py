@@ -62,13 +62,7 @@ def clean_query(text: str) -> str:
 
 def missing_queries(store: Store, version_id: int) -> list[dict]:
     """The version's documents that have no stored query yet."""
-    return store.db.execute_returning_dicts(
-        """SELECT documents.*, anchors.text AS anchor FROM documents
-           LEFT JOIN anchors ON anchors.id = documents.anchor_id
-           LEFT JOIN synthetic_queries q ON q.document_id = documents.id
-           WHERE documents.version_id = ? AND q.id IS NULL ORDER BY documents.ordinal""",
-        [version_id],
-    )
+    return store.missing_queries(version_id)
 
 
 def write_queries(
@@ -92,25 +86,11 @@ def write_queries(
     todo = {doc["id"]: doc for doc in missing_queries(store, version["id"])}
     for doc in list(todo.values()):
         seeds = [derive_seed(seed, "query", doc["ordinal"], a) for a in range(attempts)]
-        same = store.db.execute_returning_dicts(
-            f"""SELECT q.* FROM synthetic_queries q JOIN documents d ON d.id = q.document_id
-                WHERE d.content_hash = ? AND d.ordinal = ? AND q.template_hash = ?
-                AND q.generator = ? AND q.model = ? AND q.seed IN ({",".join("?" * attempts)})
-                LIMIT 1""",
-            [
-                doc["content_hash"],
-                doc["ordinal"],
-                template_hash,
-                generator.name,
-                generator.model_id,
-                *seeds,
-            ],
-        )
+        same = store.same_query(doc, template_hash, generator.name, generator.model_id, seeds)
         if same:
             row = {**same[0], "document_id": doc["id"], "created": now()}
             del row["id"]
-            with store.transaction():
-                store.db["synthetic_queries"].insert(row)
+            store.add_query(row)
             del todo[doc["id"]]
     spent = {doc_id: [0, 0] for doc_id in todo}
     for attempt in range(attempts):
@@ -137,8 +117,7 @@ def write_queries(
                 "template_hash": template_hash,
                 "created": now(),
             }
-            with store.transaction():
-                store.db["synthetic_queries"].insert(row)
+            store.add_query(row)
             del todo[request.key]
             if on_query:
                 on_query(row)
@@ -219,13 +198,7 @@ def tune(
             f"version {version['id']} has {len(docs)} documents; tuning needs at"
             f" least {MIN_DOCUMENTS} to tell settings apart"
         )
-    queries = dict(
-        store.db.execute(
-            """SELECT q.document_id, q.text FROM synthetic_queries q JOIN documents d
-           ON d.id = q.document_id WHERE d.version_id = ? AND q.text != ''""",
-            [version["id"]],
-        ).fetchall()
-    )
+    queries = store.stored_queries(version["id"])
     if not queries:
         raise ZestError(
             f"version {version['id']} has no synthetic query to tune on (the"
@@ -247,25 +220,20 @@ def tune(
     best = points[0]
     default_score = next(p["score"] for p in points if all(p[k] == defaults[k] for k in grid))
     chosen = {key: best[key] for key in grid}
-    with store.transaction():
-        tuning_id = (
-            store.db["tunings"]
-            .insert(
-                {
-                    "version_id": version["id"],
-                    "encoder": encoder_name,
-                    "base": json.dumps(base, sort_keys=True),
-                    "settings": json.dumps(chosen),
-                    "metric": metric,
-                    "score": best["score"],
-                    "default_score": default_score,
-                    "queries": len(queries),
-                    "grid": json.dumps(points),
-                    "created": now(),
-                }
-            )
-            .last_pk
-        )
+    tuning_id = store.add_tuning(
+        {
+            "version_id": version["id"],
+            "encoder": encoder_name,
+            "base": json.dumps(base, sort_keys=True),
+            "settings": json.dumps(chosen),
+            "metric": metric,
+            "score": best["score"],
+            "default_score": default_score,
+            "queries": len(queries),
+            "grid": json.dumps(points),
+            "created": now(),
+        }
+    )
     return {
         "id": tuning_id,
         "version": version["id"],
@@ -324,18 +292,14 @@ def tuned_options(store: Store, ref: int | str, encoder_name: str, settings: dic
     version = store.version(ref)
     grid = GRIDS.get(encoder_name, {})
     base = json.dumps(_base(settings, grid), sort_keys=True)
-    row = store.db.execute(
-        """SELECT settings FROM tunings WHERE version_id = ? AND encoder = ? AND base = ?
-           ORDER BY id DESC LIMIT 1""",
-        [version["id"], encoder_name, base],
-    ).fetchone()
-    if row is None:
+    stored = store.latest_tuning(version["id"], encoder_name, base)
+    if stored is None:
         raise ZestError(
             f"version {version['id']} has no {encoder_name} tuning with these"
             f" settings; run: zest tune {version['id']} --encoder {encoder_name}"
             f" (with the same -o/--model)"
         )
-    return json.loads(row[0])
+    return json.loads(stored)
 
 
 def tuned_groups(
