@@ -6,7 +6,6 @@ cache directory, which the generator tests share through XDG_CACHE_HOME.
 
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -190,35 +189,22 @@ def test_generator_option_uses_the_cached_copy_and_records_it(built, cache):
     assert len(files) == 2 and not any(".part" in f for f in files)
 
 
-def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templates):
-    db = tmp_path / "z.db"
-    done = subprocess.run(
-        fake_cli(
-            "run",
-            "--exemplars",
-            CORPORA[0],
-            "--exemplars",
-            CORPORA[1],
-            "--k",
-            10,
-            "--anchors",
-            1,
-            "--docs",
-            2,
-            "--templates",
-            short_templates,
-            "--db",
-            db,
-            "-o",
-            "vocab=trimmed",
-            "-o",
-            "workers=1",
-        ),
+def tiny_run(db, templates, *args):
+    """A real two-document ``zest run`` (one anchor, one worker) with the given exemplars and
+    options."""
+    return subprocess.run(
+        fake_cli("run", *args, "--anchors", 1, "--docs", 2, "--templates", templates)
+        + [str(a) for a in ("--db", db, "-o", "workers=1")],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ},
     )
+
+
+def test_zest_run_with_a_trimmed_vocabulary(built, cache, tmp_path, short_templates):
+    db = tmp_path / "z.db"
+    english = ["--exemplars", CORPORA[0], "--exemplars", CORPORA[1], "--k", 10]
+    done = tiny_run(db, short_templates, *english, "-o", "vocab=trimmed")
     assert done.returncode == 0, done.stderr
     from zest_core.corpus.store import Store
 
@@ -245,26 +231,7 @@ def test_the_default_vocabulary_follows_the_exemplars_language(
         path.write_text("".join(json.dumps(e) + "\n" for e in GERMAN), encoding="utf-8")
         exemplars = ["--exemplars", path]
     db = tmp_path / "z.db"
-    done = subprocess.run(
-        fake_cli(
-            "run",
-            *exemplars,
-            "--anchors",
-            1,
-            "--docs",
-            2,
-            "--templates",
-            short_templates,
-            "--db",
-            db,
-            "-o",
-            "workers=1",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ},
-    )
+    done = tiny_run(db, short_templates, *exemplars)
     assert done.returncode == 0, done.stderr
     vocab = "trimmed" if language == "english" else "full"
     chosen = [line for line in done.stderr.splitlines() if "vocab auto" in line]
