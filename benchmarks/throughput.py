@@ -18,6 +18,12 @@ prefix) included.
 
     python benchmarks/throughput.py              # 64 documents at the templates' 256 tokens
     python benchmarks/throughput.py --quick      # 8 documents of at most 64 tokens: a check
+    python benchmarks/throughput.py --default-only --try loop_ngram=20 \
+        --try loop_ngram=20,end_after=192        # levers against the default, one run
+
+``--try OPTIONS`` adds a row: the default with these generator options (``key=value`` pairs,
+comma-separated); ``--default-only`` leaves out the two full-vocabulary rows, and the ratio
+column is then against batched default.
 """
 
 import argparse
@@ -78,6 +84,16 @@ def measure(label: str, options: dict, requests, exemplars: list[dict]) -> dict:
     }
 
 
+def parse_options(text: str) -> dict:
+    """``loop_ngram=20,end_after=192`` as the generator's typed options."""
+    given = dict(pair.split("=", 1) for pair in text.split(",") if pair)
+    options = LlamaCppGenerator.options
+    unknown = set(given) - set(options)
+    if unknown:
+        raise SystemExit(f"unknown llama-cpp options: {', '.join(sorted(unknown))}")
+    return {key: options[key].type(value) for key, value in given.items()}
+
+
 def machine() -> str:
     cpu = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
@@ -98,7 +114,20 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="8 documents of at most 64 tokens (a check)"
     )
+    parser.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="a row more: the default with these options, e.g. loop_ngram=20,end_after=192",
+    )
+    parser.add_argument(
+        "--default-only", action="store_true", help="leave out the full-vocabulary rows"
+    )
     args = parser.parse_args()
+    configs = [c for c in CONFIGS if not args.default_only or not c[1]]
+    configs += [(f"+ {text}", parse_options(text)) for text in args.tries]
     if args.quick:
         args.docs, args.anchors, args.max_tokens = 8, 4, args.max_tokens or 64
     requests = plan(args.docs, args.anchors, args.seed, args.max_tokens)
@@ -110,20 +139,23 @@ def main() -> None:
         f" {', '.join(DEFAULT_FILTERS)} with default options",
         flush=True,
     )
-    rows = [measure(label, options, requests, exemplars) for label, options in CONFIGS]
+    rows = [measure(label, options, requests, exemplars) for label, options in configs]
     base = rows[0]["tokens"] / rows[0]["elapsed"]
+    width = max(16, *(len(label) for label, _ in configs))
+    ratio = "x def" if args.default_only else "x seq"
     header = (
-        f"| {'run':<16} | vocab   | batch | setup s | wall s | tokens/s | x seq |"
-        " docs/min | kept | kept docs/min |"
+        f"| {'run':<{width}} | vocab   | batch | setup s | wall s | tokens/s | {ratio} |"
+        " tokens/doc | docs/min | kept | kept docs/min |"
     )
     print("\n" + header)
     print("".join(c if c == "|" else "-" for c in header))
     for r in rows:
         minutes = r["elapsed"] / 60
         print(
-            f"| {r['label']:<16} | {r['vocab']:<7} | {r['batch']:>5} | {r['setup']:7.1f} |"
+            f"| {r['label']:<{width}} | {r['vocab']:<7} | {r['batch']:>5} | {r['setup']:7.1f} |"
             f" {r['elapsed']:6.1f} | {r['tokens'] / r['elapsed']:8.1f} |"
-            f" {r['tokens'] / r['elapsed'] / base:5.2f} | {r['docs'] / minutes:8.1f} |"
+            f" {r['tokens'] / r['elapsed'] / base:5.2f} | {r['tokens'] / r['docs']:10.0f} |"
+            f" {r['docs'] / minutes:8.1f} |"
             f" {r['kept']:4d} | {r['kept'] / minutes:13.1f} |"
         )
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")

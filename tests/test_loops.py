@@ -1,11 +1,13 @@
-"""The n-gram loop check: unit behaviour, and the real model stopped inside both decode loops."""
+"""The n-gram loop check and the sentence stop (``end_after``): unit behaviour, and the real
+model stopped inside both decode loops."""
 
+import dataclasses
 import json
 
 import pytest
-from conftest import BEIR
+from conftest import BEIR, SCIFACT_EXEMPLARS
 
-from zest_core.plugin.loops import LoopCheck, last_sentence_end, loop_cut
+from zest_core.plugin.loops import LoopCheck, last_sentence_end, loop_cut, starts_sentence
 
 
 def feed(check: LoopCheck, items) -> int | None:
@@ -58,6 +60,22 @@ def test_a_cut_text_ends_at_its_last_full_sentence():
     )
     assert last_sentence_end("no sentence end here") == "no sentence end here"
     assert last_sentence_end("Version 2.1 of the tool") == "Version 2.1 of the tool"
+
+
+@pytest.mark.parametrize(
+    "before,piece,starts",
+    [
+        (b"The mice died.", b" The", True),
+        (b'He said "no."', b"\n", True),
+        (b"(see Table 2.)", b" Cells", True),
+        (b"The rate was 3.", b"5", False),  # a decimal: no white space after the stop
+        (b"The rate was 3.", b"%", False),
+        (b"The mice died", b" and", False),
+        (b"", b" The", False),
+    ],
+)
+def test_a_new_sentence_starts_at_white_space_after_a_stop(before, piece, starts):
+    assert starts_sentence(before, piece) is starts
 
 
 @pytest.mark.parametrize("ngram,repeats", [(0, 3), (4, 1)])
@@ -119,3 +137,31 @@ def _prose_request():
 
     prompt = "Title: Vitamin D and bone density in older adults\nText:"
     return Request(key=1, prompt=prompt, max_tokens=120, temperature=0.8, seed=3, stop=("\n\n",))
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("batch_size", [1, 4], ids=["sequential", "batched"])
+def test_real_model_end_after_stops_at_the_next_sentence_end(gemma, batch_size):
+    """The same seeded text, cut at the first sentence end past ``end_after`` tokens."""
+    from zest_core.corpus.exemplars import read_exemplars
+    from zest_core.plugin import manager as plugins
+
+    strategy = plugins.get_anchor_strategy("hierarchical")()
+    exemplars = read_exemplars([str(SCIFACT_EXEMPLARS)])
+    request = strategy.document_request(exemplars, "Vitamin D and bone density", 0, seed=5)
+    request = dataclasses.replace(request, max_tokens=120)  # an abstract: it runs that far
+    runs = {}
+    for end_after in (0, 24):
+        gen = gemma(batch_size=batch_size, workers=1, end_after=end_after)
+        try:
+            [(_, runs[end_after])] = list(gen.complete_many([request]))
+        finally:
+            gen.close()
+    free, ended = runs[0], runs[24]
+    assert free.completion_tokens > ended.completion_tokens  # it would have run on
+    assert ended.finish_reason == "sentence"
+    assert ended.completion_tokens >= 24
+    assert free.text.startswith(ended.text) and ended.text.rstrip()[-1] in ".!?\"')]"
+    # ...at the first sentence end it came to once 24 tokens were written, not a later one
+    later = free.text[len(ended.text) :]
+    assert later[:1].isspace() and len(later.strip()) > 0

@@ -52,6 +52,7 @@ _LAZY = {
     "standardise": "plugin.encoder",
     "LoopCheck": "plugin.loops",  # stopping a text that repeats itself
     "last_sentence_end": "plugin.loops",
+    "starts_sentence": "plugin.loops",
     "default_gguf": "plugin.models",  # the default generator model file
     "get_encoder": "plugin.manager",  # an installed encoder class, by name
     "adapted_model_folder": "evaluation.adapted",  # the folder of a model `zest adapt` made
@@ -99,6 +100,7 @@ __all__ = [
     "ngrams",
     "require",
     "standardise",
+    "starts_sentence",
     "stderr",
     "title",
     "words",

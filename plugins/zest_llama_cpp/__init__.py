@@ -22,6 +22,7 @@ from zest_core import (
     default_gguf,
     hookimpl,
     last_sentence_end,
+    starts_sentence,
     stderr,
 )
 
@@ -116,6 +117,14 @@ class LlamaCppGenerator(Generator):
             min=0,
         ),
         "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
+        "end_after": Option(
+            0,
+            int,
+            "Once a document has this many tokens, end it where its next sentence ends"
+            " (finish reason sentence) instead of running on to the token limit, past which"
+            " the quality filter drops it as truncated; 0: off (docs/generators.md#end_after).",
+            min=0,
+        ),
         "extra_buffers": Option(
             "auto",
             str,
@@ -212,6 +221,7 @@ class LlamaCppGenerator(Generator):
                             top_k=self.options["top_k"],
                             repeat_penalty=self.options["repeat_penalty"],
                             loop=self._loop_check,
+                            end_after=self.options["end_after"],
                         )
                     )
                 return decoders
@@ -240,8 +250,8 @@ class LlamaCppGenerator(Generator):
             stop=list(request.stop) or None,
             repeat_penalty=self.options["repeat_penalty"],
         )
-        watch = _LoopWatch(self._loop_check()) if self.options["loop_ngram"] else None
-        if watch:
+        watch = _Watch(self.llm, self._loop_check(), self.options["end_after"])
+        if watch.active:
             from llama_cpp import StoppingCriteriaList
 
             args["stopping_criteria"] = StoppingCriteriaList([watch])
@@ -255,13 +265,17 @@ class LlamaCppGenerator(Generator):
             text = out["choices"][0]["text"]
         usage = out["usage"]
         finish = out["choices"][0]["finish_reason"] or "stop"
-        if watch and watch.check.cut is not None:
+        if watch.check and watch.check.cut is not None:
             text = last_sentence_end(
                 self.llm.detokenize(watch.check.items[: watch.check.cut]).decode(
                     "utf-8", errors="ignore"
                 )
             )
             finish = "loop"
+        elif watch.sentence:
+            # The criterion saw the token that starts the next sentence, and that token is
+            # part of the text; the batched decoder stops before it.
+            text, finish = last_sentence_end(text), "sentence"
         return Completion(
             text=text,
             prompt_tokens=usage["prompt_tokens"],
@@ -333,19 +347,33 @@ def auto_vocab(exemplars: list[dict]) -> tuple[str, str]:
     )
 
 
-class _LoopWatch:
-    """A llama-cpp-python stopping criterion around a LoopCheck.
+class _Watch:
+    """A llama-cpp-python stopping criterion: the loop check, and the sentence end past
+    ``end_after`` tokens, decided as the batched decoder decides them.
 
     It is called with every token evaluated so far (prompt included, the newest sample not
     yet), possibly more than once for the same ids; its first call sees exactly the prompt,
     whatever template produced it, so later ids past that length are the completion.
     """
 
-    def __init__(self, check: LoopCheck):
-        self.check, self.prompt = check, None
+    def __init__(self, llm, check: LoopCheck | None, end_after: int):
+        self.llm, self.check, self.end_after = llm, check, end_after
+        self.prompt, self.sentence = None, False
+        self.active = bool(check or end_after)
 
     def __call__(self, input_ids, logits) -> bool:
         if self.prompt is None:
             self.prompt = len(input_ids)
-        new = input_ids[self.prompt + len(self.check.items) :]
-        return self.check.extend(int(token) for token in new) or self.check.cut is not None
+        completion = [int(token) for token in input_ids[self.prompt :]]
+        if self.check and (
+            self.check.extend(completion[len(self.check.items) :]) or self.check.cut is not None
+        ):
+            return True
+        # The newest id here is the candidate; the batched decoder asks the same question
+        # before it keeps a token, once end_after tokens are kept.
+        if self.end_after and len(completion) > self.end_after:
+            before, piece = completion[:-1], completion[-1:]
+            self.sentence = self.sentence or starts_sentence(
+                self.llm.detokenize(before), self.llm.detokenize(piece)
+            )
+        return self.sentence

@@ -25,7 +25,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
 
-from zest_core import Completion, LoopCheck, Request, ZestError, last_sentence_end
+from zest_core import Completion, LoopCheck, Request, ZestError, last_sentence_end, starts_sentence
 
 PREFIX_SEQ = 0
 WORKER_THREAD = "zest-batched-worker"  # run_parallel's thread names, prefixed by the index
@@ -91,6 +91,7 @@ class BatchedDecoder:
         n_threads: int = 1,
         flash_attn: bool = True,
         loop: Callable[[], LoopCheck | None] = lambda: None,
+        end_after: int = 0,
         **sampling: Any,
     ):
         unknown = set(sampling) - set(SAMPLING_DEFAULTS)
@@ -111,6 +112,7 @@ class BatchedDecoder:
         self.llm = llm
         self.n_parallel = n_parallel
         self.loop = loop  # a fresh loop check per document (or None)
+        self.end_after = end_after  # end at a sentence end past this many tokens (0: never)
         self.n_ctx = n_ctx or llm.n_ctx()
         self.sampling = {**SAMPLING_DEFAULTS, **sampling}
         self.vocab = llama_cpp.llama_model_get_vocab(model)
@@ -270,9 +272,17 @@ class BatchedDecoder:
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
             slot.finish_reason, slot.done = "stop", True
             return
+        piece = self.llm.detokenize([token])
+        if (
+            self.end_after
+            and len(slot.tokens) >= self.end_after
+            and starts_sentence(slot.text, piece)
+        ):
+            slot.finish_reason, slot.done = "sentence", True
+            return
         slot.tokens.append(token)
         self.timings.generated_tokens += 1
-        slot.text += self.llm.detokenize([token])
+        slot.text += piece
         for stop in slot.request.stop:
             stop = stop.encode("utf-8")
             if stop in slot.text:

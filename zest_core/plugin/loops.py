@@ -73,6 +73,20 @@ def last_sentence_end(text: str) -> str:
     return text[: ends[-1].end()] if ends else text
 
 
+# A sentence ends with . ! or ?, a closing quote or bracket may follow; the same ends as
+# last_sentence_end's, on the bytes a decoder accumulates.
+_SENTENCE_END = re.compile(rb"[.!?][\"')\]]?$")
+
+
+def starts_sentence(before: bytes, piece: bytes) -> bool:
+    """True when the token ``piece`` begins a new sentence after the text ``before``.
+
+    What a decoder asks once a document is long enough (the llama.cpp generator's
+    ``end_after``): waiting for the white space that follows the full stop keeps "3.5",
+    "0.05" and ".NET" whole, which a check of ``before`` alone would cut."""
+    return piece[:1].isspace() and bool(_SENTENCE_END.search(before))
+
+
 def loop_cut(text: str, ngram: int = 12, repeats: int = REPEATS) -> int | None:
     """The character offset where ``text`` starts repeating itself (words as items: no real
     SciFact or NFCorpus abstract trips 12 words x 3; 27 and 34 trip 8 x 3), or None when it
