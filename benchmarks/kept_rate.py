@@ -17,19 +17,30 @@ import json
 import os
 from collections import defaultdict
 
-from zest_core import Store
+from zest_core import Store, last_sentence_end
 from zest_core.corpus.filtering import build_filters, run_filters
 
 DEFAULT_FILTERS = ("exact-dedup", "near-dedup", "quality")
 
 
-def kept(store: Store, version_id: int) -> int:
-    documents = store.documents(version_id)
+def filtered(store: Store, version_id: int, documents: list[dict]) -> tuple[int, dict]:
+    """Documents the default filters keep, and how many each reason dropped."""
     filters = build_filters((name, {}) for name in DEFAULT_FILTERS)
-    dropped = {
-        drop.document_id for _, drop in run_filters(filters, documents, store.exemplars(version_id))
-    }
-    return len(documents) - len(dropped)
+    drops = run_filters(filters, documents, store.exemplars(version_id))
+    reasons = defaultdict(int)
+    for _, drop in drops:
+        reasons[drop.reason] += 1
+    return len(documents) - len(drops), dict(reasons)
+
+
+def cut_back(doc: dict) -> dict:
+    """The document cut back to its last full sentence when it does not end with one (as
+    if it had stopped there): what a cut-back rule would store. Not something zest does;
+    measured here as an opportunity."""
+    cut = last_sentence_end(doc["text"])
+    if cut == doc["text"]:
+        return doc
+    return {**doc, "text": cut, "finish_reason": "stop"}
 
 
 def arms(store: Store) -> list[dict]:
@@ -40,9 +51,12 @@ def arms(store: Store) -> list[dict]:
         version = store.version(v["id"])
         # what the run resolved to (defaults filled in), else what it asked for
         options = version["resolved"].get("options") or version["config"].get("options") or {}
-        reasons = defaultdict(int)
+        finishes = defaultdict(int)
         for doc in store.documents(v["id"]):
-            reasons[doc["finish_reason"] or "?"] += 1
+            finishes[doc["finish_reason"] or "?"] += 1
+        documents = store.documents(v["id"])
+        n_kept, dropped = filtered(store, v["id"], documents)
+        n_cut, _ = filtered(store, v["id"], [cut_back(doc) for doc in documents])
         rows.append(
             {
                 "id": v["id"],
@@ -52,8 +66,10 @@ def arms(store: Store) -> list[dict]:
                 "docs": v["documents"],
                 "tokens": store.totals(v["id"])["completion_tokens"],
                 "wall": v["wall_seconds"] or 0.0,
-                "kept": kept(store, v["id"]),
-                "reasons": dict(reasons),
+                "kept": n_kept,
+                "finishes": dict(finishes),
+                "dropped": dropped,
+                "kept_if_cut": n_cut,
             }
         )
     return rows
@@ -74,15 +90,17 @@ def main() -> None:
     print(f"python benchmarks/kept_rate.py --db {args.db}")
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} cores")
     print(
-        "\n| version | dataset | seed | arm | docs | tokens/doc | wall s | kept | finish reasons |"
+        "\n| version | dataset | seed | arm | docs | tokens/doc | wall s | kept |"
+        " finish reasons | dropped by | kept if cut back to a sentence end |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        reasons = " ".join(f"{k} {n}" for k, n in sorted(r["reasons"].items()))
+        finishes = " ".join(f"{k} {n}" for k, n in sorted(r["finishes"].items()))
+        dropped = " ".join(f"{k} {n}" for k, n in sorted(r["dropped"].items()))
         print(
             f"| {r['id']} | {r['corpus']} | {r['seed']} | {label(r['options'], varying)} |"
             f" {r['docs']} | {r['tokens'] / max(r['docs'], 1):.0f} | {r['wall']:.0f} |"
-            f" {r['kept']} | {reasons} |"
+            f" {r['kept']} | {finishes} | {dropped} | {r['kept_if_cut']} |"
         )
     groups = defaultdict(list)
     for r in rows:

@@ -46,6 +46,9 @@ class FakeGenerator(Generator):
         "fail_after": Option(-1, int, "Raise after this many completions (-1: never)."),
         "constant": Option(False, bool, "Return the same title every time."),
         "empty": Option(False, bool, "Return blank documents."),
+        "unfinished": Option(
+            False, bool, "End each document mid-sentence, after one full sentence."
+        ),
     }
     resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
@@ -70,6 +73,8 @@ class FakeGenerator(Generator):
             text = "  "
         else:
             text = " " + " ".join(rng.choice(WORDS) for _ in range(30)) + "."
+            if self.options["unfinished"]:  # then a sentence cut short
+                text += " The " + " ".join(rng.sample(WORDS, 3))
         tokens = len(text.split())
         return Completion(
             text=text, prompt_tokens=len(request.prompt.split()), completion_tokens=tokens

@@ -178,3 +178,37 @@ def test_top_up_refills_a_filtered_version(store, exemplars):
         assert new[j]["anchor"] == old[j]["anchor"]
     with pytest.raises(ZestError, match="already has 10 of 10"):
         pipeline.top_up(store, child)
+
+
+def test_cut_to_sentence_keeps_documents_up_to_their_last_full_sentence(store, exemplars, tmp_path):
+    """A document that stops mid-sentence is cut back to its last full one when the
+    templates ask for it, and then passes the quality filter that drops it otherwise."""
+    from zest_anchors import Hierarchical
+    from zest_core.corpus.filtering import apply_filters
+
+    source = Hierarchical.default_templates.read_text(encoding="utf-8")
+    templates = tmp_path / "cut.toml"
+    templates.write_text(source.replace("[document]\n", "[document]\ncut_to_sentence = true\n"))
+    kept = {}
+    for name, path in (("as written", None), ("cut", str(templates))):
+        vid = run(store, exemplars, options={"unfinished": True}, templates=path)
+        docs = store.documents(vid)
+        child = apply_filters(store, vid, [("quality", {})])
+        kept[name] = len(store.documents(child))
+        if path is None:
+            assert all(d["text"].split()[-4] == "The" for d in docs)
+            assert {d["finish_reason"] for d in docs} == {"stop"}
+        else:
+            assert all(d["text"].endswith(".") and " The " not in d["text"] for d in docs)
+            assert {d["finish_reason"] for d in docs} == {"cut"}
+    assert kept == {"as written": 0, "cut": 10}
+
+
+def test_cut_to_sentence_must_be_a_boolean(tmp_path):
+    from zest_anchors import Hierarchical
+
+    source = Hierarchical.default_templates.read_text(encoding="utf-8")
+    templates = tmp_path / "bad.toml"
+    templates.write_text(source.replace("[document]\n", '[document]\ncut_to_sentence = "yes"\n'))
+    with pytest.raises(ZestError, match="cut_to_sentence must be true or false"):
+        Hierarchical(templates=str(templates))

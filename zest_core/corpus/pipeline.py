@@ -278,7 +278,7 @@ def _fill(
             for j in missing
         )
         for request, completion in gen.complete_many(requests):
-            text = strat.clean_document(completion.text)
+            text, finish_reason = strat.finish_document(completion)
             if not text:
                 continue
             anchor = anchor_of[request.key]
@@ -289,7 +289,7 @@ def _fill(
                 "token_count": completion.completion_tokens,
                 "prompt_tokens": completion.prompt_tokens,
                 "seed": request.seed,
-                "finish_reason": completion.finish_reason,
+                "finish_reason": finish_reason,
             }
             store.add_document(version_id, **doc)
             if on_document:

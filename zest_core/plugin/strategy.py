@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 from ..errors import ZestError
 from ..text import first_words
 from ..text import title as title_of
-from .generation import Generator, Request
+from .generation import Completion, Generator, Request
+from .loops import last_sentence_end
 from .options import Configurable
 
 
@@ -108,6 +109,8 @@ class AnchorStrategy(Configurable):
             raise ZestError(
                 f"{where} temperature must be a finite number >= 0, not {temperature!r}"
             )
+        if not isinstance(t.get("cut_to_sentence", False), bool):
+            raise ZestError(f"{where} cut_to_sentence must be true or false")
         stop = t.get("stop", [])
         if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
             raise ZestError(
@@ -159,3 +162,18 @@ class AnchorStrategy(Configurable):
     @staticmethod
     def clean_document(text: str) -> str:
         return text.strip()
+
+    def finish_document(self, completion: Completion) -> tuple[str, str]:
+        """The text to store for a document, and its finish reason.
+
+        With ``cut_to_sentence = true`` in the ``[document]`` table, a text that does not end
+        with a full sentence (it hit ``max_tokens``, or a stop sequence came mid-sentence, as
+        a model imitating exemplars cut at ``exemplar_words`` does) is cut back to its last
+        full sentence, finish reason ``cut``: the quality filter would drop it whole as
+        truncated. A text with no full sentence stays as written."""
+        text = self.clean_document(completion.text)
+        if text and self.templates["document"].get("cut_to_sentence", False):
+            cut = last_sentence_end(text)
+            if cut != text:
+                return cut, "cut"
+        return text, completion.finish_reason
