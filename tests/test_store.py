@@ -10,6 +10,7 @@ import sqlite_utils
 from conftest import ROOT, SCIFACT_EXEMPLARS
 
 from zest_core.corpus.migrations import MIGRATIONS
+from zest_core.corpus.runconfig import pinned_options
 from zest_core.corpus.store import Store
 from zest_core.errors import ZestError
 
@@ -232,5 +233,10 @@ def test_versions_of_the_previous_schema_get_the_options_they_ran_with(tmp_path)
 
     wanted = {"vocab": "full", "batch_size": 4, "extra_buffers": "off"}
     assert found(wanted)["id"] == 1
+    # end_after came later: a version without it ran as end_after=0 does, and is resumed so
+    # whatever the option's default becomes.
+    assert found({**wanted, "end_after": 0})["id"] == 1
+    assert found({**wanted, "end_after": 64}) is None
+    assert pinned_options(config, run)["end_after"] == 0
     assert found({**wanted, "vocab": "auto"}) is None
     assert found({"batch_size": 4}) is None

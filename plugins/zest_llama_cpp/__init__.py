@@ -137,6 +137,8 @@ class LlamaCppGenerator(Generator):
     # How the weights are laid out in memory, not what is generated: a run that crashed
     # with them on can be finished with them off.
     resume_safe_options = ("extra_buffers",)
+    # Before end_after, no document was ended at a sentence end.
+    options_added = {"end_after": 0}
 
     def __init__(self, model: str | None = None, **options):
         super().__init__(model, **options)

@@ -6,6 +6,7 @@ from itertools import combinations
 from statistics import mean
 
 from ..text import jaccard, ngrams, words
+from .runconfig import as_run_now
 from .store import Store
 
 
@@ -33,7 +34,7 @@ def resolved_options(store: Store, version: dict) -> dict | None:
     filtered or subset version: its nearest maker's); None for versions older than that."""
     while "options" not in version["resolved"] and version["parent_id"]:
         version = store.version(version["parent_id"])
-    return version["resolved"].get("options")
+    return as_run_now(version["resolved"]).get("options")
 
 
 def differing_options(rows: list[dict]) -> list[str | None]:

@@ -110,6 +110,19 @@ def resolve_config(config: dict, exemplars: list[dict]) -> dict:
     }
 
 
+def as_run_now(resolved: dict) -> dict:
+    """A stored ``resolved`` with the options its generator added since (``options_added``)
+    filled in at the values it ran with: how stored runs are matched, compared and resumed."""
+    options = resolved.get("options")
+    if options is None or "generator" not in resolved:
+        return resolved
+    try:
+        added = plugins.get_generator(resolved["generator"]).options_added
+    except ZestError:  # a generator no longer installed: its options stay as stored
+        return resolved
+    return {**resolved, "options": {**added, **options}}
+
+
 def pinned_options(config: dict, resolved: dict) -> dict:
     """The options to continue a version with: what it resolved to for every option that
     changes what is generated (so a changed default, e.g. ``vocab``, cannot switch a run
@@ -117,7 +130,7 @@ def pinned_options(config: dict, resolved: dict) -> dict:
     machine (``extra_buffers=auto`` depends on the CPU)."""
     safe = resume_safe_options(config["generator"])
     asked = config["options"]
-    kept = {k: v for k, v in resolved.get("options", asked).items() if k not in safe}
+    kept = {k: v for k, v in as_run_now(resolved).get("options", asked).items() if k not in safe}
     return {**kept, **{k: v for k, v in asked.items() if k in safe}}
 
 

@@ -67,7 +67,8 @@ def find_run(store: Store, config: dict, seed: int, exemplars: list[dict]) -> di
     key = _exemplar_key(exemplars)
     found = None
     for row in store.run_versions():
-        stored = json.loads(row["resolved"] or "{}")  # "loaded" facts: stored only, not compared
+        # "loaded" facts: stored only, not compared
+        stored = runconfig.as_run_now(json.loads(row["resolved"] or "{}"))
         if any(stored.get(k) != v for k, v in wanted.items()):
             continue
         if _exemplar_key(store.exemplars(row["id"])) != key:

@@ -50,6 +50,11 @@ class Generator(ModelPlugin):
     #: Options that change how fast or where the generator runs, not what it writes: ``zest
     #: run --resume`` and top-ups may change them (the core adds its own, e.g. batch sizes).
     resume_safe_options: ClassVar[tuple[str, ...]] = ()
+    #: Options added after versions began recording their resolved options, each with the
+    #: value that does what the generator did before it existed: a stored version that lacks
+    #: one ran with that value (so it is reused, compared and resumed as such, and a later
+    #: change of the option's default cannot reach it).
+    options_added: ClassVar[dict[str, Any]] = {}
 
     def prepare(self, exemplars: list[dict]) -> None:
         """Called with the run's exemplars before ``provenance()`` and the first request, so a
