@@ -113,7 +113,7 @@ def _request(max_tokens=200):
 @pytest.mark.model
 @pytest.mark.parametrize("batch_size", [1, 4], ids=["sequential", "batched"])
 def test_real_model_forced_loop_stops_early_with_reason_loop(gemma, batch_size):
-    gen = gemma(batch_size=batch_size, workers=1)
+    gen = gemma(batch_size=batch_size, workers=1, loop_ngram=0)
     try:
         [(_, free)] = list(gen.complete_many([_request()]))
     finally:
@@ -152,7 +152,7 @@ def test_real_model_end_after_stops_at_the_next_sentence_end(gemma, batch_size):
     request = dataclasses.replace(request, max_tokens=120)  # an abstract: it runs that far
     runs = {}
     for end_after in (0, 24):
-        gen = gemma(batch_size=batch_size, workers=1, end_after=end_after)
+        gen = gemma(batch_size=batch_size, workers=1, loop_ngram=0, end_after=end_after)
         try:
             [(_, runs[end_after])] = list(gen.complete_many([request]))
         finally:

@@ -109,20 +109,21 @@ class LlamaCppGenerator(Generator):
             min=0,
         ),
         "loop_ngram": Option(
-            0,
+            20,
             int,
             "Stop a document once its last loop_ngram tokens have"
-            " occurred loop_repeats times (finish reason loop); 0: off;"
-            " 20 is tried in docs/context-quality.md.",
+            " occurred loop_repeats times (finish reason loop), keeping it up to its last"
+            " sentence before the repetition; 0: off (docs/generators.md#end_after).",
             min=0,
         ),
         "loop_repeats": Option(3, int, "Occurrences of that n-gram that make a loop.", min=2),
         "end_after": Option(
-            0,
+            192,
             int,
-            "Once a document has this many tokens, end it where its next sentence ends"
-            " (finish reason sentence) instead of running on to the token limit, past which"
-            " the quality filter drops it as truncated; 0: off (docs/generators.md#end_after).",
+            "Once a document has this many tokens, end it at its next sentence end (finish"
+            " reason sentence) rather than run on to the template's max_tokens (256 by"
+            " default), where the quality filter drops it as truncated; 0: off; raise it"
+            " for templates that write longer documents (docs/generators.md#end_after).",
             min=0,
         ),
         "extra_buffers": Option(
