@@ -113,13 +113,14 @@ def _request(max_tokens=200):
 @pytest.mark.model
 @pytest.mark.parametrize("batch_size", [1, 4], ids=["sequential", "batched"])
 def test_real_model_forced_loop_stops_early_with_reason_loop(gemma, batch_size):
-    gen = gemma(batch_size=batch_size, workers=1, loop_ngram=0)
+    # end_after off: the 200-token free run must show the loop, not end at a sentence
+    gen = gemma(batch_size=batch_size, workers=1, loop_ngram=0, end_after=0)
     try:
         [(_, free)] = list(gen.complete_many([_request()]))
     finally:
         gen.close()
     assert free.finish_reason == "length" and free.completion_tokens == 200  # it does loop
-    gen = gemma(batch_size=batch_size, workers=1, loop_ngram=20)
+    gen = gemma(batch_size=batch_size, workers=1, loop_ngram=20, end_after=0)
     try:
         [(_, watched)] = list(gen.complete_many([_request()]))
         [(_, prose)] = list(gen.complete_many([_prose_request()]))
