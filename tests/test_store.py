@@ -231,12 +231,14 @@ def test_versions_of_the_previous_schema_get_the_options_they_ran_with(tmp_path)
         generation = {**GENERATION_DEFAULTS, "options": options}
         return find_run(store, generation, 0, exemplars)
 
-    wanted = {"vocab": "full", "batch_size": 4, "extra_buffers": "off"}
+    # It ran with the loop check off and without end_after (added later: it ran as 0 does),
+    # today's defaults are on: asked plainly, it is not reused; asked as it ran, it is.
+    asked = {"vocab": "full", "batch_size": 4, "extra_buffers": "off"}
+    assert found(asked) is None
+    wanted = {**asked, "loop_ngram": 0, "end_after": 0}
     assert found(wanted)["id"] == 1
-    # end_after came later: a version without it ran as end_after=0 does, and is resumed so
-    # whatever the option's default becomes.
-    assert found({**wanted, "end_after": 0})["id"] == 1
     assert found({**wanted, "end_after": 64}) is None
+    assert found({**wanted, "loop_ngram": 20}) is None
     assert pinned_options(config, run)["end_after"] == 0
     assert found({**wanted, "vocab": "auto"}) is None
     assert found({"batch_size": 4}) is None
