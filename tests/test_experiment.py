@@ -149,6 +149,36 @@ def test_a_second_run_reuses_everything(smoke, first_run, monkeypatch):
     assert time.monotonic() - started < 60
 
 
+def test_part_of_the_grid_runs_alone_and_shares_the_store(smoke, first_run, tmp_path):
+    """--dataset/--context run part of a grid (a long one in parts): only that part is
+    scored, other-domain exemplars still come from the dataset not run, and everything is
+    the whole grid's, reused."""
+    db, _ = first_run
+    report = tmp_path / "part"
+    args = ["experiment", str(smoke), "--db", str(db), "--report", str(report)]
+    part = ["--dataset", "nfcorpus-slice", "--context", "none", "--context", "other-domain"]
+    result = CliRunner().invoke(cli, args + part)
+    assert result.exit_code == 0, result.output
+    rows = read_csv(report / "results.csv")
+    assert {r["dataset"] for r in rows} == {"nfcorpus-slice"}
+    # the one baseline asked for, and the arms (the base and ablations always run) x 2 seeds
+    arms = {r["arm"] for r in rows}
+    assert "none" in arms and "other-domain" in arms and not arms & {"generic", "real:20"}
+    assert len(rows) == 1 + 9 * 2 and "19 results (19 reused), 0 documents" in result.output
+    whole = read_csv(smoke.parent / "reports" / "smoke" / "results.csv")
+    assert all(r in whole for r in rows)  # the same numbers as the whole grid's
+    text = (report / "report.md").read_text()
+    assert "--dataset nfcorpus-slice --context none --context other-domain`" in text
+    assert "part of the grid" in text
+    for bad, message in (
+        (["--dataset", "trec"], "no dataset 'trec' (the file has scifact-slice, nfcorpus-slice)"),
+        (["--context", "real:512"], "no context 'real:512' in [experiment] contexts"),
+    ):
+        refused = CliRunner().invoke(cli, args + bad)
+        assert refused.exit_code == 1 and refused.output.count("Error:") == 1, refused.output
+        assert message in refused.output
+
+
 def test_a_killed_run_resumes_to_the_same_results(smoke, first_run, tmp_path):
     """SIGKILL while a corpus is half-written, then the same command again."""
     slow = tmp_path / "smoke.toml"

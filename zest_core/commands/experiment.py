@@ -63,15 +63,31 @@ class _Bars:
     type=click.Path(file_okay=False),
     help="Report directory (default: [experiment] report, else reports/NAME beside the file).",
 )
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this [[dataset]] of the file (repeatable); the others still supply "
+    "other-domain exemplars. The report says which part it covers.",
+)
+@click.option(
+    "--context",
+    "contexts",
+    multiple=True,
+    metavar="SPEC",
+    help="Run only this context of [experiment] contexts (repeatable). What a part stores "
+    "is reused when the whole grid runs.",
+)
 @db_option
-def experiment(file, report, db):
+def experiment(file, report, datasets, contexts, db):
     """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
     reusing whatever the store already holds, and write a report directory."""
     from ..evaluation import experiment as exp
     from ..evaluation.grid import load
     from ..evaluation.report import write
 
-    grid = load(file, report)
+    grid = load(file, report, datasets, contexts)
     store = Store(db)
     started, notes, bars = time.monotonic(), [], _Bars()
     try:

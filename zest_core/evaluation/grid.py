@@ -74,11 +74,15 @@ class Grid:
     seeds: list[int]
     eval_seed: int
     baselines: list[str]  # none, generic, real:N, version refs
-    datasets: list[Dataset]
+    datasets: list[Dataset]  # the datasets run (all of the file's unless a part was asked)
     encoders: list[dict]
     base: dict
     arms: list[Arm]
     report: Path
+    # every [[dataset]] of the file: where other-domain exemplars come from, even when only
+    # some datasets are run
+    sources: list[Dataset]
+    part: str  # "--dataset X --context Y" when only part of the grid runs, else ""
 
 
 # parsing -----------------------------------------------------------------------------------
@@ -104,8 +108,16 @@ def _relative(path: Path, value: str | None) -> Path | None:
     return None if value in (None, "") else (path.parent / Path(value).expanduser()).resolve()
 
 
-def load(file: str | Path, report: str | Path | None = None) -> Grid:
-    """Parse and check an experiment file; nothing runs yet."""
+def load(
+    file: str | Path,
+    report: str | Path | None = None,
+    only_datasets: list[str] | tuple = (),
+    only_contexts: list[str] | tuple = (),
+) -> Grid:
+    """Parse and check an experiment file; nothing runs yet. ``only_datasets`` and
+    ``only_contexts``, when given, run part of it: only those of the file's datasets and
+    contexts (a long grid in parts; every stored run and result is shared with the whole
+    grid, so running the whole file afterwards reuses them)."""
     path = Path(file)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -119,16 +131,15 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
             path, f"unknown table {', '.join(map(repr, unknown))} (known: {', '.join(TABLES)})"
         )
     top = _table(path, data.get("experiment", {}), "experiment")
-    datasets = [
+    sources = [
         _dataset(path, _table(path, d, "dataset"))
         for d in _list(path, data.get("dataset"), "dataset")
     ]
-    if not datasets:
-        raise _fail(path, "name at least one [[dataset]]")
-    names = [d.name for d in datasets]
+    datasets = _part(path, sources, only_datasets)
+    names = [d.name for d in sources]
     if len(set(names)) != len(names):
         raise _fail(path, "dataset names must differ")
-    for d in datasets:
+    for d in sources:
         if d.other_domain and d.other_domain not in names:
             raise _fail(
                 path,
@@ -151,7 +162,9 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
     seeds = top.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail(path, "[experiment] seeds must be a non-empty list of integers")
-    contexts = top.get("contexts", ["none", "generic", "real", "synthetic"])
+    contexts = _part_contexts(
+        path, top.get("contexts", ["none", "generic", "real", "synthetic"]), only_contexts
+    )
     baselines, wanted = _contexts(path, contexts, datasets)
     for e in encoders:  # adapted = true: checked against the contexts it trains on
         try:
@@ -177,7 +190,36 @@ def load(file: str | Path, report: str | Path | None = None) -> Grid:
         base,
         arms,
         target,
+        sources,
+        " ".join(
+            [f"--dataset {d.name}" for d in datasets if only_datasets]
+            + [f"--context {c}" for c in contexts if only_contexts]
+        ),
     )
+
+
+def _part(path: Path, sources: list[Dataset], names) -> list[Dataset]:
+    """The datasets to run: the named ones of the file (all when none is named)."""
+    if not sources:
+        raise _fail(path, "name at least one [[dataset]]")
+    known = [d.name for d in sources]
+    if unknown := [n for n in names if n not in known]:
+        raise _fail(
+            path, f"no dataset {', '.join(map(repr, unknown))} (the file has {', '.join(known)})"
+        )
+    return [d for d in sources if not names or d.name in names]
+
+
+def _part_contexts(path: Path, declared, names) -> list:
+    """The contexts to run: the named ones of the file's [experiment] contexts (all when none
+    is named)."""
+    if unknown := [n for n in names if n not in map(str, declared)]:
+        raise _fail(
+            path,
+            f"no context {', '.join(map(repr, unknown))} in [experiment] contexts"
+            f" ({', '.join(map(str, declared))})",
+        )
+    return [c for c in declared if not names or str(c) in names]
 
 
 def _check_tuning(path: Path, encoder: dict) -> None:

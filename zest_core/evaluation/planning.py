@@ -162,7 +162,7 @@ def plan(grid: Grid, store: Store, embed: Callable | None = None) -> list[Job]:
     the largest, of which the others are balanced subsets."""
     pools: dict[str, list[dict]] = {}
     chosen: dict[tuple, list[dict]] = {}
-    by_name = {d.name: d for d in grid.datasets}
+    by_name = {d.name: d for d in grid.sources}  # other-domain exemplars: any of the file's
 
     def exemplars(dataset: Dataset, config: dict, seed: int) -> list[dict]:
         key = (dataset.name, config["k"], config["selection"], seed)

@@ -137,7 +137,8 @@ def _header(grid, info: dict) -> list[str]:
     lines = [
         f"# Experiment `{grid.name}`",
         "",
-        f"- command: `zest experiment {grid.path}`",
+        f"- command: `zest experiment {grid.path}{' ' + grid.part if grid.part else ''}`"
+        + (" (**part of the grid**: its other datasets or contexts did not run)" * bool(grid.part)),
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine}",
         f"- wall time of this invocation: {info['seconds']:.0f} s; documents generated: "
         f"{info['generated']}; results scored: {info['scored']}, reused from the store: "
