@@ -20,6 +20,7 @@ prefix) included.
     python benchmarks/throughput.py --quick      # 8 documents of at most 64 tokens: a check
     python benchmarks/throughput.py --default-only --try loop_ngram=20 \
         --try loop_ngram=20,end_after=192        # levers against the default, one run
+    python benchmarks/throughput.py --default-only --try model=copy.gguf,vocab=full
 
 ``--try OPTIONS`` adds a row: the default with these generator options (``key=value`` pairs,
 comma-separated); ``--default-only`` leaves out the two full-vocabulary rows, and the ratio
@@ -85,13 +86,16 @@ def measure(label: str, options: dict, requests, exemplars: list[dict]) -> dict:
 
 
 def parse_options(text: str) -> dict:
-    """``loop_ngram=20,end_after=192`` as the generator's typed options."""
+    """``loop_ngram=20,end_after=192`` as the generator's typed options; ``model=PATH`` runs
+    another GGUF (as ``zest run --model``; benchmarks/requant.py writes some)."""
     given = dict(pair.split("=", 1) for pair in text.split(",") if pair)
+    model = given.pop("model", None)
     options = LlamaCppGenerator.options
     unknown = set(given) - set(options)
     if unknown:
         raise SystemExit(f"unknown llama-cpp options: {', '.join(sorted(unknown))}")
-    return {key: options[key].type(value) for key, value in given.items()}
+    typed = {key: options[key].type(value) for key, value in given.items()}
+    return {**typed, "model": model} if model else typed
 
 
 def machine() -> str:
