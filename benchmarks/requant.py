@@ -3,11 +3,11 @@
 Issue #20 asked whether a Q4_0 or Q8_0 requantisation of the trimmed model decodes faster at
 equal quality. Gemma 3 270M's Q4_K_M file stores most of its matrices as Q5_0 (their rows of
 640 are not a multiple of the K-quants' 256), a format llama.cpp's CPU backend does not
-repack; Q4_0 it repacks for AVX2, Q8_0 has the simplest dot product. This script writes, next
-to the trimmed copy zest uses for SciFact's exemplars, copies whose Q5_0 tensors (or every
-quantised matrix) are re-quantised by gguf-py, and prints each one's perplexity on real
-SciFact documents (the text a generator should imitate). Speed is measured by
-``throughput.py``, which takes a model path:
+repack; Q4_0 it repacks for AVX2, Q8_0 has the simplest dot product. This script writes
+copies of the trimmed model zest uses for SciFact's exemplars (into /tmp/zest-requant by
+default) whose Q5_0 tensors (or every quantised matrix) are re-quantised by gguf-py, and
+prints each one's perplexity on real SciFact documents (the text a generator should
+imitate). Speed is measured by ``throughput.py``, which takes a model path:
 
     python benchmarks/requant.py                     # writes the copies, prints perplexities
     python benchmarks/throughput.py --default-only \\
@@ -37,33 +37,15 @@ VARIANTS = {  # name: (target type, source types re-quantised)
 }
 
 
-class _Tensor:  # what copy_gguf reads of a reader's tensor
-    def __init__(self, name, data, tensor_type):
-        self.name, self.data, self.tensor_type = name, data, tensor_type
-
-
-class _Reader:  # a GGUF reader whose tensors are replaced
-    def __init__(self, reader, tensors):
-        self.fields, self.endianess, self.alignment = (
-            reader.fields,
-            reader.endianess,
-            reader.alignment,
-        )
-        self.tensors = tensors
-
-
 def requantise(source: Path, dest: Path, target: Q, types: set) -> int:
     reader = open_gguf(source)
-    tensors, changed = [], 0
-    for t in reader.tensors:
-        if t.tensor_type in types:
-            values = quants.dequantize(t.data, t.tensor_type)
-            tensors.append(_Tensor(t.name, quants.quantize(values, target), target))
-            changed += 1
-        else:
-            tensors.append(t)
-    copy_gguf(_Reader(reader, tensors), dest, {}, {})
-    return changed
+    tensors = {
+        t.name: (quants.quantize(quants.dequantize(t.data, t.tensor_type), target), target)
+        for t in reader.tensors
+        if t.tensor_type in types
+    }
+    copy_gguf(reader, dest, {}, {}, tensors)
+    return len(tensors)
 
 
 def perplexity(path: Path, texts: list[str]) -> tuple[float, int]:

@@ -389,10 +389,17 @@ def trim_gguf(source: str | os.PathLike, dest: str | os.PathLike, keep: list[int
     return copy_gguf(reader, dest, changed, dict.fromkeys(TRIMMED_TENSORS, keep))
 
 
-def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, list[int]]) -> Path:
+def copy_gguf(
+    reader,
+    dest: str | os.PathLike,
+    fields: dict,
+    rows: dict[str, list[int]],
+    tensors: dict[str, tuple] | None = None,
+) -> Path:
     """Write ``reader``'s GGUF to ``dest`` with the metadata values in ``fields`` replaced (a
-    one-element list stands for a scalar) and the tensors in ``rows`` cut to those rows,
-    through a temporary file renamed into place once complete."""
+    one-element list stands for a scalar), the tensors in ``rows`` cut to those rows and those
+    in ``tensors`` replaced by their (raw data, quantisation type), through a temporary file
+    renamed into place once complete."""
     import gguf
 
     dest = Path(dest)
@@ -416,19 +423,17 @@ def copy_gguf(reader, dest: str | os.PathLike, fields: dict, rows: dict[str, lis
             if sub is None and isinstance(value, list):
                 (value,) = value
             writer.add_key_value(name, value, kind, sub_type=sub)
-        tensors = []
+        replaced, written = tensors or {}, []
         for tensor in reader.tensors:
-            data = tensor.data
+            data, kind = replaced.get(tensor.name, (tensor.data, tensor.tensor_type))
             if tensor.name in rows:
                 data = data[rows[tensor.name]]  # quantised blocks never span two rows
-            tensors.append(data)
-            writer.add_tensor_info(
-                tensor.name, data.shape, data.dtype, data.nbytes, tensor.tensor_type
-            )
+            written.append(data)
+            writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes, kind)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        for data in tensors:
+        for data in written:
             writer.write_tensor_data(data, tensor_endianess=reader.endianess)
         writer.fout[0].flush()
         os.fsync(writer.fout[0].fileno())
