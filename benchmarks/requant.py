@@ -28,6 +28,7 @@ from llama_batched import ROOT, SCIFACT
 
 from zest_core.corpus.exemplars import read_exemplars
 from zest_core.plugin.models import default_gguf
+from zest_llama_cpp import native
 from zest_llama_cpp.trim import copy_gguf, exemplar_texts, open_gguf, trimmed_model
 
 VARIANTS = {  # name: (target type, source types re-quantised)
@@ -49,9 +50,7 @@ def requantise(source: Path, dest: Path, target: Q, types: set) -> int:
 
 
 def perplexity(path: Path, texts: list[str]) -> tuple[float, int]:
-    import llama_cpp
-
-    llm = llama_cpp.Llama(str(path), n_ctx=512, n_threads=1, verbose=False, logits_all=True)
+    llm = native.load(str(path), n_ctx=512, n_threads=1, verbose=False, logits_all=True)
     nll, n = 0.0, 0
     for text in texts:
         tokens = llm.tokenize(text.encode())[:256]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import llama_cpp
+import numpy as np
 import pytest
 from conftest import ROOT, SCIFACT_EXEMPLARS, fake_cli
 
@@ -101,6 +102,31 @@ def test_embedding_rows_are_copied_as_bytes(built):
         else:
             assert (tensor.data == original.data).all()
     assert not big
+
+
+def test_replaced_tensors_are_written_with_their_new_type_and_the_rest_as_bytes(built, tmp_path):
+    """benchmarks/requant.py's path: one Q5_0 matrix re-quantised to Q8_0 through copy_gguf
+    holds the same values (to Q8_0's step) and the model still loads and decodes."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf import quants
+
+    reader = trim.open_gguf(built["info"]["path"])
+    target = next(t for t in reader.tensors if t.tensor_type == Q.Q5_0)
+    values = quants.dequantize(target.data, Q.Q5_0)
+    replaced = {target.name: (quants.quantize(values, Q.Q8_0), Q.Q8_0)}
+    dest = trim.copy_gguf(reader, tmp_path / "q8.gguf", {}, {}, replaced)
+    copy = {t.name: t for t in trim.open_gguf(dest).tensors}
+    assert copy[target.name].tensor_type == Q.Q8_0
+    again = quants.dequantize(copy[target.name].data, Q.Q8_0)
+    assert np.abs(again - values).max() <= np.abs(values).max() / 127
+    for tensor in reader.tensors:
+        if tensor.name != target.name:
+            assert copy[tensor.name].tensor_type == tensor.tensor_type
+            assert (copy[tensor.name].data == tensor.data).all()
+    llm = native.load(str(dest), n_ctx=128, n_threads=1, verbose=False)  # AMX-safe
+    assert llm.n_vocab() == len(built["small"].tokens)
+    out = llm.create_completion("The patients were", max_tokens=4, temperature=0)
+    assert out["usage"]["completion_tokens"] >= 1
 
 
 def exemplar_prompts():
