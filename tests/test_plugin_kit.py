@@ -50,7 +50,7 @@ def python(
             {"top_p": 0.5, "top_k": 10, "mode": "chat"},
         ),
         ({"top_p": 1}, {"top_p": 1.0}),  # an int where a float is declared
-        ({}, {"top_p": 0.95, "batch_size": 8, "mode": "auto"}),
+        ({}, {"top_p": 0.95, "batch_size": 16, "mode": "auto"}),
     ],
 )
 def test_values_are_coerced_to_the_declared_types(given, expected):

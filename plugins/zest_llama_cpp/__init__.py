@@ -63,7 +63,7 @@ class LlamaCppGenerator(Generator):
         ),
         "n_batch": Option(512, int, "Prompt tokens evaluated per llama.cpp decode call.", min=1),
         "batch_size": Option(
-            8,
+            16,
             int,
             "Documents each worker decodes together (continuous"
             " batching); 1 decodes one document at a time.",

@@ -76,6 +76,28 @@ class _Slot:
     loop: LoopCheck | None = None
 
 
+def context_params(n_ctx: int, n_parallel: int, n_batch: int, n_threads: int, flash_attn: bool):
+    """llama.cpp context parameters for ``n_parallel`` sequences of ``n_ctx`` tokens each, plus
+    the shared prefix's sequence."""
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx * (n_parallel + 1)
+    params.n_batch = params.n_ubatch = n_batch
+    params.n_seq_max = n_parallel + 1
+    params.n_threads = params.n_threads_batch = n_threads
+    # One KV buffer for all sequences: that is what lets them share the prefix cells.
+    params.kv_unified = True
+    # Flash attention skips the cells masked out for a sequence; without it every token
+    # attends over the cells of all sequences.
+    params.flash_attn_type = (
+        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        if flash_attn
+        else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    )
+    params.swa_full = False  # sliding-window layers keep only their window per sequence
+    params.no_perf = True
+    return params
+
+
 class BatchedDecoder:
     """Decode many requests at once on a second llama.cpp context over ``llm``'s weights.
 
@@ -118,22 +140,7 @@ class BatchedDecoder:
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.timings = Timings()
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = self.n_ctx * (n_parallel + 1)
-        params.n_batch = params.n_ubatch = llm.n_batch
-        params.n_seq_max = n_parallel + 1
-        params.n_threads = params.n_threads_batch = n_threads
-        # One KV buffer for all sequences: that is what lets them share the prefix cells.
-        params.kv_unified = True
-        # Flash attention skips the cells masked out for a sequence; without it every token
-        # attends over the cells of all sequences.
-        params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if flash_attn
-            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        params.swa_full = False  # sliding-window layers keep only their window per sequence
-        params.no_perf = True
+        params = context_params(self.n_ctx, n_parallel, llm.n_batch, n_threads, flash_attn)
         # As Llama does for its own context: llama.cpp's creation notes (here a misleading
         # "n_ctx_seq > n_ctx_train", the total of all sequences) only when verbose.
         with suppress_stdout_stderr(disable=llm.verbose):
@@ -424,4 +431,11 @@ def run_parallel(
         raise error
 
 
-__all__ = ["BatchedDecoder", "BatchingUnavailable", "SAMPLING_DEFAULTS", "Timings", "run_parallel"]
+__all__ = [
+    "BatchedDecoder",
+    "BatchingUnavailable",
+    "SAMPLING_DEFAULTS",
+    "Timings",
+    "context_params",
+    "run_parallel",
+]
