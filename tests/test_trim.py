@@ -341,6 +341,45 @@ def test_truncated_copy_cannot_be_trimmed_either(bad_ggufs, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cache_keeps_the_most_recently_used_copies(tmp_path):
+    """Eviction on real files: the newest copies stay with their records, the older ones and
+    the records naming them go, other files are left alone."""
+    import os
+
+    for i in range(5):
+        copy = tmp_path / f"model-{i}.gguf"
+        copy.write_bytes(b"GGUF")
+        os.utime(copy, (1000 + i, 1000 + i))  # model-4 the most recently used
+        (tmp_path / f"model-{i}.json").write_text(json.dumps({"path": str(copy)}))
+    (tmp_path / "unrelated.json").write_text("not a record")
+    (tmp_path / "model-9.gguf.x.part").write_bytes(b"")  # a build in progress
+
+    gone = trim.evict(tmp_path, keep=2)
+
+    assert sorted(p.name for p in gone) == ["model-0.gguf", "model-1.gguf", "model-2.gguf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model-3.gguf",
+        "model-3.json",
+        "model-4.gguf",
+        "model-4.json",
+        "model-9.gguf.x.part",
+        "unrelated.json",
+    ]
+    assert trim.evict(tmp_path, keep=2) == []
+
+
+def test_reusing_a_cached_copy_marks_it_recently_used(built, cache):
+    """The real cached copy: a reuse moves it to the front of the eviction order."""
+    import os
+
+    path = built["info"]["path"]
+    os.utime(path, (1000, 1000))
+    exemplars = [e for corpus in CORPORA for e in read_exemplars([str(corpus)])]
+    again = trim.trimmed_model(SOURCE, trim.exemplar_texts(exemplars))
+    assert again["path"] == path
+    assert os.stat(path).st_mtime > 1000
+
+
 def test_size_below_the_required_tokens_is_refused(built, tmp_path):
     with pytest.raises(ZestError, match="needs at least 428 tokens"):
         trim.kept_ids(built["full"], built["tokenize"], ["text"], size=400, sample=[])

@@ -34,6 +34,9 @@ from zest_core import ZestError
 FORMAT = 1
 DEFAULT_SIZE = 32_000
 ENGLISH_WORDS = 100_000  # wordfreq words rendered into the English sample
+# Trimmed copies the user cache keeps (about 90 MB each for Gemma 3 270M, one per exemplar set):
+# an experiment over many datasets and seeds would otherwise fill the disk by a gigabyte a day.
+CACHED_COPIES = 8
 # vocab=auto trims when at least ENGLISH_SHARE of the exemplars' words have an English Zipf
 # frequency of ENGLISH_ZIPF or more (about once per million words). Measured with
 # benchmarks/vocab_auto.py (docs/trimmed-vocabulary.md#default): every set of 5 SciFact or
@@ -490,6 +493,7 @@ def trimmed_model(
     if record.exists():
         info = json.loads(record.read_text())
         if Path(info["path"]).exists():
+            _touch(Path(info["path"]))  # recently used: the last to be evicted
             return info
     with stderr.status(f"llama-cpp: choosing {size:,} tokens to keep from {Path(source).name}"):
         vocab, tokenize = read_vocab(source)
@@ -508,7 +512,45 @@ def trimmed_model(
         "bytes": dest.stat().st_size,
     }
     _write_atomic(record, json.dumps(info).encode())
+    _touch(dest)
+    evict(cache, keep=CACHED_COPIES)
     return info
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only or shared cache: eviction order is only a preference
+        pass
+
+
+def evict(cache: Path, keep: int = CACHED_COPIES) -> list[Path]:
+    """Delete all but the ``keep`` most recently used trimmed copies in ``cache`` (a copy is
+    marked used when built or reused), with the records that point to them; return the deleted
+    copies. A process still running a deleted copy keeps its mapping (the file goes when it is
+    closed); a later run whose record points to a deleted copy builds it again."""
+    copies = sorted(cache.glob("*.gguf"), key=_mtime, reverse=True)
+    gone = copies[keep:]
+    if not gone:
+        return []
+    names = {path.name for path in gone}
+    for record in cache.glob("*.json"):
+        try:
+            name = Path(json.loads(record.read_text())["path"]).name
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if name in names:
+            record.unlink(missing_ok=True)
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted meanwhile by another process's eviction
+        return 0.0
 
 
 def _version(package: str) -> str | None:
@@ -536,6 +578,7 @@ __all__ = [
     "Merges",
     "Vocab",
     "copy_gguf",
+    "evict",
     "english_sample",
     "english_share",
     "exemplar_texts",
