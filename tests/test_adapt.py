@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,9 +235,13 @@ def test_sigkill_mid_training_then_the_same_command_restarts_cleanly(db_path, st
 
 
 @pytest.mark.slow
-def test_the_real_minilm_adapts_and_loads(store):
+def test_the_real_minilm_adapts_and_loads(store, capfd):
     vid = paraphrase_version(store)
     row = adapt.adapt(store, vid, epochs=1, batch_size=8, max_seq_length=64)
+    # the trainer's model-card progress bar stays out of zest's output
+    assert "Computing widget examples" not in capfd.readouterr().err
+    card = (Path(row["path"]) / "README.md").read_text()
+    assert "source_sentence:" in card  # the widget zest gave, in place of the sampled one
     assert row["status"] == "complete" and row["base_model"] == "all-MiniLM-L6-v2"
     encoder = load_encoder("dense", store=store, adapted=row["id"])
     vectors = encoder.encode_queries(["glaciers melting"]).dense

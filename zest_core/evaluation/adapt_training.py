@@ -188,6 +188,12 @@ def train(
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
     )
+    # The trainer fills the saved model card's widget by sampling the dataset under a progress
+    # bar of its own ("Computing widget examples") that would cut into zest's progress line;
+    # a widget given beforehand is kept, so the card shows the first pair instead.
+    model.model_card_data.widget = [
+        {"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}
+    ]
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
