@@ -12,7 +12,9 @@ token per sequence. The tokens are fixed ids, not text: a step's cost does not d
 
 Keys: ``prefix`` (tokens, default 1100: five exemplars of 160 words, the document prompt),
 ``batch`` (sequences, default 16), ``own`` (tokens per sequence, default 0), ``kv`` (KV cache
-type: f16, the default, f32, bf16 or q8_0), ``flash`` (on/off), ``threads`` (default 1).
+type: f16, the default, f32, bf16 or q8_0), ``flash`` (on/off), ``threads`` (default 1),
+``unified`` (on: one KV buffer for all sequences, as zest runs; off: one per sequence, the
+prefix copied into each).
 ``--model`` times another GGUF (default: the trimmed copy for the SciFact exemplars, built
 into the user cache when missing).
 """
@@ -36,7 +38,15 @@ from zest_llama_cpp.trim import exemplar_texts, trimmed_model
 
 ROOT = Path(__file__).resolve().parent.parent
 KV_TYPES = {"f16": 1, "f32": 0, "bf16": 30, "q8_0": 8}  # ggml_type values
-DEFAULTS = {"prefix": 1100, "batch": 16, "own": 0, "kv": "f16", "flash": "on", "threads": 1}
+DEFAULTS = {
+    "prefix": 1100,
+    "batch": 16,
+    "own": 0,
+    "kv": "f16",
+    "flash": "on",
+    "threads": 1,
+    "unified": "on",
+}
 
 
 def setting(text: str) -> dict:
@@ -58,6 +68,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
     n_ctx = prefix + own + steps + 1
     params = context_params(n_ctx, batch_n, 512, int(s["threads"]), s["flash"] == "on")
     params.type_k = params.type_v = KV_TYPES[s["kv"]]
+    params.kv_unified = s["unified"] == "on"
     with suppress_stdout_stderr(disable=False):
         ctx = llama_cpp.llama_init_from_model(llm.model, params)
     if not ctx:
@@ -78,7 +89,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
     try:
         decode([(0, i, token(i), False) for i in range(prefix)])
         for seq in range(1, batch_n + 1):
-            llama_cpp.llama_memory_seq_cp(memory, 0, seq, 0, prefix)
+            llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
         sequences = range(1, batch_n + 1)
         decode([(seq, prefix + i, token(seq + i), False) for seq in sequences for i in range(own)])
         started = time.perf_counter()
@@ -105,8 +116,8 @@ def main() -> None:
     print("python " + " ".join(sys.argv))
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}, {machine()}")
     print(f"model {model}\n")
-    print("| prefix | batch | own | kv | flash | threads | ms/step | tokens/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| " + " | ".join(DEFAULTS) + " | ms/step | tokens/s |")
+    print("|---" * (len(DEFAULTS) + 2) + "|")
     for s in settings:
         seconds = step_seconds(llm, s, args.steps)
         timing = (
@@ -114,7 +125,7 @@ def main() -> None:
             if seconds is None
             else f"{seconds * 1000:.1f} | {int(s['batch']) / seconds:.1f} |"
         )
-        row = (s["prefix"], s["batch"], s["own"], s["kv"], s["flash"], s["threads"])
+        row = [s[key] for key in DEFAULTS]
         print("| " + " | ".join(map(str, row)) + f" | {timing}", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
