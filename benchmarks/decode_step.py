@@ -79,18 +79,18 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
     def decode(entries):
         for start in range(0, len(entries), 512):
             chunk = entries[start : start + 512]
-            for i, (seq, pos, token, logits) in enumerate(chunk):
-                batch.token[i], batch.pos[i], batch.logits[i] = token, pos, logits
+            for i, (seq, pos, tok, logits) in enumerate(chunk):
+                batch.token[i], batch.pos[i], batch.logits[i] = tok, pos, logits
                 batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq
             batch.n_tokens = len(chunk)
             if llama_cpp.llama_decode(ctx, batch) != 0:
                 sys.exit(f"llama_decode failed for {s}")
 
+    sequences = range(1, batch_n + 1)
     try:
         decode([(0, i, token(i), False) for i in range(prefix)])
-        for seq in range(1, batch_n + 1):
+        for seq in sequences:
             llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
-        sequences = range(1, batch_n + 1)
         decode([(seq, prefix + i, token(seq + i), False) for seq in sequences for i in range(own)])
         started = time.perf_counter()
         for k in range(steps):

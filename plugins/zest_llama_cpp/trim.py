@@ -16,6 +16,7 @@ token comes with the tokens its SentencePiece merges pass through, so text made 
 tokenizes to the same pieces as with the full vocabulary.
 """
 
+import functools
 import hashlib
 import heapq
 import json
@@ -96,6 +97,7 @@ def open_gguf(path: str | os.PathLike):
         ) from None
 
 
+@functools.cache
 def _reader_class(gguf):
     """``gguf.GGUFReader`` reading its fields through a plain array view of the file.
 
