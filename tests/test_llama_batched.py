@@ -1,8 +1,10 @@
 """The batched llama.cpp decoder against sequential decoding, on the real gemma3-270m GGUF."""
 
+import os
 import sqlite3
 import subprocess
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -85,28 +87,73 @@ def sequential_greedy(llm, prompt, max_tokens):
     return tokens, gaps
 
 
+def diverged_at(llm, request, completion) -> int | None:
+    """Where ``completion`` (greedy) leaves sequential greedy decoding of the same prompt: None
+    if nowhere; otherwise the step, which must be a near-tie for the sequential decoder."""
+    tokens, gaps = sequential_greedy(llm, request.prompt, request.max_tokens)
+    text = ""
+    for step, token in enumerate(tokens):
+        piece = llm.detokenize([token]).decode("utf-8", errors="ignore")
+        if not completion.text.startswith(text + piece):
+            assert gaps[step] < NEAR_TIE, (request.key, step, gaps[step], text, completion.text)
+            return step
+        text += piece
+    assert completion.text == text and completion.completion_tokens == len(tokens)
+    return None
+
+
 def test_greedy_batched_text_is_sequential_text_up_to_a_near_tie(llm, decoder, prompts):
     done = dict(decoder.run(greedy(k, p, 32) for k, p in enumerate(prompts)))
     assert sorted(r.key for r in done) == list(range(len(prompts)))
-    diverged = []
-    for request, completion in done.items():
-        tokens, gaps = sequential_greedy(llm, request.prompt, 32)
-        pieces = [llm.detokenize([token]).decode("utf-8", errors="ignore") for token in tokens]
-        text, step = "", len(tokens)
-        for i, piece in enumerate(pieces):
-            if not completion.text.startswith(text + piece):
-                step = i
-                break
-            text += piece
-        if step == len(tokens):
-            assert completion.text == text and completion.completion_tokens == len(tokens)
-        else:  # the first token that differs was a near-tie for the sequential decoder
-            assert gaps[step] < NEAR_TIE, (request.key, step, gaps[step], text, completion.text)
-            diverged.append(step)
-    print(
-        f"batched vs sequential greedy: {len(diverged)} of {len(done)} diverged, at steps"
-        f" {sorted(diverged)}"
+    steps = [diverged_at(llm, request, completion) for request, completion in done.items()]
+    diverged = sorted(step for step in steps if step is not None)
+    print(f"batched vs sequential greedy: {len(diverged)} of {len(done)} diverged, at {diverged}")
+
+
+def test_a_document_shares_the_anchor_cells_of_a_running_sibling(llm, prompts):
+    # 0 and 2 have one prompt (one anchor); 2 starts when 1 ends, while 0 is still running.
+    plan = [
+        greedy(0, prompts[0], 24),
+        greedy(1, prompts[1], 4),
+        greedy(2, prompts[0], 12),
+        greedy(3, prompts[1], 4),
+    ]
+    dec = BatchedDecoder(llm, n_parallel=2, n_ctx=1024)
+    try:
+        done = dict(dec.run(plan))
+    finally:
+        dec.close()
+    tokens = [dec._tokenize(request) for request in plan]
+    shared = len(os.path.commonprefix(tokens[:2]))  # the prefix evaluated once, in sequence 0
+    # 2 takes all of 0's prompt but its last token (evaluated for its logits); 3 finds no
+    # running sibling (1 has ended) and evaluates its anchor itself.
+    assert dec.timings.reused_tokens == len(tokens[2]) - 1 - shared
+    assert dec.timings.prompt_tokens == sum(len(t) - shared for t in tokens) - (
+        dec.timings.reused_tokens
     )
+    assert done[plan[2]].completion_tokens == 12
+    for request in plan[::2]:  # the borrowed cells give the text sequential decoding gives
+        diverged_at(llm, request, done[request])
+
+
+def test_a_sibling_past_its_sliding_window_lends_no_cells(llm):
+    """llama.cpp may overwrite a cell that has left the window of the one sequence holding it,
+    so a sibling that has written ``n_swa`` tokens past the shared prefix lends nothing."""
+    dec = BatchedDecoder(llm, n_parallel=2, n_ctx=1024)
+    try:
+        assert dec.n_swa == 512  # Gemma 3's local layers
+        tokens, shared = list(range(100, 140)), 20
+
+        def sibling(pos):
+            return SimpleNamespace(prompt_tokens=tokens, pos=pos)
+
+        near, far = sibling(shared + dec.n_swa - 1), sibling(shared + dec.n_swa)
+        assert dec._donor(tokens, shared, [far]) == (None, shared)
+        assert dec._donor(tokens, shared, [far, near]) == (near, len(tokens) - 1)
+        # a sibling started in the same step lends only the cells it already holds
+        assert dec._donor(tokens, shared, [sibling(30)]) == (sibling(30), 30)
+    finally:
+        dec.close()
 
 
 def test_stop_sequences_end_each_sequence_where_sequential_decoding_ends_it(llm, decoder):

@@ -4,7 +4,9 @@ One sequential step reads every weight of the model to produce one token; a llam
 holding one token of each of N documents reads them once for N tokens, so on a CPU the step costs
 little more than a single-token one. The exemplar prefix that every document prompt shares is
 evaluated once into sequence 0 and its KV cells are shared (``llama_memory_seq_cp``) with each
-slot's sequence; a slot that finishes is refilled with the next request at once.
+slot's sequence; a slot that finishes is refilled with the next request at once, and takes the
+cells of the rest of its prompt (its anchor) from a running slot with the same prompt when there
+is one, so each anchor's tokens are evaluated about once per decoder rather than once a document.
 
 ``run_parallel`` runs several such decoders side by side, one thread each.
 
@@ -56,6 +58,7 @@ class Timings:
     sample_s: float = 0.0
     prefix_tokens: int = 0
     prompt_tokens: int = 0  # prompt tokens after the shared prefix
+    reused_tokens: int = 0  # prompt tokens after the shared prefix taken from a running sibling
     generated_tokens: int = 0
     steps: int = 0  # llama_decode calls after the shared prefix
 
@@ -139,6 +142,7 @@ class BatchedDecoder:
         self.sampling = {**SAMPLING_DEFAULTS, **sampling}
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.n_swa = llama_cpp.llama_model_n_swa(model)  # 0: every layer sees all positions
         self.timings = Timings()
         params = context_params(self.n_ctx, n_parallel, llm.n_batch, n_threads, flash_attn)
         # As Llama does for its own context: llama.cpp's creation notes (here a misleading
@@ -187,7 +191,7 @@ class BatchedDecoder:
                     if request is None:
                         break
                     try:
-                        new.append(self._start(free.pop(), request, prefix))
+                        new.append(self._start(free.pop(), request, prefix, slots + new))
                     except ZestError as exc:
                         error = exc
                 slots += new
@@ -220,7 +224,9 @@ class BatchedDecoder:
             self.timings.prefix_tokens += len(prefix)
         return prefix
 
-    def _start(self, seq_id: int, request: Request, prefix: list[int]) -> _Slot:
+    def _start(
+        self, seq_id: int, request: Request, prefix: list[int], running: list[_Slot]
+    ) -> _Slot:
         tokens = self._tokenize(request)
         if len(tokens) >= self.n_ctx:
             raise ZestError(
@@ -228,10 +234,14 @@ class BatchedDecoder:
                 f"n_ctx={self.n_ctx}"
             )
         # Reuse the shared cells, but always evaluate at least one token to get logits.
-        reuse = min(len(os.path.commonprefix([prefix, tokens])), len(tokens) - 1)
+        shared = min(len(os.path.commonprefix([prefix, tokens])), len(tokens) - 1)
+        donor, reuse = self._donor(tokens, shared, running)
         llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
-        if reuse:
-            llama_cpp.llama_memory_seq_cp(self.memory, PREFIX_SEQ, seq_id, 0, reuse)
+        if shared:
+            llama_cpp.llama_memory_seq_cp(self.memory, PREFIX_SEQ, seq_id, 0, shared)
+        if donor is not None:
+            llama_cpp.llama_memory_seq_cp(self.memory, donor.seq_id, seq_id, shared, reuse)
+            self.timings.reused_tokens += reuse - shared
         return _Slot(
             seq_id=seq_id,
             request=request,
@@ -242,6 +252,29 @@ class BatchedDecoder:
             pending=tokens[reuse:],
             loop=self.loop(),
         )
+
+    def _donor(
+        self, tokens: list[int], shared: int, running: list[_Slot]
+    ) -> tuple[_Slot | None, int]:
+        """The running slot whose prompt cells extend the shared prefix furthest into ``tokens``,
+        and how far (``shared`` when none does).
+
+        Documents drawn from one anchor have the same prompt and requests come in anchor order,
+        so a new document usually finds a sibling still running whose anchor cells it can share
+        instead of evaluating them again. Only cells the donor is sure to hold are taken: those
+        it has evaluated (``pos``), and, on a sliding-window model, only while the first of them
+        is still inside the donor's window (llama.cpp may overwrite a cell that has left the
+        window of the one sequence holding it).
+        """
+        best, reach = None, shared
+        for slot in running:
+            if self.n_swa and slot.pos - shared >= self.n_swa:
+                continue
+            common = len(os.path.commonprefix([slot.prompt_tokens[shared:], tokens[shared:]]))
+            extent = min(shared + common, slot.pos, len(tokens) - 1)
+            if extent > reach:
+                best, reach = slot, extent
+        return best, reach
 
     def _sampler(self, request: Request):
         """The chain ``Llama._init_sampler`` builds, seeded with the request's seed."""
