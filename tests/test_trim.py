@@ -231,7 +231,8 @@ def test_generator_option_uses_the_cached_copy_and_records_it(built, cache):
     assert prov["path"] == SOURCE and prov["options"]["vocab"] == "trimmed"
     assert prov["trimmed"]["kept_sha256"] == trim.kept_hash(built["keep"])
     files = sorted(p.name for p in (cache / "zest" / "trimmed").iterdir())
-    assert len(files) == 2 and not any(".part" in f for f in files)
+    # the copy, its record, and the model's English ranking
+    assert len(files) == 3 and not any(".part" in f for f in files)
 
 
 def tiny_run(db, templates, *args):
@@ -366,6 +367,30 @@ def test_cache_keeps_the_most_recently_used_copies(tmp_path):
         "unrelated.json",
     ]
     assert trim.evict(tmp_path, keep=2) == []
+
+
+def test_a_second_exemplar_set_reuses_the_models_english_ranking(built, cache, monkeypatch):
+    """The English ranking is the same for every exemplar set of a model: the first build
+    stores it, later builds read it and choose the kept set a fresh ranking would give."""
+    (stored,) = (cache / "zest" / "trimmed").glob("english-*.json")
+    assert stored.name.startswith(f"english-{built['source_sha'][:12]}-")
+    texts = trim.exemplar_texts(read_exemplars([str(CORPORA[1])])[:2])  # a new exemplar set
+    fresh = trim.kept_ids(built["full"], built["tokenize"], texts)  # ranks the sample anew
+
+    def no_sample(*args, **kwargs):
+        raise AssertionError("the English sample was ranked again")
+
+    monkeypatch.setattr(trim, "english_sample", no_sample)
+    info = trim.trimmed_model(SOURCE, texts)
+    assert info["path"] != built["info"]["path"]  # a copy of its own
+    assert info["kept_sha256"] == trim.kept_hash(fresh)
+    # an unreadable ranking is computed again, not trusted
+    stored.write_text("{")
+    monkeypatch.undo()
+    assert trim.english_ranking(built["full"], stored.parent, built["source_sha"])[:3] == [
+        *trim.ranked_tokens(trim.Merges(built["full"]).tokenize, trim.english_sample())[:3]
+    ]
+    assert json.loads(stored.read_text())["ranked"]
 
 
 def test_reusing_a_cached_copy_marks_it_recently_used(built, cache):

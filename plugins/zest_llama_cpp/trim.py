@@ -308,15 +308,44 @@ def token_weights(tokenize, sample: Iterable[tuple[str, float]]) -> Counter:
     return weights
 
 
+def ranked_tokens(tokenize, sample: Iterable[tuple[str, float]]) -> list[int]:
+    """The sample's token ids, heaviest first (ties by id)."""
+    weights = token_weights(tokenize, sample)
+    return [token for token, _ in sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))]
+
+
+def english_ranking(vocab: Vocab, cache: Path, source_sha: str) -> list[int]:
+    """``ranked_tokens`` of the English sample for one model, computed once into ``cache``.
+
+    It is the same for every exemplar set (about 6 s of a 13 s build on 2 cores), so only the
+    first trimmed copy of a model pays for it; keyed by the model's SHA-256 and everything the
+    sample depends on."""
+    spec = [FORMAT, ENGLISH_WORDS, repr(VARIANTS), _version("wordfreq")]
+    spec_sha = hashlib.sha256(json.dumps(spec).encode()).hexdigest()
+    path = cache / f"english-{source_sha[:12]}-{spec_sha[:12]}.json"
+    try:
+        return json.loads(path.read_text())["ranked"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not there yet, or unreadable: computed again
+    # Words hold no special tokens: merged in Python, 6x faster than llama.cpp's tokenizer,
+    # which scans for each of the vocabulary's special tokens on every call.
+    ranked = ranked_tokens(Merges(vocab).tokenize, english_sample())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps({"ranked": ranked}).encode())
+    return ranked
+
+
 def kept_ids(
     vocab: Vocab,
     tokenize,
     texts: Iterable[str],
     size: int = DEFAULT_SIZE,
     sample: Iterable[tuple[str, float]] | None = None,
+    ranked: list[int] | None = None,
 ) -> list[int]:
     """The sorted ids to keep: required ones, every token of ``texts`` (with the tokens their
-    merges pass through), then the sample's tokens by weight while fewer than ``size``."""
+    merges pass through), then the ``ranked`` tokens (default: the sample's, heaviest first)
+    while fewer than ``size``."""
     keep = required_ids(vocab)
     if size < len(keep):
         raise ZestError(
@@ -335,10 +364,9 @@ def kept_ids(
         raise ZestError(
             f"the exemplars alone need {len(keep)} tokens; raise the vocabulary size above {size}"
         )
-    # Words hold no special tokens: merged in Python, 6x faster than llama.cpp's tokenizer,
-    # which scans for each of the vocabulary's special tokens on every call.
-    weights = token_weights(merges.tokenize, english_sample() if sample is None else sample)
-    for token, _ in sorted(weights.items(), key=lambda tw: (-tw[1], tw[0])):
+    if ranked is None:
+        ranked = ranked_tokens(merges.tokenize, english_sample() if sample is None else sample)
+    for token in ranked:
         more = closure([token])
         if len(keep) + len(more) <= size:
             keep |= more
@@ -499,7 +527,9 @@ def trimmed_model(
             return info
     with stderr.status(f"llama-cpp: choosing {size:,} tokens to keep from {Path(source).name}"):
         vocab, tokenize = read_vocab(source)
-        keep = kept_ids(vocab, tokenize, texts, size)
+        keep = kept_ids(
+            vocab, tokenize, texts, size, ranked=english_ranking(vocab, cache, source_sha)
+        )
     kept_sha = kept_hash(keep)
     dest = cache / f"{stem}-{source_sha[:12]}-{kept_sha[:12]}.gguf"
     if not dest.exists():  # renamed into place only once complete
@@ -581,6 +611,7 @@ __all__ = [
     "Vocab",
     "copy_gguf",
     "evict",
+    "english_ranking",
     "english_sample",
     "english_share",
     "exemplar_texts",
@@ -588,6 +619,7 @@ __all__ = [
     "kept_hash",
     "kept_ids",
     "open_gguf",
+    "ranked_tokens",
     "read_vocab",
     "required_ids",
     "trim_gguf",
