@@ -137,8 +137,8 @@ def test_a_document_shares_the_anchor_cells_of_a_running_sibling(llm, prompts):
 
 
 def test_a_sibling_past_its_sliding_window_lends_no_cells(llm):
-    """llama.cpp may overwrite a cell that has left the window of the one sequence holding it,
-    so a sibling that has written ``n_swa`` tokens past the shared prefix lends nothing."""
+    """llama.cpp may overwrite a cell that the one sequence holding it no longer attends to, so
+    a sibling that has moved on to the next ``n_swa`` block of positions lends nothing."""
     dec = BatchedDecoder(llm, n_parallel=2, n_ctx=1024)
     try:
         assert dec.n_swa == 512  # Gemma 3's local layers
@@ -147,7 +147,7 @@ def test_a_sibling_past_its_sliding_window_lends_no_cells(llm):
         def sibling(pos):
             return SimpleNamespace(prompt_tokens=tokens, pos=pos)
 
-        near, far = sibling(shared + dec.n_swa - 1), sibling(shared + dec.n_swa)
+        near, far = sibling(dec.n_swa - 1), sibling(dec.n_swa)  # far: 492 tokens on
         assert dec._donor(tokens, shared, [far]) == (None, shared)
         assert dec._donor(tokens, shared, [far, near]) == (near, len(tokens) - 1)
         # a sibling started in the same step lends only the cells it already holds

@@ -262,13 +262,15 @@ class BatchedDecoder:
         Documents drawn from one anchor have the same prompt and requests come in anchor order,
         so a new document usually finds a sibling still running whose anchor cells it can share
         instead of evaluating them again. Only cells the donor is sure to hold are taken: those
-        it has evaluated (``pos``), and, on a sliding-window model, only while the first of them
-        is still inside the donor's window (llama.cpp may overwrite a cell that has left the
-        window of the one sequence holding it).
+        it has evaluated (``pos``), and, on a sliding-window model, only while the donor is in
+        the same ``n_swa`` block of positions as the first of them. llama.cpp may overwrite a
+        cell that the one sequence holding it no longer attends to: one ``n_swa`` or more
+        behind it (a sliding window, Gemma 3's) or in an earlier block (chunked attention,
+        Llama 4's); the same block rules out both.
         """
         best, reach = None, shared
         for slot in running:
-            if self.n_swa and slot.pos - shared >= self.n_swa:
+            if self.n_swa and slot.pos // self.n_swa > shared // self.n_swa:
                 continue
             common = len(os.path.commonprefix([slot.prompt_tokens[shared:], tokens[shared:]]))
             extent = min(shared + common, slot.pos, len(tokens) - 1)
