@@ -33,7 +33,7 @@ from throughput import machine
 from zest_core import default_gguf
 from zest_core.corpus.exemplars import read_exemplars
 from zest_llama_cpp import native
-from zest_llama_cpp.batched import context_params
+from zest_llama_cpp.batched import context_params, fill_batch
 from zest_llama_cpp.trim import exemplar_texts, trimmed_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,12 +78,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
 
     def decode(entries):
         for start in range(0, len(entries), 512):
-            chunk = entries[start : start + 512]
-            for i, (seq, pos, tok, logits) in enumerate(chunk):
-                batch.token[i], batch.pos[i], batch.logits[i] = tok, pos, logits
-                batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq
-            batch.n_tokens = len(chunk)
-            if llama_cpp.llama_decode(ctx, batch) != 0:
+            if llama_cpp.llama_decode(ctx, fill_batch(batch, entries[start : start + 512])) != 0:
                 sys.exit(f"llama_decode failed for {s}")
 
     sequences = range(1, batch_n + 1)

@@ -92,11 +92,14 @@ def test_copy_keeps_special_and_byte_tokens_with_their_ids_remapped(built):
 def test_fast_reader_reads_what_gguf_reader_reads():
     """open_gguf's reader (plain-array reads, 3.7x faster) against gguf-py's own, field by field
     and tensor by tensor, on the real model: a gguf release that changes what its private
-    ``_get`` means fails here rather than writing a wrong copy."""
+    ``_get`` means, or stops calling it, fails here rather than writing a wrong copy or
+    silently losing the speed."""
     import gguf
 
     fast, plain = trim.open_gguf(SOURCE), gguf.GGUFReader(SOURCE)
     assert type(fast) is not gguf.GGUFReader
+    # the override ran: a release that renames ``_get`` would leave it unused (and slow)
+    assert "_plain" in vars(fast)
     assert list(fast.fields) == list(plain.fields)
     for name, field in plain.fields.items():
         assert fast.fields[name].types == field.types, name

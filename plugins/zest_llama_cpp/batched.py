@@ -384,17 +384,21 @@ class BatchedDecoder:
 
     def _fill(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of ``(seq_id, pos, token, wants_logits)`` entries."""
-        batch = self.batch
-        for i, (seq_id, pos, token, wants) in enumerate(entries):
-            batch.token[i] = token
-            batch.pos[i] = pos
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq_id
-            batch.logits[i] = wants
-        batch.n_tokens = len(entries)
-        status = llama_cpp.llama_decode(self.ctx, batch)
+        status = llama_cpp.llama_decode(self.ctx, fill_batch(self.batch, entries))
         if status != 0:
             raise ZestError(f"llama.cpp batched decode failed (status {status})")
+
+
+def fill_batch(batch, entries: list[tuple[int, int, int, bool]]):
+    """``batch`` (a ``llama_batch``) holding ``(seq_id, pos, token, wants_logits)`` entries."""
+    for i, (seq_id, pos, token, wants) in enumerate(entries):
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq_id
+        batch.logits[i] = wants
+    batch.n_tokens = len(entries)
+    return batch
 
 
 def run_parallel(
@@ -472,5 +476,6 @@ __all__ = [
     "SAMPLING_DEFAULTS",
     "Timings",
     "context_params",
+    "fill_batch",
     "run_parallel",
 ]
