@@ -11,17 +11,14 @@ one process, so the machine's drift falls on both alike:
 import argparse
 import datetime
 import itertools
-import json
 import time
 
-from llama_batched import ROOT, SCIFACT
+from llama_batched import ROOT, plan
 from throughput import machine
 
 from zest_core.corpus.exemplars import read_exemplars
-from zest_core.plugin import manager as plugins
-from zest_core.plugin.strategy import derive_seed, plan_anchor
 from zest_llama_cpp import LlamaCppGenerator
-from zest_llama_cpp.batched import BatchedDecoder
+from zest_llama_cpp.batched import BatchedDecoder, Timings
 
 SHARING = BatchedDecoder._donor
 
@@ -30,28 +27,12 @@ def no_donor(self, tokens, shared, running):
     return None, shared
 
 
-def requests(n_docs: int, n_anchors: int) -> tuple[list[dict], list]:
-    exemplars = read_exemplars([str(ROOT / "corpora" / "scifact")])
-    strategy = plugins.get_anchor_strategy("hierarchical")()
-    with SCIFACT.open() as f:
-        anchors = [json.loads(line)["title"] for line in itertools.islice(f, n_anchors)]
-    return exemplars, [
-        strategy.document_request(
-            exemplars,
-            anchors[plan_anchor(j, n_docs, n_anchors)],
-            j,
-            derive_seed(0, "document", 0, j, 0),
-        )
-        for j in range(n_docs)
-    ]
-
-
-def measure(gen: LlamaCppGenerator, plan: list, share: bool) -> dict:
+def measure(gen: LlamaCppGenerator, requests: list, share: bool) -> dict:
     BatchedDecoder._donor = SHARING if share else no_donor
     for decoder in gen.decoders:
-        decoder.timings.__init__()
+        decoder.timings = Timings()
     started = time.perf_counter()
-    done = list(gen.complete_many(iter(plan)))
+    done = list(gen.complete_many(iter(requests)))
     elapsed = time.perf_counter() - started
     timings = [decoder.timings for decoder in gen.decoders]
     generated = sum(c.completion_tokens for _, c in done)
@@ -65,16 +46,16 @@ def main() -> None:
     parser.add_argument("--anchors", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    exemplars, plan = requests(args.docs, args.anchors)
+    requests = plan(args.docs, args.anchors, seed=0, max_tokens=None, blocks=True)
     gen = LlamaCppGenerator()
-    gen.prepare(exemplars)
+    gen.prepare(read_exemplars([str(ROOT / "corpora" / "scifact")]))
     print(f"{datetime.datetime.now():%Y-%m-%dT%H:%M}, {machine()}")
     print("| round | sharing | seconds | generated tokens | tokens through the model | tokens/s |")
     print("|---|---|---|---|---|---|")
     totals = {True: [0.0, 0], False: [0.0, 0]}
     try:
         for round_, share in itertools.product(range(1, args.rounds + 1), (True, False)):
-            r = measure(gen, plan, share)
+            r = measure(gen, requests, share)
             totals[share][0] += r["elapsed"]
             totals[share][1] += r["generated"]
             print(

@@ -27,7 +27,7 @@ import llama_cpp
 
 from zest_core.corpus.exemplars import read_exemplars
 from zest_core.plugin import manager as plugins
-from zest_core.plugin.strategy import derive_seed
+from zest_core.plugin.strategy import derive_seed, plan_anchor
 from zest_llama_cpp import LlamaCppGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,9 @@ SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact" / "corpus.jsonl"
 TARGET_DOCS = 512
 
 
-def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None):
+def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None, blocks: bool = False):
+    """Document requests over ``n_anchors`` SciFact titles: taken in turn, or in contiguous
+    blocks as ``zest run`` plans them (``blocks``)."""
     exemplars = read_exemplars([str(ROOT / "corpora" / "scifact")])
     strategy = plugins.get_anchor_strategy("hierarchical")()
     if max_tokens:
@@ -44,7 +46,10 @@ def plan(n_docs: int, n_anchors: int, seed: int, max_tokens: int | None):
         anchors = [json.loads(line)["title"] for line in itertools.islice(f, n_anchors)]
     return [
         strategy.document_request(
-            exemplars, anchors[j % n_anchors], j, derive_seed(seed, "document", 0, j, 0)
+            exemplars,
+            anchors[plan_anchor(j, n_docs, n_anchors) if blocks else j % n_anchors],
+            j,
+            derive_seed(seed, "document", 0, j, 0),
         )
         for j in range(n_docs)
     ]

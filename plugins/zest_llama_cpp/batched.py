@@ -268,11 +268,11 @@ class BatchedDecoder:
         behind it (a sliding window, Gemma 3's) or in an earlier block (chunked attention,
         Llama 4's); the same block rules out both.
         """
-        best, reach = None, shared
+        best, reach, rest = None, shared, tokens[shared:]
         for slot in running:
             if self.n_swa and slot.pos // self.n_swa > shared // self.n_swa:
                 continue
-            common = len(os.path.commonprefix([slot.prompt_tokens[shared:], tokens[shared:]]))
+            common = len(os.path.commonprefix([slot.prompt_tokens[shared:], rest]))
             extent = min(shared + common, slot.pos, len(tokens) - 1)
             if extent > reach:
                 best, reach = slot, extent
