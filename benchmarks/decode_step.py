@@ -14,7 +14,9 @@ Keys: ``prefix`` (tokens, default 1100: five exemplars of 160 words, the documen
 ``batch`` (sequences, default 16), ``own`` (tokens per sequence, default 0), ``kv`` (KV cache
 type: f16, the default, f32, bf16 or q8_0), ``flash`` (on/off), ``threads`` (default 1),
 ``unified`` (on: one KV buffer for all sequences, as zest runs; off: one per sequence, the
-prefix copied into each).
+prefix copied into each), ``masked`` (tokens written into sequence 0 after the prefix, which no
+timed sequence attends to: the price of the cells a step scans and masks, such as those
+``kv_cells.py`` counts in a real run; default 0).
 ``--model`` times another GGUF (default: the trimmed copy for the SciFact exemplars, built
 into the user cache when missing).
 """
@@ -46,6 +48,7 @@ DEFAULTS = {
     "flash": "on",
     "threads": 1,
     "unified": "on",
+    "masked": 0,
 }
 
 
@@ -65,7 +68,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
     """Seconds per decode step, or None where llama.cpp refuses the context (a quantised V
     cache needs flash attention)."""
     batch_n, prefix, own = int(s["batch"]), int(s["prefix"]), int(s["own"])
-    n_ctx = prefix + own + steps + 1
+    n_ctx = prefix + own + steps + int(s["masked"]) + 1
     params = context_params(n_ctx, batch_n, 512, int(s["threads"]), s["flash"] == "on")
     params.type_k = params.type_v = KV_TYPES[s["kv"]]
     params.kv_unified = s["unified"] == "on"
@@ -86,6 +89,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
         decode([(0, i, token(i), False) for i in range(prefix)])
         for seq in sequences:
             llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        decode([(0, prefix + i, token(i), False) for i in range(int(s["masked"]))])
         decode([(seq, prefix + i, token(seq + i), False) for seq in sequences for i in range(own)])
         started = time.perf_counter()
         for k in range(steps):
