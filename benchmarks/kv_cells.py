@@ -44,6 +44,8 @@ def read_slot_lines(level, text, user_data):
         row[2] = max(row[2], n)
         row[3] += used
         row[4] = max(row[4], used)
+    elif level in (2, 3):  # warnings and errors are still shown
+        sys.stderr.write(text.decode(errors="replace"))
 
 
 def main() -> int:
@@ -51,6 +53,8 @@ def main() -> int:
     # Llama(verbose=False) leaves the callback alone: it only sets the Python logger's level.
     sys.argv = ["zest", "run", *sys.argv[1:]]
     rc = cli._main()
+    if rc:
+        return rc  # zest has said why
     print("\npython benchmarks/kv_cells.py " + " ".join(sys.argv[2:]))
     print(f"{machine()}\n")
     print("| cache size (cells) | lines | mean n | largest n | mean used | largest used |")
