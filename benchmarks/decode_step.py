@@ -67,8 +67,8 @@ def token(i: int) -> int:
 def step_seconds(llm, s: dict, steps: int) -> float | None:
     """Seconds per decode step, or None where llama.cpp refuses the context (a quantised V
     cache needs flash attention)."""
-    batch_n, prefix, own = int(s["batch"]), int(s["prefix"]), int(s["own"])
-    n_ctx = prefix + own + steps + int(s["masked"]) + 1
+    batch_n, prefix, own, masked = (int(s[k]) for k in ("batch", "prefix", "own", "masked"))
+    n_ctx = prefix + own + steps + masked + 1
     params = context_params(n_ctx, batch_n, 512, int(s["threads"]), s["flash"] == "on")
     params.type_k = params.type_v = KV_TYPES[s["kv"]]
     params.kv_unified = s["unified"] == "on"
@@ -89,7 +89,7 @@ def step_seconds(llm, s: dict, steps: int) -> float | None:
         decode([(0, i, token(i), False) for i in range(prefix)])
         for seq in sequences:
             llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
-        decode([(0, prefix + i, token(i), False) for i in range(int(s["masked"]))])
+        decode([(0, prefix + i, token(i), False) for i in range(masked)])
         decode([(seq, prefix + i, token(seq + i), False) for seq in sequences for i in range(own)])
         started = time.perf_counter()
         for k in range(steps):

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 from collections import defaultdict
+from statistics import mean
 
 os.environ["LLAMA_KV_CACHE_DEBUG"] = "1"  # read when a context's cache is made
 
@@ -29,8 +30,7 @@ from throughput import machine  # noqa: E402
 from zest_core import cli  # noqa: E402
 
 LINE = re.compile(rb"find_slot: .*\bn = *(\d+), used = *(\d+), head = *\d+, size = *(\d+)")
-# cache size -> [lines, sum of n, largest n, sum of used, largest used]
-seen: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+seen: dict[int, list[tuple[int, int]]] = defaultdict(list)  # cache size -> (n, used) per line
 
 
 @llama_cpp.llama_log_callback
@@ -38,12 +38,7 @@ def read_slot_lines(level, text, user_data):
     match = LINE.search(text)
     if match:
         n, used, size = map(int, match.groups())
-        row = seen[size]
-        row[0] += 1
-        row[1] += n
-        row[2] = max(row[2], n)
-        row[3] += used
-        row[4] = max(row[4], used)
+        seen[size].append((n, used))
     elif level in (2, 3):  # warnings and errors are still shown
         sys.stderr.write(text.decode(errors="replace"))
 
@@ -59,9 +54,12 @@ def main() -> int:
     print(f"{machine()}\n")
     print("| cache size (cells) | lines | mean n | largest n | mean used | largest used |")
     print("|---|---|---|---|---|---|")
-    for size, (calls, n, n_max, used, used_max) in sorted(seen.items()):
-        print(f"| {size} | {calls} | {n / calls:.0f} | {n_max} | {used / calls:.0f} | {used_max} |")
-    return rc
+    for size, lines in sorted(seen.items()):
+        n, used = zip(*lines)
+        print(
+            f"| {size} | {len(lines)} | {mean(n):.0f} | {max(n)} | {mean(used):.0f} | {max(used)} |"
+        )
+    return 0
 
 
 if __name__ == "__main__":
