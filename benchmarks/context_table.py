@@ -6,7 +6,7 @@ default synthetic context of the same J' (and from ``none``).
     python benchmarks/context_table.py docs/results/context --db runs.db
 
 Reads ``results.csv`` of the report directory and the per-query scores from the store; the
-intervals are zest's (``zest_core.evaluation.stats``: paired bootstrap over queries and seeds).
+intervals are zest's (``zest_core.experiment.stats``: paired bootstrap over queries and seeds).
 """
 
 import argparse
@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from zest_core.corpus.store import Store  # noqa: E402
-from zest_core.evaluation.evaluate import query_scores  # noqa: E402
-from zest_core.evaluation.report import _verdict  # noqa: E402  (the report's own wording)
-from zest_core.evaluation.stats import mean_interval, paired_difference  # noqa: E402
+from zest_core.contexts.scoring import query_scores  # noqa: E402
+from zest_core.experiment.report import _verdict  # noqa: E402  (the report's own wording)
+from zest_core.experiment.stats import mean_interval, paired_difference  # noqa: E402
 
 PLAIN, PRIOR = "hybrid", "hybrid[prior=wordfreq,prior_strength=100]"
 TUNED, BOTH = f"{PLAIN} tuned on 64 docs", f"{PRIOR} tuned on 64 docs"

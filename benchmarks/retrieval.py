@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from zest_core.corpus.store import Store
-from zest_core.evaluation.beir import load_beir
-from zest_core.evaluation.encoding import make_encoder
-from zest_core.evaluation.evaluate import evaluate_contexts
+from zest_core.contexts.beir import load_beir
+from zest_core.contexts.encoding import make_encoder
+from zest_core.contexts.scoring import evaluate_contexts
 
 BEIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "beir"
 

@@ -147,7 +147,7 @@ def embed_decomposition(out: Path, docs: list[dict], model_docs: int = 100) -> d
     import pyarrow.parquet as pq
 
     import zest_core as zest
-    from zest_core.evaluation.api import Embeddings
+    from zest_core.contexts.api import Embeddings
     from zest_core.search.shards import encode_table, read_records
 
     source = out / "embed-input.jsonl"

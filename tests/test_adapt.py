@@ -20,8 +20,8 @@ from tiny_model import tiny_model
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.evaluation import adapt
-from zest_core.evaluation.api import load_encoder
+from zest_core.adaptation import adapt
+from zest_core.contexts.api import load_encoder
 
 # Many passes at a high rate: the tiny random model must memorise the pairs in seconds.
 FAST = {"epochs": 10, "learning_rate": 3e-3, "batch_size": 4}

@@ -71,7 +71,7 @@ def test_adapted_arms_their_references_and_a_rerun_that_trains_nothing(grid, tmp
     from fake_plugin import FakeGenerator
     from test_evaluate import counting
 
-    from zest_core.evaluation import adapt
+    from zest_core.adaptation import adapt
 
     db = tmp_path / "zest.db"
     args = ["experiment", str(grid), "--db", str(db), "--report", str(tmp_path / "r")]

@@ -8,7 +8,7 @@ from conftest import ROOT
 from test_embed import complete_version
 
 import zest_core as zest
-from zest_core.evaluation.encoding import make_encoder
+from zest_core.contexts.encoding import make_encoder
 
 DOCS = [
     "Low vitamin D predicts hip fractures in older women.",

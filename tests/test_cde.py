@@ -21,13 +21,13 @@ from test_evaluate import make_beir_slice
 
 from zest_cde import checkpoint_fingerprint, sample_context, tokenizer_fingerprint
 from zest_core import ZestError
-from zest_core.evaluation.encoding import (
+from zest_core.contexts.encoding import (
     context_state,
     document_vectors,
     make_encoder,
     resolve_context,
 )
-from zest_core.evaluation.evaluate import evaluate_contexts
+from zest_core.contexts.scoring import evaluate_contexts
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -4,8 +4,8 @@ import random
 
 import matplotlib
 
-from zest_core.evaluation import report
-from zest_core.evaluation.difference_plots import difference_plots, reference_arm
+from zest_core.experiment import report
+from zest_core.experiment.plots import difference_plots, reference_arm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from zest_core import ZestError
-from zest_core.evaluation.encoding import (
+from zest_core.contexts.encoding import (
     context_state,
     document_vectors,
     make_encoder,

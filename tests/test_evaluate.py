@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from conftest import beir, clean_exit, rank_metrics
 
 from zest_core import ZestError
-from zest_core.evaluation.beir import load_beir
-from zest_core.evaluation.evaluate import evaluate_contexts
+from zest_core.contexts.beir import load_beir
+from zest_core.contexts.scoring import evaluate_contexts
 
 FAST = {"max_seq_length": 128}  # short inputs keep the real model quick on a shared CPU
 

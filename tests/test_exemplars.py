@@ -7,7 +7,7 @@ from conftest import SCIFACT_EXEMPLARS, beir, clean_exit
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.exemplars import read_exemplars
-from zest_core.evaluation.selection import choose
+from zest_core.corpus.selection import choose
 
 
 def test_shipped_exemplars_are_five_real_scifact_documents():

@@ -19,7 +19,7 @@ from conftest import ROOT, beir, fake_cli
 
 from zest_core.cli import cli
 from zest_core.corpus.store import Store
-from zest_core.evaluation.planning import balanced_subset
+from zest_core.experiment.planning import balanced_subset
 
 SMOKE = ROOT / "experiments" / "smoke.toml"
 PLOTS = ("ndcg_vs_docs.png", "ndcg_vs_k.png", "contexts.png")
@@ -473,7 +473,7 @@ SHIPPED = sorted(p for p in (ROOT / "experiments").glob("*.toml") if p.name != "
 def test_every_shipped_grid_loads(grid):
     """The grids the docs tell users to run parse and pass every check (datasets, options,
     arms) without running anything: a typo in one would otherwise surface hours into a run."""
-    from zest_core.evaluation.grid import load
+    from zest_core.experiment.grid import load
 
     beir("scifact"), beir("nfcorpus")  # the shared data they name, or a clear failure
     loaded = load(grid)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import BEIR
 
 from zest_core.cli import cli
-from zest_core.evaluation.fidelity import fidelity
+from zest_core.corpus.fidelity import fidelity
 
 REAL = ["alpha beta gamma", "alpha beta delta", "alpha epsilon", "alpha beta zeta zeta"]
 SYNTHETIC = ["alpha beta gamma", "beta gamma", "gamma omega"]

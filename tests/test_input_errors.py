@@ -248,7 +248,7 @@ def test_a_writer_does_not_create_the_directory_of_db(tmp_path):
 
 
 def test_eval_corpus_text_must_be_strings(tmp_path):
-    from zest_core.evaluation.beir import load_beir
+    from zest_core.contexts.beir import load_beir
 
     for bad in (None, 3):
         root = tmp_path / str(bad)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zest_core import ZestError
-from zest_core.evaluation.encoding import Context, context_state
+from zest_core.contexts.encoding import Context, context_state
 from zest_encoders import HybridEncoder
 
 CONTEXT = [

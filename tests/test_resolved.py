@@ -8,8 +8,8 @@ from conftest import FAKE_RUN, SCIFACT_EXEMPLARS, clean_exit
 from zest_core.cli import cli
 from zest_core.corpus import runconfig
 from zest_core.corpus.exemplars import read_exemplars
-from zest_core.evaluation.grid import GENERATION_DEFAULTS
-from zest_core.evaluation.planning import _run_config, find_run
+from zest_core.experiment.grid import GENERATION_DEFAULTS
+from zest_core.experiment.planning import _run_config, find_run
 from zest_llama_cpp import LlamaCppGenerator, auto_vocab
 
 # Exemplars in German and Spanish, written for this test: vocab=auto must keep the full

@@ -12,9 +12,9 @@ from test_evaluate import FAST, eval_none_and_real, make_beir_slice
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.evaluation.beir import load_beir
-from zest_core.evaluation.evaluate import evaluate_contexts, query_scores
-from zest_core.evaluation.stats import mean_interval, paired_difference, sign_flip_p
+from zest_core.contexts.beir import load_beir
+from zest_core.contexts.scoring import evaluate_contexts, query_scores
+from zest_core.experiment.stats import mean_interval, paired_difference, sign_flip_p
 
 
 @pytest.fixture(scope="module")

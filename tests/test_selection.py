@@ -13,7 +13,7 @@ from conftest import beir
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.exemplars import read_exemplars
-from zest_core.evaluation.selection import choose, farthest_point, nearest_centroid, pick
+from zest_core.corpus.selection import choose, farthest_point, nearest_centroid, pick
 
 
 def unit(rows):

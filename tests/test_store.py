@@ -173,8 +173,8 @@ def test_versions_of_the_previous_schema_get_the_options_they_ran_with(tmp_path)
     complete versions stay immutable; experiment reuse finds the old run when asked for the
     same values, not when asked for the new default (vocab=auto, trimmed on English)."""
     from zest_core.corpus.exemplars import read_exemplars
-    from zest_core.evaluation.grid import GENERATION_DEFAULTS
-    from zest_core.evaluation.planning import _run_config, find_run
+    from zest_core.experiment.grid import GENERATION_DEFAULTS
+    from zest_core.experiment.planning import _run_config, find_run
     from zest_core.plugin.manager import get_anchor_strategy
 
     path = tmp_path / "old.db"

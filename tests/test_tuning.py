@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from zest_core import ZestError
 from zest_core.cli import cli
-from zest_core.evaluation.tuning import clean_query, tune, tuned_groups, write_queries
+from zest_core.adaptation.tuning import clean_query, tune, tuned_groups, write_queries
 
 # Twenty topics, each with a paraphrase that shares no content word with its document.
 TOPICS = [

@@ -10,7 +10,8 @@
     from zest_core import Generator, Request, Completion, Option, hookimpl, ZestError
 
 Every name in ``__all__`` is public (docs/python-api.md, docs/plugins/); the subpackages
-(``plugin``, ``corpus``, ``evaluation``, ``search``, ``commands``) are the core's layout and
+(``plugin``, ``corpus``, ``contexts``, ``adaptation``, ``experiment``, ``search``,
+``commands``) are the core's layout and
 may change. Names load on first use, so ``import zest_core`` stays cheap (no numpy, no model
 runtimes): ``Encoder`` needs numpy, ``Store`` sqlite-utils.
 """
@@ -26,11 +27,11 @@ __version__ = "0.1.0"
 # name -> module that defines it, imported when the name is first used
 _LAZY = {
     # the Python API (docs/python-api.md)
-    "load_encoder": "evaluation.api",
-    "generate": "evaluation.api",
-    "AdaptedEncoder": "evaluation.api",
-    "Embeddings": "evaluation.api",
-    "Hit": "evaluation.api",
+    "load_encoder": "contexts.api",
+    "generate": "contexts.api",
+    "AdaptedEncoder": "contexts.api",
+    "Embeddings": "contexts.api",
+    "Hit": "contexts.api",
     "Store": "corpus.store",
     # plugin base classes and what they exchange with the core (docs/plugins/)
     "Configurable": "plugin.options",
@@ -55,7 +56,7 @@ _LAZY = {
     "starts_sentence": "plugin.loops",
     "default_gguf": "plugin.models",  # the default generator model file
     "get_encoder": "plugin.manager",  # an installed encoder class, by name
-    "adapted_model_folder": "evaluation.adapted",  # the folder of a model `zest adapt` made
+    "adapted_model_folder": "adaptation.registry",  # the folder of a model `zest adapt` made
     "require": "deps",  # an optional dependency, or a ZestError naming its extra
     "words": "text",  # word-level text helpers
     "ngrams": "text",

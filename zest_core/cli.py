@@ -149,7 +149,7 @@ def run(
         corpus = name if name is not None else _default_name(exemplar_paths[0])
         # --anchors is checked once the strategy is known (some use none)
         runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
-        from .evaluation.selection import choose
+        from .corpus.selection import choose
 
         pool = read_exemplars(list(exemplar_paths))
         store = Store(db)

@@ -8,8 +8,8 @@ import click
 
 
 def _registry(ctx, param, value):
-    # the store that `--model adapted:ID` is looked up in (zest_core/evaluation/adapt.py)
-    from ..evaluation.adapted import use_registry
+    # the store that `--model adapted:ID` is looked up in (zest_core/adaptation/adapt.py)
+    from ..adaptation.registry import use_registry
 
     use_registry(value)
     return value

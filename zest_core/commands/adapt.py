@@ -1,5 +1,5 @@
 """``zest adapt`` and ``zest models``: the dense encoder fine-tuned on a version's synthetic
-pairs (zest_core/evaluation/adapt.py), and the registry of the models it made."""
+pairs (zest_core/adaptation/adapt.py), and the registry of the models it made."""
 
 import json
 import time
@@ -10,7 +10,7 @@ from rich.table import Table
 from .. import console
 from ..corpus.store import Store
 from ..errors import ZestError
-from ..evaluation.adapt import Adaptation
+from ..adaptation.adapt import Adaptation
 from ..plugin.hookspecs import hookimpl
 from . import db_option
 from .tuning import write_missing_queries
@@ -89,8 +89,8 @@ def adapt_(
     the queries are those zest tune uses (written once if missing), the model lands in a
     folder zest owns, registered for zest models and --model adapted:ID. Run the same
     command again after a kill: it restarts, or reuses the finished model."""
-    from ..evaluation import adapt
-    from ..evaluation.encoding import make_encoder
+    from ..adaptation import adapt
+    from ..contexts.encoding import make_encoder
 
     started = time.monotonic()
     options = adapt.check_options(given)
@@ -146,7 +146,7 @@ def models_(ctx, as_json, db):
     trained on, and where they are."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..evaluation import adapt
+    from ..adaptation import adapt
 
     store = Store(db)
     rows = adapt.models(store)
@@ -187,7 +187,7 @@ def models_(ctx, as_json, db):
 @db_option
 def rm_(model_id, db):
     """Delete adapted model ID: its registry row and its folder."""
-    from ..evaluation import adapt
+    from ..adaptation import adapt
 
     row = adapt.remove(Store(db), model_id)
     click.echo(f"removed adapted model {model_id}" + (f" ({row['path']})" if row["path"] else ""))

@@ -54,7 +54,7 @@ def compare(versions, dataset, encoder_name, model, options, as_json, db):
     store = Store(db, read_only=not dataset)  # with --dataset it stores the scores
     rows = [version_metrics(store, ref) for ref in versions]
     if dataset:
-        from ..evaluation.evaluate import evaluate_contexts
+        from ..contexts.scoring import evaluate_contexts
 
         scores = evaluate_contexts(
             store,

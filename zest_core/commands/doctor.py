@@ -239,7 +239,7 @@ def probe_generator(name: str, options: str) -> None:
 
 
 def probe_encoder(name: str) -> None:
-    from ..evaluation.api import load_encoder
+    from ..contexts.api import load_encoder
 
     started = time.monotonic()
     enc = load_encoder(name)

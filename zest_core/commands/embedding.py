@@ -39,7 +39,7 @@ def embed_(source, context, out, encoder_name, model, options, shard_size, db):
     columns, or text with a document per line) into Parquet shards of dense vectors and,
     for the hybrid, sparse BM25 weights under the context's statistics. Run the same
     command again to resume after a crash."""
-    from ..evaluation.api import load_encoder
+    from ..contexts.api import load_encoder
     from ..search.shards import embed
 
     started = time.monotonic()
@@ -134,7 +134,7 @@ def search_(
 ):
     """Rank the index's documents for each QUERY, with the scores zest eval uses."""
     from ..errors import ZestError
-    from ..evaluation.api import load_encoder
+    from ..contexts.api import load_encoder
     from ..search.indexing import SearchIndex, check_queries
 
     bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}

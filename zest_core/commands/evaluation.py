@@ -52,7 +52,7 @@ def encoder_options(fn):
 
 def _delta(row: dict, first: dict) -> str:
     """nDCG@10 of this context minus the first one's, paired by query."""
-    from ..evaluation.stats import align, paired_difference
+    from ..experiment.stats import align, paired_difference
 
     _, a, b = align(
         *({q: s["ndcg_at_10"] for q, s in r["per_query"].items()} for r in (row, first))
@@ -114,8 +114,8 @@ def eval_(
 ):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
-    from ..evaluation.evaluate import evaluate_contexts
-    from ..evaluation.tuning import tuned_groups
+    from ..contexts.scoring import evaluate_contexts
+    from ..adaptation.tuning import tuned_groups
 
     started = time.monotonic()
     store = Store(db)
@@ -186,7 +186,7 @@ def eval_(
 def context_(version, encoder_name, model, options, db):
     """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
     statistics) and cache it, so that evaluations with this context start at once."""
-    from ..evaluation.encoding import context_state, make_encoder, resolve_context
+    from ..contexts.encoding import context_state, make_encoder, resolve_context
 
     store = Store(db)
     encoder = make_encoder(encoder_name, model, **options)

@@ -83,9 +83,9 @@ class _Bars:
 def experiment(file, report, datasets, contexts, db):
     """Run the grid of FILE.toml (datasets x contexts x ablations x seeds x encoders),
     reusing whatever the store already holds, and write a report directory."""
-    from ..evaluation import experiment as exp
-    from ..evaluation.grid import load
-    from ..evaluation.report import write
+    from ..experiment import run as exp
+    from ..experiment.grid import load
+    from ..experiment.report import write
 
     grid = load(file, report, datasets, contexts)
     store = Store(db)
@@ -158,7 +158,7 @@ def pick_(pool, k, method, seed, model, output, db):
 
     from ..corpus.exemplars import read_exemplars
     from ..corpus.runconfig import check_seed
-    from ..evaluation.selection import dense_embedder, pick
+    from ..corpus.selection import dense_embedder, pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded
     docs = read_exemplars(list(pool))

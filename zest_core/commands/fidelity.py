@@ -52,7 +52,7 @@ def _sample(value: str | None) -> int | str | None:
 def fidelity_(version, against, sample, seed, top, plot, as_json, db):
     """Compare corpus VERSION with a real sample: word-distribution divergence, coverage
     of informative terms, IDF correlation, diversity (see docs/context-quality.md)."""
-    from ..evaluation.fidelity import version_fidelity
+    from ..corpus.fidelity import version_fidelity
 
     report = version_fidelity(
         Store(db, read_only=True),

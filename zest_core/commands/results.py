@@ -23,8 +23,8 @@ def result(store: Store, ref: str) -> dict:
 
 def diff(store: Store, a_ref: str, b_ref: str) -> list[tuple[str, int, object]]:
     """(metric, queries, interval of A minus B) for each metric; refuses different datasets."""
-    from ..evaluation.evaluate import query_scores
-    from ..evaluation.stats import align, paired_difference
+    from ..contexts.scoring import query_scores
+    from ..experiment.stats import align, paired_difference
 
     a, b = result(store, a_ref), result(store, b_ref)
     same = (

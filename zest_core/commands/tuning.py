@@ -44,7 +44,7 @@ def tune_(
     """Choose encoder settings for corpus VERSION as its context: the generator writes
     one query per document (stored, written once), and the grid point under which each
     query best finds its own document within VERSION is stored for zest eval --tuned."""
-    from ..evaluation.tuning import tune
+    from ..adaptation.tuning import tune
 
     store = Store(db)
     ref = store.require_complete(version)["id"]
@@ -86,7 +86,7 @@ def write_missing_queries(
 ) -> None:
     """Write the synthetic queries VERSION still lacks (one per document), with a progress
     bar, using its own generator unless another is named: for zest tune and zest adapt."""
-    from ..evaluation.tuning import missing_queries, version_generator, write_queries
+    from ..adaptation.tuning import missing_queries, version_generator, write_queries
 
     todo = len(missing_queries(store, version_id))
     if not todo:

@@ -1,4 +1,4 @@
-"""The encoders' caches in store.db, as SQL only: evaluation/encoding.py packs and unpacks
+"""The encoders' caches in store.db, as SQL only: contexts/encoding.py packs and unpacks
 what they hold (numpy arrays), these classes read and write the rows.
 
 ``context_cache`` holds what an encoder derives from a context, one blob per key;

@@ -10,7 +10,7 @@ from ..textfiles import read_jsonl, read_text
 
 def read_exemplars(paths: list[str]) -> list[dict]:
     """All distinct documents from ``paths``, in order, each ``{"title", "text", "source"}``
-    (``k`` of them are chosen by ``zest_core.evaluation.selection.choose``)."""
+    (``k`` of them are chosen by ``zest_core.corpus.selection.choose``)."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
     docs = [doc for path in paths for doc in _read_path(Path(path))]

@@ -695,7 +695,7 @@ class Store:
                 row.update(version_id=child_id, anchor_id=anchor_map.get(doc["anchor_id"]))
                 self.db["documents"].insert(row)
 
-    # evaluation results and adapted models (written by zest_core/evaluation) ---------------
+    # evaluation results and adapted models (zest_core/contexts, zest_core/adaptation) ------
     def eval_result(self, result_id: int | str) -> dict | None:
         rows = self.db.execute_returning_dicts(
             "SELECT * FROM eval_results WHERE id = ?", [result_id]
@@ -763,7 +763,7 @@ class Store:
         """The eval_query_scores rows of one result."""
         return list(self.db["eval_query_scores"].rows_where("result_id = ?", [result_id]))
 
-    # synthetic queries and tunings (written by zest_core/evaluation) -----------------------
+    # synthetic queries and tunings (written by zest_core/adaptation) -----------------------
     def missing_queries(self, version_id: int) -> list[dict]:
         """The version's documents (with ``anchor``) that have no stored query yet."""
         return self.db.execute_returning_dicts(
@@ -813,7 +813,7 @@ class Store:
         ).fetchone()
         return row and row[0]
 
-    # run lookups (zest_core/evaluation/planning.py) ---------------------------------------
+    # run lookups (zest_core/experiment/planning.py) ---------------------------------------
     def run_versions(self) -> list[dict]:
         """Every run version's ``id``, ``status`` and ``resolved``, oldest first."""
         return self.db.execute_returning_dicts(

@@ -1,7 +1,7 @@
 """What an encoder plugin implements, and the scoring helpers encoders share.
 
 An encoder embeds queries and documents, optionally conditioned on a *context* corpus; what
-it derives from a context is cached by the core (``zest_core.evaluation.encoding``), so the
+it derives from a context is cached by the core (``zest_core.contexts.encoding``), so the
 base class here knows nothing of the store.
 """
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ZestError
-from ..evaluation.api import AdaptedEncoder, Hit
+from ..contexts.api import AdaptedEncoder, Hit
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, write_json

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZestError
-from ..evaluation.api import AdaptedEncoder
+from ..contexts.api import AdaptedEncoder
 from ..textfiles import read_jsonl, read_lines
 
 META = "meta.json"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from ..corpus.store import Store
 from ..errors import ZestError
-from . import adapt_arms
+from ..adaptation import arms as adapt_arms
 from .grid import Grid, show
 from .planning import obtain, plan, subset_version, to_generate
 
@@ -31,7 +31,7 @@ def encoder_label(encoder: dict) -> str:
 def encoder_settings(encoder: dict) -> dict:
     """The settings a grid's ``[[encoder]]`` runs with (the key its tunings are stored under);
     the model loads lazily, so this does not load it."""
-    from .encoding import make_encoder
+    from ..contexts.encoding import make_encoder
 
     name, options = encoder.get("name", "hybrid"), encoder.get("options", {})
     encoder_obj = make_encoder(name, encoder.get("model"), **options)
@@ -53,7 +53,7 @@ def tuned_settings(
     has more than ``tune_docs`` documents, on its balanced subset of that size (fewer
     synthetic queries to write). Queries and tuning are stored, so this runs once per
     version; nothing here reads the target dataset."""
-    from .tuning import tune, tuned_options, version_generator, write_queries
+    from ..adaptation.tuning import tune, tuned_options, version_generator, write_queries
 
     name, model = encoder.get("name", "hybrid"), encoder.get("model")
     options = encoder.get("options", {})
@@ -81,7 +81,7 @@ def tuned_settings(
 def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], None]) -> list[dict]:
     """Obtain every synthetic context, then score every (dataset, encoder, context); returns
     one record per score with its per-query values."""
-    from .evaluate import evaluate_contexts
+    from ..contexts.scoring import evaluate_contexts
 
     for spec in grid.baselines:
         if spec.isdigit():

@@ -23,7 +23,7 @@ from ..plugin import manager as plugins
 from ..plugin.generation import Generator, Request
 from ..plugin.strategy import derive_seed, load_templates
 from ..text import first_words, title, words
-from .encoding import make_encoder
+from ..contexts.encoding import make_encoder
 
 QUERY_TEMPLATES = Path(__file__).parents[1] / "templates" / "query.toml"
 MIN_DOCUMENTS = 16

@@ -238,13 +238,13 @@ def load_encoder(
     ``model``, for the dense and hybrid encoders (the same as ``model="adapted:ID"``).
     """
     if adapted is not None:
-        from .adapted import PREFIX, parse_ref
+        from ..adaptation.registry import PREFIX, parse_ref
 
         if model is not None:
             raise ZestError("give either model or adapted, not both")
         model = f"{PREFIX}{parse_ref(str(adapted))}"
     if model is not None and str(model).startswith("adapted:"):
-        from .adapted import use_registry
+        from ..adaptation.registry import use_registry
 
         use_registry(store.path if store else db)
     encoder = make_encoder(name, model, **options)
@@ -289,7 +289,7 @@ def generate(
     """
     from ..corpus import pipeline
     from ..corpus.exemplars import read_exemplars
-    from .selection import choose
+    from ..corpus.selection import choose
 
     given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
     if given and all(isinstance(e, Mapping) for e in given):

@@ -8,9 +8,9 @@ from typing import Any
 
 from ..errors import ZestError
 from ..plugin import manager as plugins
-from . import adapt_arms
-from .beir import FILES
-from .selection import METHODS
+from ..adaptation import arms as adapt_arms
+from ..contexts.beir import FILES
+from ..corpus.selection import METHODS
 
 GENERATION_KEYS = (
     "generator",
@@ -223,7 +223,7 @@ def _part_contexts(path: Path, declared, names) -> list:
 
 
 def _check_tuning(path: Path, encoder: dict) -> None:
-    from .tuning import GRIDS, MIN_DOCUMENTS
+    from ..adaptation.tuning import GRIDS, MIN_DOCUMENTS
 
     tuned, limit = encoder.get("tuned", False), encoder.get("tune_docs")
     if not isinstance(tuned, bool):

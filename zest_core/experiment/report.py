@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adapt_report
+from . import decomposition as adapt_report
 from .stats import Interval, mean_interval, paired_difference
 
 CSV_COLUMNS = (
@@ -349,7 +349,7 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
             written.append(directory / name)
         plt.close(fig)
     written.append(_bars(plt, directory / "contexts.png", summaries))
-    from .difference_plots import difference_plots
+    from .plots import difference_plots
 
     return written + difference_plots(plt, directory, summaries)
 

@@ -77,7 +77,7 @@ def _text(doc: dict) -> str:
 def dense_embedder(store=None, model: str | None = None):
     """The dense encoder's ``embed_documents``, through the store's embedding cache when a
     store is given (a pool is encoded once per model)."""
-    from .encoding import Context, digest, document_vectors, make_encoder
+    from ..contexts.encoding import Context, digest, document_vectors, make_encoder
 
     encoder = make_encoder("dense", model)
 

@@ -126,8 +126,8 @@ def real_version(store: Store, dataset, spec: str, sample_seed: int, seed: int) 
     """The complete ``real`` version holding exactly the documents of context ``spec``
     (``real:N``, sampled with ``sample_seed`` as scoring samples it) for generation seed
     ``seed``: found, or made in one transaction."""
-    from .beir import load_beir
-    from .encoding import resolve_context
+    from ..contexts.beir import load_beir
+    from ..contexts.encoding import resolve_context
 
     data = load_beir(dataset.path)
     texts = resolve_context(store, spec, None, data.document_texts(), sample_seed).documents
@@ -195,9 +195,9 @@ def adapted_model(
 def score(store: Store, grid, dataset, encoder: dict, jobs: list, progress, note) -> list[dict]:
     """Every adapted arm of ``encoder`` on ``dataset``, per generation seed: one record each,
     as ``experiment.run`` makes them."""
-    from .adapted import use_registry
-    from .evaluate import evaluate_contexts
-    from .experiment import encoder_label
+    from .registry import use_registry
+    from ..contexts.scoring import evaluate_contexts
+    from ..experiment.run import encoder_label
 
     wanted = arms(grid, encoder)
     if not wanted:

@@ -83,7 +83,7 @@ def _bm25_negatives(queries, own, targets, options, model) -> list[list[int]]:
     """The ``hard_negatives`` best BM25 documents of each query other than its own (and
     other than any document with the same text), BM25 being the hybrid encoder's with the
     version itself as the context."""
-    from .encoding import make_encoder
+    from ..contexts.encoding import make_encoder
 
     bm25 = make_encoder("hybrid", model)
     try:

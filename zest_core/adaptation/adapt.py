@@ -27,14 +27,14 @@ from typing import Any
 from ..corpus.store import Store, now, process_lease
 from ..errors import ZestError
 from ..plugin.options import Configurable, Option
-from .adapt_training import (  # noqa: F401 (re-exported)
+from .training import (  # noqa: F401 (re-exported)
     _target,
     fingerprint,
     stored_queries,
     train,
     training_pairs,
 )
-from .adapted import (  # noqa: F401 (re-exported: the registry beside the training)
+from .registry import (  # noqa: F401 (re-exported: the registry beside the training)
     MANIFEST,
     PREFIX,
     model_folder,
@@ -143,7 +143,7 @@ def adapt(
     synthetic (query, document) pairs; the queries must already be stored (see
     ``tuning.write_queries``). Returns the registry row, with ``reused`` True when a complete
     model trained on the same inputs already existed."""
-    from .encoding import digest, make_encoder
+    from ..contexts.encoding import digest, make_encoder
 
     options = check_options(given)
     version = store.require_complete(ref)

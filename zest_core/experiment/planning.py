@@ -13,9 +13,9 @@ from ..corpus import pipeline, runconfig
 from ..corpus.exemplars import read_exemplars
 from ..corpus.store import Store
 from ..errors import ZestError
-from .beir import load_beir
+from ..contexts.beir import load_beir
 from .grid import Arm, Dataset, Grid
-from .selection import choose
+from ..corpus.selection import choose
 
 
 def exemplar_pool(dataset: Dataset) -> list[dict]:

@@ -21,7 +21,7 @@ def reference_arm(summary) -> str | None:
 def difference_plots(plt, directory: Path, summaries: dict) -> list[Path]:
     """One PNG per section with at least two arms: ``difference_DATASET_ENCODER.png``; and
     ``adaptation_DATASET_ENCODER.png`` for a section with adapted arms."""
-    from .adapt_report import deltas
+    from .decomposition import deltas
 
     written = []
     for (dataset, encoder), s in summaries.items():
