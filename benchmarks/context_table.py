@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from zest_core.corpus.store import Store  # noqa: E402
 from zest_core.contexts.scoring import query_scores  # noqa: E402
-from zest_core.experiment.report import _verdict  # noqa: E402  (the report's own wording)
+from zest_core.experiment.formatting import verdict as _verdict  # noqa: E402 (the report's)
 from zest_core.experiment.stats import mean_interval, paired_difference  # noqa: E402
 
 PLAIN, PRIOR = "hybrid", "hybrid[prior=wordfreq,prior_strength=100]"

@@ -4,7 +4,7 @@
 
     import zest_core as zest
     version = zest.generate("my-exemplars/", corpus="mine", n_docs=512)
-    enc = zest.load_encoder("hybrid", context=version)
+    enc = zest.load_encoder(context=version)  # the default encoder
     hits = enc.search(["a question"], ["a document", "another"], top_k=1)
 
     from zest_core import Generator, Request, Completion, Option, hookimpl, ZestError
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 _LAZY = {
     # the Python API (docs/python-api.md)
     "load_encoder": "contexts.api",
-    "generate": "contexts.api",
+    "generate": "corpus.api",
     "AdaptedEncoder": "contexts.api",
     "Embeddings": "contexts.api",
     "Hit": "contexts.api",
@@ -51,6 +51,8 @@ _LAZY = {
     "TopK": "plugin.encoder",
     "DocumentMoments": "plugin.encoder",  # score standardisation without scoring everything
     "standardise": "plugin.encoder",
+    "sparse_dot": "plugin.encoder",  # products of two sparse sides (stable term ids)
+    "DEFAULT_ENCODER": "plugin.encoder",  # the encoder used unless one is named
     "LoopCheck": "plugin.loops",  # stopping a text that repeats itself
     "last_sentence_end": "plugin.loops",
     "starts_sentence": "plugin.loops",
@@ -72,6 +74,7 @@ __all__ = [
     "BLOCK_SIZE",
     "Completion",
     "Configurable",
+    "DEFAULT_ENCODER",
     "DocumentMoments",
     "Drop",
     "Embeddings",
@@ -100,6 +103,7 @@ __all__ = [
     "load_encoder",
     "ngrams",
     "require",
+    "sparse_dot",
     "standardise",
     "starts_sentence",
     "stderr",

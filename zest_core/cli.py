@@ -149,11 +149,12 @@ def run(
         corpus = name if name is not None else _default_name(exemplar_paths[0])
         # --anchors is checked once the strategy is known (some use none)
         runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
+        from .contexts.encoding import dense_embedder
         from .corpus.selection import choose
 
         pool = read_exemplars(list(exemplar_paths))
         store = Store(db)
-        exemplars = choose(pool, k, seed, select, store=store)
+        exemplars = choose(pool, k, seed, select, dense_embedder(store, lazy=True))
         with _progress(n_docs, 0) as advance:
             version_id = pipeline.start(
                 store,

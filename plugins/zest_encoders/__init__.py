@@ -27,6 +27,7 @@ from zest_core import (
     ZestError,
     hookimpl,
     require,
+    sparse_dot,
     standardise,
 )
 
@@ -55,6 +56,7 @@ def _model_path(model: str | None) -> Path:
 
 class DenseEncoder(Encoder):
     name = "dense"
+    has_trainable_dense = True  # a sentence-transformers model: zest adapt fine-tunes it
     options = {
         "batch_size": Option(32, int, "Texts embedded per forward pass.", min=1),
         "max_seq_length": Option(
@@ -124,6 +126,13 @@ class HybridEncoder(DenseEncoder):
 
     name = "hybrid"
     has_sparse = True
+    # What zest tune searches. Weight 1 is dense only, 0 BM25 only; the k1 and b values span
+    # the ranges BM25 is usually run with (Lucene's defaults 1.2 and 0.75 among them).
+    tuning_grid = {
+        "weight": [round(0.1 * i, 1) for i in range(11)],
+        "k1": [0.5, 0.9, 1.2, 1.6, 2.0],
+        "b": [0.25, 0.5, 0.75, 1.0],
+    }
     options = {
         **DenseEncoder.options,
         "weight": Option(
@@ -273,7 +282,7 @@ class HybridEncoder(DenseEncoder):
 
     def bm25(self, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
         """BM25 of each query against each document, with the context's statistics."""
-        return sparse_dot(self.sparse_queries(queries), self.sparse_documents(documents))
+        return self.sparse_scores(queries, documents)
 
     def scores(
         self,
@@ -340,22 +349,6 @@ ID_SPACE = 2**32
 
 def _hash31(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little") % HASHED
-
-
-def sparse_dot(queries, documents) -> np.ndarray:
-    """Dense (queries x documents) products of two CSR matrices over the stable term ids,
-    through a compact column space (a 2^32-column matrix cannot be transposed in memory)."""
-    from scipy.sparse import csr_matrix
-
-    columns, inverse = np.unique(
-        np.concatenate([queries.indices, documents.indices]), return_inverse=True
-    )
-    split = len(queries.indices)
-
-    def compact(matrix, ids):
-        return csr_matrix((matrix.data, ids, matrix.indptr), shape=(matrix.shape[0], len(columns)))
-
-    return (compact(queries, inverse[:split]) @ compact(documents, inverse[split:]).T).toarray()
 
 
 @hookimpl

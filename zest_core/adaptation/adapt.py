@@ -1,12 +1,12 @@
 """``zest adapt``: fine-tune the dense encoder itself on a version's synthetic pairs.
 
-The context reaches only the BM25 side of the hybrid; this reaches the dense side. Each
-synthetic document of a version has one synthetic query (``tuning.write_queries``, the
-writer ``zest tune`` uses: written once, stored in ``synthetic_queries``); the (query,
-document) pairs train a sentence-transformers bi-encoder with sentence-transformers' own
-trainer and ``MultipleNegativesRankingLoss`` (in-batch negatives, optionally BM25 hard
-negatives mined over the version). Nothing here reads a target corpus or its judgements, and
-the hyper-parameters are fixed a priori (those of the prototype in issue #22).
+A context reaches only an encoder's sparse side (its statistics); this reaches the dense
+side. Each synthetic document of a version has one synthetic query
+(``tuning.write_queries``, the writer ``zest tune`` uses: written once, stored in
+``synthetic_queries``); the (query, document) pairs train a sentence-transformers
+bi-encoder with sentence-transformers' own trainer and ``MultipleNegativesRankingLoss``
+(in-batch negatives, optionally BM25 hard negatives mined over the version). Nothing here
+reads a target corpus or its judgements, and the hyper-parameters are fixed a priori (those of the prototype in issue #22).
 
 The model is trained into a hidden folder beside the models directory, its weights are
 fingerprinted (sha256), the folder is renamed into place and only then is the registry row

@@ -4,7 +4,7 @@ gain is made of (issue #22). Per dataset and generation seed:
 
 - ``adapted(synthetic)``: trained on the synthetic context's (query, document) pairs and
   scored with no context (training alone); ``adapted(synthetic)+synthetic``, for an encoder
-  that reads a context (the hybrid), scored with that context too (both);
+  that reads a context (a sparse side), scored with that context too (both);
 - ``adapted(other-domain)``: trained on the other-domain context's pairs (another dataset's
   exemplars): the domain, or any fine-tuning? Its ``+synthetic`` row is scored with the
   dataset's own synthetic context, so that only the training differs from the row above;
@@ -16,20 +16,20 @@ gain is made of (issue #22). Per dataset and generation seed:
 
 The encoder's unadapted arms (``none``, ``synthetic``, ``real:N``...) are the same section's
 other rows, so "context alone", "training alone" and "both" are paired differences within
-one section (``adapt_report``). Queries are written once and stored, a model is trained once
-per inputs (the adapt registry reuses a complete one), results are reused: a rerun trains and
-scores nothing again. Training options are the grid's ``adapt`` table or ``zest adapt``'s
-defaults, fixed a priori; the training seed is the generation seed unless the table names
-one. Nothing here reads the dataset's judgements.
+one section (``experiment.decomposition``). Queries are written once and stored, a model is
+trained once per inputs (the adapt registry reuses a complete one), results are reused: a
+rerun trains and scores nothing again. Training options are the grid's ``adapt`` table or
+``zest adapt``'s defaults, fixed a priori; the training seed is the generation seed unless
+the table names one. Nothing here reads the dataset's judgements.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..contexts.spec import EncoderSpec
 from ..corpus.store import Store
 from ..errors import ZestError
 
-ADAPTABLE = ("dense", "hybrid")  # the encoders whose dense model ``adapted:ID`` replaces
 KIND = "real"  # versions holding a real:N sample, to write queries for
 
 
@@ -43,23 +43,31 @@ class AdaptedArm:
         return f"adapted({self.source})" + ("" if self.context == "none" else f"+{self.context}")
 
 
+def adaptable() -> list[str]:
+    """The installed encoders whose dense model ``adapted:ID`` replaces (``Encoder.
+    has_trainable_dense``)."""
+    from ..plugin.manager import encoders
+
+    return [name for name, cls in encoders().items() if cls.has_trainable_dense]
+
+
 # grid checks ------------------------------------------------------------------------------
-def check(encoder: dict, baselines: list[str], synthetic: set) -> None:
+def check(encoder: EncoderSpec, baselines: list[str], synthetic: set) -> None:
     """One clear error for a bad ``adapted`` / ``adapt`` combination, at load time."""
-    adapted, given = encoder.get("adapted", False), encoder.get("adapt")
+    adapted, given = encoder.adapted, encoder.adapt
     if not isinstance(adapted, bool):
         raise ZestError("[encoder] adapted must be true or false")
     if given is not None and not adapted:
         raise ZestError("[encoder] adapt (zest adapt's options) needs adapted = true")
     if not adapted:
         return
-    name = encoder.get("name", "hybrid")
-    if name not in ADAPTABLE:
+    name = encoder.name
+    if name not in (can := adaptable()):
         raise ZestError(
             f"[encoder] adapted: {name!r} has no dense model to fine-tune"
-            f" (adaptable: {', '.join(ADAPTABLE)})"
+            f" (adaptable: {', '.join(can)})"
         )
-    if encoder.get("tuned"):
+    if encoder.tuned:
         raise ZestError(
             "[encoder] adapted and tuned cannot be combined (tuning chooses settings for the"
             " base model, not the adapted one); give each its own [[encoder]]"
@@ -88,8 +96,8 @@ def _sized(spec: str) -> bool:
 
 # the arms ---------------------------------------------------------------------------------
 def reads_context(name: str) -> bool:
-    """Whether the encoder's scores depend on the context (the hybrid's BM25 does; the dense
-    encoder's do not, so its ``+context`` rows would repeat the ``none`` ones)."""
+    """Whether the encoder's scores depend on the context (a sparse side's statistics do; a
+    dense model's vectors do not, so its ``+context`` rows would repeat the ``none`` ones)."""
     from ..plugin.encoder import Encoder
     from ..plugin.manager import get_encoder
 
@@ -97,28 +105,21 @@ def reads_context(name: str) -> bool:
     return cls.vectors_use_context or cls.derive is not Encoder.derive
 
 
-def arms(grid, encoder: dict) -> list[AdaptedArm]:
+def arms(grid, encoder: EncoderSpec) -> list[AdaptedArm]:
     """The adapted arms of one ``[[encoder]]`` (none unless ``adapted = true``)."""
-    if not encoder.get("adapted"):
+    if not encoder.adapted:
         return []
     sources = ["synthetic"]
     if any(arm.label == "other-domain" for arm in grid.arms):
         sources.append("other-domain")
     sources += [spec for spec in grid.baselines if _sized(spec)]
-    reads = reads_context(encoder.get("name", "hybrid"))
+    reads = reads_context(encoder.name)
     found = []
     for source in sources:
         found.append(AdaptedArm(source, "none"))
         if reads:
             found.append(AdaptedArm(source, source if _sized(source) else "synthetic"))
     return found
-
-
-def label_suffix(encoder: dict) -> str:
-    if not encoder.get("adapted"):
-        return ""
-    options = ",".join(f"{k}={v}" for k, v in sorted((encoder.get("adapt") or {}).items()))
-    return " adapted" + (f"[{options}]" if options else "")
 
 
 # the real:N sample as a version -----------------------------------------------------------
@@ -167,7 +168,7 @@ def real_version(store: Store, dataset, spec: str, sample_seed: int, seed: int) 
 
 # training and scoring ---------------------------------------------------------------------
 def adapted_model(
-    store: Store, version: int, writer: int, encoder: dict, seed: int, note: Callable
+    store: Store, version: int, writer: int, encoder: EncoderSpec, seed: int, note: Callable
 ) -> dict:
     """The adapted model of ``version``'s pairs: its missing queries written first (by the
     generator of version ``writer``), then trained, or the complete one for the same inputs
@@ -183,7 +184,7 @@ def adapted_model(
         finally:
             generator.close()
         note(f"version {version}: {written} synthetic queries written")
-    row = adapt(store, version, encoder.get("model") or None, seed=seed, **encoder.get("adapt", {}))
+    row = adapt(store, version, encoder.model or None, seed=seed, **(encoder.adapt or {}))
     if not row["reused"]:
         note(
             f"version {version}: adapted model {row['id']} trained on {row['pairs']} pairs"
@@ -192,18 +193,17 @@ def adapted_model(
     return row
 
 
-def score(store: Store, grid, dataset, encoder: dict, jobs: list, progress, note) -> list[dict]:
-    """Every adapted arm of ``encoder`` on ``dataset``, per generation seed: one record each,
-    as ``experiment.run`` makes them."""
-    from .registry import use_registry
+def score(store: Store, grid, dataset, encoder: EncoderSpec, jobs: list, progress, note):
+    """Every adapted arm of ``encoder`` on ``dataset``, per generation seed: yields ``(arm,
+    fields, row)``, ``fields`` being the record's fields that are not the scoring row's
+    (``experiment.arms`` makes the record)."""
     from ..contexts.scoring import evaluate_contexts
-    from ..experiment.run import encoder_label
+    from .registry import use_registry
 
     wanted = arms(grid, encoder)
     if not wanted:
-        return []
+        return
     use_registry(store.path)  # adapted:ID is looked up in the experiment's store
-    records = []
     for seed in grid.seeds:
         own = {j.arm.label: j for j in jobs if j.dataset is dataset and j.seed == seed}
         synthetic = own["synthetic"].version
@@ -221,35 +221,25 @@ def score(store: Store, grid, dataset, encoder: dict, jobs: list, progress, note
             rows = evaluate_contexts(
                 store,
                 dataset.path,
-                encoder.get("name", "hybrid"),
+                encoder.name,
                 [str(synthetic) if arm.context == "synthetic" else arm.context for arm in group],
                 model=f"adapted:{model['id']}",
                 seed=grid.eval_seed,
                 reuse=True,
                 note=lambda line, d=dataset.name: note(f"{d}: {line}"),
                 on_row=lambda row: progress.evaluated(),
-                **encoder.get("options", {}),
+                **encoder.options,
             )
             for arm, row in zip(group, rows):
-                records.append(
-                    {
-                        "dataset": dataset.name,
-                        "encoder": encoder_label(encoder),
-                        "arm": arm.label,
-                        "axis": "adapted",
-                        "value": source,
-                        "config": config,
-                        "seed": seed,
-                        "context": f"{row['label']}, model adapted:{model['id']}",
-                        "version": version,
-                        "result_id": row["id"],
-                        "ndcg_at_10": row["ndcg_at_10"],
-                        "recall_at_100": row["recall_at_100"],
-                        "per_query": row["per_query"],
-                        "reused": row["reused"],
-                    }
-                )
-    return records
+                fields = {
+                    "axis": "adapted",
+                    "value": source,
+                    "config": config,
+                    "seed": seed,
+                    "context": f"{row['label']}, model adapted:{model['id']}",
+                    "version": version,
+                }
+                yield arm.label, fields, row
 
 
-__all__ = ["ADAPTABLE", "AdaptedArm", "adapted_model", "arms", "check", "real_version", "score"]
+__all__ = ["AdaptedArm", "adaptable", "adapted_model", "arms", "check", "real_version", "score"]

@@ -81,23 +81,30 @@ def _base_ranks(base: Path, texts, targets, own, options) -> list[int]:
 
 def _bm25_negatives(queries, own, targets, options, model) -> list[list[int]]:
     """The ``hard_negatives`` best BM25 documents of each query other than its own (and
-    other than any document with the same text), BM25 being the hybrid encoder's with the
-    version itself as the context."""
+    other than any document with the same text): the default encoder's sparse side
+    (``Encoder.sparse_scores``) with the version itself as the context."""
     from ..contexts.encoding import make_encoder
+    from ..errors import ZestError
+    from ..plugin.encoder import DEFAULT_ENCODER
 
-    bm25 = make_encoder("hybrid", model)
+    sparse = make_encoder(DEFAULT_ENCODER, model)
     try:
-        bm25.use(bm25.derive(targets))
+        if not sparse.has_sparse:
+            raise ZestError(
+                f"hard_negatives mines with the {DEFAULT_ENCODER} encoder's sparse side,"
+                " which it does not have; use hard_negatives = 0"
+            )
+        sparse.use(sparse.derive(targets))
         found = []
         for start in range(0, len(queries), 256):
-            scores = bm25.bm25(queries[start : start + 256], targets)
+            scores = sparse.sparse_scores(queries[start : start + 256], targets)
             for row, j in zip(scores, own[start : start + 256]):
                 order = np.lexsort((np.arange(len(row)), -row))
                 picks = [k for k in order if k != j and targets[k] != targets[j]]
                 found.append([int(k) for k in picks[: options["hard_negatives"]]])
         return found
     finally:
-        bm25.close()
+        sparse.close()
 
 
 # the model --------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Zero-shot tuning: choose encoder settings on synthetic queries, never on the target.
 
 The generator writes one query for each synthetic document (``templates/query.toml``), stored
-in ``synthetic_queries`` by document id. ``tune`` then searches a grid of the hybrid encoder's
-settings (fusion ``weight``, BM25 ``k1`` and ``b``) for the one under which each query finds
+in ``synthetic_queries`` by document id. ``tune`` then searches the grid the encoder declares
+(``Encoder.tuning_grid``, e.g. a fusion ``weight`` and BM25's ``k1`` and ``b``) for the one
+under which each query finds
 its own document best *within the synthetic corpus*, that corpus also being the context, as
 it will be for the target; the choice goes to ``tunings`` with every grid point's score, and
 ``zest eval --tuned`` applies it. Nothing here reads a target corpus or relevance judgements.
@@ -20,6 +21,7 @@ import numpy as np
 from ..corpus.store import Store, now
 from ..errors import ZestError
 from ..plugin import manager as plugins
+from ..plugin.encoder import DEFAULT_ENCODER
 from ..plugin.generation import Generator, Request
 from ..plugin.strategy import derive_seed, load_templates
 from ..text import first_words, title, words
@@ -27,18 +29,21 @@ from ..contexts.encoding import make_encoder
 
 QUERY_TEMPLATES = Path(__file__).parents[1] / "templates" / "query.toml"
 MIN_DOCUMENTS = 16
-# What is searched per encoder. Weight 1 is dense only, 0 BM25 only; the k1 and b values
-# span the ranges BM25 is usually run with (Lucene's defaults 1.2 and 0.75 among them).
-GRIDS = {
-    "hybrid": {
-        "weight": [round(0.1 * i, 1) for i in range(11)],
-        "k1": [0.5, 0.9, 1.2, 1.6, 2.0],
-        "b": [0.25, 0.5, 0.75, 1.0],
-    }
-}
 METRICS = ("mrr", "ndcg@10")
 # Settings that do not change scores, left out when matching a tuning to an evaluation.
 NEUTRAL = {"batch_size", "device"}
+
+
+def tuning_grid(encoder_name: str) -> dict[str, list]:
+    """What ``zest tune`` searches for the encoder (its class's ``tuning_grid``; empty for an
+    encoder that declares none, or one not installed)."""
+    cls = plugins.encoders().get(encoder_name)
+    return dict(cls.tuning_grid) if cls else {}
+
+
+def tunable() -> list[str]:
+    """The installed encoders that declare a tuning grid."""
+    return [name for name, cls in plugins.encoders().items() if cls.tuning_grid]
 
 
 # synthetic queries ------------------------------------------------------------------------
@@ -179,7 +184,7 @@ def metric_value(rank: np.ndarray, metric: str) -> float:
 def tune(
     store: Store,
     ref: int | str,
-    encoder_name: str = "hybrid",
+    encoder_name: str = DEFAULT_ENCODER,
     model: str | None = None,
     metric: str = "mrr",
     progress: Callable[[int, int], None] | None = None,
@@ -189,8 +194,11 @@ def tune(
     tuning (``id``, ``settings``, ``score``, ``default_score``, ``queries``, ``top``)."""
     if metric not in METRICS:
         raise ZestError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
-    if encoder_name not in GRIDS:
-        raise ZestError(f"zest tune supports the encoders {', '.join(GRIDS)}, not {encoder_name}")
+    grid = tuning_grid(encoder_name)
+    if not grid:
+        raise ZestError(
+            f"zest tune supports the encoders {', '.join(tunable())}, not {encoder_name}"
+        )
     version = store.require_complete(ref)
     docs = store.documents(version["id"])
     if len(docs) < MIN_DOCUMENTS:
@@ -204,7 +212,6 @@ def tune(
             f"version {version['id']} has no synthetic query to tune on (the"
             f" generator wrote none that was usable)"
         )
-    grid = GRIDS[encoder_name]
     given = set(options) & set(grid)
     if given:
         raise ZestError(f"-o {', '.join(sorted(given))}: zest tune chooses these itself")
@@ -251,8 +258,9 @@ def tune(
 def _search(
     encoder, docs: list[dict], queries: dict[int, str], grid: dict, metric: str, progress
 ) -> list[dict]:
-    """Score every grid point. The fused score is linear in the weight, so each (k1, b)
-    needs one BM25 pass: the encoder's own scores at weight 0 (BM25 side) and 1 (dense)."""
+    """Score every grid point (each a dict in the grid's key order, with its ``score``). A
+    ``weight`` key is the dense share of a score linear in it (``Encoder.tuning_grid``), so
+    each point of the other keys needs two scorings: weight 0 (the rest) and 1 (dense)."""
     context = [d["text"] for d in docs]
     targets = [f"{d['anchor']} {d['text']}" if d["anchor"] else d["text"] for d in docs]
     position = {d["id"]: i for i, d in enumerate(docs)}
@@ -270,13 +278,19 @@ def _search(
         encoder.options.update(settings)
         return encoder.scores(texts, query_vectors, targets, doc_vectors)
 
-    dense = sides(weight=1.0)
-    points, pairs = [], list(product(grid["k1"], grid["b"]))
-    for done, (k1, b) in enumerate(pairs):
-        lexical = sides(weight=0.0, k1=k1, b=b)
-        for weight in grid["weight"]:
-            rank = ranks(weight * dense + (1 - weight) * lexical)
-            points.append({"weight": weight, "k1": k1, "b": b, "score": metric_value(rank, metric)})
+    others = [key for key in grid if key != "weight"]
+    weights = grid.get("weight")
+    dense = sides(weight=1.0) if weights else None
+    points, pairs = [], [dict(zip(others, values)) for values in product(*map(grid.get, others))]
+    for done, pair in enumerate(pairs):
+        if weights:
+            rest = sides(weight=0.0, **pair)
+            for weight in weights:
+                rank = ranks(weight * dense + (1 - weight) * rest)
+                point = {"weight": weight, **pair}
+                points.append({k: point[k] for k in grid} | {"score": metric_value(rank, metric)})
+        else:
+            points.append({**pair, "score": metric_value(ranks(sides(**pair)), metric)})
         if progress:
             progress(done + 1, len(pairs))
     return points
@@ -290,7 +304,7 @@ def tuned_options(store: Store, ref: int | str, encoder_name: str, settings: dic
     """The newest tuning of the version for this encoder under the same other settings;
     a clear error when there is none."""
     version = store.version(ref)
-    grid = GRIDS.get(encoder_name, {})
+    grid = tuning_grid(encoder_name)
     base = json.dumps(_base(settings, grid), sort_keys=True)
     stored = store.latest_tuning(version["id"], encoder_name, base)
     if stored is None:
@@ -308,8 +322,8 @@ def tuned_groups(
     """``zest eval --tuned``: the contexts grouped by the options to evaluate them with. A
     version context gets its tuning on top of ``options``; ``none``, ``real`` and ``generic``
     have none and keep ``options``."""
-    if encoder_name not in GRIDS:
-        raise ZestError(f"--tuned: only {', '.join(GRIDS)} can be tuned, not {encoder_name}")
+    if not tuning_grid(encoder_name):
+        raise ZestError(f"--tuned: only {', '.join(tunable())} can be tuned, not {encoder_name}")
     settings = make_encoder(encoder_name, model, **options).settings()
     groups: dict[str, tuple[dict, list[str]]] = {}
     for spec in contexts:
@@ -323,11 +337,12 @@ def tuned_groups(
 
 
 __all__ = [
-    "GRIDS",
     "MIN_DOCUMENTS",
     "clean_query",
     "tune",
     "tuned_groups",
+    "tunable",
     "tuned_options",
+    "tuning_grid",
     "write_queries",
 ]

@@ -37,8 +37,8 @@ from .evaluation import encoder_options
 def embed_(source, context, out, encoder_name, model, options, shard_size, db):
     """Encode a corpus (JSONL with 'text' and optional '_id'/'title', Parquet with those
     columns, or text with a document per line) into Parquet shards of dense vectors and,
-    for the hybrid, sparse BM25 weights under the context's statistics. Run the same
-    command again to resume after a crash."""
+    for an encoder with a sparse side, BM25 weights under the context's statistics. Run the
+    same command again to resume after a crash."""
     from ..contexts.api import load_encoder
     from ..search.shards import embed
 

@@ -9,6 +9,7 @@ from rich.table import Table
 from .. import console
 from ..corpus.store import Store
 from ..plugin import manager as plugins
+from ..plugin.encoder import DEFAULT_ENCODER
 from ..plugin.hookspecs import hookimpl
 from . import db_option, option_pairs
 
@@ -32,7 +33,7 @@ def encoder_options(fn):
             click.option(
                 "--encoder",
                 "encoder_name",
-                default="hybrid",
+                default=DEFAULT_ENCODER,
                 show_default=True,
                 help="Encoder plugin (see: zest plugins).",
             ),
@@ -184,7 +185,7 @@ def eval_(
 @encoder_options
 @db_option
 def context_(version, encoder_name, model, options, db):
-    """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, hybrid
+    """Derive what an encoder needs from corpus VERSION (CDE stage-1 vectors, BM25
     statistics) and cache it, so that evaluations with this context start at once."""
     from ..contexts.encoding import context_state, make_encoder, resolve_context
 

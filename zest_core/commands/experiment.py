@@ -158,7 +158,8 @@ def pick_(pool, k, method, seed, model, output, db):
 
     from ..corpus.exemplars import read_exemplars
     from ..corpus.runconfig import check_seed
-    from ..corpus.selection import dense_embedder, pick
+    from ..contexts.encoding import dense_embedder
+    from ..corpus.selection import pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded
     docs = read_exemplars(list(pool))

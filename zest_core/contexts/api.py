@@ -3,7 +3,7 @@
 ``load_encoder`` resolves a context (a corpus version, a corpus name, a list of texts, or
 none), derives what the encoder needs from it (through the store's context cache when there
 is a store) and returns an ``AdaptedEncoder``: ``encode_queries`` / ``encode_documents``
-give both sides of the encoder (dense vectors, and for the hybrid the sparse BM25 weights
+give both sides of the encoder (dense vectors, and for one with a sparse side its BM25 weights
 under the context's statistics), ``search`` ranks documents exactly as ``zest eval`` does,
 and the same object follows mteb's search protocol (``index`` + ``search``).
 """
@@ -17,13 +17,14 @@ import numpy as np
 
 from ..corpus.store import Store
 from ..errors import ZestError
+from ..plugin.encoder import DEFAULT_ENCODER
 from .encoding import Context, Encoder, State, context_state, make_encoder, resolve_context
 
 
 @dataclass
 class Embeddings:
     """One row per text: ``dense`` (float32, L2-normalised) and, for encoders with a sparse
-    side (the hybrid), ``sparse``: a CSR matrix whose column indices are stable term ids
+    side (``has_sparse``), ``sparse``: a CSR matrix whose column indices are stable term ids
     (``AdaptedEncoder.vocabulary``) and whose values are the BM25 weights; ``None`` else."""
 
     dense: np.ndarray
@@ -72,7 +73,7 @@ class AdaptedEncoder:
     @property
     def vocabulary(self) -> list[str]:
         """The context's terms: sparse term id ``i`` below 2^31 is ``vocabulary[i]``; ids from
-        2^31 up are hashes of terms the context lacks (see the hybrid encoder)."""
+        2^31 up are hashes of terms the context lacks (see the encoder's ``vocabulary``)."""
         return self.encoder.vocabulary
 
     def metadata(self) -> dict:
@@ -220,7 +221,7 @@ def _texts(texts) -> list[str]:
 
 
 def load_encoder(
-    name: str = "hybrid",
+    name: str = DEFAULT_ENCODER,
     context: str | int | Sequence[str] | None = None,
     *,
     model: str | None = None,
@@ -233,9 +234,9 @@ def load_encoder(
 
     ``context``: ``None`` (no context), a complete corpus version id or corpus name from the
     store (``db``, default the usual database), or a list of texts used as the context.
-    ``options`` are the encoder's settings (e.g. ``weight=0.5`` for the hybrid).
+    ``options`` are the encoder's settings (e.g. ``weight=0.5``).
     ``adapted``: the id of a model ``zest adapt`` trained (see ``zest models``), in place of
-    ``model``, for the dense and hybrid encoders (the same as ``model="adapted:ID"``).
+    ``model``, for an encoder with a trainable dense model (the same as ``model="adapted:ID"``).
     """
     if adapted is not None:
         from ..adaptation.registry import PREFIX, parse_ref
@@ -266,45 +267,4 @@ def load_encoder(
         raise
 
 
-def generate(
-    exemplars: str | Path | Sequence[str | Path] | Sequence[Mapping],
-    *,
-    corpus: str,
-    generator: str = "llama-cpp",
-    model: str | None = None,
-    k: int = 5,
-    seed: int = 0,
-    store: Store | None = None,
-    db: str | Path | None = None,
-    **settings: Any,
-) -> int:
-    """Run the pipeline (``zest run``): exemplars -> anchors -> a synthetic corpus version;
-    returns the complete version's id, ready to be a context.
-
-    ``exemplars``: a path or paths (JSONL, text files, directories), or documents as
-    ``{"text": ..., "title": ...}`` dicts; more than ``k`` are sampled down with ``seed``.
-    ``settings``: the other keywords of ``zest_core.pipeline.start`` (``n_docs``,
-    ``n_anchors``, ``strategy``, ``templates``, ``options`` for the generator,
-    ``on_document``).
-    """
-    from ..corpus import pipeline
-    from ..corpus.exemplars import read_exemplars
-    from ..corpus.selection import choose
-
-    given = [exemplars] if isinstance(exemplars, (str, Path)) else list(exemplars)
-    if given and all(isinstance(e, Mapping) for e in given):
-        pool = [{"title": e.get("title"), "text": e["text"], "source": "api"} for e in given]
-    else:
-        pool = read_exemplars([str(e) for e in given])
-    return pipeline.start(
-        store or Store(db),
-        exemplars=choose(pool, k, seed),
-        corpus=corpus,
-        generator=generator,
-        model=model,
-        seed=seed,
-        **settings,
-    )
-
-
-__all__ = ["AdaptedEncoder", "Embeddings", "Hit", "generate", "load_encoder"]
+__all__ = ["AdaptedEncoder", "Embeddings", "Hit", "load_encoder"]

@@ -178,9 +178,29 @@ def _cached_vectors(store: Store, key: str) -> np.ndarray | None:
     return vectors if filled == count else None
 
 
+def dense_embedder(store=None, model: str | None = None, lazy: bool = False):
+    """The dense encoder's ``embed_documents``, through the store's embedding cache when a
+    store is given (a pool is encoded once per model); ``lazy``: the encoder is made on the
+    first call (a random choice, or a pool no larger than k, loads nothing)."""
+    made: list[Encoder] = [] if lazy else [make_encoder("dense", model)]
+
+    def embed(texts: list[str]) -> np.ndarray:
+        if not made:
+            made.append(make_encoder("dense", model))
+        encoder = made[0]
+        if store is None:
+            return encoder.embed_documents(texts)
+        return document_vectors(
+            store, encoder, "exemplar-pool", digest(texts), texts, Context("none", "none", None)
+        )[0]
+
+    return embed
+
+
 __all__ = [
     "Context",
     "context_state",
+    "dense_embedder",
     "document_vectors",
     "make_encoder",
     "resolve_context",

@@ -1,6 +1,6 @@
 """The honest context-agnostic baseline: English word statistics with no domain data.
 
-A hybrid encoder with no context weighs every term the same, which BM25 never does, so
+An encoder with a BM25 side and no context weighs every term the same, which BM25 never does, so
 "better than no context" would credit any context with IDF itself. The ``generic`` context
 is documents of words drawn from wordfreq's general English frequency list: it gives the
 encoder ordinary IDF and document lengths, and nothing of the target domain.

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..corpus.runconfig import check_k, check_seed
 from ..errors import ZestError
+from .runconfig import check_k, check_seed
 
 METHODS = ("random", "diverse", "central")
 
@@ -56,17 +56,15 @@ def pick(documents: Sequence[dict], k: int, method: str, seed: int = 0, embed=No
 
 
 def choose(
-    pool: Sequence[dict], k: int, seed: int = 0, select: str = "random", embed=None, store=None
+    pool: Sequence[dict], k: int, seed: int = 0, select: str = "random", embed=None
 ) -> list[dict]:
     """The exemplars a run starts from, chosen alike by ``zest run``, ``generate`` and ``zest
     experiment``: the whole ``pool`` when it holds no more than ``k``, else ``k`` of it by
-    ``select`` (``pick``; ``random`` is a seeded sample). ``embed`` defaults to the dense
-    encoder, through ``store``'s embedding cache when one is given."""
+    ``select`` (``pick``; ``random`` is a seeded sample). ``embed`` is called only when
+    ``select`` needs vectors (the callers pass ``contexts.encoding.dense_embedder``'s)."""
     check_k(k)
     if len(pool) <= k:
         return list(pool)
-    if embed is None and select != "random":
-        embed = dense_embedder(store)
     return pick(pool, k, select, seed, embed)
 
 
@@ -74,21 +72,4 @@ def _text(doc: dict) -> str:
     return f"{doc['title']} {doc['text']}" if doc.get("title") else doc["text"]
 
 
-def dense_embedder(store=None, model: str | None = None):
-    """The dense encoder's ``embed_documents``, through the store's embedding cache when a
-    store is given (a pool is encoded once per model)."""
-    from ..contexts.encoding import Context, digest, document_vectors, make_encoder
-
-    encoder = make_encoder("dense", model)
-
-    def embed(texts: list[str]) -> np.ndarray:
-        if store is None:
-            return encoder.embed_documents(texts)
-        return document_vectors(
-            store, encoder, "exemplar-pool", digest(texts), texts, Context("none", "none", None)
-        )[0]
-
-    return embed
-
-
-__all__ = ["METHODS", "choose", "dense_embedder", "farthest_point", "nearest_centroid", "pick"]
+__all__ = ["METHODS", "choose", "farthest_point", "nearest_centroid", "pick"]

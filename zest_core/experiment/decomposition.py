@@ -4,6 +4,7 @@ queries; generation seeds resampled per arm, as everywhere in the report). Conte
 training alone and both, each against no context; the domain part of the training (in-domain
 minus other-domain pairs); and the full-access references (pairs written over ``real:N``)."""
 
+from .formatting import cell, verdict
 from .stats import Interval
 
 
@@ -35,8 +36,6 @@ def adapted(s) -> bool:
 
 def lines(dataset: str, encoder: str, s) -> list[str]:
     """The section's adaptation table (nothing for an encoder without adapted arms)."""
-    from .report import _cell, _verdict
-
     if not adapted(s):
         return []
     out = [
@@ -49,7 +48,7 @@ def lines(dataset: str, encoder: str, s) -> list[str]:
     ]
     for what, arm, minus in decomposition(s):
         d = s.delta(arm, minus)
-        out.append(f"| {what} | {arm} minus {minus} | {_cell(d)} | {_verdict(d)} |")
+        out.append(f"| {what} | {arm} minus {minus} | {cell(d)} | {verdict(d)} |")
     if "adapted(synthetic)+synthetic" not in s.arms:
         out += ["", "This encoder does not read a context: training alone is also both."]
     return out + [""]

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..adaptation import arms as adapt_arms
+from ..adaptation.tuning import MIN_DOCUMENTS, tunable, tuning_grid
+from ..contexts.beir import FILES
+from ..contexts.spec import EncoderSpec
+from ..corpus.selection import METHODS
 from ..errors import ZestError
 from ..plugin import manager as plugins
-from ..adaptation import arms as adapt_arms
-from ..contexts.beir import FILES
-from ..corpus.selection import METHODS
 
 GENERATION_KEYS = (
     "generator",
@@ -75,7 +77,7 @@ class Grid:
     eval_seed: int
     baselines: list[str]  # none, generic, real:N, version refs
     datasets: list[Dataset]  # the datasets run (all of the file's unless a part was asked)
-    encoders: list[dict]
+    encoders: list[EncoderSpec]
     base: dict
     arms: list[Arm]
     report: Path
@@ -146,15 +148,14 @@ def load(
                 f"dataset {d.name}: other_domain {d.other_domain!r} is not a "
                 f"dataset of this file ({', '.join(names)})",
             )
-    encoders = [_table(path, e, "encoder") for e in _list(path, data.get("encoder"), "encoder")]
-    encoders = encoders or [{"name": "hybrid"}]
+    tables = [_table(path, e, "encoder") for e in _list(path, data.get("encoder"), "encoder")]
+    encoders = [EncoderSpec.from_table(e) for e in tables] or [EncoderSpec()]
     known_encoders = plugins.encoders()
     for e in encoders:
-        if e.get("name", "hybrid") not in known_encoders:
+        if e.name not in known_encoders:
             raise _fail(
                 path,
-                f"unknown encoder {e.get('name')!r} "
-                f"(available: {', '.join(sorted(known_encoders))})",
+                f"unknown encoder {e.name!r} (available: {', '.join(sorted(known_encoders))})",
             )
         _check_tuning(path, e)
     base = {**GENERATION_DEFAULTS, **_table(path, data.get("generation", {}), "generation")}
@@ -222,14 +223,12 @@ def _part_contexts(path: Path, declared, names) -> list:
     return [c for c in declared if not names or str(c) in names]
 
 
-def _check_tuning(path: Path, encoder: dict) -> None:
-    from ..adaptation.tuning import GRIDS, MIN_DOCUMENTS
-
-    tuned, limit = encoder.get("tuned", False), encoder.get("tune_docs")
+def _check_tuning(path: Path, encoder: EncoderSpec) -> None:
+    tuned, limit = encoder.tuned, encoder.tune_docs
     if not isinstance(tuned, bool):
         raise _fail(path, "[encoder] tuned must be true or false")
-    if tuned and encoder.get("name", "hybrid") not in GRIDS:
-        raise _fail(path, f"[encoder] tuned: only {', '.join(GRIDS)} can be tuned")
+    if tuned and not tuning_grid(encoder.name):
+        raise _fail(path, f"[encoder] tuned: only {', '.join(tunable())} can be tuned")
     if limit is not None and (not tuned or not isinstance(limit, int) or limit < MIN_DOCUMENTS):
         raise _fail(
             path, f"[encoder] tune_docs needs tuned = true and an integer >= {MIN_DOCUMENTS}"

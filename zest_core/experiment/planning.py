@@ -14,6 +14,7 @@ from ..corpus.exemplars import read_exemplars
 from ..corpus.store import Store
 from ..errors import ZestError
 from ..contexts.beir import load_beir
+from ..contexts.encoding import dense_embedder
 from .grid import Arm, Dataset, Grid
 from ..corpus.selection import choose
 
@@ -170,7 +171,11 @@ def plan(grid: Grid, store: Store, embed: Callable | None = None) -> list[Job]:
             if dataset.name not in pools:
                 pools[dataset.name] = exemplar_pool(dataset)
             chosen[key] = choose(
-                pools[dataset.name], config["k"], seed, config["selection"], embed, store
+                pools[dataset.name],
+                config["k"],
+                seed,
+                config["selection"],
+                embed or dense_embedder(store, lazy=True),
             )
         return chosen[key]
 

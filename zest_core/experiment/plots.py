@@ -1,12 +1,14 @@
 """Difference plots for the experiment report: per section (dataset, encoder), each arm minus
 the reference arm in nDCG@10 points, with its paired 95% interval as error bars and a line at
 zero. Bars drawn from 0 make 44.9 and 53.1 look alike; a difference and its interval do not.
-A section with adapted arms also gets its decomposition (``adapt_report``): context alone,
+A section with adapted arms also gets its decomposition (``decomposition``): context alone,
 training alone, both, the domain part and the full-access references. The absolute numbers
 stay in the report's tables."""
 
 import re
 from pathlib import Path
+
+from .decomposition import deltas
 
 
 def reference_arm(summary) -> str | None:
@@ -21,8 +23,6 @@ def reference_arm(summary) -> str | None:
 def difference_plots(plt, directory: Path, summaries: dict) -> list[Path]:
     """One PNG per section with at least two arms: ``difference_DATASET_ENCODER.png``; and
     ``adaptation_DATASET_ENCODER.png`` for a section with adapted arms."""
-    from .decomposition import deltas
-
     written = []
     for (dataset, encoder), s in summaries.items():
         reference = reference_arm(s)

@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from . import decomposition as adapt_report
+from .formatting import cell as _cell
+from .formatting import verdict as _verdict
+from .plots import difference_plots
 from .stats import Interval, mean_interval, paired_difference
 
 CSV_COLUMNS = (
@@ -82,16 +85,6 @@ class Summary:
         if points and center in self.arms:
             points.setdefault(float(self.arms[center][0]["config"][axis]), center)
         return sorted(points.items())
-
-
-def _verdict(interval: Interval | None) -> str:
-    if interval is None:
-        return "not run"
-    return "within noise" if interval.covers_zero else ("higher" if interval.mean > 0 else "lower")
-
-
-def _cell(interval: Interval | None) -> str:
-    return "-" if interval is None else interval.format()
 
 
 def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
@@ -349,8 +342,6 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
             written.append(directory / name)
         plt.close(fig)
     written.append(_bars(plt, directory / "contexts.png", summaries))
-    from .plots import difference_plots
-
     return written + difference_plots(plt, directory, summaries)
 
 

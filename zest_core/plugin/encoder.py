@@ -14,6 +14,10 @@ from .options import ModelPlugin
 
 State = dict[str, np.ndarray]
 
+#: The encoder ``zest eval``, ``load_encoder`` and an experiment's ``[[encoder]]`` use unless
+#: told otherwise: the one shipped plugin the core names.
+DEFAULT_ENCODER = "hybrid"
+
 
 class Encoder(ModelPlugin):
     """Base class of encoder plugins (see the ``register_encoders`` hook).
@@ -31,9 +35,17 @@ class Encoder(ModelPlugin):
     vectors_use_context: ClassVar[bool] = False
     #: Whether embedding shows progress bars (the CLI turns it on).
     progress: bool = False
-    #: True when the encoder also has a sparse side (the hybrid's BM25 term weights): it then
-    #: implements ``vocabulary``, ``sparse_documents`` and ``sparse_queries``.
+    #: True when the encoder also has a sparse side (e.g. BM25 term weights under the
+    #: context's statistics): it then implements ``vocabulary``, ``sparse_documents`` and
+    #: ``sparse_queries``, and ``sparse_scores`` gives their products.
     has_sparse: ClassVar[bool] = False
+    #: True when the encoder has a trainable dense model: a local sentence-transformers
+    #: model (its ``model``) that ``zest adapt`` fine-tunes and ``adapted:ID`` replaces, so
+    #: ``[[encoder]] adapted = true`` can train it.
+    has_trainable_dense: ClassVar[bool] = False
+    #: The settings ``zest tune`` searches (option name -> values, every combination tried);
+    #: empty: the encoder cannot be tuned.
+    tuning_grid: ClassVar[dict[str, list]] = {}
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the output: part of every cache key and stored result."""
@@ -77,7 +89,7 @@ class Encoder(ModelPlugin):
     ) -> "TopK":
         """The ``top_k`` documents per query, scored ``block_size`` documents at a time so
         memory grows with the block, not with queries x documents. Encoders whose scores
-        depend on the whole document set (the hybrid's standardisation) override this."""
+        depend on the whole document set (a fused score's standardisation) override this."""
         block_size = block_size or BLOCK_SIZE
         top = TopK(len(queries), top_k)
         for start in range(0, len(documents), block_size):
@@ -102,6 +114,11 @@ class Encoder(ModelPlugin):
     def sparse_queries(self, texts: Sequence[str]) -> Any:
         """One row of term weights per query, as ``sparse_documents``."""
         raise NotImplementedError(f"encoder '{self.name}' has no sparse side")
+
+    def sparse_scores(self, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
+        """Query x document products of the sparse side (BM25, for BM25 term weights), under
+        the context ``use`` installed; only when ``has_sparse``."""
+        return sparse_dot(self.sparse_queries(queries), self.sparse_documents(documents))
 
     def close(self) -> None:
         """Release models; called once the caller is done."""
@@ -170,6 +187,22 @@ def query_moments(
     return centre, np.sqrt(np.maximum(variance, 0))
 
 
+def sparse_dot(queries, documents) -> np.ndarray:
+    """Dense (queries x documents) products of two CSR matrices over stable term ids,
+    through a compact column space (a 2^32-column matrix cannot be transposed in memory)."""
+    from scipy.sparse import csr_matrix
+
+    columns, inverse = np.unique(
+        np.concatenate([queries.indices, documents.indices]), return_inverse=True
+    )
+    split = len(queries.indices)
+
+    def compact(matrix, ids):
+        return csr_matrix((matrix.data, ids, matrix.indptr), shape=(matrix.shape[0], len(columns)))
+
+    return (compact(queries, inverse[:split]) @ compact(documents, inverse[split:]).T).toarray()
+
+
 def standardise(scores: np.ndarray, mean, std) -> np.ndarray:
     """Zero mean, unit variance over all documents (``mean`` and ``std`` per query: one
     number for a row of scores, a column for a matrix), so that two kinds of score can be
@@ -183,11 +216,13 @@ def standardise(scores: np.ndarray, mean, std) -> np.ndarray:
 
 __all__ = [
     "BLOCK_SIZE",
+    "DEFAULT_ENCODER",
     "DocumentMoments",
     "Encoder",
     "State",
     "TopK",
     "best",
     "query_moments",
+    "sparse_dot",
     "standardise",
 ]

@@ -1,7 +1,7 @@
 """``zest index`` / ``zest search``: an on-disk index over ``zest embed`` shards that ranks
 exactly as ``zest eval`` scores, without scoring every document.
 
-The hybrid's score is ``w * z(dense) + (1 - w) * z(bm25)`` where ``z`` standardises a
+A fused score is ``w * z(dense) + (1 - w) * z(bm25)`` where ``z`` standardises a
 query's scores over *all* documents. The index holds what that needs:
 
 * ``dense.usearch``: an HNSW graph over the dense vectors (usearch, inner product, its
@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ZestError
 from ..contexts.api import AdaptedEncoder, Hit
+from ..errors import ZestError
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
+from ..plugin.manager import get_encoder
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, write_json
 
@@ -99,7 +100,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     building = target.with_name(f".{target.name}.building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    count, sparse = meta["count"], meta["encoder"] == "hybrid"
+    count, sparse = meta["count"], get_encoder(meta["encoder"]).has_sparse
     ids: list[str] = []
     vectors = graph = moments = None
     for name in meta["shards"]:
@@ -315,7 +316,7 @@ class SearchIndex:
         self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int, weight: float | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(document rows, scores)`` of the best ``top_k`` documents per query, scored
-        exactly (``weight``: the hybrid's; ``None``: plain cosine, as dense encoders score)."""
+        exactly (``weight``: the fused score's; ``None``: plain cosine, as dense encoders score)."""
         count = len(self.vectors)
         candidates = min(candidates, count)
         found = np.atleast_2d(self.graph.search(dense, candidates).keys).astype(np.int64)
@@ -376,7 +377,7 @@ def _moments(path: Path) -> dict[str, np.ndarray]:
 
 
 class _Fused:
-    """One query's hybrid score of any documents, standardised over all of them."""
+    """One query's fused score of any documents, standardised over all of them."""
 
     def __init__(self, vectors, query, weight, dense_mean, dense_std, bm25):
         self.vectors, self.query, self.weight = vectors, query, weight

@@ -2,7 +2,7 @@
 
 An output directory holds ``meta.json`` (what the vectors depend on: encoder, settings,
 model, context; the input's digest; the shards once all exist), ``context.npz`` (the
-context's derived state, i.e. the hybrid's vocabulary and statistics) and
+context's derived state, e.g. a sparse side's vocabulary and statistics) and
 ``shard-NNNNN.parquet`` files of ``shard_size`` documents each with the columns ``id``,
 ``dense`` (fixed-size list of float32), and for encoders with a sparse side
 ``sparse_indices`` (uint32 term ids) and ``sparse_weights`` (float32 BM25 weights).
