@@ -303,22 +303,23 @@ def test_an_installed_plugin_cannot_shadow_the_tests_fake_generator(tmp_path, mo
     assert get_generator("fake").__module__ == "fake_plugin"
 
 
-def fake_package(site: Path, dist: str, entry_point: str, module: str) -> None:
+DUP = """
+from zest_core import Generator, hookimpl
+
+class Dup(Generator):
+    name = "dup"
+
+@hookimpl
+def register_generators(register):
+    register(Dup)
+"""
+
+
+def fake_package(site: Path, dist: str, entry_point: str, module: str, code: str = DUP) -> None:
     """An installed distribution: a module and a dist-info with a ``zest`` entry point, as pip
     leaves them in site-packages."""
     (site / module).mkdir(parents=True)
-    (site / module / "__init__.py").write_text(
-        textwrap.dedent("""
-        from zest_core import Generator, hookimpl
-
-        class Dup(Generator):
-            name = "dup"
-
-        @hookimpl
-        def register_generators(register):
-            register(Dup)
-        """)
-    )
+    (site / module / "__init__.py").write_text(code)
     info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
@@ -344,3 +345,64 @@ def test_two_packages_registering_one_name_is_an_error_naming_both(tmp_path, sam
         )
         assert alone.returncode == 0, alone.stderr
         assert "dup, llama-cpp" in alone.stdout and "zest-dup-a" in alone.stdout
+
+
+ZEST = "from zest_core.cli import main; main()"
+
+
+def test_a_plugin_that_fails_to_import_is_one_error_line_naming_its_package(tmp_path):
+    """``zest plugins`` fails with one line naming the package; a command that does not need
+    the plugin warns in one line and works."""
+    site = tmp_path / "site"
+    fake_package(site, "zest-broken", "broken", "zest_broken", "import zest_no_such_module\n")
+    listed = python(ZEST, "plugins", site=site)
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    assert listed.stderr.strip().splitlines() == [
+        "Error: package zest-broken: its plugin broken (zest_broken) failed to import:"
+        " ModuleNotFoundError: No module named 'zest_no_such_module'"
+    ]
+    db = tmp_path / "zest.db"
+    other = python(ZEST, "corpora", "list", "--db", str(db), site=site)
+    assert other.returncode == 0, other.stderr
+    assert other.stderr.strip().splitlines() == [
+        listed.stderr.strip().replace("Error: ", "Warning: ", 1)
+    ]
+
+
+def test_a_misspelt_hook_implementation_is_one_error_line_naming_the_plugin(tmp_path):
+    """pluggy's check_pending after loading: ``register_generator`` (no s) would otherwise
+    never be called, and the generator would be missing without a word."""
+    site = tmp_path / "site"
+    code = DUP.replace("def register_generators", "def register_generator")
+    fake_package(site, "zest-typo", "typo", "zest_typo", code)
+    listed = python(ZEST, "plugins", site=site)
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    [line] = listed.stderr.strip().splitlines()
+    assert line.startswith(
+        "Error: package zest-typo (plugin typo) implements 'register_generator', which is"
+        " not a zest hook (the hooks: "
+    )
+    assert "register_generators" in line
+    other = python(ZEST, "corpora", "list", "--db", str(tmp_path / "zest.db"), site=site)
+    assert other.returncode == 0 and other.stderr.startswith("Warning: package zest-typo")
+
+
+def test_a_registration_knows_its_plugin_even_from_another_package(tmp_path):
+    """A plugin may register a class defined in another package (a shared base library):
+    the conflict names the plugins that registered it, not the class's module."""
+    site = tmp_path / "site"
+    (site / "shared_lib").mkdir(parents=True)
+    (site / "shared_lib" / "__init__.py").write_text(DUP.split("@hookimpl")[0])
+    uses = "from shared_lib import Dup\nfrom zest_core import hookimpl\n"
+    for dist, module in (("zest-use-a", "zest_use_a"), ("zest-use-b", "zest_use_b")):
+        other = "class Dup2(Dup):\n    pass\n" if module.endswith("b") else ""
+        register = "Dup2" if other else "Dup"
+        code = uses + other + f"@hookimpl\ndef register_generators(register):\n    register({register})\n"
+        fake_package(site, dist, module.removeprefix("zest_"), module, code)
+    done = python(ZEST, "plugins", site=site)
+    assert done.returncode == 1, done.stdout
+    error = done.stderr.strip().splitlines()[-1]
+    assert error == (
+        "Error: two plugins register the generator 'dup': package zest-use-a (plugin use_a)"
+        " and package zest-use-b (plugin use_b); uninstall one of them"
+    )

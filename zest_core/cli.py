@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import __version__, console, supervisor
 from .commands import db_option, option_pairs
@@ -18,7 +17,6 @@ from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
 from .errors import Interrupted, ZestError
 from .plugin import manager as plugins
-from .plugin.options import allowed
 
 
 class ZestGroup(click.Group):
@@ -52,8 +50,16 @@ def _error(message: str, e: BaseException) -> click.ClickException:
 
 @click.group(cls=ZestGroup)
 @click.version_option(__version__, prog_name="zest")
-def cli():
+@click.pass_context
+def cli(ctx):
     """zest: domain-adapted embeddings from a few exemplars and a local LLM."""
+    # A plugin that failed to load: `zest plugins` (whose job is to show them) fails with
+    # one Error: line; other commands warn and go on without it.
+    if problems := plugins.problems():
+        if ctx.invoked_subcommand == "plugins":
+            raise ZestError("; ".join(problems))
+        for problem in problems:
+            click.echo(f"Warning: {problem}", err=True)
 
 
 @cli.command()
@@ -232,53 +238,6 @@ def _summary(store: Store, version_id: int, seconds: float) -> None:
         f"{totals['completion_tokens']} tokens generated ({totals['prompt_tokens']} prompt), "
         f"{rate:.1f} tokens/s, wall time {seconds:.1f} s"
     )
-
-
-@cli.group(name="plugins", cls=ZestGroup, invoke_without_command=True)
-@click.option(
-    "--options",
-    "show_options",
-    is_flag=True,
-    help="List every option of every generator, filter and encoder, with its type,"
-    " default, allowed values and help.",
-)
-@click.pass_context
-def plugins_command(ctx, show_options):
-    """List loaded plugins, their hooks and versions, and what they provide."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if show_options:
-        table = Table("kind", "plugin", "option", "type", "default", "allowed", "help")
-        for row in plugins.option_rows():
-            table.add_row(
-                row["kind"],
-                row["plugin"],
-                row["option"],
-                row["type"],
-                repr(row["default"]),
-                allowed(row["choices"], row["min"], row["max"]),
-                row["help"],
-            )
-        console.stdout().print(table)
-        return
-    table = Table("plugin", "package", "version", "hooks")
-    for row in plugins.plugin_info():
-        table.add_row(
-            row["name"], row["package"] or "", row["version"] or "", ", ".join(row["hooks"])
-        )
-    console.stdout().print(table)
-    for kind, found in (
-        ("generators", plugins.generators()),
-        ("anchor strategies", plugins.anchor_strategies()),
-        ("filters", plugins.filters()),
-        ("encoders", plugins.encoders()),
-    ):
-        click.echo(f"{kind}: {', '.join(sorted(found)) or '-'}")
-
-
-@cli.group(cls=ZestGroup)
-def corpora():
-    """List, inspect and export synthetic corpus versions."""
 
 
 plugins.load_plugins()

@@ -14,6 +14,11 @@ from ..plugin.hookspecs import hookimpl
 from . import db_option
 
 
+@click.group()
+def corpora():
+    """List, inspect and export synthetic corpus versions."""
+
+
 def _status(store: Store, version: dict) -> str:
     """The status, and for a running version the process writing it."""
     holder = store.lease_holder(version)
@@ -136,7 +141,8 @@ def export_(version, fmt, output, force, db):
 
 @hookimpl
 def register_commands(cli):
-    group = cli.commands["corpora"]
+    cli.add_command(corpora)
+    group = corpora
     group.add_command(list_)
     group.add_command(show)
     group.add_command(export_)

@@ -10,6 +10,7 @@ from ..corpus.store import Store
 from ..errors import ZestError
 from ..plugin.hookspecs import hookimpl
 from . import db_option
+from .corpora import corpora
 
 
 def _sample(value: str | None) -> int | str | None:
@@ -96,4 +97,4 @@ def _fmt(value) -> str:
 
 @hookimpl
 def register_commands(cli):
-    cli.commands["corpora"].add_command(fidelity_)
+    corpora.add_command(fidelity_)

@@ -9,6 +9,7 @@ from ..corpus.store import Store
 from ..errors import ZestError
 from ..plugin.hookspecs import hookimpl
 from . import db_option
+from .corpora import corpora
 
 
 def _made(version: dict, drops: Counter) -> str:
@@ -198,7 +199,7 @@ def rm(version, recursive, yes, db):
 
 @hookimpl
 def register_commands(cli):
-    group = cli.commands["corpora"]
+    group = corpora
     group.add_command(log)
     group.add_command(diff)
     group.add_command(drops)

@@ -13,6 +13,7 @@ import click
 
 from ..errors import ZestError
 from ..plugin.hookspecs import hookimpl
+from .plugins import plugins_command
 
 KINDS = ("filter", "generator")
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -280,4 +281,4 @@ def new(name, kind, folder):
 
 @hookimpl
 def register_commands(cli):
-    cli.commands["plugins"].add_command(new)
+    plugins_command.add_command(new)

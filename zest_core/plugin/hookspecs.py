@@ -22,7 +22,7 @@ hookimpl = HookimplMarker("zest")
 
 @hookspec
 def register_generators(register: Callable[[type], None]) -> None:
-    """Provide text generators: ``register(cls)`` with a ``zest_core.generation.Generator``
+    """Provide text generators: ``register(cls)`` with a ``zest_core.Generator``
     subclass.
 
     The class sets ``name`` (what ``zest run --generator NAME`` selects) and ``options`` (name
@@ -37,7 +37,7 @@ def register_generators(register: Callable[[type], None]) -> None:
 @hookspec
 def register_anchor_strategies(register: Callable[[type], None]) -> None:
     """Provide anchor strategies: ``register(cls)`` with a
-    ``zest_core.strategy.AnchorStrategy`` subclass.
+    ``zest_core.AnchorStrategy`` subclass.
 
     A strategy turns the exemplars into anchors (short titles or themes, or none at all) and
     writes the completion prompt of every planned document. It must survive weak base models:
@@ -47,7 +47,7 @@ def register_anchor_strategies(register: Callable[[type], None]) -> None:
 
 @hookspec
 def register_filters(register: Callable[[type], None]) -> None:
-    """Provide corpus filters: ``register(cls)`` with a ``zest_core.filtering.Filter``
+    """Provide corpus filters: ``register(cls)`` with a ``zest_core.Filter``
     subclass.
 
     A filter declares ``options`` like a generator (``zest filter -o FILTER.KEY=VALUE``), sees
@@ -58,7 +58,7 @@ def register_filters(register: Callable[[type], None]) -> None:
 
 @hookspec
 def register_encoders(register: Callable[[type], None]) -> None:
-    """Provide text encoders: ``register(cls)`` with a ``zest_core.encoding.Encoder``
+    """Provide text encoders: ``register(cls)`` with a ``zest_core.Encoder``
     subclass.
 
     An encoder declares ``options`` like a generator (``zest eval -o KEY=VALUE``) and embeds

@@ -6,6 +6,7 @@ set it to an empty string to load none. Core command modules always load.
 
 import importlib
 import os
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ CORE_PLUGINS = (
     "zest_core.commands.tuning",
     "zest_core.commands.doctor",
     "zest_core.commands.adapt",
+    "zest_core.commands.plugins",
     "zest_core.commands.scaffold",
 )
 
@@ -41,21 +43,46 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 _versions: dict[str, str | None] = {}
 _packages: dict[str, str] = {}  # plugin name -> the distribution that installed it
+_problems: list[str] = []  # plugins that failed to load or declare an unknown hook
 
-# What each kind of plugin class is called, and the hook that provides it.
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of plugin class, declared once: what it is called, the hook that provides it
+    and the base class every such class subclasses (``module:Class`` under
+    ``zest_core.plugin``, imported on first use: the encoder's needs numpy)."""
+
+    name: str
+    plural: str
+    hook: str
+    base_path: str
+
+    @property
+    def base(self) -> type:
+        module, _, cls = self.base_path.partition(":")
+        return getattr(importlib.import_module(f"zest_core.plugin.{module}"), cls)
+
+
 KINDS = {
-    "generator": "register_generators",
-    "anchor strategy": "register_anchor_strategies",
-    "filter": "register_filters",
-    "encoder": "register_encoders",
-}
+    kind.name: kind
+    for kind in (
+        Kind("generator", "generators", "register_generators", "generation:Generator"),
+        Kind("anchor strategy", "anchor strategies", "register_anchor_strategies",
+             "strategy:AnchorStrategy"),
+        Kind("filter", "filters", "register_filters", "filter:Filter"),
+        Kind("encoder", "encoders", "register_encoders", "encoder:Encoder"),
+    )
+}  # fmt: skip
 
 
 def load_plugins() -> None:
     """Register core modules and entry-point plugins; later calls do nothing.
 
     Entry points load their module only: plugins import heavy libraries (llama.cpp, torch)
-    when a class of theirs is instantiated, so commands that generate nothing stay fast.
+    when a class of theirs is instantiated, so commands that generate nothing stay fast. An
+    entry point that fails to import, or a plugin with a hook implementation no hook
+    matches (a misspelt name: pluggy's ``check_pending``), is left out and noted in
+    ``problems()``: the CLI prints it as a warning, and ``zest plugins`` as its error.
     """
     global _loaded
     if _loaded:
@@ -78,9 +105,52 @@ def load_plugins() -> None:
             # Another package uses this entry-point name: load it too, so that a class both
             # register is reported with both packages instead of one silently winning.
             name = f"{ep.name}@{package}"
-        pm.register(ep.load(), name=name)
+        try:
+            module = ep.load()
+        except Exception as e:  # its own import error, a syntax error, a missing module
+            _problems.append(
+                f"package {package}: its plugin {ep.name} ({ep.value}) failed to import:"
+                f" {type(e).__name__}: {e}"
+            )
+            continue
+        pm.register(module, name=name)
         _versions[name] = ep.dist.version if ep.dist else None
         _packages[name] = package
+    _check_pending()
+
+
+def _check_pending() -> None:
+    """Every hook implementation matches a hook: a misspelt one (``register_generator``)
+    would otherwise never be called, silently. The problem names the plugin; its other hooks
+    still run."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as e:
+            unknown = [
+                (caller.name, impl)
+                for caller in (pm.get_hookcallers(e.plugin) or [])
+                if not caller.has_spec()
+                for impl in caller.get_hookimpls()
+                if impl.plugin is e.plugin and not impl.optionalhook
+            ]
+            if not unknown:
+                raise
+            hooks = sorted(n for n, c in vars(pm.hook).items() if n[0] != "_" and c.has_spec())
+            _problems.append(
+                f"{_describe(unknown[0][1].plugin_name)} implements"
+                f" {', '.join(repr(name) for name, _ in unknown)}, which is not a zest hook"
+                f" (the hooks: {', '.join(hooks)})"
+            )
+            for _, impl in unknown:  # reported: let check_pending look at the other plugins
+                impl.optionalhook = True
+
+
+def problems() -> list[str]:
+    """What went wrong while loading plugins, one line each (see ``load_plugins``)."""
+    load_plugins()
+    return list(_problems)
 
 
 def plugin_info() -> list[dict]:
@@ -105,67 +175,47 @@ def _describe(plugin_name: str) -> str:
     return f"package {package} (plugin {plugin_name})" if package else f"plugin {plugin_name}"
 
 
-def _base(kind: str) -> type:
-    """The class every plugin class of ``kind`` subclasses (imported on first use: the
-    encoder's needs numpy)."""
-    if kind == "generator":
-        from .generation import Generator as base
-    elif kind == "anchor strategy":
-        from .strategy import AnchorStrategy as base
-    elif kind == "filter":
-        from .filter import Filter as base
-    else:
-        from .encoder import Encoder as base
-    return base
+def collect(kind: Kind) -> dict[str, type]:
+    """Every class of ``kind`` registered, by name; two plugins registering the same name is
+    a ZestError that names both.
 
-
-def _collect(hook_name: str) -> dict[str, type]:
-    """Every class registered through ``hook_name``, by name; two plugins registering the
-    same name is a ZestError that names both.
-
-    The hook is called through pluggy, so the impls run as pluggy orders them; the plugin that
-    registered a class is found afterwards, only for that message (see ``_owner``)."""
+    Each hook implementation is called on its own, in the order pluggy would call them, with
+    a ``register`` that knows which plugin it was given to."""
     load_plugins()
-    kind = next(k for k, hook in KINDS.items() if hook == hook_name)
-    base = _base(kind)
-    found: dict[str, list[type]] = {}
+    base = kind.base
+    found: dict[str, list[tuple[int, str, type]]] = {}
+    impls = getattr(pm.hook, kind.hook).get_hookimpls()  # in registration order
 
-    def register(cls: type) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise TypeError(
-                f"{cls!r} registered through {hook_name} is not a subclass of"
-                f" zest_core.{base.__name__}"
-            )
-        if not cls.name:
-            raise TypeError(f"{cls!r} registered through {hook_name} has no 'name'")
-        classes = found.setdefault(cls.name, [])
-        if cls not in classes:
-            classes.append(cls)
+    def register_for(index: int, plugin_name: str):
+        def register(cls: type) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(
+                    f"{cls!r} registered through {kind.hook} is not a subclass of"
+                    f" zest_core.{base.__name__}"
+                )
+            if not cls.name:
+                raise TypeError(f"{cls!r} registered through {kind.hook} has no 'name'")
+            entries = found.setdefault(cls.name, [])
+            if all(cls is not known for _, _, known in entries):
+                entries.append((index, _describe(plugin_name), cls))
 
-    hook = getattr(pm.hook, hook_name)
-    hook(register=register)
-    for name, classes in found.items():
-        if len(classes) > 1:
-            first, second = sorted(_owner(hook, cls) for cls in classes[:2])
+        return register
+
+    for index, impl in reversed(list(enumerate(impls))):  # pluggy calls the last first
+        register = register_for(index, impl.plugin_name)
+        impl.function(**{arg: register for arg in impl.argnames})
+    for name, entries in found.items():
+        if len(entries) > 1:
+            first, second = sorted(entries, key=lambda entry: entry[:2])[:2]
             raise ZestError(
-                f"two plugins register the {kind} '{name}': {first[1]} and {second[1]};"
+                f"two plugins register the {kind.name} '{name}': {first[1]} and {second[1]};"
                 " uninstall one of them"
             )
-    return {name: classes[0] for name, classes in sorted(found.items())}
-
-
-def _owner(hook: pluggy.HookCaller, cls: type) -> tuple[int, str]:
-    """The plugin that registered ``cls`` as ``(registration index, description)``: the one
-    whose hook implementation lives in the top-level package that defines the class."""
-    package = cls.__module__.partition(".")[0]
-    for index, impl in enumerate(hook.get_hookimpls()):  # in registration order
-        if impl.function.__module__.partition(".")[0] == package:
-            return index, _describe(impl.plugin_name)
-    return len(hook.get_hookimpls()), f"module {cls.__module__}"
+    return {name: entries[0][2] for name, entries in sorted(found.items())}
 
 
 def _lookup(kind: str, name: str) -> type:
-    available = _collect(KINDS[kind])
+    available = collect(KINDS[kind])
     if name not in available:
         known = ", ".join(sorted(available)) or "none installed"
         raise ZestError(f"unknown {kind} '{name}' (available: {known})")
@@ -173,19 +223,19 @@ def _lookup(kind: str, name: str) -> type:
 
 
 def generators() -> dict[str, type]:
-    return _collect(KINDS["generator"])
+    return collect(KINDS["generator"])
 
 
 def anchor_strategies() -> dict[str, type]:
-    return _collect(KINDS["anchor strategy"])
+    return collect(KINDS["anchor strategy"])
 
 
 def filters() -> dict[str, type]:
-    return _collect(KINDS["filter"])
+    return collect(KINDS["filter"])
 
 
 def encoders() -> dict[str, type]:
-    return _collect(KINDS["encoder"])
+    return collect(KINDS["encoder"])
 
 
 def get_generator(name: str) -> type:
@@ -220,12 +270,12 @@ def option_rows() -> list[dict]:
     ``default``, ``choices`` (a list or None), ``min``, ``max`` (None when unbounded) and
     ``help``; by kind, then plugin name, then in the order the plugin declares them."""
     rows = []
-    for kind, hook in KINDS.items():
-        for name, cls in sorted(_collect(hook).items()):
+    for kind in KINDS.values():
+        for name, cls in sorted(collect(kind).items()):
             for key, spec in cls.option_specs().items():
                 rows.append(
                     {
-                        "kind": kind,
+                        "kind": kind.name,
                         "plugin": name,
                         "option": key,
                         "type": spec.type.__name__,
