@@ -119,3 +119,54 @@ def test_compare_shows_the_options_that_resolve_differently(db_path):
     )
     cells = [c.strip() for c in line.split("│")[1:-1]]
     assert cells[1:] == ["delay=0.0", "delay=0.001", "delay=0.001"]
+
+
+def test_start_builds_the_generator_from_the_options_it_recorded(store, exemplars):
+    """One path from a run request to the generator: ``start`` resolves the options once,
+    records them, and builds the generator from that record, as ``resume`` does. A plugin
+    whose ``auto`` resolves differently on every call (a coin toss) shows it: the generator
+    gets exactly the recorded value, not a second toss and not ``auto``."""
+    import random
+    import types
+
+    from fake_plugin import FakeGenerator
+
+    from zest_core import Option, hookimpl
+    from zest_core.corpus import pipeline
+    from zest_core.plugin import manager as plugins
+
+    class Coin(FakeGenerator):
+        name = "coin"
+        options = {**FakeGenerator.options, "side": Option("auto", str, "heads, tails or auto")}
+        built: list[dict] = []
+
+        def __init__(self, model=None, **options):
+            super().__init__(model, **options)
+            Coin.built.append(dict(self.options))
+
+        @classmethod
+        def resolve_options(cls, given, exemplars=()):
+            options = cls.check_options(given)
+            if options["side"] == "auto":
+                options["side"] = random.choice(["heads", "tails"])  # not deterministic
+            return options
+
+    @hookimpl
+    def register_generators(register):
+        register(Coin)
+
+    plugin = types.ModuleType("coin_plugin")
+    plugin.register_generators = register_generators
+    plugins.load_plugins()
+    plugins.pm.register(plugin, name="tests.coin")
+    try:
+        for _ in range(4):  # a second toss would differ from the first half the time
+            Coin.built.clear()
+            version = pipeline.start(
+                store, exemplars=exemplars, corpus="coin", generator="coin", n_anchors=2, n_docs=2
+            )
+            recorded = store.version(version)["resolved"]["options"]
+            assert recorded["side"] in ("heads", "tails")
+            assert [built["side"] for built in Coin.built] == [recorded["side"]]
+    finally:
+        plugins.pm.unregister(plugin)

@@ -11,7 +11,7 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__, console, supervisor
-from .commands import db_option, option_pairs
+from .commands import db_option, exemplars_option, k_option, option_pairs
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
@@ -63,20 +63,8 @@ def cli(ctx):
 
 
 @cli.command()
-@click.option(
-    "--exemplars",
-    "exemplar_paths",
-    multiple=True,
-    type=click.Path(),
-    help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.",
-)
-@click.option(
-    "--k",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Exemplars to use; more are sampled down with the seed.",
-)
+@exemplars_option
+@k_option("Exemplars to use; more are sampled down with the seed.")
 @click.option(
     "--select",
     type=click.Choice(("random", "diverse", "central")),

@@ -44,3 +44,39 @@ def option_pairs(help: str, metavar: str = "KEY=VALUE"):
         callback=_pairs,
         help=help,
     )
+
+
+def exemplars_option(fn):
+    """``--exemplars PATH`` (repeatable), given as ``exemplar_paths``."""
+    return click.option(
+        "--exemplars",
+        "exemplar_paths",
+        multiple=True,
+        type=click.Path(),
+        help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.",
+    )(fn)
+
+
+def k_option(help: str):
+    """``--k N``: how many exemplars (``help`` says what is done with them)."""
+    return click.option("--k", type=int, default=5, show_default=True, help=help)
+
+
+def query_writer_options(what: str):
+    """``--generator``, ``--generator-model`` and ``--templates``: what writes the synthetic
+    queries (``adaptation.tuning.write_queries``) of ``what``."""
+
+    def decorate(fn):
+        for option in (
+            click.option(
+                "--templates",
+                type=click.Path(),
+                help="Query template TOML (default: zest_core/templates/query.toml).",
+            ),
+            click.option("--generator-model", help="Its model (default: the version's)."),
+            click.option("--generator", help=f"Generator of {what} (default: the version's)."),
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate

@@ -12,7 +12,7 @@ from ..corpus.store import Store
 from ..errors import ZestError
 from ..adaptation.adapt import Adaptation
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, query_writer_options
 from .tuning import write_missing_queries
 
 METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT"}
@@ -59,13 +59,7 @@ def declared_options(fn):
     help="Where the model folder goes (default: models/ beside the database, e.g. in the"
     " user data directory).",
 )
-@click.option("--generator", help="Generator of missing queries (default: the version's).")
-@click.option("--generator-model", help="Its model (default: the version's).")
-@click.option(
-    "--templates",
-    type=click.Path(),
-    help="Query template TOML (default: zest_core/templates/query.toml).",
-)
+@query_writer_options("missing queries")
 @click.option(
     "--query-seed",
     type=int,

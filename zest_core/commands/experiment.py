@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, k_option
 
 
 class _Bars:
@@ -126,7 +126,7 @@ def exemplars():
 
 @exemplars.command(name="pick")
 @click.argument("pool", nargs=-1, required=True, type=click.Path())
-@click.option("--k", type=int, default=5, show_default=True, help="Exemplars to choose.")
+@k_option("Exemplars to choose.")
 @click.option(
     "--method",
     type=click.Choice(("random", "diverse", "central")),

@@ -6,7 +6,7 @@ from rich.table import Table
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, query_writer_options
 from .evaluation import encoder_options
 
 
@@ -20,13 +20,7 @@ from .evaluation import encoder_options
     show_default=True,
     help="What each synthetic query finding its document scores.",
 )
-@click.option("--generator", help="Generator of the queries (default: the version's).")
-@click.option("--generator-model", help="Its model (default: the version's).")
-@click.option(
-    "--templates",
-    type=click.Path(),
-    help="Query template TOML (default: zest_core/templates/query.toml).",
-)
+@query_writer_options("the queries")
 @click.option("--seed", type=int, default=0, show_default=True, help="Query sampling seed.")
 @db_option
 def tune_(

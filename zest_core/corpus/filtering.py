@@ -79,19 +79,6 @@ def run_filters(
     return dropped
 
 
-# Descriptive columns a filter child shares with its parent: its documents were made that way.
-INHERITED = (
-    "strategy",
-    "generator",
-    "model",
-    "seed",
-    "target_docs",
-    "n_anchors",
-    "prompt_hashes",
-    "provenance",
-)
-
-
 def apply_filters(
     store: Store, parent_ref: int | str, specs: Iterable[tuple[str, dict[str, Any]]]
 ) -> int:
@@ -116,14 +103,7 @@ def apply_filters(
     gone = {drop.document_id for _, drop in dropped}
     # One transaction from creation to completion: a kill leaves no child at all.
     with store.transaction():
-        child = store.create_version(
-            parent["corpus"],
-            kind="filter",
-            parent_id=parent["id"],
-            config=config,
-            resolved=resolved,
-            **{key: parent[key] for key in INHERITED if parent.get(key) not in (None, {})},
-        )
+        child = store.create_child(parent, kind="filter", config=config, resolved=resolved)
         store.copy_into(
             parent["id"], child, keep=[doc["id"] for doc in documents if doc["id"] not in gone]
         )

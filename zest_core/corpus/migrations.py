@@ -8,6 +8,8 @@ import json
 
 import sqlite_utils
 
+from .keys import RUN_KEYS
+
 MIGRATIONS = []
 
 
@@ -339,7 +341,6 @@ DEFAULTS_BEFORE_RESOLVED = {
     "transformers": {"device": "auto", "dtype": "auto", "top_p": 0.95, "top_k": 64},
     "echo": {"sentences": 3, "max_words": 24, "order": "seeded"},
 }
-RUN_KEYS = ("generator", "model", "strategy", "seed", "round", "n_anchors", "n_docs")
 
 
 def _resolved_then(version: dict, parents: dict[int, dict]) -> dict:

@@ -17,6 +17,7 @@ from .runconfig import (
     _resolved_session,
     _with_changes,
     check_run,
+    pinned_options,
     resolve_config,
     run_config,
 )
@@ -66,7 +67,9 @@ def start(
         n_docs=n_docs,
     )
     resolved = resolve_config(config, exemplars)
-    gen = prepared_generator(config, exemplars)
+    # Built from what was resolved and recorded, as resume builds it: the generator runs with
+    # exactly the options the version says it ran with.
+    gen = prepared_generator({**config, "options": pinned_options(config, resolved)}, exemplars)
     try:
         with store.transaction():
             if existing is not None and (found := existing()) is not None:
@@ -142,20 +145,13 @@ def top_up(
     gen = prepared_generator(pinned, exemplars)
     try:
         with store.transaction():  # the child exists with all its parent's rows, or not at all
-            child = store.create_version(
-                parent["corpus"],
+            child = store.create_child(
+                parent,
                 kind="top-up",
-                parent_id=parent["id"],
                 config=config,
+                source=source,
                 resolved={**resolved, "loaded": gen.loaded_facts()},
-                strategy=source["strategy"],
-                generator=source["generator"],
-                model=source["model"],
-                seed=source["seed"],
                 target_docs=config["n_docs"],
-                n_anchors=source["n_anchors"],
-                prompt_hashes=source["prompt_hashes"],
-                provenance=source["provenance"],
             )
             store.copy_into(parent["id"], child)
         _generate(store, child, gen, config, on_document)

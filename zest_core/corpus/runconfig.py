@@ -4,6 +4,7 @@ change when it is continued. ``pipeline`` runs it; ``zest experiment`` looks run
 
 from ..errors import ZestError
 from ..plugin import manager as plugins
+from .keys import RUN_KEYS
 from .store import now
 
 # Generator options that change how, not what, is generated: they may change on resume (a
@@ -88,12 +89,6 @@ def run_config(
         "n_anchors": n_anchors if uses_anchors else 0,
         "n_docs": n_docs,
     }
-
-
-# The keys of a run config that decide what is generated (the rest is the history of its
-# sessions: resumes, changes, empty ordinals).
-RUN_KEYS = ("generator", "model", "options", "strategy", "templates", "seed", "round")
-RUN_KEYS += ("n_anchors", "n_docs")
 
 
 def resolve_config(config: dict, exemplars: list[dict]) -> dict:

@@ -146,6 +146,19 @@ def _read_only_reason(path: Path) -> str | None:
     return None
 
 
+# Descriptive columns a child version shares with its parent: its documents were made that way.
+INHERITED = (
+    "strategy",
+    "generator",
+    "model",
+    "seed",
+    "target_docs",
+    "n_anchors",
+    "prompt_hashes",
+    "provenance",
+)
+
+
 class Store:
     """The store at ``path`` (default: ``default_db_path()``). ``read_only``: for commands
     that only read; the file must exist, is opened with SQLite's ``mode=ro`` and is never
@@ -318,6 +331,19 @@ class Store:
             version_id = self.db["versions"].insert(row).last_pk
             self._note_lease(version_id)
             return version_id
+
+    def create_child(
+        self, parent: dict, *, kind: str, config: dict, source: dict | None = None, **fields: Any
+    ) -> int:
+        """A new ``running`` child of version ``parent`` (a top-up, filter or subset): the
+        one way a child is made. Its descriptive columns (``INHERITED``) are ``source``'s
+        (default: the parent; a top-up's is its nearest generating ancestor) unless given."""
+        source = source or parent
+        inherited = {key: source[key] for key in INHERITED if source.get(key) not in (None, {})}
+        return self.create_version(
+            parent["corpus"], kind=kind, config=config, parent_id=parent["id"],
+            **{**inherited, **fields},
+        )  # fmt: skip
 
     def _note_lease(self, version_id: int) -> None:
         """Tell a supervising ``zest`` process (if any) that this one now writes the version,

@@ -115,19 +115,11 @@ def subset_version(store: Store, parent_id: int, n: int) -> int:
         # again under the write lock: a concurrent experiment may have made it meanwhile
         if found := store.stored_subset(parent_id, n):
             return found
-        child = store.create_version(
-            parent["corpus"],
+        child = store.create_child(
+            parent,
             kind="subset",
-            parent_id=parent_id,
             config=config,
-            strategy=parent["strategy"],
-            generator=parent["generator"],
-            model=parent["model"],
-            seed=parent["seed"],
             target_docs=n,
-            n_anchors=parent["n_anchors"],
-            prompt_hashes=parent["prompt_hashes"],
-            provenance=parent["provenance"],
             resolved={**parent["resolved"], "n_docs": n},
         )
         store.copy_into(parent_id, child, keep=[])  # exemplars and anchors
