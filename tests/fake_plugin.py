@@ -121,15 +121,16 @@ def register_generators(register):
     register(FakeGenerator)
 
 
-def register() -> None:
+def register(module_name: str = __name__, name: str = "tests.fake_plugin") -> None:
+    """Register this module (or another test plugin module) with zest's plugin manager."""
     from zest_core.plugin import manager as plugins
 
     plugins.load_plugins()
-    module = sys.modules[__name__]
+    module = sys.modules[module_name]
     if not plugins.pm.is_registered(module):
         # Under a name no package installs: an installed plugin that also registers a
         # generator "fake" is then reported as a conflict instead of replacing this one.
-        plugins.pm.register(module, name="tests.fake_plugin")
+        plugins.pm.register(module, name=name)
 
 
 if __name__ == "__main__":

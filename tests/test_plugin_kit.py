@@ -397,7 +397,8 @@ def test_a_registration_knows_its_plugin_even_from_another_package(tmp_path):
     for dist, module in (("zest-use-a", "zest_use_a"), ("zest-use-b", "zest_use_b")):
         other = "class Dup2(Dup):\n    pass\n" if module.endswith("b") else ""
         register = "Dup2" if other else "Dup"
-        code = uses + other + f"@hookimpl\ndef register_generators(register):\n    register({register})\n"
+        code = uses + other + "@hookimpl\ndef register_generators(register):\n"
+        code += f"    register({register})\n"
         fake_package(site, dist, module.removeprefix("zest_"), module, code)
     done = python(ZEST, "plugins", site=site)
     assert done.returncode == 1, done.stdout

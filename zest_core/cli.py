@@ -11,7 +11,7 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__, console, supervisor
-from .commands import db_option, exemplars_option, k_option, option_pairs
+from .commands import db_option, exemplars_option, k_option, option_pairs, selection_option
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
@@ -65,12 +65,8 @@ def cli(ctx):
 @cli.command()
 @exemplars_option
 @k_option("Exemplars to use; more are sampled down with the seed.")
-@click.option(
-    "--select",
-    type=click.Choice(("random", "diverse", "central")),
-    default="random",
-    show_default=True,
-    help="How --k exemplars are chosen from more (see: zest exemplars pick).",
+@selection_option(
+    "--select", "random", "How --k exemplars are chosen from more (see: zest exemplars pick)."
 )
 @click.option("--generator", default="llama-cpp", show_default=True)
 @click.option("--model", help="Model for the generator (llama-cpp: path to any GGUF).")

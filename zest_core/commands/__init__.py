@@ -62,6 +62,15 @@ def k_option(help: str):
     return click.option("--k", type=int, default=5, show_default=True, help=help)
 
 
+def selection_option(name: str, default: str, help: str):
+    """How ``--k`` exemplars are chosen from a larger pool (``corpus.selection.METHODS``)."""
+    from ..corpus.selection import METHODS
+
+    return click.option(
+        name, type=click.Choice(METHODS), default=default, show_default=True, help=help
+    )
+
+
 def query_writer_options(what: str):
     """``--generator``, ``--generator-model`` and ``--templates``: what writes the synthetic
     queries (``adaptation.tuning.write_queries``) of ``what``."""

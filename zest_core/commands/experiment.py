@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option, k_option
+from . import db_option, k_option, selection_option
 
 
 class _Bars:
@@ -127,12 +127,10 @@ def exemplars():
 @exemplars.command(name="pick")
 @click.argument("pool", nargs=-1, required=True, type=click.Path())
 @k_option("Exemplars to choose.")
-@click.option(
+@selection_option(
     "--method",
-    type=click.Choice(("random", "diverse", "central")),
-    default="diverse",
-    show_default=True,
-    help="random: a seeded sample; diverse: k-center (farthest-point) on the "
+    "diverse",
+    "random: a seeded sample; diverse: k-center (farthest-point) on the "
     "dense encoder's vectors; central: nearest the pool's centroid.",
 )
 @click.option(

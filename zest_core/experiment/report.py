@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..adaptation.arms import reads_context
 from . import decomposition as adapt_report
 from .formatting import cell as _cell
 from .formatting import verdict as _verdict
-from .plots import difference_plots
+from .plots import difference_plots, save
 from .stats import Interval, mean_interval, paired_difference
 
 CSV_COLUMNS = (
@@ -97,8 +98,10 @@ def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
     written = [_csv(directory / "results.csv", records)]
     written += _plots(directory, summaries)
     lines = _header(grid, info)
+    contextless = {e.label for e in grid.encoders if not reads_context(e.name)}
     for (dataset, encoder), summary in summaries.items():
-        lines += _section(dataset, encoder, summary) + adapt_report.lines(dataset, encoder, summary)
+        section = _section if encoder not in contextless else _contextless_section
+        lines += section(dataset, encoder, summary) + adapt_report.lines(dataset, encoder, summary)
     for name in dict.fromkeys(d for d, _ in summaries):
         lines += _across_encoders(name, {e: s for (d, e), s in summaries.items() if d == name})
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
@@ -157,12 +160,7 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         "| context | seeds | nDCG@10 [95% CI] | Recall@100 |",
         "| --- | --- | --- | --- |",
     ]
-    for arm, rows in s.arms.items():
-        recall = 100 * s.matrix(arm, "recall_at_100").mean()
-        lines.append(
-            f"| {arm} | {len(rows) if rows[0]['seed'] is not None else '-'} "
-            f"| {s.mean(arm).format()} | {recall:.2f} |"
-        )
+    lines += [_arm_row(s, arm) for arm in s.arms]
     lines += [
         "",
         "Synthetic context (the base generation) against each baseline, nDCG@10 "
@@ -201,6 +199,32 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
     ]
     lines += _claims(s)
     return lines + [""]
+
+
+def _contextless_section(dataset: str, encoder: str, s: Summary) -> list[str]:
+    """An encoder that reads no context scores every context as it scores ``none``: its
+    section keeps ``none`` and the arms that change the model, and no context rows, no
+    context differences and no paper claims (all would be zero; results.csv has them)."""
+    kept = [arm for arm, rows in s.arms.items() if arm == "none" or rows[0]["axis"] == "adapted"]
+    lines = [
+        f"## {dataset} — encoder {encoder} ({len(s.queries)} queries)",
+        "",
+        f"Encoder {encoder} reads no context: every context scores as none does, so its"
+        " context rows, differences and the paper's claims are left out (results.csv has"
+        " them).",
+        "",
+        "| arm | seeds | nDCG@10 [95% CI] | Recall@100 |",
+        "| --- | --- | --- | --- |",
+    ]
+    return lines + [_arm_row(s, arm) for arm in kept] + [""]
+
+
+def _arm_row(s: Summary, arm: str) -> str:
+    """An arm's row of a section's table: seeds, nDCG@10 with its interval, Recall@100."""
+    rows = s.arms[arm]
+    recall = 100 * s.matrix(arm, "recall_at_100").mean()
+    seeds = len(rows) if rows[0]["seed"] is not None else "-"
+    return f"| {arm} | {seeds} | {s.mean(arm).format()} | {recall:.2f} |"
 
 
 def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
@@ -337,9 +361,7 @@ def _plots(directory: Path, summaries: dict) -> list[Path]:
             ax.set_xlabel("J' (synthetic documents)" if axis == "docs" else "k (exemplars)")
             ax.set_ylabel("nDCG@10 (%), 95% CI")
             ax.legend(fontsize=7)
-            fig.tight_layout()
-            fig.savefig(directory / name, dpi=120)
-            written.append(directory / name)
+            written.append(save(fig, directory / name))
         plt.close(fig)
     written.append(_bars(plt, directory / "contexts.png", summaries))
     return written + difference_plots(plt, directory, summaries)
@@ -372,7 +394,6 @@ def _bars(plt, path: Path, summaries: dict) -> Path:
     ax.set_xticklabels([f"{d}\n{e}" for d, e in summaries], fontsize=8)
     ax.set_ylabel("nDCG@10 (%), 95% CI")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path)
     plt.close(fig)
     return path
