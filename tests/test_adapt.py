@@ -19,8 +19,8 @@ from test_tuning import TOPICS, make_version
 from tiny_model import tiny_model
 
 from zest_core import ZestError
-from zest_core.cli import cli
 from zest_core.adaptation import adapt
+from zest_core.cli import cli
 from zest_core.contexts.api import load_encoder
 
 # Many passes at a high rate: the tiny random model must memorise the pairs in seconds.

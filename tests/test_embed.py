@@ -18,9 +18,9 @@ from conftest import BEIR, beir, clean_exit
 from test_evaluate import make_beir_slice
 
 from zest_core.cli import cli
-from zest_core.corpus.export import umask_mode
 from zest_core.contexts.encoding import context_state, make_encoder, resolve_context
 from zest_core.contexts.scoring import _Search, load_beir
+from zest_core.corpus.export import umask_mode
 from zest_core.search.indexing import BM25_PARTS
 
 FAST = {"max_seq_length": 48}  # short inputs keep the real model quick on a shared CPU

@@ -232,8 +232,13 @@ def test_the_core_does_not_probe_plugin_objects():
     """What the core calls on a plugin is declared on its base class (with a default where
     it is optional), so the core calls it instead of asking ``hasattr``."""
     probes = []
-    for path in _python_files("zest_core/plugin", "zest_core/corpus", "zest_core/contexts",
-                               "zest_core/adaptation", "zest_core/experiment"):
+    for path in _python_files(
+        "zest_core/plugin",
+        "zest_core/corpus",
+        "zest_core/contexts",
+        "zest_core/adaptation",
+        "zest_core/experiment",
+    ):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             call = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             if call and node.func.id in ("getattr", "hasattr"):

@@ -361,8 +361,8 @@ def test_a_plugin_that_fails_to_import_is_one_error_line_naming_its_package(tmp_
         "Error: package zest-broken: its plugin broken (zest_broken) failed to import:"
         " ModuleNotFoundError: No module named 'zest_no_such_module'"
     ]
-    db = tmp_path / "zest.db"
-    other = python(ZEST, "corpora", "list", "--db", str(db), site=site)
+    Store(tmp_path / "zest.db")  # an empty store to list
+    other = python(ZEST, "corpora", "list", "--db", str(tmp_path / "zest.db"), site=site)
     assert other.returncode == 0, other.stderr
     assert other.stderr.strip().splitlines() == [
         listed.stderr.strip().replace("Error: ", "Warning: ", 1)
@@ -383,6 +383,7 @@ def test_a_misspelt_hook_implementation_is_one_error_line_naming_the_plugin(tmp_
         " not a zest hook (the hooks: "
     )
     assert "register_generators" in line
+    Store(tmp_path / "zest.db")
     other = python(ZEST, "corpora", "list", "--db", str(tmp_path / "zest.db"), site=site)
     assert other.returncode == 0 and other.stderr.startswith("Warning: package zest-typo")
 

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from zest_core import ZestError
-from zest_core.cli import cli
 from zest_core.adaptation.tuning import clean_query, tune, tuned_groups, write_queries
+from zest_core.cli import cli
 
 # Twenty topics, each with a paraphrase that shares no content word with its document.
 TOPICS = [

@@ -6,7 +6,8 @@ side. Each synthetic document of a version has one synthetic query
 ``synthetic_queries``); the (query, document) pairs train a sentence-transformers
 bi-encoder with sentence-transformers' own trainer and ``MultipleNegativesRankingLoss``
 (in-batch negatives, optionally BM25 hard negatives mined over the version). Nothing here
-reads a target corpus or its judgements, and the hyper-parameters are fixed a priori (those of the prototype in issue #22).
+reads a target corpus or its judgements, and the hyper-parameters are fixed a priori (those
+of the prototype in issue #22).
 
 The model is trained into a hidden folder beside the models directory, its weights are
 fingerprinted (sha256), the folder is renamed into place and only then is the registry row
@@ -27,13 +28,6 @@ from typing import Any
 from ..corpus.store import Store, now, process_lease
 from ..errors import ZestError
 from ..plugin.options import Configurable, Option
-from .training import (  # noqa: F401 (re-exported)
-    _target,
-    fingerprint,
-    stored_queries,
-    train,
-    training_pairs,
-)
 from .registry import (  # noqa: F401 (re-exported: the registry beside the training)
     MANIFEST,
     PREFIX,
@@ -42,6 +36,13 @@ from .registry import (  # noqa: F401 (re-exported: the registry beside the trai
     models_dir,
     remove,
     use_registry,
+)
+from .training import (  # noqa: F401 (re-exported)
+    _target,
+    fingerprint,
+    stored_queries,
+    train,
+    training_pairs,
 )
 
 LOSSES = ("mnrl", "margin-mse")

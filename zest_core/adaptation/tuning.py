@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contexts.encoding import make_encoder
 from ..corpus.store import Store, now
 from ..errors import ZestError
 from ..plugin import manager as plugins
@@ -25,7 +26,6 @@ from ..plugin.encoder import DEFAULT_ENCODER
 from ..plugin.generation import Generator, Request
 from ..plugin.strategy import derive_seed, load_templates
 from ..text import first_words, title, words
-from ..contexts.encoding import make_encoder
 
 QUERY_TEMPLATES = Path(__file__).parents[1] / "templates" / "query.toml"
 MIN_DOCUMENTS = 16

@@ -8,9 +8,9 @@ import click
 from rich.table import Table
 
 from .. import console
+from ..adaptation.adapt import Adaptation
 from ..corpus.store import Store
 from ..errors import ZestError
-from ..adaptation.adapt import Adaptation
 from ..plugin.hookspecs import hookimpl
 from . import db_option, query_writer_options
 from .tuning import write_missing_queries

@@ -133,8 +133,8 @@ def search_(
     db,
 ):
     """Rank the index's documents for each QUERY, with the scores zest eval uses."""
-    from ..errors import ZestError
     from ..contexts.api import load_encoder
+    from ..errors import ZestError
     from ..search.indexing import SearchIndex, check_queries
 
     bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}

@@ -115,8 +115,8 @@ def eval_(
 ):
     """Retrieval quality (nDCG@10, Recall@100) of an encoder on a BEIR dataset, once per
     context; the corpus is encoded once and cached."""
-    from ..contexts.scoring import evaluate_contexts
     from ..adaptation.tuning import tuned_groups
+    from ..contexts.scoring import evaluate_contexts
 
     started = time.monotonic()
     store = Store(db)

@@ -154,9 +154,9 @@ def pick_(pool, k, method, seed, model, output, db):
     reads them) and write them to an exemplar file for zest run."""
     import json
 
+    from ..contexts.encoding import dense_embedder
     from ..corpus.exemplars import read_exemplars
     from ..corpus.runconfig import check_seed
-    from ..contexts.encoding import dense_embedder
     from ..corpus.selection import pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded

@@ -28,7 +28,7 @@ def generate(
 
     ``exemplars``: a path or paths (JSONL, text files, directories), or documents as
     ``{"text": ..., "title": ...}`` dicts; more than ``k`` are sampled down with ``seed``.
-    ``settings``: the other keywords of ``zest_core.pipeline.start`` (``n_docs``,
+    ``settings``: the other keywords of ``zest_core.corpus.pipeline.start`` (``n_docs``,
     ``n_anchors``, ``strategy``, ``templates``, ``options`` for the generator,
     ``on_document``).
     """

@@ -8,7 +8,7 @@ class here (and, if it needs one, an ``[[encoder]]`` key on ``contexts.spec.Enco
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..adaptation import arms as adapted

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..corpus import pipeline, runconfig
-from ..corpus.exemplars import read_exemplars
-from ..corpus.store import Store
-from ..errors import ZestError
 from ..contexts.beir import load_beir
 from ..contexts.encoding import dense_embedder
-from .grid import Arm, Dataset, Grid
+from ..corpus import pipeline, runconfig
+from ..corpus.exemplars import read_exemplars
 from ..corpus.selection import choose
+from ..corpus.store import Store
+from ..errors import ZestError
+from .grid import Arm, Dataset, Grid
 
 
 def exemplar_pool(dataset: Dataset) -> list[dict]:

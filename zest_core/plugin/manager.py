@@ -60,7 +60,7 @@ class Kind:
     @property
     def base(self) -> type:
         module, _, cls = self.base_path.partition(":")
-        return getattr(importlib.import_module(f"zest_core.plugin.{module}"), cls)
+        return vars(importlib.import_module(f"zest_core.plugin.{module}"))[cls]
 
 
 KINDS = {
@@ -184,7 +184,8 @@ def collect(kind: Kind) -> dict[str, type]:
     load_plugins()
     base = kind.base
     found: dict[str, list[tuple[int, str, type]]] = {}
-    impls = getattr(pm.hook, kind.hook).get_hookimpls()  # in registration order
+    hook_name = kind.hook
+    impls = getattr(pm.hook, hook_name).get_hookimpls()  # in registration order
 
     def register_for(index: int, plugin_name: str):
         def register(cls: type) -> None:

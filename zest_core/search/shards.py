@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ZestError
 from ..contexts.api import AdaptedEncoder
+from ..errors import ZestError
 from ..textfiles import read_jsonl, read_lines
 
 META = "meta.json"
