@@ -117,4 +117,3 @@ def drawn_texts(fig) -> list:
         if legend := ax.get_legend():
             texts += [legend.get_title(), *legend.get_texts()]
     return texts
-
