@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from zest_core.corpus.store import Store  # noqa: E402
 from zest_core.contexts.scoring import query_scores  # noqa: E402
+from zest_core.corpus.store import Store  # noqa: E402
 from zest_core.experiment.formatting import verdict as _verdict  # noqa: E402 (the report's)
 from zest_core.experiment.stats import mean_interval, paired_difference  # noqa: E402
 

@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from zest_core.corpus.store import Store
 from zest_core.contexts.beir import load_beir
 from zest_core.contexts.encoding import make_encoder
 from zest_core.contexts.scoring import evaluate_contexts
+from zest_core.corpus.store import Store
 
 BEIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "beir"
 
