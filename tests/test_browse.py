@@ -14,11 +14,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -240,9 +242,7 @@ def test_the_pages_of_a_real_store_in_headless_chromium(corpus, tmp_path, screen
                FROM anchors a WHERE a.version_id = 1 ORDER BY a.ordinal""",
         )
         rows = driver.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
-        assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == [
-            c[0] for c in counts
-        ]
+        assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == [c[0] for c in counts]
         assert [int(r.find_elements(By.TAG_NAME, "td")[4].text) for r in rows] == [
             c[1] for c in counts
         ]
@@ -265,19 +265,15 @@ def test_browse_beside_a_running_writer(tmp_path):
     """Pages read while ``zest run`` writes show its new documents on reload, and the
     writer, with a reader hammering the store, completes with every document."""
     db = tmp_path / "zest.db"
-    docs = 24
+    Store(db).db.conn.close()  # an empty store, browsed from before the run starts
+    server = Browse(db, tmp_path / "guard.json")
+    docs = 30
     writer = subprocess.Popen(
-        fake_cli(*RUN, "--anchors", 2, "--docs", docs, "-o", "delay=0.25", "--db", db),
+        fake_cli(*RUN, "--anchors", 2, "--docs", docs, "-o", "delay=0.2", "--db", db),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not db.exists() or not _written(db):
-        assert writer.poll() is None, writer.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    server = Browse(db, tmp_path / "guard.json")
     seen, errors, done = [], [], threading.Event()
 
     def hammer():  # a second reader, as fast as it can: it must not slow the writer down
@@ -291,11 +287,13 @@ def test_browse_beside_a_running_writer(tmp_path):
     reader.start()
     try:
         while writer.poll() is None:
-            page = server.get("/-/zest/version/1")
-            seen.append(int(re.search(r"<dd>(\d+) \(target", page).group(1)))
+            try:
+                seen.append(shown(server.get("/-/zest/version/1")))
+            except urllib.error.HTTPError as e:  # before the run has made its version
+                assert e.code == 404
             time.sleep(0.3)
         out, err = writer.communicate(timeout=60)
-        final = int(re.search(r"<dd>(\d+) \(target", server.get("/-/zest/version/1")).group(1))
+        final = shown(server.get("/-/zest/version/1"))
     finally:
         done.set()
         reader.join()
@@ -310,11 +308,9 @@ def test_browse_beside_a_running_writer(tmp_path):
     assert seen[0] < docs
 
 
-def _written(db: Path) -> bool:
-    try:
-        return sql(db, "SELECT count(*) FROM documents")[0][0] >= 1
-    except sqlite3.OperationalError:
-        return False  # not made yet
+def shown(page: str) -> int:
+    """The number of documents a version's page shows."""
+    return int(re.search(r"<dd>(\d+) \(target", page).group(1))
 
 
 def test_an_old_store_gains_the_full_text_index_and_the_store_keeps_it_current(tmp_path):
@@ -328,16 +324,20 @@ def test_an_old_store_gains_the_full_text_index_and_the_store_keeps_it_current(t
         old["_zest_migrations"].insert({"name": fn.__name__, "applied": "then"})
     old["corpora"].insert({"id": 1, "name": "c", "created": "then"})
     old["versions"].insert(
-        {"id": 1, "corpus_id": 1, "kind": "run", "status": "running", "created": "then",
-         "target_docs": 2}
+        {
+            "id": 1,
+            "corpus_id": 1,
+            "kind": "run",
+            "status": "running",
+            "created": "then",
+            "target_docs": 2,
+        }
     )
     old["documents"].insert({"version_id": 1, "ordinal": 0, "text": "Mitochondria divided."})
     old.conn.close()
 
     def search(store, words):
-        return [
-            row["id"] for row in store.db["documents"].search(words, columns=["id"])
-        ]
+        return [row["id"] for row in store.db["documents"].search(words, columns=["id"])]
 
     store = Store(path)
     assert search(store, "dividing") == [1]  # stemmed: the old row is indexed
@@ -359,3 +359,28 @@ def test_the_canned_queries_run_on_a_real_store(corpus):
         for name, query in QUERIES.items():
             rows = conn.execute(query["sql"], params).fetchall()
             assert rows, name
+
+
+def test_browse_refuses_a_missing_store_and_a_taken_port(corpus, tmp_path):
+    from click.testing import CliRunner
+    from conftest import clean_exit
+
+    from zest_core.cli import cli
+
+    missing = CliRunner().invoke(cli, ["browse", "--db", str(tmp_path / "nope.db")])
+    assert "no zest database at" in clean_exit(missing, 1)
+    assert not (tmp_path / "nope.db").exists()  # read-only: never made
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(cli, ["browse", "--db", str(corpus), "--port", port])
+    assert f"cannot serve on 127.0.0.1:{port}" in clean_exit(result, 1)
+
+
+def test_without_a_browser_the_test_skips_and_under_ci_fails(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, no chromedriver
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs chromium, chromedriver"):
+        browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        browser()

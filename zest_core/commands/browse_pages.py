@@ -20,21 +20,19 @@ DOCUMENT = "/-/zest/document/{}"
 SNIPPET = 240  # characters of a document's text in Datasette's tables
 LISTED = 50  # the documents a version's page lists; the rest are a table link away
 
-STYLE = """
-<style>
+# Both pages: Datasette's base.html (its header, footer and local stylesheet) around BODY.
+PAGE = """{% extends "base.html" %}
+{% block title %}{{ title }}{% endblock %}
+{% block extra_head %}<style>
 .zest dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
 .zest dt { font-weight: bold; }
 .zest dd { margin: 0; }
 .zest article { max-width: 46em; line-height: 1.5; font-size: 1.05em; }
-.zest .lineage a { margin-right: 0.4em; }
-</style>
+</style>{% endblock %}
+{% block content %}<div class="zest">BODY</div>{% endblock %}
 """
 
-VERSION_PAGE = """{% extends "base.html" %}
-{% block title %}Version {{ v.id }} of {{ v.corpus }}{% endblock %}
-{% block extra_head %}""" + STYLE + """{% endblock %}
-{% block content %}<div class="zest">
-<h1>Version {{ v.id }} of {{ v.corpus }}: {{ v.kind }}, {{ v.status }}</h1>
+VERSION_BODY = """<h1>{{ title }}: {{ v.kind }}, {{ v.status }}</h1>
 <p class="lineage">Lineage:
 {% for a in ancestors %}<a href="{{ a.href }}">version {{ a.id }}</a> ({{ a.kind }}) &rarr;
 {% endfor %}<strong>version {{ v.id }}</strong>
@@ -49,14 +47,9 @@ VERSION_PAGE = """{% extends "base.html" %}
 <h2>Documents{% if shown < count %} (the first {{ shown }} of {{ count }}){% endif %}</h2>
 <ol>{% for d in documents %}<li value="{{ d.ordinal }}"><a href="{{ d.href }}">{{ d.anchor
  or "document " ~ d.id }}</a>: {{ d.beginning }}&hellip;</li>{% endfor %}</ol>
-</div>{% endblock %}
 """
 
-DOCUMENT_PAGE = """{% extends "base.html" %}
-{% block title %}{{ title }}{% endblock %}
-{% block extra_head %}""" + STYLE + """{% endblock %}
-{% block content %}<div class="zest">
-<h1>{{ title }}</h1>
+DOCUMENT_BODY = """<h1>{{ title }}</h1>
 <p>Document {{ d.id }}, number {{ d.ordinal }} of
 <a href="{{ version_href }}">version {{ d.version_id }}</a> ({{ d.corpus }}){% if anchor_href %},
 written for <a href="{{ anchor_href }}">anchor {{ d.anchor_ordinal }}</a>{% endif %}.
@@ -67,7 +60,6 @@ written for <a href="{{ anchor_href }}">anchor {{ d.anchor_ordinal }}</a>{% endi
 <dl>
 {% for key, value in settings %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
 {% endfor %}</dl>
-</div>{% endblock %}
 """
 
 
@@ -83,8 +75,11 @@ class ReadOnlyDatabase(Database):
         return super().connect(write=False)
 
 
-def _database(datasette):
-    return datasette.get_database(NAME)
+async def _requested(datasette, request, sql: str):
+    """The store, the id in the page's URL and its row by ``sql`` (a 404 where none)."""
+    db = datasette.get_database(NAME)
+    row_id = int(request.url_vars["id"])
+    return db, row_id, await _one(db, sql, [row_id])
 
 
 async def _dicts(db, sql: str, params: list) -> list[dict]:
@@ -98,9 +93,14 @@ async def _one(db, sql: str, params: list) -> dict:
     return rows[0]
 
 
-async def _render(datasette, request, source: str, context: dict) -> Response:
-    template = datasette.jinja_env.from_string(source)
+async def _render(datasette, request, body: str, context: dict) -> Response:
+    template = datasette.jinja_env.from_string(PAGE.replace("BODY", body))
     return Response.html(await datasette.render_template(template, context, request=request))
+
+
+def _linked(datasette, rows: list[dict], page: str) -> list[dict]:
+    """``rows`` with the ``href`` of each one's ``page`` (VERSION or DOCUMENT)."""
+    return [{**row, "href": datasette.urls.path(page.format(row["id"]))} for row in rows]
 
 
 def _query(datasette, name: str, **params) -> str:
@@ -109,42 +109,33 @@ def _query(datasette, name: str, **params) -> str:
 
 
 async def version_page(datasette, request):
-    db = _database(datasette)
-    vid = int(request.url_vars["id"])
-    v = await _one(
-        db,
+    db, vid, v = await _requested(
+        datasette,
+        request,
         """SELECT v.*, c.name AS corpus FROM versions v JOIN corpora c ON c.id = v.corpus_id
            WHERE v.id = ?""",
-        [vid],
     )
     ancestors, parent = [], v["parent_id"]
     while parent is not None:
         row = await _one(db, "SELECT id, kind, parent_id FROM versions WHERE id = ?", [parent])
-        ancestors.insert(0, {**row, "href": datasette.urls.path(VERSION.format(row["id"]))})
+        ancestors.insert(0, row)
         parent = row["parent_id"]
-    children = [
-        {**row, "href": datasette.urls.path(VERSION.format(row["id"]))}
-        for row in await _dicts(
-            db, "SELECT id, kind FROM versions WHERE parent_id = ? ORDER BY id", [vid]
-        )
-    ]
-    count = (await db.execute("SELECT count(*) FROM documents WHERE version_id = ?", [vid])).first()[0]
-    documents = [
-        {**row, "href": datasette.urls.path(DOCUMENT.format(row["id"]))}
-        for row in await _dicts(
-            db,
-            """SELECT d.id, d.ordinal, a.text AS anchor, substr(d.text, 1, 160) AS beginning
-               FROM documents d LEFT JOIN anchors a ON a.id = d.anchor_id
-               WHERE d.version_id = ? ORDER BY d.ordinal LIMIT ?""",
-            [vid, LISTED],
-        )
-    ]
-    drops = (
-        await db.execute(
-            "SELECT reason, count(*) FROM drops WHERE version_id = ? GROUP BY reason ORDER BY 2 DESC",
-            [vid],
-        )
-    ).rows
+    children = await _dicts(
+        db, "SELECT id, kind FROM versions WHERE parent_id = ? ORDER BY id", [vid]
+    )
+    count = (await _one(db, "SELECT count(*) AS n FROM documents WHERE version_id = ?", [vid]))["n"]
+    documents = await _dicts(
+        db,
+        """SELECT d.id, d.ordinal, a.text AS anchor, substr(d.text, 1, 160) AS beginning
+           FROM documents d LEFT JOIN anchors a ON a.id = d.anchor_id
+           WHERE d.version_id = ? ORDER BY d.ordinal LIMIT ?""",
+        [vid, LISTED],
+    )
+    drops = await _dicts(
+        db,
+        "SELECT reason, count(*) AS n FROM drops WHERE version_id = ? GROUP BY 1 ORDER BY 2 DESC",
+        [vid],
+    )
     facts = [
         ("documents", f"{count} (target {v['target_docs']})" if v["target_docs"] else count),
         ("made", _made(v)),
@@ -153,7 +144,7 @@ async def version_page(datasette, request):
         ("wall time", f"{v['wall_seconds'] or 0:.1f} s"),
     ]
     if drops:
-        facts.append(("dropped", ", ".join(f"{reason}: {n}" for reason, n in drops)))
+        facts.append(("dropped", ", ".join(f"{d['reason']}: {d['n']}" for d in drops)))
     if v["error"]:
         facts.append(("error", v["error"]))
     table = datasette.urls.table(db.name, "documents")
@@ -175,14 +166,15 @@ async def version_page(datasette, request):
     return await _render(
         datasette,
         request,
-        VERSION_PAGE,
+        VERSION_BODY,
         {
+            "title": f"Version {vid} of {v['corpus']}",
             "v": v,
-            "ancestors": ancestors,
-            "children": children,
+            "ancestors": _linked(datasette, ancestors, VERSION),
+            "children": _linked(datasette, children, VERSION),
             "facts": facts,
             "links": links,
-            "documents": documents,
+            "documents": _linked(datasette, documents, DOCUMENT),
             "count": count,
             "shown": len(documents),
         },
@@ -197,16 +189,14 @@ def _made(v: dict) -> str:
 
 
 async def document_page(datasette, request):
-    db = _database(datasette)
-    did = int(request.url_vars["id"])
-    d = await _one(
-        db,
+    db, did, d = await _requested(
+        datasette,
+        request,
         """SELECT d.*, a.text AS anchor, a.ordinal AS anchor_ordinal, c.name AS corpus,
                   v.generator, v.model, v.strategy, v.seed AS version_seed, v.resolved
            FROM documents d JOIN versions v ON v.id = d.version_id
            JOIN corpora c ON c.id = v.corpus_id
            LEFT JOIN anchors a ON a.id = d.anchor_id WHERE d.id = ?""",
-        [did],
     )
     around = {}
     for name, sql in (
@@ -235,7 +225,7 @@ async def document_page(datasette, request):
     return await _render(
         datasette,
         request,
-        DOCUMENT_PAGE,
+        DOCUMENT_BODY,
         {
             "d": d,
             "title": d["anchor"] or f"Document {did}",
