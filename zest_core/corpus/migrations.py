@@ -444,9 +444,10 @@ def m_documents_full_text(db):
     searches it), filled from the rows there are and kept current by its triggers on every
     insert, update and delete of ``documents``.
 
-    sqlite-utils makes the table and triggers with ``executescript``, which in Python's
-    sqlite3 commits the open transaction first; here its scripts run statement by statement
-    instead, so this migration stays inside ``migrate``'s one transaction (all or nothing)."""
+    sqlite-utils makes the table and triggers with ``db.executescript``; Python's
+    ``executescript`` commits the open transaction first (sqlite-utils 4 avoids it, earlier
+    versions allowed by the dependency do not), so here its scripts run statement by
+    statement, and this migration stays inside ``migrate``'s one transaction."""
     with _statement_by_statement(db):
         db["documents"].enable_fts(["text"], create_triggers=True, tokenize="porter")
 
