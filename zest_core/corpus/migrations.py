@@ -445,8 +445,8 @@ def m_documents_full_text(db):
     insert, update and delete of ``documents``.
 
     sqlite-utils makes the table and triggers with ``db.executescript``; Python's
-    ``executescript`` commits the open transaction first (sqlite-utils 4 avoids it, earlier
-    versions allowed by the dependency do not), so here its scripts run statement by
+    ``executescript`` commits the open transaction first (sqlite-utils 4.2 avoids that, older
+    ones that the dependency allows may not), so here its scripts run statement by
     statement, and this migration stays inside ``migrate``'s one transaction."""
     with _statement_by_statement(db):
         db["documents"].enable_fts(["text"], create_triggers=True, tokenize="porter")
