@@ -49,10 +49,10 @@ def scores(records: list[dict], queries: list[str], metric: str = "ndcg_at_10") 
 def difference(a: list[dict], b: list[dict], queries: list[str]) -> Interval:
     """nDCG@10 of records ``a`` minus records ``b``, paired by query, and by seed when both
     come from the same generations (``stats.seed_pairing``)."""
-    order = seed_pairing([generation(r) for r in a], [generation(r) for r in b])
-    if order is not None:
-        b = [b[i] for i in order]
-    return paired_difference(scores(a, queries), scores(b, queries), seed_paired=order is not None)
+    paired = seed_pairing([generation(r) for r in a], [generation(r) for r in b]) is not None
+    if paired:  # both in seed order: the interval does not depend on the records' order
+        a, b = sorted(a, key=generation), sorted(b, key=generation)
+    return paired_difference(scores(a, queries), scores(b, queries), seed_paired=paired)
 
 
 def save(directory: Path, records: list[dict]) -> list[Path]:
