@@ -361,12 +361,16 @@ def test_the_canned_queries_run_on_a_real_store(corpus):
             assert rows, name
 
 
-def test_browse_refuses_a_missing_store_and_a_taken_port(corpus, tmp_path):
+def test_browse_refuses_without_datasette_or_a_store_or_a_free_port(corpus, tmp_path, monkeypatch):
     from click.testing import CliRunner
     from conftest import clean_exit
 
     from zest_core.cli import cli
 
+    with monkeypatch.context() as without:
+        without.setitem(sys.modules, "datasette", None)  # as if the extra were not installed
+        result = CliRunner().invoke(cli, ["browse", "--db", str(corpus)])
+    assert "pip install 'zest-core[browse]'" in clean_exit(result, 1)
     missing = CliRunner().invoke(cli, ["browse", "--db", str(tmp_path / "nope.db")])
     assert "no zest database at" in clean_exit(missing, 1)
     assert not (tmp_path / "nope.db").exists()  # read-only: never made
