@@ -352,6 +352,7 @@ def test_an_old_store_gains_the_full_text_index_and_the_store_keeps_it_current(t
     assert store.db.execute("INSERT INTO documents_fts(documents_fts) VALUES('integrity-check')")
 
 
+@pytest.mark.slow  # the module's store is made by real processes
 def test_the_canned_queries_run_on_a_real_store(corpus):
     """Each canned query is valid SQL over the store's schema and finds rows in it."""
     params = {"version": 2, "anchor": 1, "a": 1, "b": 2}
@@ -361,6 +362,7 @@ def test_the_canned_queries_run_on_a_real_store(corpus):
             assert rows, name
 
 
+@pytest.mark.slow  # the module's store is made by real processes
 def test_browse_refuses_without_datasette_or_a_store_or_a_free_port(corpus, tmp_path, monkeypatch):
     from click.testing import CliRunner
     from conftest import clean_exit
