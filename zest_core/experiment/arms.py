@@ -21,8 +21,8 @@ from .planning import subset_version
 
 def record(dataset, encoder: EncoderSpec, arm: str, row: dict, **fields: Any) -> dict:
     """One score as the report reads it: the arm's fields (``axis``, ``value``, ``config``,
-    ``seed``, ``version``, ``context``; missing ones ``None``, ``context`` the scoring's
-    label) and the scoring row's result."""
+    ``seed``, ``version``, ``generation``, ``context``; missing ones ``None``, ``context``
+    the scoring's label) and the scoring row's result."""
     return {
         "dataset": dataset.name,
         "encoder": encoder.label,
@@ -33,12 +33,24 @@ def record(dataset, encoder: EncoderSpec, arm: str, row: dict, **fields: Any) ->
         "seed": fields.get("seed"),
         "context": fields.get("context", row["label"]),
         "version": fields.get("version"),
+        "generation": fields.get("generation"),
         "result_id": row["id"],
         "ndcg_at_10": row["ndcg_at_10"],
         "recall_at_100": row["recall_at_100"],
         "per_query": row["per_query"],
         "reused": row["reused"],
     }
+
+
+def generations(jobs: list) -> dict[tuple[str, int], int]:
+    """The version that names each (dataset, generation seed) of a run: its first job's, the
+    base generation (``synthetic``) when the grid has it. Every synthetic context, subset and
+    adapted model of one dataset and seed descends from that seed's generation (seed,
+    exemplars, training seed), so records sharing it are seed-paired in the report."""
+    named: dict[tuple[str, int], int] = {}
+    for job in jobs:
+        named.setdefault((job.dataset.name, job.seed), job.version)
+    return named
 
 
 class ArmKind(Protocol):
@@ -102,7 +114,7 @@ class ContextArms:
             )
             for i, row in zip(members, scored):
                 rows[i] = row
-        records = []
+        records, generation = [], generations(jobs)
         for (spec, job), row in zip(entries, rows):
             fields = {}
             if job is not None:
@@ -112,6 +124,7 @@ class ContextArms:
                     "config": job.arm.config,
                     "seed": job.seed,
                     "version": job.version,
+                    "generation": generation[dataset.name, job.seed],
                 }
             records.append(record(dataset, encoder, job.arm.label if job else spec, row, **fields))
         return records
@@ -133,8 +146,11 @@ class AdaptedArms:
         return len(self.plan(grid, encoder)) * len(grid.seeds)
 
     def score(self, store, grid, dataset, encoder, jobs, progress, note) -> list[dict]:
-        scored = adapted.score(store, grid, dataset, encoder, jobs, progress, note)
-        return [record(dataset, encoder, arm, row, **fields) for arm, fields, row in scored]
+        generation = generations(jobs)
+        return [
+            record(dataset, encoder, arm, row, generation=generation[dataset.name, f["seed"]], **f)
+            for arm, f, row in adapted.score(store, grid, dataset, encoder, jobs, progress, note)
+        ]
 
 
 def tuned_settings(
@@ -178,4 +194,12 @@ def kinds() -> tuple[ArmKind, ...]:
     return (ContextArms(), AdaptedArms())
 
 
-__all__ = ["AdaptedArms", "ArmKind", "ContextArms", "kinds", "record", "tuned_settings"]
+__all__ = [
+    "AdaptedArms",
+    "ArmKind",
+    "ContextArms",
+    "generations",
+    "kinds",
+    "record",
+    "tuned_settings",
+]

@@ -1,12 +1,13 @@
-"""Difference plots for the experiment report: per section (dataset, encoder), the section's
-differences in nDCG@10 points, each with its paired 95% interval as error bars and a line at
-zero. Bars drawn from 0 make 44.9 and 53.1 look alike; a difference and its interval do not.
-Each difference has the sign the report's tables give it (``differences``): the synthetic
-context minus each baseline, each ablation minus the reference context, any other arm minus
-the reference arm; every row says which minus which. A section with adapted arms also gets
-its decomposition (``decomposition``): context alone, training alone, both, the domain part
-and the full-access references. The absolute numbers stay in the report's tables. Every
-figure is saved through ``save``, which grows it until no title, label or row name is cut."""
+"""The experiment report's plots: nDCG@10 against J' and against k, the contexts' bars with
+intervals, and per section (dataset, encoder) a difference plot: the section's differences in
+nDCG@10 points, each with its paired 95% interval as error bars and a line at zero. Bars
+drawn from 0 make 44.9 and 53.1 look alike; a difference and its interval do not. Each
+difference has the sign the report's tables give it (``differences``): the synthetic context
+minus each baseline, each ablation minus the reference context, any other arm minus the
+reference arm; every row says which minus which. A section with adapted arms also gets its
+decomposition (``decomposition``): context alone, training alone, both, the domain part and
+the full-access references. The absolute numbers stay in the report's tables. Every figure
+is saved through ``save_figure``, which grows it until no title, label or row name is cut."""
 
 import re
 from pathlib import Path
@@ -76,12 +77,12 @@ def _draw(plt, directory: Path, kind: str, dataset: str, encoder: str, pairs) ->
     ax.set_xlabel("nDCG@10 points (paired 95% CI; grey: within noise)")
     ax.set_title(f"{dataset}: encoder {encoder}", fontsize=9)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}_{dataset}_{encoder}") + ".png"
-    save(fig, directory / name)
+    save_figure(fig, directory / name)
     plt.close(fig)
     return directory / name
 
 
-def save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     """Lay the figure out, then grow it by whatever its texts (title, axis labels, tick and
     row labels, legend) stick out of it, keeping the axes' size, and save it: nothing cut."""
     fig.tight_layout()
@@ -105,4 +106,84 @@ def save(fig, path: Path) -> Path:
                 ]
             )
     fig.savefig(path, dpi=120)
+    return path
+
+
+def write_plots(directory: Path, summaries: dict) -> list[Path]:
+    """Every plot of the report: nDCG@10 against J' and against k, the contexts' bars, and the
+    difference plots; ``summaries`` are the report's sections (``report.Summary``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    written = []
+    for axis, name, log in (("docs", "ndcg_vs_docs.png", True), ("k", "ndcg_vs_k.png", False)):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        drawn = False
+        for (dataset, encoder), s in summaries.items():
+            points = s.series(axis)
+            if len(points) < 2:
+                continue
+            means = [s.mean(arm) for _, arm in points]
+            x = [p for p, _ in points]
+            y = [100 * m.mean for m in means]
+            err = [
+                [100 * (m.mean - m.low) for m in means],
+                [100 * (m.high - m.mean) for m in means],
+            ]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{dataset} ({encoder})")
+            for base, style in (("none", ":"), ("generic", "--")):
+                if arm := s.first(base):
+                    ax.axhline(
+                        100 * s.mean(arm).mean,
+                        linestyle=style,
+                        linewidth=1,
+                        color=ax.lines[-1].get_color(),
+                        label=f"{dataset} {arm}",
+                    )
+            drawn = True
+        if drawn:
+            if log:
+                ax.set_xscale("log", base=2)
+                ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.set_xlabel("J' (synthetic documents)" if axis == "docs" else "k (exemplars)")
+            ax.set_ylabel("nDCG@10 (%), 95% CI")
+            ax.legend(fontsize=7)
+            written.append(save_figure(fig, directory / name))
+        plt.close(fig)
+    written.append(_bars(plt, directory / "contexts.png", summaries))
+    return written + difference_plots(plt, directory, summaries)
+
+
+def _bars(plt, path: Path, summaries: dict) -> Path:
+    """Per dataset: the baselines, then the synthetic arms labelled with strategy and J' (the
+    hierarchical-vs-direct pair is compared at the reference J', not at the base's)."""
+    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference", "strategy=direct")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        xs, ys, errs, label = [], [], [[], []], kind
+        for g, s in enumerate(summaries.values()):
+            arm = s.first(kind)
+            if arm is None:
+                continue
+            if config := s.arms[arm][0]["config"]:
+                label = (
+                    f"{kind} " if kind == "other-domain" else ""
+                ) + f"{config['strategy']} J'={config['docs']}"
+            m = s.mean(arm)
+            xs.append(g + i * width)
+            ys.append(100 * m.mean)
+            errs[0].append(100 * (m.mean - m.low))
+            errs[1].append(100 * (m.high - m.mean))
+        if xs:
+            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=label)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(summaries))])
+    ax.set_xticklabels([f"{d}\n{e}" for d, e in summaries], fontsize=8)
+    ax.set_ylabel("nDCG@10 (%), 95% CI")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+    plt.close(fig)
     return path

@@ -1,38 +1,39 @@
-"""An experiment's report directory: report.md, results.csv and PNG plots.
+"""An experiment's report directory: report.md, results.csv, scores.csv.gz and PNG plots.
 
 Every mean carries a bootstrap 95% interval over queries and generation seeds, and every
 difference a paired one (same queries on both sides) with a sign-flip p-value; a difference
-whose interval covers zero is called "within noise".
+whose interval covers zero is called "within noise". Two arms built from the same generations
+(per seed, the same base version: an ablation and its reference, the model adapted on seed
+s's corpus and that corpus, one context under two encoders) are paired by seed too; a note
+under every table says which intervals are which (``stats`` says why it matters).
 """
 
-import csv
 import datetime
 import os
 import platform
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..adaptation.arms import reads_context
+from ..errors import ZestError
+from ..plugin.manager import get_encoder
 from . import decomposition as adapt_report
+from .formatting import INDEPENDENT, MARK, PAIRED  # noqa: F401 (the report's wording)
 from .formatting import cell as _cell
+from .formatting import pairing as _pairing
 from .formatting import verdict as _verdict
-from .plots import difference_plots, save
-from .stats import Interval, mean_interval, paired_difference
+from .plots import write_plots
+from .report_records import SCORES, difference, load, save, scores
+from .stats import Interval, mean_interval
 
-CSV_COLUMNS = (
-    "dataset",
-    "encoder",
-    "arm",
-    "axis",
-    "value",
-    "seed",
-    "context",
-    "version",
-    "result_id",
-    "ndcg_at_10",
-    "recall_at_100",
-    "queries",
+METHOD = (
+    "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals over queries"
+    " and seeds (10,000 resamples, fixed seed); a difference's queries are drawn once for both"
+    " arms, and its seeds too when both arms come from the same generation seeds (the note"
+    " under each table says which); p: paired sign-flip randomisation test on the per-query"
+    " differences averaged over seeds; *within noise* when the interval covers zero."
 )
 # As quoted in issue #9 from the ZEST paper (arXiv 2506.23662): nDCG@10 differences.
 PAPER = {
@@ -56,7 +57,7 @@ class Summary:
             self.arms.setdefault(r["arm"], []).append(r)
 
     def matrix(self, arm: str, metric: str = "ndcg_at_10") -> np.ndarray:
-        return np.array([[r["per_query"][q][metric] for q in self.queries] for r in self.arms[arm]])
+        return scores(self.arms[arm], self.queries, metric)
 
     def mean(self, arm: str) -> Interval:
         return mean_interval(self.matrix(arm))
@@ -64,7 +65,7 @@ class Summary:
     def delta(self, a: str, b: str) -> Interval | None:
         if a not in self.arms or b not in self.arms:
             return None
-        return paired_difference(self.matrix(a), self.matrix(b))
+        return difference(self.arms[a], self.arms[b], self.queries)
 
     def first(self, prefix: str) -> str | None:
         return next(
@@ -90,39 +91,51 @@ class Summary:
 
 def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
     """Write the report directory; returns the files written."""
+    return _write(directory, _header(grid, info), records)
+
+
+def recompute(directory: Path) -> list[Path]:
+    """Write a report directory again from its own ``results.csv`` and ``scores.csv.gz`` (no
+    store, nothing scored): this version's statistics over the same per-query scores, under
+    the header of the report it replaces; returns the files written."""
+    missing = [n for n in ("report.md", "results.csv", SCORES) if not (directory / n).is_file()]
+    if missing:
+        raise ZestError(
+            f"{directory} has no {', '.join(missing)}: only a report written with its per-query"
+            " scores can be recomputed (run its zest experiment again, with its database)"
+        )
+    header = []
+    for line in (directory / "report.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## ") and line not in ("## Notes", "## Scoring notes"):
+            break
+        if line.startswith(METHOD[:30]):
+            now = datetime.datetime.now(datetime.UTC)
+            line = (
+                f"{METHOD}\n- recomputed {now:%Y-%m-%d %H:%M} UTC from results.csv and"
+                f" {SCORES}: `zest results report {directory}`"
+            )
+        if not line.startswith("- recomputed "):
+            header.append(line)
+    return _write(directory, header, load(directory))
+
+
+def _write(directory: Path, header: list[str], records: list[dict]) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["dataset"], r["encoder"]), []).append(r)
     summaries = {key: Summary(rows) for key, rows in groups.items()}
-    written = [_csv(directory / "results.csv", records)]
-    written += _plots(directory, summaries)
-    lines = _header(grid, info)
-    contextless = {e.label for e in grid.encoders if not reads_context(e.name)}
+    data = save(directory, records)
+    plots = write_plots(directory, summaries)
+    lines = list(header)
     for (dataset, encoder), summary in summaries.items():
-        section = _section if encoder not in contextless else _contextless_section
+        section = _section if _reads_context(encoder) else _contextless_section
         lines += section(dataset, encoder, summary) + adapt_report.lines(dataset, encoder, summary)
     for name in dict.fromkeys(d for d, _ in summaries):
         lines += _across_encoders(name, {e: s for (d, e), s in summaries.items() if d == name})
-    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
+    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     (directory / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    return [directory / "report.md", *written]
-
-
-def _csv(path: Path, records: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(CSV_COLUMNS)
-        for r in records:
-            out.writerow(
-                [
-                    *(("" if r[c] is None else r[c]) for c in CSV_COLUMNS[:9]),
-                    f"{r['ndcg_at_10']:.6f}",
-                    f"{r['recall_at_100']:.6f}",
-                    len(r["per_query"]),
-                ]
-            )
-    return path
+    return [directory / "report.md", *data, *plots]
 
 
 def _header(grid, info: dict) -> list[str]:
@@ -141,9 +154,7 @@ def _header(grid, info: dict) -> list[str]:
         f"{info['reused']}",
         f"- generation seeds: {', '.join(map(str, grid.seeds))}; base generation: "
         + ", ".join(f"{k}={v}" for k, v in grid.base.items() if v not in (None, {})),
-        "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals "
-        "over queries and seeds (10,000 resamples, fixed seed); p: paired sign-flip "
-        "randomisation test; *within noise* when the interval covers zero.",
+        METHOD,
         "",
     ]
     if grid.notes:
@@ -169,11 +180,13 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         "| synthetic minus | difference [95% CI] p | |",
         "| --- | --- | --- |",
     ]
+    shown = []
     for other in ("none", "generic", "other-domain", "real"):
         arm = s.first(other)
         if arm and "synthetic" in s.arms:
-            d = s.delta("synthetic", arm)
+            shown.append(d := s.delta("synthetic", arm))
             lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+    lines += _pairing(shown)
     ablations = [
         a for a, rows in s.arms.items() if rows[0]["axis"] not in (None, "docs", "*", "adapted")
     ]
@@ -187,9 +200,9 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
             f"| arm minus {s.reference} | difference [95% CI] p | |",
             "| --- | --- | --- |",
         ]
-        for arm in ablations:
-            d = s.delta(arm, s.reference)
-            lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+        shown = [s.delta(arm, s.reference) for arm in ablations]
+        lines += [f"| {arm} | {_cell(d)} | {_verdict(d)} |" for arm, d in zip(ablations, shown)]
+        lines += _pairing(shown)
     lines += [
         "",
         "The paper's reported differences beside ours:",
@@ -197,8 +210,19 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         "| claim | paper | ours [95% CI] | |",
         "| --- | --- | --- | --- |",
     ]
-    lines += _claims(s)
-    return lines + [""]
+    rows, shown = _claims(s)
+    return lines + rows + _pairing(shown) + [""]
+
+
+def _reads_context(label: str) -> bool:
+    """Whether the encoder a section is labelled with (``EncoderSpec.label``: its name first)
+    reads a context; an encoder not installed here is taken to."""
+    name = re.match(r"[^(\[ ]+", label).group(0)
+    try:
+        get_encoder(name)
+    except ZestError:
+        return True
+    return reads_context(name)
 
 
 def _contextless_section(dataset: str, encoder: str, s: Summary) -> list[str]:
@@ -237,9 +261,6 @@ def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
     (first, base), others = next(iter(by_encoder.items())), list(by_encoder)
     queries = sorted(set.intersection(*(set(s.queries) for s in by_encoder.values())))
 
-    def matrix(s: Summary, arm: str) -> np.ndarray:
-        return np.array([[r["per_query"][q]["ndcg_at_10"] for q in queries] for r in s.arms[arm]])
-
     lines = []
     for center in dict.fromkeys(("synthetic", base.reference)):
         if center not in base.arms:
@@ -258,27 +279,31 @@ def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
             "| context | " + " | ".join(others) + " |",
             "| --- |" + " --- |" * len(others),
         ]
+        shown = []
         for arm in rows:
             cells = []
             for encoder in others:
                 s = by_encoder[encoder]
                 if arm not in s.arms or (encoder == first and arm == center):
                     cells.append(
-                        f"{100 * matrix(s, arm).mean():.2f} (base)" if arm in s.arms else "-"
+                        f"{100 * scores(s.arms[arm], queries).mean():.2f} (base)"
+                        if arm in s.arms
+                        else "-"
                     )
                     continue
-                d = paired_difference(matrix(s, arm), matrix(base, center))
-                cells.append(f"{d.format()} {_verdict(d)}")
+                shown.append(d := difference(s.arms[arm], base.arms[center], queries))
+                cells.append(f"{_cell(d)} {_verdict(d)}")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _pairing(shown) + [""]
     return lines
 
 
-def _claims(s: Summary) -> list[str]:
-    rows = []
+def _claims(s: Summary) -> tuple[list[str], list[Interval]]:
+    """The table's rows and the differences they show."""
+    rows, shown = [], []
     real, none, generic = s.first("real"), s.first("none"), s.first("generic")
     if real and "synthetic" in s.arms:
-        d = s.delta("synthetic", real)
+        shown.append(d := s.delta("synthetic", real))
         relative = 100 * d.mean / max(s.mean(real).mean, 1e-9)
         rows.append(
             f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
@@ -286,114 +311,36 @@ def _claims(s: Summary) -> list[str]:
         )
     for arm in (none, generic):
         if arm and "synthetic" in s.arms:
-            d = s.delta("synthetic", arm)
+            shown.append(d := s.delta("synthetic", arm))
             rows.append(
                 f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
                 f"{_cell(d)} | {_verdict(d)} |"
             )
     if "strategy=direct" in s.arms and s.reference in s.arms:
-        d = s.delta(s.reference, "strategy=direct")
+        shown.append(d := s.delta(s.reference, "strategy=direct"))
         rows.append(
             f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
             f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |"
         )
     k_points = dict(s.series("k"))
     if 5.0 in k_points and 10.0 in k_points:
-        d = s.delta(k_points[10.0], k_points[5.0])
+        shown.append(d := s.delta(k_points[10.0], k_points[5.0]))
         rows.append(f"| k=10 minus k=5 | {PAPER['k']} | {_cell(d)} | {_verdict(d)} |")
     if 1.0 in k_points and 5.0 in k_points:
-        d = s.delta(k_points[5.0], k_points[1.0])
+        shown.append(d := s.delta(k_points[5.0], k_points[1.0]))
         rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | {_verdict(d)} |")
     for arm in (generic, none):
         if arm and "other-domain" in s.arms:
-            d = s.delta("other-domain", arm)
+            shown.append(d := s.delta("other-domain", arm))
             rows.append(
                 f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
                 f" {_verdict(d)} |"
             )
     for arm in s.arms:
         if arm.startswith("generator=") and not arm.endswith("(reference)"):
-            d = s.delta(arm, "synthetic")
+            shown.append(d := s.delta(arm, "synthetic"))
             rows.append(
                 f"| {arm} minus the base generator | {PAPER['generator']} | "
                 f"{_cell(d)} | {_verdict(d)} |"
             )
-    return rows or ["| (no arm of this grid tests a claim) | | | |"]
-
-
-def _plots(directory: Path, summaries: dict) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    written = []
-    for axis, name, log in (("docs", "ndcg_vs_docs.png", True), ("k", "ndcg_vs_k.png", False)):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        drawn = False
-        for (dataset, encoder), s in summaries.items():
-            points = s.series(axis)
-            if len(points) < 2:
-                continue
-            means = [s.mean(arm) for _, arm in points]
-            x = [p for p, _ in points]
-            y = [100 * m.mean for m in means]
-            err = [
-                [100 * (m.mean - m.low) for m in means],
-                [100 * (m.high - m.mean) for m in means],
-            ]
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{dataset} ({encoder})")
-            for base, style in (("none", ":"), ("generic", "--")):
-                if arm := s.first(base):
-                    ax.axhline(
-                        100 * s.mean(arm).mean,
-                        linestyle=style,
-                        linewidth=1,
-                        color=ax.lines[-1].get_color(),
-                        label=f"{dataset} {arm}",
-                    )
-            drawn = True
-        if drawn:
-            if log:
-                ax.set_xscale("log", base=2)
-                ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-            ax.set_xlabel("J' (synthetic documents)" if axis == "docs" else "k (exemplars)")
-            ax.set_ylabel("nDCG@10 (%), 95% CI")
-            ax.legend(fontsize=7)
-            written.append(save(fig, directory / name))
-        plt.close(fig)
-    written.append(_bars(plt, directory / "contexts.png", summaries))
-    return written + difference_plots(plt, directory, summaries)
-
-
-def _bars(plt, path: Path, summaries: dict) -> Path:
-    """Per dataset: the baselines, then the synthetic arms labelled with strategy and J' (the
-    hierarchical-vs-direct pair is compared at the reference J', not at the base's)."""
-    kinds = ("none", "generic", "real", "synthetic", "other-domain", "reference", "strategy=direct")
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(kinds)
-    for i, kind in enumerate(kinds):
-        xs, ys, errs, label = [], [], [[], []], kind
-        for g, s in enumerate(summaries.values()):
-            arm = s.first(kind)
-            if arm is None:
-                continue
-            if config := s.arms[arm][0]["config"]:
-                label = (
-                    f"{kind} " if kind == "other-domain" else ""
-                ) + f"{config['strategy']} J'={config['docs']}"
-            m = s.mean(arm)
-            xs.append(g + i * width)
-            ys.append(100 * m.mean)
-            errs[0].append(100 * (m.mean - m.low))
-            errs[1].append(100 * (m.high - m.mean))
-        if xs:
-            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=label)
-    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(summaries))])
-    ax.set_xticklabels([f"{d}\n{e}" for d, e in summaries], fontsize=8)
-    ax.set_ylabel("nDCG@10 (%), 95% CI")
-    ax.legend(fontsize=7)
-    save(fig, path)
-    plt.close(fig)
-    return path
+    return rows or ["| (no arm of this grid tests a claim) | | | |"], shown

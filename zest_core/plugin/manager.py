@@ -35,6 +35,7 @@ CORE_PLUGINS = (
     "zest_core.commands.adapt",
     "zest_core.commands.plugins",
     "zest_core.commands.scaffold",
+    "zest_core.commands.browse",
 )
 
 pm = pluggy.PluginManager("zest")
