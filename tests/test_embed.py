@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR, beir, clean_exit
+from conftest import beir, clean_exit
 from test_evaluate import make_beir_slice
 
 from zest_core.cli import cli
@@ -66,7 +66,7 @@ def world(tmp_path_factory):
     beir = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
     slice_ids = {json.loads(line)["_id"] for line in (beir / "corpus.jsonl").open()}
     others = []
-    for line in (BEIR / "scifact" / "corpus.jsonl").open():
+    for line in (beir("scifact") / "corpus.jsonl").open():
         row = json.loads(line)
         if row["_id"] not in slice_ids:
             others.append(f"{row['title']} {row['text']}")
