@@ -18,7 +18,9 @@ def test_doctor_reports_every_line_and_the_generator_decodes(tmp_path):
     assert set(lines) >= {"python", "zest", "packages", "cpu", "generator", "encoder", "extras"}
     assert lines["generator"].startswith("ok ") and "decoded" in lines["generator"]
     assert "tokens/s" in lines["generator"] and "extra_buffers=" in lines["generator"]
-    assert " on an AVX-512 CPU;" in lines["generator"] or " on an AVX2-only CPU;" in lines["generator"]
+    assert (
+        " on an AVX-512 CPU;" in lines["generator"] or " on an AVX2-only CPU;" in lines["generator"]
+    )
     assert lines["encoder"].startswith("ok ") and "384 dimensions" in lines["encoder"]
     assert "AVX" in lines["cpu"] or "NEON" in lines["cpu"]
     assert lines["store"].startswith("ok ") and str(db) in lines["store"]
@@ -43,9 +45,9 @@ def test_an_extra_is_installed_only_when_each_requirement_is_met():
 
     extras = doctor._own().metadata.get_all("Provides-Extra")
     assert {"all", "server", "embed", "test"} <= set(extras)
-    assert {extra: doctor._missing(doctor.DISTRIBUTION, [extra]) for extra in extras} == dict.fromkeys(
-        extras, []
-    )
+    assert {
+        extra: doctor._missing(doctor.DISTRIBUTION, [extra]) for extra in extras
+    } == dict.fromkeys(extras, [])
     assert doctor._extras_lines() == [("--", "extras", f"installed: {', '.join(sorted(extras))}")]
     numpy = importlib.metadata.version("numpy")
     assert doctor._unmet(Requirement("numpy>=999"), set()) == [f"numpy {numpy} is not >=999"]

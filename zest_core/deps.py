@@ -1,6 +1,6 @@
 """Optional dependencies: import one, or say in one ZestError which extra installs it.
 
-``install_hint`` is the one place a message gets its ``pip install`` command from, so that every
+``install_hint`` is the one place a message gets the command that installs an extra, so that every
 hint names this distribution (zest-core) in the form that works where it is installed: in a
 checkout's editable install ``pip install -e ".[ollama]"`` (the checkout's path when the current
 directory is elsewhere), otherwise ``pip install 'zest-core[ollama]'``.

@@ -167,8 +167,11 @@ def _extras_lines() -> list[tuple[str, str, str]]:
         if why:
             uses = EXTRA_USES.get(extra, f"the {extra} extra")
             lines.append(
-                (NOTE, "", f"{extra} not installed ({why[0]}): needed for {uses}: "
-                 + install_hint(extra))
+                (
+                    NOTE,
+                    "",
+                    f"{extra} not installed ({why[0]}): needed for {uses}: " + install_hint(extra),
+                )
             )
     return lines
 
