@@ -189,6 +189,7 @@ EXTRA_USES = {
     "datasets": "`zest corpora export --format hf`",
     "ray": "`zest embed` and `zest index` on a Ray cluster",
     "fidelity": "`zest corpora fidelity`",
+    "browse": "`zest browse`",
     "server": "llama.cpp's OpenAI-compatible server (`python -m llama_cpp.server`)",
     "test": "the test suite",
     "all": "every optional command",
