@@ -22,12 +22,23 @@ DISTRIBUTION = "zest-core"
 TORCH_EXTRAS = {"embed", "eval", "transformers", "experiment", "search", "ray", "all", "test"}
 
 
+def installed_distribution() -> importlib.metadata.Distribution:
+    """zest-core's installed metadata: the first on the path that an installer wrote, so that
+    the ``zest_core.egg-info`` a build leaves in a checkout (found first when Python runs there)
+    does not stand for the install."""
+    found = list(importlib.metadata.distributions(name=DISTRIBUTION))
+    installed = [dist for dist in found if dist.read_text("INSTALLER") is not None]
+    if not (installed or found):
+        raise importlib.metadata.PackageNotFoundError(DISTRIBUTION)
+    return (installed or found)[0]
+
+
 @functools.cache
 def editable_checkout() -> Path | None:
     """The checkout zest-core is installed from in editable mode (pip's ``direct_url.json``,
     PEP 610), or None for a regular install."""
     try:
-        recorded = importlib.metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
+        recorded = installed_distribution().read_text("direct_url.json")
         direct = json.loads(recorded or "{}")
     except (importlib.metadata.PackageNotFoundError, ValueError):
         return None

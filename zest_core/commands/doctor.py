@@ -21,7 +21,7 @@ import time
 import click
 
 from .. import __version__
-from ..deps import DISTRIBUTION, install_hint
+from ..deps import DISTRIBUTION, install_hint, installed_distribution
 from ..plugin.hookspecs import hookimpl
 from . import db_option, option_pairs
 
@@ -197,7 +197,7 @@ EXTRA_USES = {
 
 
 def _own() -> importlib.metadata.Distribution:
-    return importlib.metadata.distribution(DISTRIBUTION)
+    return installed_distribution()
 
 
 def _missing(name: str, extras: list[str], seen: set | None = None) -> list[str]:
@@ -207,7 +207,8 @@ def _missing(name: str, extras: list[str], seen: set | None = None) -> list[str]
     from packaging.utils import canonicalize_name
 
     seen = set() if seen is None else seen
-    dist = importlib.metadata.distribution(name)
+    own = canonicalize_name(name) == DISTRIBUTION
+    dist = installed_distribution() if own else importlib.metadata.distribution(name)
     absent = []
     for extra in extras:
         if (canonicalize_name(name), extra) in seen:
