@@ -172,7 +172,8 @@ def test_filtering_an_unfinished_run_is_refused(db_path):
     result = zest("filter", 1, "--with", "quality", "--db", db_path, ok=False)
     assert result.exit_code == 1
     assert (
-        "version 1 is failed, not complete (finish it with: zest run --resume 1)" in result.output
+        f"version 1 is failed, not complete (finish it with: zest run --resume 1 --db {db_path})"
+        in result.output
     )
     assert len(Store(db_path).versions()) == 1
     result = zest("corpora", "log", "nope", "--db", db_path, ok=False)

@@ -10,7 +10,7 @@ from .. import console
 from ..corpus.store import Store
 from ..plugin import manager as plugins
 from ..plugin.hookspecs import hookimpl
-from . import db_option, option_pairs
+from . import db_option, option_pairs, seed_bounds
 
 
 def encoder_options(fn):
@@ -88,6 +88,7 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
     type=int,
     default=0,
     show_default=True,
+    callback=seed_bounds,
     help="Seed of the real-corpus and generic samples.",
 )
 @click.option(
