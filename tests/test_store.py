@@ -253,11 +253,18 @@ def _result(key: str, ndcg: float) -> dict:
 def test_one_eval_result_per_key(store):
     """A key scored again replaces its row (same id) instead of adding a second one: two
     ``zest experiment`` at once stored 6 rows for 3 keys."""
-    first = store.add_eval_result(_result("k", 0.1), {"q1": {"ndcg_at_10": 0.1, "recall_at_100": 0}})
-    again = store.add_eval_result(_result("k", 0.2), {"q2": {"ndcg_at_10": 0.2, "recall_at_100": 1}})
+    first = store.add_eval_result(
+        _result("k", 0.1), {"q1": {"ndcg_at_10": 0.1, "recall_at_100": 0}}
+    )
+    again = store.add_eval_result(
+        _result("k", 0.2), {"q2": {"ndcg_at_10": 0.2, "recall_at_100": 1}}
+    )
     other = store.add_eval_result(_result("j", 0.3), {})
     assert again == first != other
-    assert [(r["id"], r["ndcg_at_10"]) for r in store.eval_results()] == [(first, 0.2), (other, 0.3)]
+    assert [(r["id"], r["ndcg_at_10"]) for r in store.eval_results()] == [
+        (first, 0.2),
+        (other, 0.3),
+    ]
     assert [r["query_id"] for r in store.query_scores(first)] == ["q2"]
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         store.db["eval_results"].insert(_result("k", 0.4))  # the index, for any other writer

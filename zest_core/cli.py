@@ -182,7 +182,9 @@ def run(
         ref = resume or top_up
         version = store.version(ref)
         with (
-            _progress(version["target_docs"] or 0, store.totals(version["id"])["documents"]) as advance,
+            _progress(
+                version["target_docs"] or 0, store.totals(version["id"])["documents"]
+            ) as advance,
             _naming_db(db),
         ):
             action = pipeline.resume if resume else pipeline.top_up

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from zest_core import AnchorStrategy, Option, ZestError, derive_seed, hookimpl, jaccard, title, words
+from zest_core import (
+    AnchorStrategy,
+    Option,
+    ZestError,
+    derive_seed,
+    hookimpl,
+    jaccard,
+    title,
+    words,
+)
 
 from . import diverse
 

@@ -55,6 +55,13 @@ def seed_bounds(ctx, param, value):
     return value
 
 
+def seed_option(help: str):
+    """``--seed`` (default 0) with ``zest run``'s bounds, checked as the line is read."""
+    return click.option(
+        "--seed", type=int, default=0, show_default=True, callback=seed_bounds, help=help
+    )
+
+
 def not_negative(ctx, param, value):
     """A click callback: a count that may be 0 but not below (``--samples -1``)."""
     from ..errors import ZestError

@@ -6,7 +6,7 @@ from rich.table import Table
 from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option, seed_bounds
+from . import db_option, seed_option
 from .evaluation import encoder_options
 
 
@@ -27,14 +27,7 @@ from .evaluation import encoder_options
     type=click.Path(),
     help="Query template TOML (default: zest_core/templates/query.toml).",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    callback=seed_bounds,
-    help="Query sampling seed.",
-)
+@seed_option("Query sampling seed.")
 @db_option
 def tune_(
     version,

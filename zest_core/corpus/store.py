@@ -14,6 +14,7 @@ be spread over modules that must all keep them (the schema itself is in migratio
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -262,7 +263,7 @@ class Store:
                 return False
             conn = self._sqlite(self.path)  # read-write: the file exists, nothing is made
             try:
-                self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+                self._retry_busy(functools.partial(conn.execute, "BEGIN IMMEDIATE"))
                 conn.execute("ROLLBACK")
             finally:
                 conn.close()
@@ -779,9 +780,12 @@ class Store:
         process or another at the same time) replaces the row it had, keeping its id."""
         key = json.loads(result.get("settings") or "{}").get("key")
         with self.transaction():
-            found = key and self.db.execute(
-                "SELECT id FROM eval_results WHERE json_extract(settings, '$.key') = ?", [key]
-            ).fetchone()
+            found = (
+                key
+                and self.db.execute(
+                    "SELECT id FROM eval_results WHERE json_extract(settings, '$.key') = ?", [key]
+                ).fetchone()
+            )
             if found:
                 result_id = found[0]
                 self.db["eval_results"].update(result_id, result)

@@ -17,8 +17,8 @@ wherever an encoder model is given (the dense encoders resolve it with ``model_f
 """
 
 import json
-import re
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -134,7 +134,9 @@ def _check_device(device: str) -> None:
     if not device:
         return
     if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
-        raise ZestError(f"option device for 'adapt' must be cpu, cuda, cuda:N or mps (got {device!r})")
+        raise ZestError(
+            f"option device for 'adapt' must be cpu, cuda, cuda:N or mps (got {device!r})"
+        )
     if device == "cpu":
         return
     import torch

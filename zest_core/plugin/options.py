@@ -94,7 +94,7 @@ def allowed(choices=None, low=None, high=None, show: Callable[[Any], str] = str)
 
 
 def type_words(kind: type) -> str:
-    """"a whole number", "a number", "a string", "true or false": a type in words."""
+    """ "a whole number", "a number", "a string", "true or false": a type in words."""
     return _a(kind)
 
 

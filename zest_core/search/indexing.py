@@ -105,7 +105,9 @@ def build_index(
         )
     check_shards(source, meta)
     state = read_state(source)
-    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".building", dir=target.parent))
+    building = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".building", dir=target.parent)
+    )
     try:
         building.chmod(umask_mode(0o777))
         _build(source, meta, state, building, on_shard)
@@ -148,10 +150,7 @@ def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
     if sparse:
         _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))
-    index_meta = {
-        key: meta[key]
-        for key in INDEX_META
-    }
+    index_meta = {key: meta[key] for key in INDEX_META}
     write_json(
         building / META,
         {
