@@ -617,9 +617,8 @@ def _documents(db) -> int:
 
 def test_experiment_name_cannot_leave_reports(tmp_path):
     """``[experiment] name = "../../../x"`` wrote the report outside reports/."""
-    from zest_core.evaluation.grid import load
-
     from zest_core.evaluation.beir import FILES
+    from zest_core.evaluation.grid import load
 
     for name in FILES:  # an empty BEIR directory: load() checks only that the files exist
         (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
