@@ -560,26 +560,12 @@ def test_a_crash_after_the_generator_names_the_stage(tmp_path, capsys):
 
 @pytest.mark.parametrize("imported", ["zest_core.supervisor", "zest_core.corpus.store"])
 def test_sigterm_while_starting_is_one_line_and_143(tmp_path, imported):
-    """SIGTERM while the CLI imports its plugins died with no message. The signal is sent
-    once the import of the CLI has reached ``imported`` (``-X importtime`` reports each
-    module as it is imported), not after a guessed delay: Python's own start-up, before any
-    of zest runs, takes longer than that on a loaded machine."""
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c", "from zest_core.entry import main; main()",
-         "corpora", "list", "--db", tmp_path / "z.db"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    lines = []
-    for line in proc.stderr:
-        lines.append(line)
-        if line.rstrip().endswith(f"| {imported}") or line.rstrip().endswith(f" {imported}"):
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, rest = proc.communicate(timeout=120)
-    stderr = "".join(lines) + rest
-    assert proc.returncode == 143, stderr[-2000:]
+    """SIGTERM while the CLI imports its plugins died with no message."""
+    from test_supervisor import signal_while_importing
+
+    args = ["corpora", "list", "--db", tmp_path / "z.db"]
+    status, stderr = signal_while_importing(args, signal.SIGTERM, imported)
+    assert status == 143, stderr[-2000:]
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "interrupted (SIGTERM)"
 
 
