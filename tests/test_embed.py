@@ -247,9 +247,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 @pytest.mark.slow
 @pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
 @pytest.mark.parametrize("form", ["user folder", "the input", "..", ".", "/dev/full"])
-def test_index_out_never_replaces_what_zest_did_not_make(
-    small, tmp_path, monkeypatch, form, force
-):
+def test_index_out_never_replaces_what_zest_did_not_make(small, tmp_path, monkeypatch, form, force):
     """``zest index --out`` deleted DIR recursively: a folder of the user's files, the shards
     it reads, the parent (``..``); ``.`` was a traceback; ``/dev/full`` left a building
     folder in /dev. Each is now refused with one line, and nothing is touched or made."""
