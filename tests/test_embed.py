@@ -236,6 +236,58 @@ def cli_error(*args) -> str:
     return next(line for line in output.splitlines() if line.startswith("Error:"))
 
 
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
+@pytest.mark.parametrize("form", ["user folder", "the input", "..", ".", "/dev/full"])
+def test_index_out_never_replaces_what_zest_did_not_make(small, tmp_path, monkeypatch, form, force):
+    """``zest index --out`` deleted DIR recursively: a folder of the user's files, the shards
+    it reads, the parent (``..``); ``.`` was a traceback; ``/dev/full`` left a building
+    folder in /dev. Each is now refused with one line, and nothing is touched or made."""
+    work = tmp_path / "work"
+    emb = work / "emb"
+    shutil.copytree(small["out"], emb, ignore=shutil.ignore_patterns("index"))
+    keep = work / "keep"
+    (keep / "sub").mkdir(parents=True)
+    (keep / "thesis.txt").write_text("x\n")
+    cwd, out = {
+        "user folder": (work, "keep"),
+        "the input": (work, "emb"),
+        "..": (emb, ".."),
+        ".": (keep, "."),
+        "/dev/full": (work, "/dev/full"),
+    }[form]
+    monkeypatch.chdir(cwd)
+    before = _tree(work)
+    line = cli_error("index", emb, "--out", out, *force)
+    assert "choose a new folder" in line, line
+    assert _tree(work) == before and not list(Path("/dev").glob(".full*"))
+
+
+@pytest.mark.slow
+def test_index_replaces_its_own_index_only_with_force(small, tmp_path):
+    emb = tmp_path / "emb"
+    shutil.copytree(small["out"], emb, ignore=shutil.ignore_patterns("index"))
+    out = tmp_path / "idx"
+    out.mkdir()  # an empty folder holds nothing to lose
+    clean_exit(CliRunner().invoke(cli, ["index", str(emb), "--out", str(out)]))
+    assert (out / ".zest-made").is_file() and (out / "dense.usearch").is_file()
+    assert "add --force to replace it" in cli_error("index", emb, "--out", out)
+    clean_exit(CliRunner().invoke(cli, ["index", str(emb), "--out", str(out), "--force"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb", "idx"]  # no leftovers
+    (out / ".zest-made").write_text('{"made_by": "zest", "kind": "dataset export"}')
+    assert "is a zest dataset export, not an index" in cli_error(
+        "index", emb, "--out", out, "--force"
+    )
+
+
 INDEX_FILES = ["dense.usearch", "vectors.npy", "ids.npy", "moments.npz", "terms.npy"]
 INDEX_FILES += [f"bm25-{part}.npy" for part in BM25_PARTS] + ["context.npz"]
 
