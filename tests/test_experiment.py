@@ -362,6 +362,11 @@ def test_two_experiments_at_once_share_their_runs(smoke, tmp_path):
     assert read_csv(tmp_path / "report0" / "results.csv") == read_csv(
         tmp_path / "report1" / "results.csv"
     )
+    # one stored result per key, not one per process (6 rows for 3 keys before)
+    rows, keys = store.db.execute(
+        "SELECT count(*), count(DISTINCT json_extract(settings, '$.key')) FROM eval_results"
+    ).fetchone()
+    assert rows == keys > 0
 
 
 def test_balanced_subset_covers_every_anchor():

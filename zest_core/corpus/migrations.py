@@ -473,3 +473,20 @@ def _statement_by_statement(db: sqlite_utils.Database):
         yield
     finally:
         del db.executescript
+
+
+@migration
+def m_eval_results_one_per_key(db):
+    """One ``eval_results`` row per settings key (``settings.key``: what a score depends on).
+    Two ``zest experiment`` processes at once each stored every score they made (6 rows for
+    3 keys); the duplicates are folded into the newest row of each key, and a unique index
+    keeps it so (``Store.add_eval_result`` looks up and writes under the write lock)."""
+    stale = """SELECT id FROM eval_results r WHERE json_extract(settings, '$.key') IS NOT NULL
+               AND id < (SELECT max(id) FROM eval_results o WHERE
+                         json_extract(o.settings, '$.key') = json_extract(r.settings, '$.key'))"""
+    db.execute(f"DELETE FROM eval_query_scores WHERE result_id IN ({stale})")
+    db.execute(f"DELETE FROM eval_results WHERE id IN ({stale})")
+    db.execute(
+        "CREATE UNIQUE INDEX eval_results_one_per_key"
+        " ON eval_results (json_extract(settings, '$.key'))"
+    )
