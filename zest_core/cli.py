@@ -13,6 +13,7 @@ from rich.table import Table
 
 from . import __version__, console, supervisor
 from .commands import db_option, option_pairs
+from .commands.reading import reading_options
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
@@ -62,8 +63,10 @@ def cli():
     "exemplar_paths",
     multiple=True,
     type=click.Path(),
-    help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.",
+    help="Documents: .txt, .md, .html, .pdf, .docx, JSONL (text, optional title), BEIR"
+    " corpus.jsonl, or a folder of them (docs/your-documents.md).",
 )
+@reading_options
 @click.option(
     "--k",
     type=int,
@@ -100,6 +103,8 @@ def cli():
 @db_option
 def run(
     exemplar_paths,
+    glob,
+    strict,
     k,
     select,
     generator,
@@ -151,7 +156,7 @@ def run(
         runconfig.check_run(corpus=corpus, n_docs=n_docs, n_anchors=1, seed=seed, k=k)
         from .evaluation.selection import choose
 
-        pool = read_exemplars(list(exemplar_paths))
+        pool = read_exemplars(list(exemplar_paths), glob, strict)
         store = Store(db)
         exemplars = choose(pool, k, seed, select, store=store)
         with _progress(n_docs, 0) as advance:
@@ -175,6 +180,7 @@ def run(
 # What a version is made of: fixed once it exists (resume-safe options go through -o).
 RUN_DEFINING = (
     "exemplar_paths",
+    "glob",
     "k",
     "generator",
     "model",

@@ -11,6 +11,7 @@ from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
 from . import db_option
+from .reading import reading_options
 
 
 class _Bars:
@@ -126,6 +127,7 @@ def exemplars():
 
 @exemplars.command(name="pick")
 @click.argument("pool", nargs=-1, required=True, type=click.Path())
+@reading_options
 @click.option("--k", type=int, default=5, show_default=True, help="Exemplars to choose.")
 @click.option(
     "--method",
@@ -151,7 +153,7 @@ def exemplars():
     help="Exemplar file to write (JSONL: title, text, source).",
 )
 @db_option
-def pick_(pool, k, method, seed, model, output, db):
+def pick_(pool, glob, strict, k, method, seed, model, output, db):
     """Choose K exemplars from POOL (files or folders of documents, as --exemplars
     reads them) and write them to an exemplar file for zest run."""
     import json
@@ -161,7 +163,7 @@ def pick_(pool, k, method, seed, model, output, db):
     from ..evaluation.selection import dense_embedder, pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded
-    docs = read_exemplars(list(pool))
+    docs = read_exemplars(list(pool), glob, strict)
     chosen = pick(docs, k, method, seed, dense_embedder(Store(db), model))
     Path(output).write_text("".join(json.dumps(d) + "\n" for d in chosen), encoding="utf-8")
     click.echo(f"{len(chosen)} of {len(docs)} documents ({method}) written to {output}")

@@ -13,6 +13,7 @@ from ..plugin import manager as plugins
 from ..plugin.generation import Generator
 from ..plugin.strategy import AnchorStrategy, derive_seed, plan_anchor
 from .compare import anchor_diversity
+from .exemplars import note_cut
 from .runconfig import (
     _resolved_session,
     _with_changes,
@@ -55,6 +56,7 @@ def start(
     )
     if not exemplars:
         raise ZestError("no exemplars given")
+    note_cut(exemplars, strat.exemplar_words())
     config = run_config(
         generator=generator,
         model=model,

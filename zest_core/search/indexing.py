@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder, Hit
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
+from .documents import PLACES, Places, read_places
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, write_json
 
@@ -101,6 +102,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     building.mkdir(parents=True)
     count, sparse = meta["count"], meta["encoder"] == "hybrid"
     ids: list[str] = []
+    places = Places()
     vectors = graph = moments = None
     for name in meta["shards"]:
         table = _read_shard(source / name, ["id", "dense"])
@@ -118,6 +120,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         graph.add(np.arange(start, start + len(dense), dtype=np.uint64), dense)
         moments.add(dense)
         ids.extend(table.column("id").to_pylist())
+        places.add(source / name)
         if on_shard:
             on_shard(len(dense))
     if len(ids) != count:
@@ -126,6 +129,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     graph.save(str(building / "dense.usearch"))
     np.savez(building / "moments.npz", **moments.arrays())
     np.save(building / "ids.npy", np.asarray(ids, dtype=str))
+    places.save(building / PLACES)
     if sparse:
         _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))
@@ -237,6 +241,8 @@ class SearchIndex:
         self.vectors = self._load("vectors.npy", _memory_map)
         self.ids = self._load("ids.npy", _memory_map)
         self.moments = self._load("moments.npz", _moments)
+        # an index of passages (zest embed on documents): each row's file, page and position
+        self.places = self._load(PLACES, read_places) if (self.path / PLACES).is_file() else None
         self.bm25 = self.terms = None
         if (self.path / "terms.npy").is_file():
             self.terms = self._load("terms.npy", np.load)
@@ -302,14 +308,20 @@ class SearchIndex:
         top_k: int = 10,
         candidates: int = CANDIDATES,
     ) -> list[list[Hit]]:
+        return [
+            [Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
+            for ranked in self.ranked(encoder, queries, top_k, candidates)
+        ]
+
+    def ranked(
+        self, encoder: AdaptedEncoder, queries: Sequence[str], top_k: int, candidates: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``rank`` of the queries, after checking them and ``encoder``."""
         check_queries(queries)
         self.check(encoder)
         embedded = encoder.encode_queries(queries)
         weight = encoder.encoder.options.get("weight") if self.bm25 is not None else None
-        return [
-            [Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
-            for ranked in self.rank(embedded.dense, embedded.sparse, top_k, candidates, weight)
-        ]
+        return self.rank(embedded.dense, embedded.sparse, top_k, candidates, weight)
 
     def rank(
         self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int, weight: float | None
