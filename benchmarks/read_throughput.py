@@ -170,7 +170,9 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         other = ", ".join(
-            f"{k.replace('_', ' ')} {v:.2f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+            f"{k.replace('_', ' ')} {v:.2f}"
+            if isinstance(v, float)
+            else f"{k.replace('_', ' ')} {v}"
             for k, v in r.items()
             if k in ("table_rows_as_rows", "boilerplate_left_out", "pages_told_apart")
         )

@@ -42,7 +42,9 @@ def write_pdf(
     )
     for number, lines in enumerate(pages):
         page = writer.add_blank_page(612, 792)
-        resources = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        resources = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
         if number in image_pages:
             image = DecodedStreamObject()
             image.set_data(bytes(range(0, 256, 4)))

@@ -32,6 +32,11 @@ REPORT = [
                   "Apixaban was stopped without a reason in 4 letters."]),
 ]  # fmt: skip
 TABLE = [["Drug", "Letters"], ["Warfarin", "31"], ["Apixaban", "4"]]
+LEAFLET = [
+    "Rest the knee and use ice packs for twenty minutes, three times a day, for two days.",
+    "Take paracetamol or ibuprofen for the pain; ask your pharmacist which suits you.",
+    "See your doctor if the knee is hot, red, or you cannot put weight on it after a week.",
+]
 
 
 def make_folder(root: Path) -> Path:
@@ -45,7 +50,7 @@ def make_folder(root: Path) -> Path:
         title="Referral letter",
     )  # fmt: skip
     write_docx(root / "audit.docx", "Discharge letter audit", REPORT, table=TABLE)
-    write_html(root / "leaflet.html", "Knee pain", ["Rest the knee and use ice packs."])
+    write_html(root / "leaflet.html", "Knee pain", LEAFLET)
     (root / "notes").mkdir(exist_ok=True)
     write_markdown(root / "notes" / "handover.md", "Handover", REPORT)
     (root / "plain.txt").write_text("A plain note about insulin pens.\n", encoding="utf-8")
@@ -79,7 +84,7 @@ def test_each_format_is_read_with_its_structure(folder):
     assert "# Summary" in docx.text.splitlines()  # headings kept as Markdown, for passages
     assert "Warfarin | 31" in docx.text.splitlines()  # the table, a row a line
     html = docs["leaflet.html"]
-    assert "Rest the knee and use ice packs." in html.text and html.title == "Knee pain"
+    assert html.text == "\n\n".join(["# Knee pain", *LEAFLET]) and html.title == "Knee pain"
     assert "All rights reserved" not in html.text and "About us" not in html.text
     assert docs["handover.md"].text.startswith("# Handover")
 
@@ -347,18 +352,18 @@ def test_search_names_file_and_page_and_groups_by_document(embedded):
         cli, ["search", str(index), "rheumatology review in March", "--top-k", "3", "--json"]
     )
     assert result.exit_code == 0, result.output
-    top = json.loads(result.output)["hits"][0]
+    top = json.loads(result.stdout)["hits"][0]
     assert top["file"] == str(embedded["folder"] / "letter.pdf") and top["page"] == 2
     assert top["id"] == f"letter.pdf#{top['passage']}"
     result = CliRunner().invoke(
         cli, ["search", str(index), "warfarin doses missing", "--group-by", "document",
               "--top-k", "2", "--json"],
     )  # fmt: skip
-    documents = json.loads(result.output)["documents"]
+    documents = json.loads(result.stdout)["documents"]
     assert len(documents) == 2 and len({d["file"] for d in documents}) == 2
     assert all(h["file"] == d["file"] for d in documents for h in d["hits"])
     assert documents[0]["score"] == documents[0]["hits"][0]["score"]
-    text = CliRunner().invoke(cli, ["search", str(index), "rheumatology review"]).output
+    text = CliRunner().invoke(cli, ["search", str(index), "rheumatology review"]).stdout
     assert f"  ({embedded['folder'] / 'letter.pdf'}, page 2)" in text.splitlines()[1]
 
 
@@ -387,4 +392,3 @@ def test_python_api_reads_embeds_and_searches_documents(embedded, tmp_path):
         assert (hits[0][0]["file"], hits[0][0]["page"]) == (str(single), 3)
     finally:
         encoder.close()
-

@@ -11,8 +11,8 @@ from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
 from ..search.settings import CANDIDATES, EXPANSION_SEARCH
 from . import db_option, option_pairs
-from .reading import reading_options
 from .evaluation import encoder_options
+from .reading import reading_options
 
 
 @click.command(name="embed")
@@ -95,8 +95,10 @@ def embed_(
     finally:
         encoder.close()
     read = meta.get("passages")
-    what = f"{meta['count']} passages of {read['documents']} documents" if read else (
-        f"{meta['count']} documents"
+    what = (
+        f"{meta['count']} passages of {read['documents']} documents"
+        if read
+        else (f"{meta['count']} documents")
     )
     click.echo(
         f"{what} in {len(meta['shards'])} shards under {out}"
@@ -211,7 +213,8 @@ def search_(
         for rank, hit in enumerate(hits, 1):
             click.echo(f"{rank:>4}  {hit['score']:8.4f}  {_where(hit)}")
             for passage in hit.get("hits", ()):  # a document's passages among the hits
-                click.echo(f"{'':>4}  {passage['score']:8.4f}    {_where(passage)}")
+                page = f"  (page {passage['page']})" if passage.get("page") else ""
+                click.echo(f"{'':>4}  {passage['score']:8.4f}    {passage['id']}{page}")
 
 
 def _ranked(hits: list[dict]) -> list[dict]:

@@ -45,11 +45,13 @@ def split_passages(
 
 
 def _sections(text: str) -> list[list[str]]:
-    """Paragraphs grouped under their headings (a heading line is a paragraph of its own)."""
+    """Paragraphs grouped under their headings (a heading line is a paragraph of its own;
+    a title straight above a section heading is one section with it)."""
     sections: list[list[str]] = [[]]
     for block in PARAGRAPHS.split(text):
         for paragraph in _heading_split(block):
-            if HEADING.match(paragraph) and sections[-1]:
+            heads_only = all(HEADING.match(p) for p in sections[-1])
+            if HEADING.match(paragraph) and not heads_only:  # headings in a row stay together
                 sections.append([])
             sections[-1].append(paragraph)
     return [s for s in sections if s]

@@ -162,7 +162,11 @@ class DocumentReader:
     def summary(self) -> str | None:
         """One line counting the skipped files, or None when none was."""
         n = len(self.skipped)
-        return f"skipped {n} file{'s' if n > 1 else ''} that could not be read (named above)" if n else None
+        return (
+            f"skipped {n} file{'s' if n > 1 else ''} that could not be read (named above)"
+            if n
+            else None
+        )
 
     def read_file(self, path: Path, named: bool = False) -> list[Document]:
         """All documents of one file (a JSONL or Parquet file holds several), or BadFile.

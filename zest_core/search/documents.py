@@ -81,12 +81,17 @@ class Staged:
     facts: dict  # what meta.json records under "passages"
     skipped: list[tuple[str, str]]
 
+    kept: bool = False
+
     def keep(self, out: Path) -> None:
+        """Move the passages into the output, as what was embedded."""
         shutil.move(str(self.path), out / PASSAGES)
-        self.path = out / PASSAGES
+        self.path, self.kept = out / PASSAGES, True
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Remove the temporary file, unless it was kept."""
+        if not self.kept:
+            self.path.unlink(missing_ok=True)
 
 
 def stage_passages(

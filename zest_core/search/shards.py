@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..documents.readers import record_title
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder
-from ..documents.readers import record_title
 from ..textfiles import read_jsonl, read_lines
 from .documents import PassageSettings, is_documents, passage_records, stage_passages
 
