@@ -2,16 +2,17 @@
 trafilatura: the ``documents`` extra) against markitdown, on the same generated files.
 
     pip install 'zest-core[documents]' 'markitdown[pdf,docx]'   # markitdown: benchmark only
-    nice python benchmarks/read_throughput.py --pages 400 --out /tmp/read-bench
+    nice python benchmarks/read_throughput.py --files 5 --pages 100 --rounds 2
 
 Files are written by ``tests/make_documents.py`` (real pypdf and python-docx output) from
 real SciFact abstracts (``../shared/data/beir/scifact``): ``--files`` single-column PDFs of
 ``--pages`` pages in all, as many two-column PDFs, DOCX files with a heading per section and
 a table, and HTML articles with navigation and a footer around them. Each reader reads each
-file ``--rounds`` times; the best round counts. Quality, per format: the share of the source
-lines found whole (whitespace aside) in the extracted text, table rows read as rows, the
-boilerplate left out (HTML), and whether pages are told apart (PDF). Prints a markdown
-table (docs/your-documents.md) and writes ``results.json`` under ``--out``.
+file ``--rounds`` times, the readers alternating; the best round counts. Quality, per
+format: the share of the source lines found whole (whitespace aside) in the extracted text,
+table rows read as rows, the boilerplate left out (HTML), and whether pages are told apart
+(PDF). Prints a markdown table (docs/your-documents.md) and writes ``results.json`` under
+``--out``.
 """
 
 import argparse
@@ -123,23 +124,31 @@ def markitdown_reader():
     return read
 
 
-def measure(name: str, read, made: dict, rounds: int) -> list[dict]:
+def measure(readers: dict, made: dict, rounds: int) -> list[dict]:
+    """Each reader over each format's files, ``rounds`` times, the readers alternating
+    within a round (a shared machine's load falls on both); the best round counts."""
+    best: dict[tuple[str, str], float] = {}
+    outputs: dict[tuple[str, str], list] = {}
+    for _ in range(rounds):
+        for kind, files in made.items():
+            for name, read in readers.items():
+                started = time.perf_counter()
+                outputs[name, kind] = [read(path) for path, _ in files]
+                elapsed = time.perf_counter() - started
+                best[name, kind] = min(best.get((name, kind), elapsed), elapsed)
     rows = []
-    for kind, files in made.items():
-        best, scores = None, []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            outputs = [read(path) for path, _ in files]
-            elapsed = time.perf_counter() - started
-            best = elapsed if best is None else min(best, elapsed)
-        for (text, pages), (_, expected) in zip(outputs, files):
-            scores.append(quality(kind, text, pages, expected))
+    for (name, kind), seconds in best.items():
+        files = made[kind]
+        scores = [
+            quality(kind, text, pages, expected)
+            for (text, pages), (_, expected) in zip(outputs[name, kind], files)
+        ]
         pages = sum(len(e.get("pages", [None])) for _, e in files)
         mean = {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]}
         rows.append(
             {"reader": name, "format": kind, "files": len(files), "pages": pages,
-             "seconds": best, "pages_per_s": pages / best, "files_per_s": len(files) / best,
-             **mean}
+             "seconds": seconds, "pages_per_s": pages / seconds,
+             "files_per_s": len(files) / seconds, **mean}
         )  # fmt: skip
     return rows
 
@@ -154,10 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     made = make_files(args.out, args.files, args.pages)
-    readers = {"zest": zest_reader, "markitdown": markitdown_reader}
-    rows = []
-    for name in args.readers.split(","):
-        rows += measure(name, readers[name](), made, args.rounds)
+    known = {"zest": zest_reader, "markitdown": markitdown_reader}
+    rows = measure({name: known[name]() for name in args.readers.split(",")}, made, args.rounds)
     facts = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(),

@@ -7,6 +7,7 @@ pypdf writes a page's content stream as given, so a page here is Helvetica text 
 positions: what a word processor's PDF export holds, without its fonts' subsets.
 """
 
+import html
 from pathlib import Path
 
 LEFT, RIGHT, TOP, LEADING = 72, 320, 720, 14
@@ -105,7 +106,7 @@ def write_docx(path: Path, title: str, sections: list[tuple[str, list[str]]], ta
 
 def write_html(path: Path, title: str, paragraphs: list[str]) -> Path:
     """An article page with navigation and a footer around it, as a saved web page is."""
-    body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+    body = "".join(f"<p>{html.escape(p)}</p>\n" for p in paragraphs)
     path.write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
         "<body><nav><a href='/'>Home</a> | <a href='/about'>About us</a></nav>"

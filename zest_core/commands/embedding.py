@@ -175,8 +175,9 @@ def search_(
     as_json,
     db,
 ):
-    """Rank the index's documents for each QUERY, with the scores zest eval uses; an index
-    of passages names each hit's file and page."""
+    """Rank the index's documents for each QUERY, with the scores zest eval uses.
+
+    An index of passages (zest embed on documents) names each hit's file and page."""
     from ..errors import ZestError
     from ..evaluation.api import load_encoder
     from ..search.documents import search_passages
