@@ -34,7 +34,7 @@ REPORT = [
 TABLE = [["Drug", "Letters"], ["Warfarin", "31"], ["Apixaban", "4"]]
 LEAFLET = [
     "Rest the knee and use ice packs for twenty minutes, three times a day, for two days.",
-    "Take paracetamol or ibuprofen for the pain; ask your pharmacist which suits you.",
+    "Take paracetamol (< 4 g a day) or ibuprofen [see the label]; ask your pharmacist.",
     "See your doctor if the knee is hot, red, or you cannot put weight on it after a week.",
 ]
 
@@ -258,8 +258,8 @@ def test_run_from_a_folder_of_documents_tells_which_exemplars_were_cut(tmp_path,
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "the prompts show" in line]
     assert notes == [
-        f"note: exemplar {long} is longer than 160 words; the prompts show its first 160"
-        " (the template's exemplar_words)"
+        "note: 1 of 6 exemplars are longer than 160 words; the prompts show the first 160 of"
+        f" each (the template's exemplar_words): {long}"
     ]
     texts = [e["text"] for e in zest.Store(db_path).exemplars(1)]
     assert any("Warfarin | 31" in t for t in texts) and any("rheumatology" in t for t in texts)

@@ -47,13 +47,18 @@ def _distinct(docs: list[dict]) -> list[dict]:
 
 
 def note_cut(exemplars: list[dict], words: int) -> None:
-    """Say on stderr which exemplars the prompts show only the first ``words`` words of
-    (the templates' largest ``exemplar_words``): a long document is cut, never silently."""
-    for exemplar in exemplars:
-        if len(first_words(exemplar["text"], words + 1).split()) > words:
-            click.echo(
-                f"note: exemplar {exemplar.get('source') or title(exemplar)} is longer than"
-                f" {words} words; the prompts show its first {words} (the template's"
-                " exemplar_words)",
-                err=True,
-            )
+    """Say on stderr, in one line, which exemplars the prompts show only the first ``words``
+    words of (the templates' largest ``exemplar_words``): a long document is cut, never
+    silently."""
+    cut = [
+        str(e.get("source") or title(e))
+        for e in exemplars
+        if len(first_words(e["text"], words + 1).split()) > words
+    ]
+    if cut:
+        click.echo(
+            f"note: {len(cut)} of {len(exemplars)} exemplars are longer than {words} words;"
+            f" the prompts show the first {words} of each (the template's exemplar_words):"
+            f" {', '.join(cut)}",
+            err=True,
+        )

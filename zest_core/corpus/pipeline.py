@@ -56,7 +56,6 @@ def start(
     )
     if not exemplars:
         raise ZestError("no exemplars given")
-    note_cut(exemplars, strat.exemplar_words())
     config = run_config(
         generator=generator,
         model=model,
@@ -69,6 +68,7 @@ def start(
     )
     resolved = resolve_config(config, exemplars)
     gen = prepared_generator(config, exemplars)
+    note_cut(exemplars, strat.exemplar_words())  # once every setting is known to be good
     try:
         with store.transaction():
             if existing is not None and (found := existing()) is not None:

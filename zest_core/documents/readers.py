@@ -12,6 +12,7 @@ comparison with markitdown is in docs/your-documents.md).
 
 import io
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ TEXT = (".txt", ".md", ".markdown")
 FORMATS = (*TEXT, ".html", ".htm", ".pdf", ".docx", ".jsonl", ".parquet")
 MAX_FILE_MB = 100  # default of ZEST_MAX_FILE_MB
 BEIR_CORPUS = "corpus.jsonl"
+#: trafilatura's Markdown escapes, undone (not ``\\#``: a line it starts is no heading)
+MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()+\-.!<>|~])")
 
 
 class BadFile(ZestError):
@@ -329,7 +332,8 @@ def _heading_level(style: str) -> int:
 
 def _html(path: Path, data: bytes) -> Document:
     """The page's main text as Markdown (trafilatura: boilerplate such as navigation left
-    out, tables kept), and its title."""
+    out, tables kept; its escapes such as ``\\<`` undone: the text is read, not rendered),
+    and its title."""
     trafilatura = require("trafilatura", extra="documents", by="reading .html files")
     try:
         text = trafilatura.extract(
@@ -341,7 +345,7 @@ def _html(path: Path, data: bytes) -> Document:
     if not text or not text.strip():
         raise BadFile(f"{path}: no text found in the HTML")
     title = metadata.title if metadata is not None else None
-    return Document(text.strip(), str(path), title or None)
+    return Document(MARKDOWN_ESCAPE.sub(r"\1", text).strip(), str(path), title or None)
 
 
 __all__ = [
