@@ -9,6 +9,9 @@ as English at least that well (``zest_llama_cpp.trim.english_share``), over:
 - German, Spanish and French paragraphs written for this (below), one by one and as a set.
 
     python benchmarks/vocab_auto.py --zipf 1,2,3,4
+
+Thresholds above the shipped English list's floor (about Zipf 2.1) read the shipped list, as
+``vocab=auto`` does; lower ones need wordfreq itself (``pip install wordfreq``).
 """
 
 import argparse
@@ -21,6 +24,7 @@ import sys
 from pathlib import Path
 
 from zest_core.corpus.exemplars import read_exemplars
+from zest_llama_cpp import english
 from zest_llama_cpp.trim import ENGLISH_SHARE, ENGLISH_ZIPF, english_share, exemplar_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +100,13 @@ def beir_documents(name: str) -> list[dict]:
 
 
 def share(exemplars: list[dict], zipf: float) -> float:
-    value = english_share(exemplar_texts(exemplars)[::2], zipf)  # each part once, not twice
+    lookup = None
+    if zipf <= english.floor():  # below the shipped list: wordfreq's own frequencies
+        import wordfreq
+
+        lookup = lambda word: wordfreq.zipf_frequency(word, "en")  # noqa: E731
+    # each part once, not twice
+    value = english_share(exemplar_texts(exemplars)[::2], zipf, lookup)
     return 0.0 if value is None else value
 
 

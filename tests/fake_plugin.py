@@ -49,6 +49,9 @@ class FakeGenerator(Generator):
         "unfinished": Option(
             False, bool, "End each document mid-sentence, after one full sentence."
         ),
+        "bug_after": Option(
+            -1, int, "Raise a plain RuntimeError (a plugin's bug) after this many (-1: never)."
+        ),
     }
     resume_safe_options = ("delay",)  # changes how fast, not what, it writes
 
@@ -60,6 +63,8 @@ class FakeGenerator(Generator):
         _record(request)
         if self.options["fail_after"] >= 0 and self.calls >= self.options["fail_after"]:
             raise ZestError("fake generator failed as asked")
+        if self.options["bug_after"] >= 0 and self.calls >= self.options["bug_after"]:
+            raise RuntimeError("fake generator's own bug")
         self.calls += 1
         time.sleep(self.options["delay"])
         rng = random.Random(request.seed)

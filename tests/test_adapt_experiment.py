@@ -113,6 +113,14 @@ def test_adapted_arms_their_references_and_a_rerun_that_trains_nothing(grid, tmp
     ):
         assert part in text, part
     assert "training alone is also both" in text  # the dense sections
+    # issue #36: arms of one generation seed are paired by seed, those against none are not
+    rows_of = {line.split(" | ")[0]: line for line in text.splitlines() if " minus " in line}
+    assert "‡" in rows_of["| domain part of the training"]
+    assert "‡" in rows_of["| training, over the context alone"]
+    assert "‡" not in rows_of["| training alone"]
+    assert {r["generation"] for r in rows if r["arm"].startswith("adapted(")} == {
+        r["version"] for r in rows if r["arm"] == "synthetic"
+    }
     plots = sorted(p.name for p in (tmp_path / "r").glob("adaptation_*.png"))
     assert len(plots) == 4 and all(f"({p})" in text for p in plots)
     assert re.search(r"adapted model \d+ trained on 8 pairs", output)

@@ -192,7 +192,7 @@ def bad_inputs(tmp):
         "generator fails mid-run": (
             run + ["--anchors", 2, "--docs", 6, "-o", "fail_after=4"],
             "fake generator failed as asked; version 1 is unfinished. Continue it with:"
-            " zest run --resume 1",
+            f" zest run --resume 1 --db {tmp / 'z.db'}",
         ),
         # after the run above: the database exists, the version does not
         "unknown version": (["corpora", "show", 42, "--db", tmp / "z.db"], "no corpus version"),

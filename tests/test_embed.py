@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR, beir, clean_exit
+from conftest import beir, clean_exit
 from test_evaluate import make_beir_slice
 
 from zest_core.cli import cli
@@ -66,7 +66,7 @@ def world(tmp_path_factory):
     beir = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
     slice_ids = {json.loads(line)["_id"] for line in (beir / "corpus.jsonl").open()}
     others = []
-    for line in (BEIR / "scifact" / "corpus.jsonl").open():
+    for line in (beir("scifact") / "corpus.jsonl").open():
         row = json.loads(line)
         if row["_id"] not in slice_ids:
             others.append(f"{row['title']} {row['text']}")
@@ -234,6 +234,58 @@ def cli_error(*args) -> str:
     """The one ``Error:`` line of ``zest ARGS`` run in-process, which must fail cleanly."""
     output = clean_exit(CliRunner().invoke(cli, [str(a) for a in args]), 1)
     return next(line for line in output.splitlines() if line.startswith("Error:"))
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
+@pytest.mark.parametrize("form", ["user folder", "the input", "..", ".", "/dev/full"])
+def test_index_out_never_replaces_what_zest_did_not_make(small, tmp_path, monkeypatch, form, force):
+    """``zest index --out`` deleted DIR recursively: a folder of the user's files, the shards
+    it reads, the parent (``..``); ``.`` was a traceback; ``/dev/full`` left a building
+    folder in /dev. Each is now refused with one line, and nothing is touched or made."""
+    work = tmp_path / "work"
+    emb = work / "emb"
+    shutil.copytree(small["out"], emb, ignore=shutil.ignore_patterns("index"))
+    keep = work / "keep"
+    (keep / "sub").mkdir(parents=True)
+    (keep / "thesis.txt").write_text("x\n")
+    cwd, out = {
+        "user folder": (work, "keep"),
+        "the input": (work, "emb"),
+        "..": (emb, ".."),
+        ".": (keep, "."),
+        "/dev/full": (work, "/dev/full"),
+    }[form]
+    monkeypatch.chdir(cwd)
+    before = _tree(work)
+    line = cli_error("index", emb, "--out", out, *force)
+    assert "choose a new folder" in line, line
+    assert _tree(work) == before and not list(Path("/dev").glob(".full*"))
+
+
+@pytest.mark.slow
+def test_index_replaces_its_own_index_only_with_force(small, tmp_path):
+    emb = tmp_path / "emb"
+    shutil.copytree(small["out"], emb, ignore=shutil.ignore_patterns("index"))
+    out = tmp_path / "idx"
+    out.mkdir()  # an empty folder holds nothing to lose
+    clean_exit(CliRunner().invoke(cli, ["index", str(emb), "--out", str(out)]))
+    assert (out / ".zest-made").is_file() and (out / "dense.usearch").is_file()
+    assert "add --force to replace it" in cli_error("index", emb, "--out", out)
+    clean_exit(CliRunner().invoke(cli, ["index", str(emb), "--out", str(out), "--force"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb", "idx"]  # no leftovers
+    (out / ".zest-made").write_text('{"made_by": "zest", "kind": "dataset export"}')
+    assert "is a zest dataset export, not an index" in cli_error(
+        "index", emb, "--out", out, "--force"
+    )
 
 
 INDEX_FILES = ["dense.usearch", "vectors.npy", "ids.npy", "moments.npz", "terms.npy"]

@@ -19,6 +19,8 @@ from conftest import ROOT, beir, fake_cli
 
 from zest_core.cli import cli
 from zest_core.corpus.store import Store
+from zest_core.evaluation import report_records
+from zest_core.evaluation.evaluate import query_scores
 from zest_core.evaluation.planning import balanced_subset
 
 SMOKE = ROOT / "experiments" / "smoke.toml"
@@ -74,7 +76,7 @@ def first_run(smoke, tmp_path_factory):
     return db, result.output
 
 
-def read_csv(path, drop=("version", "result_id")):
+def read_csv(path, drop=("version", "result_id", "generation")):
     with open(path, newline="") as f:
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(f)]
 
@@ -123,6 +125,32 @@ def test_smoke_writes_the_report(smoke, first_run):
     # J' 2 and 4 of each base run; the reference (J' 4, k 2) is the same subset as docs=4
     assert runs == 20 and subsets == (8, 1)
     assert {r["status"] for r in store.versions()} == {"complete"}
+
+
+def test_the_report_pairs_by_seed_and_is_recomputed_from_its_scores(smoke, first_run, tmp_path):
+    """Issue #36 on a real run: every seeded record names its seed's base generation (the
+    dataset's synthetic run of that seed), so ablations are seed-paired and baselines not;
+    scores.csv.gz holds the store's per-query scores; ``zest results report`` writes the same
+    report again from the directory alone."""
+    db, _ = first_run
+    report = shutil.copytree(smoke.parent / "reports" / "smoke", tmp_path / "smoke")
+    rows = read_csv(report / "results.csv", drop=())
+    base = {(r["dataset"], r["seed"]): r["version"] for r in rows if r["arm"] == "synthetic"}
+    assert len(set(base.values())) == 4  # 2 datasets x 2 seeds
+    for row in rows:
+        assert row["generation"] == (base[row["dataset"], row["seed"]] if row["seed"] else "")
+    store = Store(db)
+    for record in report_records.load(report):
+        assert record["per_query"] == query_scores(store, record["result_id"])
+    text = (report / "report.md").read_text()
+    lines = text.splitlines()
+    assert "‡" in next(line for line in lines if line.startswith("| k=1 |") and "p=" in line)
+    assert "‡" not in next(line for line in lines if line.startswith("| none |") and "p=" in line)
+    assert "Intervals: ‡ paired by query and seed" in text
+    result = CliRunner().invoke(cli, ["results", "report", str(report)])
+    assert result.exit_code == 0, result.output
+    again = (report / "report.md").read_text().splitlines()
+    assert [line for line in again if not line.startswith("- recomputed ")] == lines
 
 
 def test_a_second_run_reuses_everything(smoke, first_run, monkeypatch):
@@ -334,6 +362,11 @@ def test_two_experiments_at_once_share_their_runs(smoke, tmp_path):
     assert read_csv(tmp_path / "report0" / "results.csv") == read_csv(
         tmp_path / "report1" / "results.csv"
     )
+    # one stored result per key, not one per process (6 rows for 3 keys before)
+    rows, keys = store.db.execute(
+        "SELECT count(*), count(DISTINCT json_extract(settings, '$.key')) FROM eval_results"
+    ).fetchone()
+    assert rows == keys > 0
 
 
 def test_balanced_subset_covers_every_anchor():

@@ -389,7 +389,7 @@ def test_disk_full_is_one_error_and_resumable(tmp_path):
         assert done.returncode == 1
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
         assert len(errors) == 1 and "full" in errors[0], done.stderr
-        assert errors[0].endswith("Continue it with: zest run --resume 1"), errors[0]
+        assert errors[0].endswith(f"Continue it with: zest run --resume 1 --db {db}"), errors[0]
         assert "Traceback" not in done.stderr
         # at once, while the disk is still full: failed, with the real cause
         [(status, error)] = sql(db, "SELECT status, error FROM versions WHERE id = 1")

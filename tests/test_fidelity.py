@@ -5,7 +5,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from conftest import BEIR
+from conftest import beir
 
 from zest_core.cli import cli
 from zest_core.evaluation.fidelity import fidelity
@@ -53,9 +53,7 @@ def version(store, exemplars):
 
 
 def test_command_against_a_beir_directory_with_plot(db_path, version, tmp_path):
-    scifact = BEIR / "scifact"
-    if not scifact.exists():
-        pytest.skip("SciFact not available")
+    scifact = beir("scifact")
     plot = tmp_path / "fidelity.png"
     result = CliRunner().invoke(
         cli,

@@ -5,9 +5,11 @@ traceback, a silent acceptance or a stuck version before (issue #14)."""
 import errno
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -229,6 +231,7 @@ READERS = [
     ["results"],
     ["results", "diff", 1, 2],
     ["compare", 1],
+    ["models"],
 ]
 
 
@@ -366,3 +369,277 @@ def test_ctrl_c_and_sigterm_mark_failed_and_say_how_to_resume(tmp_path, signum, 
     assert "zest run --resume 1" in err.strip().splitlines()[-1]
     version = Store(db).version(1)
     assert (version["status"], version["error"]) == ("failed", "interrupted")
+
+
+# Issue #32: the third fault and bad-input probe ---------------------------------------------
+def test_failed_run_advice_names_its_database(db_path):
+    """``Continue it with: zest run --resume 1`` resumed version 1 of another database."""
+    one_error(run(db_path, "-o", "fail_after=4"), f"zest run --resume 1 --db {db_path}")
+    store = Store(db_path)
+    with pytest.raises(
+        ZestError, match=re.escape(f"finish it with: zest run --resume 1 --db {db_path}")
+    ):
+        store.require_complete(1)
+
+
+ANCHOR_SETTINGS = [
+    (("max_jaccard = 0.5", 'max_jaccard = "x"'), "max_jaccard must be a number between 0 and 1"),
+    (("min_words = 2", 'min_words = "2"'), "min_words must be a whole number at least 1"),
+    (
+        ("attempts_per_anchor = 6", "attempts_per_anchor = 2.5"),
+        "attempts_per_anchor must be a whole number at least 1, not 2.5",
+    ),
+    (("max_jaccard = 0.5", "max_jacard = 0.5"), "unknown setting max_jacard"),
+]
+
+
+@pytest.mark.parametrize("edit, message", ANCHOR_SETTINGS, ids=lambda x: str(x)[:30])
+def test_bad_anchor_settings_fail_before_any_version(db_path, tmp_path, edit, message):
+    """A TypeError after version 1 existed (a string setting), or silent acceptance (2.5, an
+    unknown key)."""
+    from zest_anchors import TEMPLATES
+
+    text = (TEMPLATES / "hierarchical.toml").read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(*edit))
+    one_error(run(db_path, "--templates", bad), message)
+    assert versions(db_path) == 0
+
+
+@pytest.mark.parametrize("meta", ["[1, 2]", '"index"', "3", "null"])
+def test_meta_json_that_is_not_an_object_is_one_error(tmp_path, meta):
+    """Valid JSON but not an object, in an embed folder (zest index) or an index (search)."""
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    (folder / "meta.json").write_text(meta)
+    one_error(zest("index", folder), "meta.json is damaged (a JSON")
+    one_error(zest("search", folder, "some words"), "meta.json is damaged (a JSON")
+    assert sorted(p.name for p in folder.iterdir()) == ["meta.json"]
+
+
+def test_meta_json_without_its_keys_is_one_error(tmp_path):
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    (folder / "meta.json").write_text('{"complete": true}')
+    one_error(zest("index", folder), "meta.json is damaged (no shards")
+    (folder / "meta.json").write_text('{"index_format": 2}')
+    one_error(zest("search", folder, "words"), "meta.json is damaged (no encoder")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--seed", -1], "option seed for 'adapt' must be between 0 and"),
+        (["--seed", 2**32], "option seed for 'adapt' must be between 0 and"),
+        (["--device", "bogus"], "option device for 'adapt' must be cpu, cuda, cuda:N or mps"),
+        (["--query-seed", -1], "--query-seed must be between 0 and 2**63-1"),
+    ],
+)
+def test_adapt_options_are_checked_before_any_work(complete, extra, message):
+    """They failed inside training, after the queries were written."""
+    one_error(zest("adapt", 1, *extra, "--db", complete), message)
+    assert Store(complete).db.execute("SELECT count(*) FROM synthetic_queries").fetchone() == (0,)
+
+
+def test_adapt_refuses_a_device_this_machine_lacks(complete):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    one_error(
+        zest("adapt", 1, "--device", "cuda:0", "--db", complete), "this machine has no cuda:0"
+    )
+
+
+def test_a_plugins_own_bug_is_one_line_naming_it(db_path, monkeypatch):
+    """A plugin raising a plain RuntimeError printed a 44-line traceback."""
+    failed = run(db_path, "-o", "bug_after=2")
+    one_error(failed, "the plugin tests.fake_plugin failed: RuntimeError: fake generator's own bug")
+    assert "ZEST_DEBUG=1 shows the traceback" in failed.output
+    assert f"Continue it with: zest run --resume 1 --db {db_path}" in failed.output
+    monkeypatch.setenv("ZEST_DEBUG", "1")
+    debug = zest(*FAKE_RUN, "--db", db_path, "-o", "bug_after=2")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+    assert 'raise RuntimeError("fake generator\'s own bug")' in debug.stderr
+    errors = [line for line in debug.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "tests.fake_plugin" in errors[0], debug.output
+
+
+def test_debug_flag_shows_the_traceback(db_path):
+    debug = zest("--debug", *FAKE_RUN, "--db", db_path, "-o", "bug_after=0")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--exemplars", "", "--generator", "fake"], "--exemplars must not be empty"),
+        (["corpora", "show", 1, "--samples", -1], "--samples must be 0 or more"),
+        (["corpora", "diff", 1, 1, "--samples", -5], "--samples must be 0 or more"),
+        (["eval", "--dataset", "x", "--seed", -1], "--seed must be between 0 and 2**63-1"),
+        (["tune", 1, "--seed", -1], "--seed must be between 0 and 2**63-1"),
+        (
+            ["corpora", "fidelity", 1, "--against", "x", "--seed", -1],
+            "--seed must be between 0 and 2**63-1",
+        ),
+    ],
+    ids=lambda x: " ".join(map(str, x[:3])) if isinstance(x, list) else None,
+)
+def test_out_of_bounds_options_are_refused(complete, args, message):
+    """Each was accepted (``--exemplars ""`` read the current directory)."""
+    one_error(zest(*args, "--db", complete), message)
+    assert versions(complete) == 1
+
+
+@pytest.mark.parametrize("name", ["core", "echo", "anchors", "releaser", "zest-core"])
+def test_plugins_new_refuses_zest_s_own_names(tmp_path, name):
+    """``new core`` scaffolded a package zest-core with a module zest_core."""
+    folder = tmp_path / "p"
+    one_error(zest("plugins", "new", name, "--dir", folder), "already uses; choose another name")
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize("answer", ["n\n", ""], ids=["no", "closed stdin"])
+def test_declined_rm_is_not_an_interrupt(complete, answer):
+    """Answering n (or no stdin) printed "interrupted (SIGINT)" and exited 130."""
+    done = subprocess.run(
+        fake_cli("corpora", "rm", 1, "--db", complete), input=answer, capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Error: not confirmed: nothing removed (add --yes to remove without asking)"
+    ]
+    assert versions(complete) == 1
+
+
+def test_hf_export_force_replaces_only_its_own_export(complete, tmp_path):
+    """``--format hf --force`` deleted whatever folder was there."""
+    pytest.importorskip("datasets")
+    keep = tmp_path / "keep"
+    (keep / "sub").mkdir(parents=True)
+    (keep / "thesis.txt").write_text("x\n")
+    export = ["corpora", "export", 1, "--format", "hf", "--db", complete]
+    one_error(zest(*export, "-o", keep, "--force"), "not a dataset export that zest made")
+    assert (keep / "thesis.txt").read_text() == "x\n" and (keep / "sub").is_dir()
+    out = tmp_path / "hf"
+    assert zest(*export, "-o", out).exit_code == 0
+    one_error(zest(*export, "-o", out), "add --force to replace it")
+    assert zest(*export, "-o", out, "--force").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_sighup_names_the_stage_not_a_generator_crash(tmp_path):
+    """SIGHUP of zest run said "the generator fake (default) crashed"."""
+    db = tmp_path / "z.db"
+    rc, err = _signal_run(db, signal.SIGHUP)
+    assert rc == 128 + signal.SIGHUP, err
+    [line] = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert "zest run was interrupted (SIGHUP) while generating with the generator fake" in line
+    assert "crashed" not in line and f"zest run --resume 1 --db {db}" in line
+
+
+def test_a_crash_after_the_generator_names_the_stage(tmp_path, capsys):
+    """kill -9 during adapt's training or an experiment's scoring blamed the generator that
+    had finished before it."""
+    from zest_core import supervisor
+
+    notes = [
+        {"kind": "generator", "name": "probe", "model": "default"},
+        {"kind": "stage", "what": "training (zest adapt)", "state": "start"},
+    ]
+    argv = ["zest", "adapt", "1"]
+    assert supervisor.report_crash(signal.SIGKILL, os.getpid(), notes, argv) == 137
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("Error: zest adapt died while training (zest adapt): SIGKILL"), line
+    assert "probe" not in line
+    # once the stage is over, the generator in use is what was running again
+    notes.append({"kind": "stage", "what": "training (zest adapt)", "state": "end"})
+    assert supervisor.running(notes)["kind"] == "generator"
+
+
+@pytest.mark.parametrize("imported", ["zest_core.supervisor", "zest_core.corpus.store"])
+def test_sigterm_while_starting_is_one_line_and_143(tmp_path, imported):
+    """SIGTERM while the CLI imports its plugins died with no message."""
+    from test_supervisor import signal_while_importing
+
+    args = ["corpora", "list", "--db", tmp_path / "z.db"]
+    status, stderr = signal_while_importing(args, signal.SIGTERM, imported)
+    assert status == 143, stderr[-2000:]
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "interrupted (SIGTERM)"
+
+
+def test_notes_of_a_killed_zest_are_removed_on_the_next_start(tmp_path):
+    """``zest-*.notes`` stayed in the temp folder after the parent was SIGKILLed."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    db = tmp_path / "z.db"
+    env = {**os.environ, "TMPDIR": str(temp), "ZEST_FAKE_HANG_AFTER": "document:1"}
+    proc = subprocess.Popen(
+        fake_cli(*FAKE_RUN, "--db", db),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not list(temp.glob("zest-*.notes")) or not _documents(db):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert list(temp.glob("zest-*.notes"))  # left behind by the SIGKILL
+    done = subprocess.run(fake_cli("corpora", "list", "--db", db), env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert list(temp.glob("zest-*.notes")) == []
+
+
+def _documents(db) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_experiment_name_cannot_leave_reports(tmp_path):
+    """``[experiment] name = "../../../x"`` wrote the report outside reports/."""
+    from zest_core.evaluation.beir import FILES
+    from zest_core.evaluation.grid import load
+
+    for name in FILES:  # an empty BEIR directory: load() checks only that the files exist
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / name).write_text("")
+    grid = tmp_path / "g.toml"
+    grid.write_text('[experiment]\nname = "../../../x"\n[[dataset]]\npath = "data"\n')
+    with pytest.raises(ZestError, match="name must be a plain name"):
+        load(grid)
+
+
+FIRST_OPEN = """
+import sys, time
+from zest_core.corpus import migrations
+first = migrations.MIGRATIONS[0]
+def slow(db):
+    print("migrating", flush=True)
+    time.sleep(3)
+    first(db)
+slow.__name__ = first.__name__
+migrations.MIGRATIONS[0] = slow
+from zest_core.corpus.store import Store
+Store(sys.argv[1])
+"""
+
+
+def test_a_reader_waits_for_another_process_s_first_open(tmp_path):
+    """``corpora list`` during another process's first open said "not a zest database"."""
+    db = tmp_path / "z.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIRST_OPEN, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "migrating\n"
+        listing = zest("corpora", "list", "--db", db)
+        assert listing.exit_code == 0, listing.output
+        assert "not a zest database" not in listing.output
+    finally:
+        assert proc.wait(timeout=60) == 0

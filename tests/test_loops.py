@@ -5,7 +5,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import BEIR, SCIFACT_EXEMPLARS
+from conftest import SCIFACT_EXEMPLARS, beir
 
 from zest_core.plugin.loops import LoopCheck, last_sentence_end, loop_cut, starts_sentence
 
@@ -86,9 +86,7 @@ def test_bad_settings(ngram, repeats):
 
 def test_real_abstracts_never_loop_at_the_default_settings():
     """The defaults leave real writing alone: no SciFact abstract trips the word-level check."""
-    path = BEIR / "scifact" / "corpus.jsonl"
-    if not path.exists():
-        pytest.skip("SciFact not available")
+    path = beir("scifact") / "corpus.jsonl"
     texts = [json.loads(line)["text"] for line in path.read_text().splitlines()]
     assert [t[:60] for t in texts if loop_cut(t) is not None] == []
 

@@ -242,3 +242,44 @@ def test_versions_of_the_previous_schema_get_the_options_they_ran_with(tmp_path)
     assert pinned_options(config, run)["end_after"] == 0
     assert found({**wanted, "vocab": "auto"}) is None
     assert found({"batch_size": 4}) is None
+
+
+def _result(key: str, ndcg: float) -> dict:
+    return {"created": "now", "dataset": "d", "encoder": "hybrid", "context": "none",
+            "settings": json.dumps({"key": key}), "ndcg_at_10": ndcg, "recall_at_100": ndcg,
+            "metrics": "{}"}  # fmt: skip
+
+
+def test_one_eval_result_per_key(store):
+    """A key scored again replaces its row (same id) instead of adding a second one: two
+    ``zest experiment`` at once stored 6 rows for 3 keys."""
+    first = store.add_eval_result(
+        _result("k", 0.1), {"q1": {"ndcg_at_10": 0.1, "recall_at_100": 0}}
+    )
+    again = store.add_eval_result(
+        _result("k", 0.2), {"q2": {"ndcg_at_10": 0.2, "recall_at_100": 1}}
+    )
+    other = store.add_eval_result(_result("j", 0.3), {})
+    assert again == first != other
+    assert [(r["id"], r["ndcg_at_10"]) for r in store.eval_results()] == [
+        (first, 0.2),
+        (other, 0.3),
+    ]
+    assert [r["query_id"] for r in store.query_scores(first)] == ["q2"]
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        store.db["eval_results"].insert(_result("k", 0.4))  # the index, for any other writer
+
+
+def test_the_migration_folds_duplicate_results_into_the_newest(tmp_path):
+    from zest_core.corpus import migrations
+
+    path = tmp_path / "old.db"
+    old = _old_database(path, MIGRATIONS[: MIGRATIONS.index(migrations.m_eval_results_one_per_key)])
+    for key, ndcg in (("k", 0.1), ("j", 0.5), ("k", 0.2), ("k", 0.3)):
+        rid = old["eval_results"].insert(_result(key, ndcg)).last_pk
+        old["eval_query_scores"].insert({"result_id": rid, "query_id": "q", "ndcg_at_10": ndcg})
+    old.conn.close()
+    store = Store(path)
+    assert [(r["id"], r["ndcg_at_10"]) for r in store.eval_results()] == [(2, 0.5), (4, 0.3)]
+    assert _count(path, "SELECT count(*) FROM eval_query_scores") == 2
+    assert list(store.db.execute("PRAGMA foreign_key_check")) == []

@@ -66,6 +66,7 @@ _LAZY = {
     "get_encoder": "plugin.manager",  # an installed encoder class, by name
     "adapted_model_folder": "evaluation.adapted",  # the folder of a model `zest adapt` made
     "require": "deps",  # an optional dependency, or a ZestError naming its extra
+    "install_hint": "deps",  # the pip command that installs one of zest-core's extras
     "words": "text",  # word-level text helpers
     "ngrams": "text",
     "jaccard": "text",
@@ -108,6 +109,7 @@ __all__ = [
     "generate",
     "get_encoder",
     "hookimpl",
+    "install_hint",
     "jaccard",
     "last_sentence_end",
     "load_encoder",

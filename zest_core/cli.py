@@ -1,9 +1,12 @@
 """The ``zest`` command line."""
 
+import contextlib
+import os
 import signal
 import sqlite3
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -12,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, console, supervisor
-from .commands import db_option, option_pairs
+from .commands import db_option, not_empty, option_pairs
 from .commands.reading import reading_options
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
@@ -37,6 +40,41 @@ class ZestGroup(click.Group):
             read_only = (getattr(e, "sqlite_errorname", None) or "").startswith("SQLITE_READONLY")
             what = "is read-only" if read_only else "failed"
             raise _error(f"the zest database {what}: {e}", e) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help, a prompt's Ctrl-C
+        except Exception as e:  # a plugin's own bug: one line naming it; zest's: the traceback
+            plugin = _plugin_of(e)
+            if plugin is None:
+                raise
+            hint = "zest --debug or ZEST_DEBUG=1 shows the traceback; "
+            if _debug(ctx):
+                traceback.print_exception(e, file=sys.stderr)
+                hint = ""
+            message = f"the plugin {plugin} failed: {type(e).__name__}: {e}"
+            raise _error(f"{message} ({hint}report it to its authors)", e) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    """``zest --debug`` or ``ZEST_DEBUG=1``: a plugin's failure with its traceback."""
+    return bool(ctx.find_root().params.get("debug"))
+
+
+def _plugin_of(e: BaseException) -> str | None:
+    """The plugin whose code raised ``e`` (the innermost frame in a loaded plugin's files;
+    zest_core's own modules are not counted), as "NAME (package P)", or None."""
+    roots = {}
+    for name, module in plugins.pm.list_name_plugin():
+        file = getattr(module, "__file__", None)
+        if file and not getattr(module, "__name__", "").startswith("zest_core"):
+            root = os.path.dirname(file) if os.path.basename(file) == "__init__.py" else file
+            roots[os.path.realpath(root)] = name
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        path = os.path.realpath(frame.filename)
+        for root, name in roots.items():
+            if path == root or path.startswith(root + os.sep):
+                package = {r["name"]: r["package"] for r in plugins.plugin_info()}.get(name)
+                return f"{name} (package {package})" if package else name
+    return None
 
 
 def _error(message: str, e: BaseException) -> click.ClickException:
@@ -44,16 +82,20 @@ def _error(message: str, e: BaseException) -> click.ClickException:
     exception), with the command that continues it, as after Ctrl-C."""
     version_id = getattr(e, "resumable_version", None)
     if version_id is not None:
-        message += (
-            f"; version {version_id} is unfinished. Continue it with:"
-            f" zest run --resume {version_id}"
-        )
+        command = supervisor.resume_command(version_id, getattr(e, "resumable_db", None))
+        message += f"; version {version_id} is unfinished. Continue it with: {command}"
     return click.ClickException(message)
 
 
 @click.group(cls=ZestGroup)
 @click.version_option(__version__, prog_name="zest")
-def cli():
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="ZEST_DEBUG",
+    help="Show the traceback of a plugin's failure (also: ZEST_DEBUG=1).",
+)
+def cli(debug):
     """zest: domain-adapted embeddings from a few exemplars and a local LLM."""
 
 
@@ -63,6 +105,7 @@ def cli():
     "exemplar_paths",
     multiple=True,
     type=click.Path(),
+    callback=not_empty,
     help="Documents: .txt, .md, .html, .pdf, .docx, JSONL (text, optional title), BEIR"
     " corpus.jsonl, or a folder of them (docs/your-documents.md).",
 )
@@ -143,9 +186,12 @@ def run(
         store = Store(db)
         ref = resume or top_up
         version = store.version(ref)
-        with _progress(
-            version["target_docs"] or 0, store.totals(version["id"])["documents"]
-        ) as advance:
+        with (
+            _progress(
+                version["target_docs"] or 0, store.totals(version["id"])["documents"]
+            ) as advance,
+            _naming_db(db),
+        ):
             action = pipeline.resume if resume else pipeline.top_up
             version_id = action(store, ref, on_document=advance, changes=options)
     else:
@@ -159,7 +205,7 @@ def run(
         pool = read_exemplars(list(exemplar_paths), glob, strict)
         store = Store(db)
         exemplars = choose(pool, k, seed, select, store=store)
-        with _progress(n_docs, 0) as advance:
+        with _progress(n_docs, 0) as advance, _naming_db(db):
             version_id = pipeline.start(
                 store,
                 exemplars=exemplars,
@@ -197,6 +243,18 @@ def _default_name(path: str) -> str:
     p = Path(path)
     named = p if p.is_dir() else p.parent if p.stem in ("corpus", "exemplars") else p
     return named.stem or "corpus"
+
+
+@contextlib.contextmanager
+def _naming_db(db: str | None):
+    """A version left unfinished is continued in the database it was written to: its
+    ``Error:`` line's advice names ``db`` (the --db given, or $ZEST_DB)."""
+    try:
+        yield
+    except Exception as e:
+        if getattr(e, "resumable_version", None) is not None:
+            e.resumable_db = db
+        raise
 
 
 class _progress:

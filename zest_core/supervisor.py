@@ -24,9 +24,11 @@ kills the child too (Linux ``PR_SET_PDEATHSIG``), as if it were one process.
 no ``fork`` (Windows) that is the only way.
 """
 
+import contextlib
 import ctypes
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -62,6 +64,32 @@ def note(kind: str, **fields) -> None:
         pass
 
 
+@contextlib.contextmanager
+def stage(what: str):
+    """Tell the supervising process what this one is doing (``what``, e.g. "training the
+    adapted encoder"), so a crash line names the stage that was running, not the generator
+    loaded before it; on exit, the stage around it (or the generator) is current again."""
+    note("stage", what=what, state="start")
+    try:
+        yield
+    finally:
+        note("stage", what=what, state="end")
+
+
+def running(notes: list[dict]) -> dict | None:
+    """What the child was doing when it died: the innermost stage still open, else the
+    generator loaded last (``{"kind": "generator", ...}`` or ``{"kind": "stage", ...}``)."""
+    current: list[dict] = []
+    for n in notes:
+        if n["kind"] == "generator":
+            current = [n]  # a generator in use: the stages before it are over
+        elif n["kind"] == "stage" and n.get("state") == "start":
+            current.append(n)
+        elif n["kind"] == "stage" and current and current[-1].get("what") == n.get("what"):
+            current.pop()
+    return current[-1] if current else None
+
+
 def parent_pid() -> int | None:
     """The supervising process of this one, or None when it runs unsupervised."""
     return os.getppid() if os.environ.get(ENV_NOTES) else None
@@ -86,7 +114,8 @@ def supervised(work: Callable[[], int]) -> int:
     report the signal that killed it; in this process where supervision is off."""
     if os.environ.get(ENV_SWITCH) == "0" or not hasattr(os, "fork"):
         return work()
-    fd, notes = tempfile.mkstemp(prefix="zest-", suffix=".notes")
+    _sweep_notes()
+    fd, notes = tempfile.mkstemp(prefix=f"zest-{os.getpid()}-", suffix=".notes")
     os.close(fd)
     # Blocked before the fork, so no signal meant for the child's work can arrive in the gap
     # before this process waits for it; the child unblocks them at once.
@@ -122,6 +151,36 @@ def supervised(work: Callable[[], int]) -> int:
         os.unlink(notes)
 
 
+def _sweep_notes() -> None:
+    """Remove the notes files of ``zest`` processes that died without removing their own
+    (SIGKILL): each is named after its process, ``zest-PID-*.notes``, in the temp folder."""
+    folder = tempfile.gettempdir()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        found = re.fullmatch(r"zest-(\d+)-\w+\.notes", name)
+        if not found or _alive(int(found[1])):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.stat(path).st_uid == os.getuid():
+                os.unlink(path)
+        except OSError:  # removed meanwhile, or not ours to remove
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _become_child(parent: int, notes: str, waited: set) -> None:
     os.environ[ENV_NOTES] = notes
     try:  # die with the supervisor: a SIGKILL to `zest` must stop the work too
@@ -155,16 +214,26 @@ def _wait(pid: int) -> int:
 def report_crash(signum: int, pid: int, notes: list[dict], argv: list[str]) -> int:
     """Mark what the dead child held failed with the real cause and print one line."""
     name = signal.Signals(signum).name
-    if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    interrupted = signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    if interrupted:
         cause = f"interrupted ({name})"
     else:
         cause = f"{name} ({SIGNAL_WORDS.get(signum, 'killed by a signal')})"
-    generators = [n for n in notes if n["kind"] == "generator"]
-    gen = generators[-1] if generators else None
-    where = f"the generator {gen['name']} ({gen['model']})" if gen else _command(argv)
-    held = _mark_failed(notes, pid, f"{cause} in {where}")
-    parts = [f"{where} crashed: {cause}" if gen else f"{where} died: {cause}"]
-    if gen and gen.get("hint"):
+    current = running(notes)
+    gen = current if current and current["kind"] == "generator" else None
+    if gen:
+        doing = f"generating with the generator {gen['name']} ({gen['model']})"
+    else:
+        doing = current["what"] if current else None
+    while_ = f" while {doing}" if doing else ""
+    held = _mark_failed(notes, pid, f"{cause}{while_}")
+    if gen and not interrupted:  # the native code that was running: it crashed
+        parts = [f"the generator {gen['name']} ({gen['model']}) crashed: {cause}"]
+    elif interrupted:
+        parts = [f"{_command(argv)} was {cause}{while_}"]
+    else:
+        parts = [f"{_command(argv)} died{while_}: {cause}"]
+    if gen and not interrupted and gen.get("hint"):
         parts.append(gen["hint"])
     if held:
         ids = ", ".join(str(v["version"]) for v in held)
@@ -201,12 +270,15 @@ def continue_advice(argv: list[str], held: list[dict]) -> str:
     what is done)."""
     command = _command(argv)
     if command == "zest run" and len(held) == 1:
-        resume = ["zest", "run", "--resume", str(held[0]["version"])]
-        db = _db_argument(argv)
-        if db:
-            resume += ["--db", db]
-        return f"Continue it with: {shlex.join(resume)}"
+        return f"Continue it with: {resume_command(held[0]['version'], _db_argument(argv))}"
     return f"Continue with the same command: {shlex.join(['zest', *argv[1:]])}"
+
+
+def resume_command(version_id: int, db: str | os.PathLike | None) -> str:
+    """``zest run --resume N``, with ``--db`` naming the database when one was given: every
+    advice line names the database it was given (without it, N is another store's)."""
+    words = ["zest", "run", "--resume", str(version_id)]
+    return shlex.join(words + (["--db", str(db)] if db else []))
 
 
 def _command(argv: list[str]) -> str:

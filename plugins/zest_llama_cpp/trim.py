@@ -11,9 +11,10 @@ byte fallback.
 
 ``kept_ids`` chooses the set: every special, control and byte token, every id that metadata
 names, every token of the given texts (the run's exemplars), then the tokens of an English
-sample rendered from ``wordfreq``'s word list, most frequent first, up to ``size`` ids. Each
-token comes with the tokens its SentencePiece merges pass through, so text made of kept tokens
-tokenizes to the same pieces as with the full vocabulary.
+sample rendered from wordfreq's English word list (shipped in the package: ``english.py``),
+most frequent first, up to ``size`` ids. Each token comes with the tokens its SentencePiece
+merges pass through, so text made of kept tokens tokenizes to the same pieces as with the full
+vocabulary.
 """
 
 import functools
@@ -31,10 +32,12 @@ from pathlib import Path
 
 from zest_core import ZestError
 
+from . import english
+
 # Bump when the written file changes for the same kept set: it is part of the cache key.
 FORMAT = 1
 DEFAULT_SIZE = 32_000
-ENGLISH_WORDS = 100_000  # wordfreq words rendered into the English sample
+ENGLISH_WORDS = 100_000  # words of the shipped English list rendered into the English sample
 # Trimmed copies the user cache keeps (about 90 MB each for Gemma 3 270M, one per exemplar set):
 # an experiment over many datasets and seeds would otherwise fill the disk by a gigabyte a day.
 CACHED_COPIES = 8
@@ -83,7 +86,8 @@ def open_gguf(path: str | os.PathLike):
         import gguf
     except ImportError:
         raise ZestError(
-            "trimming a vocabulary needs the gguf package: pip install 'zest-core[trim]'"
+            "trimming a vocabulary needs the gguf package, a zest-core dependency:"
+            " reinstall zest-core"
         ) from None
     try:
         reader = _reader_class(gguf)(path)
@@ -263,37 +267,36 @@ def exemplar_texts(exemplars: Iterable[dict]) -> list[str]:
     ]
 
 
-def english_share(texts: Iterable[str], zipf: float | None = None) -> float | None:
+def english_share(
+    texts: Iterable[str], zipf: float | None = None, lookup: Callable[[str], float] | None = None
+) -> float | None:
     """Share of the alphabetic words of ``texts`` that wordfreq knows as English at Zipf
     frequency ``zipf`` or more (default ``ENGLISH_ZIPF``); None when there are no words.
 
     What ``vocab=auto`` decides by: the kept set is the exemplars' tokens plus the commonest
     English ones, so it serves documents in the exemplars' language only when that language
-    is English (other languages' words come apart into short pieces and byte tokens)."""
-    try:
-        import wordfreq
-    except ImportError:
-        raise ZestError("vocab=auto needs wordfreq: pip install 'zest[trim]'") from None
+    is English (other languages' words come apart into short pieces and byte tokens). The
+    Zipf frequencies are wordfreq's, from the shipped list (``english.py``), exact above its
+    floor; ``lookup`` (a word's Zipf frequency, e.g. wordfreq's own) replaces it."""
     found = [w for text in texts for w in WORD.findall(text.lower()) if w.isalpha()]
     if not found:
         return None
     threshold = ENGLISH_ZIPF if zipf is None else zipf
-    zipfs = {w: wordfreq.zipf_frequency(w, "en") for w in set(found)}
+    if lookup is None and threshold <= english.floor():
+        raise ZestError(
+            f"a Zipf threshold must lie above {english.floor()}, the shipped English word"
+            f" list's least frequent word; {threshold} asked for"
+        )
+    zipfs = {w: (lookup or english.zipf)(w) for w in set(found)}
     return sum(zipfs[w] >= threshold for w in found) / len(found)
 
 
 def english_sample(n_words: int = ENGLISH_WORDS) -> list[tuple[str, float]]:
-    """``(text, weight)`` renderings of wordfreq's most frequent English words: lower case and
-    capitalised, after a space and at the start of a line, weighted by the word's frequency."""
-    try:
-        import wordfreq
-    except ImportError:
-        raise ZestError(
-            "trimming a vocabulary needs wordfreq: pip install 'zest-core[trim]'"
-        ) from None
+    """``(text, weight)`` renderings of wordfreq's most frequent English words (the shipped
+    list, ``english.py``): lower case and capitalised, after a space and at the start of a line,
+    weighted by the word's frequency."""
     sample = []
-    for word in wordfreq.top_n_list("en", n_words):
-        frequency = wordfreq.word_frequency(word, "en")
+    for word, frequency in english.top_words(n_words):
         for form, share, *case in VARIANTS:
             sample.append((form.format(case[0](word) if case else word), frequency * share))
     return sample
@@ -320,7 +323,7 @@ def english_ranking(vocab: Vocab, cache: Path, source_sha: str) -> list[int]:
     It is the same for every exemplar set (about 6 s of a 13 s build on 2 cores), so only the
     first trimmed copy of a model pays for it; keyed by the model's SHA-256 and everything the
     sample depends on."""
-    spec = [FORMAT, ENGLISH_WORDS, repr(VARIANTS), _version("wordfreq")]
+    spec = [FORMAT, ENGLISH_WORDS, repr(VARIANTS), english.source()]
     spec_sha = hashlib.sha256(json.dumps(spec).encode()).hexdigest()
     path = cache / f"english-{source_sha[:12]}-{spec_sha[:12]}.json"
     try:
@@ -517,7 +520,7 @@ def trimmed_model(
     texts = list(texts)
     cache = Path(cache_dir or platformdirs.user_cache_dir("zest")) / "trimmed"
     stem, source_sha = Path(source).stem, file_sha256(source)
-    spec = [FORMAT, size, ENGLISH_WORDS, _version("wordfreq"), texts]
+    spec = [FORMAT, size, ENGLISH_WORDS, english.source(), texts]
     spec_sha = hashlib.sha256(json.dumps(spec).encode()).hexdigest()
     record = cache / f"{stem}-{source_sha[:12]}-{spec_sha[:12]}.json"
     if record.exists():
@@ -583,15 +586,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:  # deleted meanwhile by another process's eviction
         return 0.0
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

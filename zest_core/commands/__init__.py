@@ -44,3 +44,38 @@ def option_pairs(help: str, metavar: str = "KEY=VALUE"):
         callback=_pairs,
         help=help,
     )
+
+
+def seed_bounds(ctx, param, value):
+    """A click callback: a seed within ``zest run``'s bounds (0 to 2**63-1), checked as the
+    command line is read, so every command refuses the seeds ``zest run`` refuses."""
+    from ..corpus.runconfig import check_seed
+
+    check_seed(value, param.opts[0])
+    return value
+
+
+def seed_option(help: str):
+    """``--seed`` (default 0) with ``zest run``'s bounds, checked as the line is read."""
+    return click.option(
+        "--seed", type=int, default=0, show_default=True, callback=seed_bounds, help=help
+    )
+
+
+def not_negative(ctx, param, value):
+    """A click callback: a count that may be 0 but not below (``--samples -1``)."""
+    from ..errors import ZestError
+
+    if value is not None and value < 0:
+        raise ZestError(f"{param.opts[0]} must be 0 or more (got {value})")
+    return value
+
+
+def not_empty(ctx, param, value):
+    """A click callback: no empty path (``--exemplars ""`` read the current directory)."""
+    from ..errors import ZestError
+
+    values = value if isinstance(value, tuple) else (value,)
+    if any(v is not None and not str(v).strip() for v in values):
+        raise ZestError(f"{param.opts[0]} must not be empty: give a file or directory")
+    return value

@@ -7,12 +7,12 @@ import time
 import click
 from rich.table import Table
 
-from .. import console
+from .. import console, supervisor
 from ..corpus.store import Store
 from ..errors import ZestError
 from ..evaluation.adapt import Adaptation
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, seed_bounds
 from .tuning import write_missing_queries
 
 METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT"}
@@ -71,6 +71,7 @@ def declared_options(fn):
     type=int,
     default=0,
     show_default=True,
+    callback=seed_bounds,
     help="Seed of missing queries (zest tune's --seed).",
 )
 @db_option
@@ -100,7 +101,7 @@ def adapt_(
         raise ZestError(f"version {v['id']} has no documents to adapt on")
     make_encoder("dense", model)  # the base model exists (no weights loaded yet)
     write_missing_queries(store, v["id"], generator, generator_model, query_seed, templates)
-    with console.progress_bar("training") as bar:
+    with console.progress_bar("training") as bar, supervisor.stage("training (zest adapt)"):
         task = bar.add_task("steps", total=None)
 
         def on_start(info):
@@ -148,7 +149,7 @@ def models_(ctx, as_json, db):
         return
     from ..evaluation import adapt
 
-    store = Store(db)
+    store = Store(db, read_only=True)  # a listing: a mistyped --db is an error, not a new file
     rows = adapt.models(store)
     if as_json:
         for row in rows:

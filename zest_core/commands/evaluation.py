@@ -10,7 +10,7 @@ from .. import console
 from ..corpus.store import Store
 from ..plugin import manager as plugins
 from ..plugin.hookspecs import hookimpl
-from . import db_option, option_pairs
+from . import db_option, option_pairs, seed_option
 
 
 def encoder_options(fn):
@@ -83,13 +83,7 @@ def _contexts(values: tuple[str, ...]) -> list[str]:
     "real (a seeded sample of the target corpus; real:N, real:all) "
     "or a corpus version; repeat or separate with commas.",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the real-corpus and generic samples.",
-)
+@seed_option("Seed of the real-corpus and generic samples.")
 @click.option(
     "--ignore-identical-ids/--keep-identical-ids",
     "identical",

@@ -9,7 +9,7 @@ from .. import console
 from ..corpus.store import Store
 from ..errors import ZestError
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, seed_option
 
 
 def _sample(value: str | None) -> int | str | None:
@@ -34,7 +34,7 @@ def _sample(value: str | None) -> int | str | None:
     metavar="N|all",
     help="Real documents to sample (default: as many as VERSION has).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the real sample.")
+@seed_option("Seed of the real sample.")
 @click.option(
     "--top",
     type=click.IntRange(min=1),

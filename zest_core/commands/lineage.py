@@ -8,7 +8,7 @@ import click
 from ..corpus.store import Store
 from ..errors import ZestError
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, not_negative
 
 
 def _made(version: dict, drops: Counter) -> str:
@@ -76,7 +76,7 @@ def log(corpus, db):
 @click.command()
 @click.argument("a")
 @click.argument("b")
-@click.option("--samples", type=int, default=3, show_default=True)
+@click.option("--samples", type=int, default=3, show_default=True, callback=not_negative)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole diff as JSON.")
 @db_option
 def diff(a, b, samples, as_json, db):
@@ -182,18 +182,29 @@ def rm(version, recursive, yes, db):
         )
     doomed = [*below, v["id"]]
     count = sum(store.totals(i)["documents"] for i in doomed)
-    if not yes:
-        click.confirm(
-            f"Remove version{'s' if len(doomed) > 1 else ''}"
-            f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
-            f" ({count} documents)?",
-            abort=True,
-        )
+    if not yes and not _confirmed(
+        f"Remove version{'s' if len(doomed) > 1 else ''}"
+        f" {', '.join(map(str, sorted(doomed)))} of corpus {v['corpus']!r}"
+        f" ({count} documents)?"
+    ):
+        raise ZestError("not confirmed: nothing removed (add --yes to remove without asking)")
     store.delete_versions(doomed)
     click.echo(
         f"removed version{'s' if len(doomed) > 1 else ''}"
         f" {', '.join(map(str, sorted(doomed)))} ({count} documents)"
     )
+
+
+def _confirmed(question: str) -> bool:
+    """The answer to ``question``; no answer (stdin closed) is no. A Ctrl-C stays an
+    interrupt: click turns both into ``Abort``, told apart by the EOFError behind it."""
+    try:
+        return click.confirm(question)
+    except click.Abort as e:
+        if not isinstance(e.__context__, EOFError):
+            raise
+        click.echo()  # end the prompt's line
+        return False
 
 
 @hookimpl

@@ -1,6 +1,7 @@
 """``zest results``: stored evaluation results, and two of them compared query by query."""
 
 import json
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -103,6 +104,18 @@ def diff_(ctx, a, b, db):
             f"{label}: {a} - {b} = {interval.format()} over {n} queries"
             f" (95% paired bootstrap; p: paired randomisation): {verdict}"
         )
+
+
+@results.command(name="report")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def report_(directory):
+    """Write a zest experiment report directory again from its own results.csv and
+    scores.csv.gz: the statistics of this zest over the stored per-query scores, nothing
+    scored and no store needed."""
+    from ..evaluation.report import recompute
+
+    files = recompute(directory)
+    click.echo(f"report: {', '.join(str(f) for f in files)}")
 
 
 @hookimpl

@@ -223,6 +223,7 @@ def skeleton(name: str, kind: str) -> dict[str, str]:
             " (for example: word-count)"
         )
     module = "zest_" + name.replace("-", "_")
+    _check_free(name, module)
     fields = {
         "name": name,
         "kind": kind,
@@ -237,6 +238,32 @@ def skeleton(name: str, kind: str) -> dict[str, str]:
         f"{module}/__init__.py": code.format(**fields),
         "tests/test_plugin.py": test.format(**fields),
     }
+
+
+#: Names of zest's own: its distribution (zest-core, module zest_core), the example plugin
+#: (examples/zest-echo) and zest.releaser (pip normalises its name to zest-releaser).
+RESERVED = ("core", "echo", "releaser")
+
+
+def _check_free(name: str, module: str) -> None:
+    """Refuse a name whose distribution or module is zest's own or already installed: the
+    new package would shadow it (``new core`` made a second ``zest_core``)."""
+    import importlib.metadata
+    import importlib.util
+
+    dist = f"zest-{name}"
+    taken = name in RESERVED
+    if not taken:
+        try:
+            importlib.metadata.distribution(dist)
+            taken = True
+        except importlib.metadata.PackageNotFoundError:
+            taken = importlib.util.find_spec(module) is not None
+    if taken:
+        raise ZestError(
+            f"plugin name {name!r} would make the package {dist} (module {module}), a name"
+            " zest or an installed package already uses; choose another name"
+        )
 
 
 def write_skeleton(name: str, kind: str, folder: Path | None = None) -> tuple[Path, list[str]]:

@@ -3,10 +3,10 @@
 import click
 from rich.table import Table
 
-from .. import console
+from .. import console, supervisor
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
-from . import db_option
+from . import db_option, seed_option
 from .evaluation import encoder_options
 
 
@@ -27,7 +27,7 @@ from .evaluation import encoder_options
     type=click.Path(),
     help="Query template TOML (default: zest_core/templates/query.toml).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Query sampling seed.")
+@seed_option("Query sampling seed.")
 @db_option
 def tune_(
     version,
@@ -49,7 +49,7 @@ def tune_(
     store = Store(db)
     ref = store.require_complete(version)["id"]
     write_missing_queries(store, ref, generator, generator_model, seed, templates)
-    with console.progress_bar("searching the grid") as bar:
+    with console.progress_bar("searching the grid") as bar, supervisor.stage("tuning (zest tune)"):
         task = bar.add_task("grid", total=None)
         result = tune(
             store,

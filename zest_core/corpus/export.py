@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..deps import require
 from ..errors import ZestError
+from ..outputs import check_replaceable, mark, replace_folder
 from .store import Store
 
 
@@ -96,20 +97,20 @@ def to_beir(rows: list[dict], dest: Path, force: bool = False) -> Path:
         raise
 
 
+HF_KIND = "dataset export"  # the kind in the folder's marker file (zest_core/outputs.py)
+
+
 def to_hf(rows: list[dict], dest: Path, force: bool = False) -> Path:
     """A Hugging Face ``datasets`` dataset on disk (``datasets.load_from_disk(dest)``)."""
     datasets = require("datasets", extra="datasets", by="--format hf")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
-        raise ZestError(f"{dest} exists; add --force to replace it")
+    # only a dataset folder zest made (its marker file) is replaced, and only with --force
+    dest = check_replaceable(dest, HF_KIND, force, flag="-o")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         tmp.chmod(umask_mode(0o777))
         datasets.Dataset.from_list(rows).save_to_disk(str(tmp))
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        elif dest.exists():
-            dest.unlink()
-        os.replace(tmp, dest)
+        mark(tmp, HF_KIND)
+        replace_folder(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

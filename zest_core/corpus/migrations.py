@@ -3,8 +3,10 @@
 One module: the order of the migrations is the order they are defined in, so they stay in
 one file (with the frozen defaults the resolved-options migration needs beside it)."""
 
+import contextlib
 import datetime
 import json
+import sqlite3
 
 import sqlite_utils
 
@@ -433,4 +435,57 @@ def m_adapted_models(db):
             counts TEXT,  -- JSON: queries, dropped by the round trip, anchor pairs
             wall_seconds REAL, created TEXT, finished TEXT, error TEXT,
             lease_pid INTEGER, lease_host TEXT, lease_start TEXT, lease_heartbeat REAL)"""
+    )
+
+
+@migration
+def m_documents_full_text(db):
+    """``documents_fts``: sqlite-utils' FTS5 index of the documents' text (``zest browse``
+    searches it), filled from the rows there are and kept current by its triggers on every
+    insert, update and delete of ``documents``.
+
+    sqlite-utils makes the table and triggers with ``db.executescript``; Python's
+    ``executescript`` commits the open transaction first (sqlite-utils 4.2 avoids that, older
+    ones that the dependency allows may not), so here its scripts run statement by
+    statement, and this migration stays inside ``migrate``'s one transaction."""
+    with _statement_by_statement(db):
+        db["documents"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+
+@contextlib.contextmanager
+def _statement_by_statement(db: sqlite_utils.Database):
+    """``db.executescript`` as single ``execute`` calls, split where SQLite says a statement
+    is complete (a trigger's body holds semicolons), so none of them commits."""
+
+    def run(script: str) -> None:
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
+                db.execute(statement)
+                statement = ""
+        if statement.strip():
+            db.execute(statement)
+
+    db.executescript = run
+    try:
+        yield
+    finally:
+        del db.executescript
+
+
+@migration
+def m_eval_results_one_per_key(db):
+    """One ``eval_results`` row per settings key (``settings.key``: what a score depends on).
+    Two ``zest experiment`` processes at once each stored every score they made (6 rows for
+    3 keys); the duplicates are folded into the newest row of each key, and a unique index
+    keeps it so (``Store.add_eval_result`` looks up and writes under the write lock)."""
+    stale = """SELECT id FROM eval_results r WHERE json_extract(settings, '$.key') IS NOT NULL
+               AND id < (SELECT max(id) FROM eval_results o WHERE
+                         json_extract(o.settings, '$.key') = json_extract(r.settings, '$.key'))"""
+    db.execute(f"DELETE FROM eval_query_scores WHERE result_id IN ({stale})")
+    db.execute(f"DELETE FROM eval_results WHERE id IN ({stale})")
+    db.execute(
+        "CREATE UNIQUE INDEX eval_results_one_per_key"
+        " ON eval_results (json_extract(settings, '$.key'))"
     )

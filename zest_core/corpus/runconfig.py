@@ -30,11 +30,11 @@ MAX_EXEMPLARS = 1000
 MAX_SEED = 2**63 - 1  # stored in an SQLite INTEGER
 
 
-def check_seed(seed: int) -> None:
+def check_seed(seed: int, flag: str = "--seed") -> None:
     """The bounds on ``--seed``, for every command that takes one: a seed ``zest run`` would
     refuse must not pick its exemplars either (``zest exemplars pick``)."""
     if not 0 <= seed <= MAX_SEED:
-        raise ZestError(f"--seed must be between 0 and 2**63-1 (got {seed})")
+        raise ZestError(f"{flag} must be between 0 and 2**63-1 (got {seed})")
 
 
 def check_k(k: int) -> None:

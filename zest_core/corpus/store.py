@@ -14,6 +14,7 @@ be spread over modules that must all keep them (the schema itself is in migratio
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -156,6 +157,7 @@ class Store:
         if path is not None and not str(path).strip():
             raise ZestError("the database path is empty (give --db FILE or unset ZEST_DB)")
         self.path = Path(path) if path else default_db_path()
+        self.given = path  # the --db (or $ZEST_DB) it was opened with, for advice lines
         self.read_only = read_only
         # Only the default location is made; a given path's missing directory is a typo.
         self._check_location(made_here=path is None and not os.environ.get(ENV_DB))
@@ -238,6 +240,8 @@ class Store:
     def _check_schema(self) -> None:
         """A read-only open cannot migrate: the file must be a zest database of this version."""
         missing = pending(self.db)
+        if missing is None and self._wait_for_first_open():
+            missing = pending(self.db)
         if missing is None:
             raise ZestError(f"{self.path} is not a zest database")
         if missing:
@@ -245,6 +249,26 @@ class Store:
                 f"the zest database {self.path} was made by an older zest; any command that"
                 " writes (for example zest run) upgrades it"
             )
+
+    def _wait_for_first_open(self, seconds: float = 2.0) -> bool:
+        """For a file with no tables yet, which another process may be creating (its first
+        open: journal mode, then the migrations in one transaction): wait for its write lock
+        as a writer would, for a moment, and say whether the schema has appeared. A reader
+        that looked while the migrations ran said "not a zest database"."""
+        if not os.access(self.path, os.W_OK):
+            return False  # nobody can be creating it here
+        deadline = time.monotonic() + seconds
+        while not self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            if time.monotonic() > deadline:
+                return False
+            conn = self._sqlite(self.path)  # read-write: the file exists, nothing is made
+            try:
+                self._retry_busy(functools.partial(conn.execute, "BEGIN IMMEDIATE"))
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+            time.sleep(0.05)
+        return True
 
     def _retry_busy(self, fn):
         """Run ``fn``, retrying while SQLite reports the file locked, up to BUSY_SECONDS.
@@ -348,7 +372,7 @@ class Store:
         if version["status"] != "complete":
             raise ZestError(
                 f"version {version['id']} is {version['status']}, not complete"
-                f" (finish it with: zest run --resume {version['id']})"
+                f" (finish it with: {supervisor.resume_command(version['id'], self.given)})"
             )
         return version
 
@@ -751,9 +775,23 @@ class Store:
             self.db["adapted_models"].update(model_id, fields)
 
     def add_eval_result(self, result: dict, per_query: dict[str, dict]) -> int:
-        """An eval_results row and its per-query scores, in one transaction; its id."""
+        """An eval_results row and its per-query scores, in one transaction; its id. One row
+        per settings key: looked up under the write lock, a result scored again (by this
+        process or another at the same time) replaces the row it had, keeping its id."""
+        key = json.loads(result.get("settings") or "{}").get("key")
         with self.transaction():
-            result_id = self.db["eval_results"].insert(result).last_pk
+            found = (
+                key
+                and self.db.execute(
+                    "SELECT id FROM eval_results WHERE json_extract(settings, '$.key') = ?", [key]
+                ).fetchone()
+            )
+            if found:
+                result_id = found[0]
+                self.db["eval_results"].update(result_id, result)
+                self.db.execute("DELETE FROM eval_query_scores WHERE result_id = ?", [result_id])
+            else:
+                result_id = self.db["eval_results"].insert(result).last_pk
             self.db["eval_query_scores"].insert_all(
                 {"result_id": result_id, "query_id": q, **s} for q, s in per_query.items()
             )

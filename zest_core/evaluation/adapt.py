@@ -18,6 +18,7 @@ wherever an encoder model is given (the dense encoders resolve it with ``model_f
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -68,6 +69,8 @@ class Adaptation(Configurable):
             0,
             int,
             "Training seed (shuffling, dropout): the same seed gives the same weights on CPU.",
+            min=0,
+            max=2**32 - 1,  # numpy's seeds are 32-bit
         ),
         "loss": Option(
             "mnrl",
@@ -116,12 +119,35 @@ def check_options(given: dict[str, Any]) -> dict[str, Any]:
         raise ZestError(
             f"option learning_rate for 'adapt' must be above 0 (got {options['learning_rate']})"
         )
+    _check_device(options["device"])
     if options["loss"] == "margin-mse":
         raise ZestError(
             "loss margin-mse learns a teacher's score margins, and zest adapt has no teacher"
             " (cross-encoder) to give them; use loss mnrl"
         )
     return options
+
+
+def _check_device(device: str) -> None:
+    """A device torch knows and this machine has, before any work (a typo failed inside
+    training, after the queries were written)."""
+    if not device:
+        return
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+        raise ZestError(
+            f"option device for 'adapt' must be cpu, cuda, cuda:N or mps (got {device!r})"
+        )
+    if device == "cpu":
+        return
+    import torch
+
+    if device == "mps":
+        found = torch.backends.mps.is_available()
+    else:
+        index = int(device.partition(":")[2] or 0)
+        found = torch.cuda.is_available() and index < torch.cuda.device_count()
+    if not found:
+        raise ZestError(f"option device for 'adapt': this machine has no {device} (use cpu)")
 
 
 # the registry -----------------------------------------------------------------------------

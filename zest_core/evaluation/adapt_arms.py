@@ -197,13 +197,13 @@ def score(store: Store, grid, dataset, encoder: dict, jobs: list, progress, note
     as ``experiment.run`` makes them."""
     from .adapted import use_registry
     from .evaluate import evaluate_contexts
-    from .experiment import encoder_label
+    from .experiment import encoder_label, generations
 
     wanted = arms(grid, encoder)
     if not wanted:
         return []
     use_registry(store.path)  # adapted:ID is looked up in the experiment's store
-    records = []
+    records, generation = [], generations(jobs)
     for seed in grid.seeds:
         own = {j.arm.label: j for j in jobs if j.dataset is dataset and j.seed == seed}
         synthetic = own["synthetic"].version
@@ -242,6 +242,7 @@ def score(store: Store, grid, dataset, encoder: dict, jobs: list, progress, note
                         "seed": seed,
                         "context": f"{row['label']}, model adapted:{model['id']}",
                         "version": version,
+                        "generation": generation[dataset.name, seed],
                         "result_id": row["id"],
                         "ndcg_at_10": row["ndcg_at_10"],
                         "recall_at_100": row["recall_at_100"],

@@ -1,8 +1,10 @@
 """The report's account of an adapted encoder (``[[encoder]] adapted = true``): what its gain
 is made of, each part a paired difference between two arms of the same section (same
-queries; generation seeds resampled per arm, as everywhere in the report). Context alone,
-training alone and both, each against no context; the domain part of the training (in-domain
-minus other-domain pairs); and the full-access references (pairs written over ``real:N``)."""
+queries; by seed too where both arms come from the same generation seeds, as the adapted arms
+of seed s and that seed's synthetic context do: the note under the table says which).
+Context alone, training alone and both, each against no context; the domain part of the
+training (in-domain minus other-domain pairs); and the full-access references (pairs written
+over ``real:N``)."""
 
 from .stats import Interval
 
@@ -35,7 +37,7 @@ def adapted(s) -> bool:
 
 def lines(dataset: str, encoder: str, s) -> list[str]:
     """The section's adaptation table (nothing for an encoder without adapted arms)."""
-    from .report import _cell, _verdict
+    from .report import _cell, _pairing, _verdict
 
     if not adapted(s):
         return []
@@ -47,9 +49,11 @@ def lines(dataset: str, encoder: str, s) -> list[str]:
         "| part | arm minus arm | difference [95% CI] p | |",
         "| --- | --- | --- | --- |",
     ]
+    shown = []
     for what, arm, minus in decomposition(s):
-        d = s.delta(arm, minus)
+        shown.append(d := s.delta(arm, minus))
         out.append(f"| {what} | {arm} minus {minus} | {_cell(d)} | {_verdict(d)} |")
+    out += _pairing(shown)
     if "adapted(synthetic)+synthetic" not in s.arms:
         out += ["", "This encoder does not read a context: training alone is also both."]
     return out + [""]

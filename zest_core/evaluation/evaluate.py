@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import supervisor
 from ..corpus.store import Store, now
 from ..errors import ZestError
 from .beir import SPLIT, BeirDataset, load_beir
@@ -277,10 +278,11 @@ def _score(
     settings: dict,
 ) -> dict:
     started = time.monotonic()
-    state, context_cached = context_state(store, encoder, context)
-    encoder.use(state)
-    search = _Search(store, encoder, data, context, query_vectors)
-    scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
+    with supervisor.stage(f"scoring {encoder.name} on {data.name} (context {context.label})"):
+        state, context_cached = context_state(store, encoder, context)
+        encoder.use(state)
+        search = _Search(store, encoder, data, context, query_vectors)
+        scores = task.evaluate(search, SPLIT, encode_kwargs={})["default"]
     row = {
         "context": context.spec,
         "label": context.label,

@@ -78,6 +78,17 @@ def tuned_settings(
     return tuning["settings"]
 
 
+def generations(jobs: list) -> dict[tuple[str, int], int]:
+    """The version that names each (dataset, generation seed) of a run: its first job's, the
+    base generation (``synthetic``) when the grid has it. Every synthetic context, subset and
+    adapted model of one dataset and seed descends from that seed's generation (seed,
+    exemplars, training seed), so records sharing it are seed-paired in the report."""
+    named: dict[tuple[str, int], int] = {}
+    for job in jobs:
+        named.setdefault((job.dataset.name, job.seed), job.version)
+    return named
+
+
 def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], None]) -> list[dict]:
     """Obtain every synthetic context, then score every (dataset, encoder, context); returns
     one record per score with its per-query values."""
@@ -99,6 +110,7 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
         progress.step(f"{job.dataset.name}: {job.arm.label}, seed {job.seed}")
         obtain(store, job, progress.document, progress.step)
     records = []
+    generation = generations(jobs)
     # the key each tuned encoder's tunings are stored under: once per encoder, not per dataset
     tuning_keys = [encoder_settings(e) if e.get("tuned") else None for e in grid.encoders]
     for dataset in grid.datasets:
@@ -143,6 +155,7 @@ def run(grid: Grid, store: Store, progress: "Progress", note: Callable[[str], No
                         "seed": job.seed if job else None,
                         "context": row["label"],
                         "version": job.version if job else None,
+                        "generation": generation[dataset.name, job.seed] if job else None,
                         "result_id": row["id"],
                         "ndcg_at_10": row["ndcg_at_10"],
                         "recall_at_100": row["recall_at_100"],
@@ -164,4 +177,11 @@ class Progress:
     def evaluated(self) -> None: ...
 
 
-__all__ = ["Progress", "encoder_label", "encoder_settings", "run", "tuned_settings"]
+__all__ = [
+    "Progress",
+    "encoder_label",
+    "encoder_settings",
+    "generations",
+    "run",
+    "tuned_settings",
+]

@@ -173,6 +173,9 @@ def load(
             raise _fail(path, str(error)) from None
     arms = _arms(path, base, _table(path, data.get("ablations", {}), "ablations"), wanted, datasets)
     name = top.get("name", path.stem)
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        # it names the report folder under reports/: "../../x" wrote outside it
+        raise _fail(path, f"[experiment] name must be a plain name, no path: not {name!r}")
     target = (
         Path(report)
         if report

@@ -1,11 +1,13 @@
-"""An experiment's report directory: report.md, results.csv and PNG plots.
+"""An experiment's report directory: report.md, results.csv, scores.csv.gz and PNG plots.
 
 Every mean carries a bootstrap 95% interval over queries and generation seeds, and every
 difference a paired one (same queries on both sides) with a sign-flip p-value; a difference
-whose interval covers zero is called "within noise".
+whose interval covers zero is called "within noise". Two arms built from the same generations
+(per seed, the same base version: an ablation and its reference, the model adapted on seed
+s's corpus and that corpus, one context under two encoders) are paired by seed too; a note
+under every table says which intervals are which (``stats`` says why it matters).
 """
 
-import csv
 import datetime
 import os
 import platform
@@ -13,23 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ZestError
 from . import adapt_report
-from .stats import Interval, mean_interval, paired_difference
+from .report_records import SCORES, difference, load, save, scores
+from .stats import Interval, mean_interval
 
-CSV_COLUMNS = (
-    "dataset",
-    "encoder",
-    "arm",
-    "axis",
-    "value",
-    "seed",
-    "context",
-    "version",
-    "result_id",
-    "ndcg_at_10",
-    "recall_at_100",
-    "queries",
+METHOD = (
+    "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals over queries"
+    " and seeds (10,000 resamples, fixed seed); a difference's queries are drawn once for both"
+    " arms, and its seeds too when both arms come from the same generation seeds (the note"
+    " under each table says which); p: paired sign-flip randomisation test on the per-query"
+    " differences averaged over seeds; *within noise* when the interval covers zero."
 )
+PAIRED, INDEPENDENT = "paired by query and seed", "paired by query, seeds independent"
+MARK = "‡"  # beside a seed-paired difference
 # As quoted in issue #9 from the ZEST paper (arXiv 2506.23662): nDCG@10 differences.
 PAPER = {
     "real": "within 0.5% of full access (real corpus as context)",
@@ -52,7 +51,7 @@ class Summary:
             self.arms.setdefault(r["arm"], []).append(r)
 
     def matrix(self, arm: str, metric: str = "ndcg_at_10") -> np.ndarray:
-        return np.array([[r["per_query"][q][metric] for q in self.queries] for r in self.arms[arm]])
+        return scores(self.arms[arm], self.queries, metric)
 
     def mean(self, arm: str) -> Interval:
         return mean_interval(self.matrix(arm))
@@ -60,7 +59,7 @@ class Summary:
     def delta(self, a: str, b: str) -> Interval | None:
         if a not in self.arms or b not in self.arms:
             return None
-        return paired_difference(self.matrix(a), self.matrix(b))
+        return difference(self.arms[a], self.arms[b], self.queries)
 
     def first(self, prefix: str) -> str | None:
         return next(
@@ -91,42 +90,69 @@ def _verdict(interval: Interval | None) -> str:
 
 
 def _cell(interval: Interval | None) -> str:
-    return "-" if interval is None else interval.format()
+    if interval is None:
+        return "-"
+    return interval.format() + (f" {MARK}" if interval.seed_paired else "")
+
+
+def _pairing(intervals) -> list[str]:
+    """The note under a table of differences: how its intervals are paired."""
+    kinds = {d.seed_paired for d in intervals if d is not None}
+    why = {
+        True: f"{MARK} {PAIRED} (both arms from the same generation seeds)",
+        False: f"{INDEPENDENT} (an arm without generation seeds, or not the same ones)",
+    }
+    if not kinds:
+        return []
+    return ["", "Intervals: " + "; the others ".join(why[k] for k in sorted(kinds)[::-1]) + "."]
 
 
 def write(directory: Path, grid, records: list[dict], info: dict) -> list[Path]:
     """Write the report directory; returns the files written."""
+    return _write(directory, _header(grid, info), records)
+
+
+def recompute(directory: Path) -> list[Path]:
+    """Write a report directory again from its own ``results.csv`` and ``scores.csv.gz`` (no
+    store, nothing scored): this version's statistics over the same per-query scores, under
+    the header of the report it replaces; returns the files written."""
+    missing = [n for n in ("report.md", "results.csv", SCORES) if not (directory / n).is_file()]
+    if missing:
+        raise ZestError(
+            f"{directory} has no {', '.join(missing)}: only a report written with its per-query"
+            " scores can be recomputed (run its zest experiment again, with its database)"
+        )
+    header = []
+    for line in (directory / "report.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## ") and line not in ("## Notes", "## Scoring notes"):
+            break
+        if line.startswith(METHOD[:30]):
+            now = datetime.datetime.now(datetime.UTC)
+            line = (
+                f"{METHOD}\n- recomputed {now:%Y-%m-%d %H:%M} UTC from results.csv and"
+                f" {SCORES}: `zest results report {directory}`"
+            )
+        if not line.startswith("- recomputed "):
+            header.append(line)
+    return _write(directory, header, load(directory))
+
+
+def _write(directory: Path, header: list[str], records: list[dict]) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["dataset"], r["encoder"]), []).append(r)
     summaries = {key: Summary(rows) for key, rows in groups.items()}
-    written = [_csv(directory / "results.csv", records)]
-    written += _plots(directory, summaries)
-    lines = _header(grid, info)
+    data = save(directory, records)
+    plots = _plots(directory, summaries)
+    lines = list(header)
     for (dataset, encoder), summary in summaries.items():
         lines += _section(dataset, encoder, summary) + adapt_report.lines(dataset, encoder, summary)
     for name in dict.fromkeys(d for d, _ in summaries):
         lines += _across_encoders(name, {e: s for (d, e), s in summaries.items() if d == name})
-    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in written[1:]] + [""]
+    lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     (directory / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    return [directory / "report.md", *written]
-
-
-def _csv(path: Path, records: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(CSV_COLUMNS)
-        for r in records:
-            out.writerow(
-                [
-                    *(("" if r[c] is None else r[c]) for c in CSV_COLUMNS[:9]),
-                    f"{r['ndcg_at_10']:.6f}",
-                    f"{r['recall_at_100']:.6f}",
-                    len(r["per_query"]),
-                ]
-            )
-    return path
+    return [directory / "report.md", *data, *plots]
 
 
 def _header(grid, info: dict) -> list[str]:
@@ -145,9 +171,7 @@ def _header(grid, info: dict) -> list[str]:
         f"{info['reused']}",
         f"- generation seeds: {', '.join(map(str, grid.seeds))}; base generation: "
         + ", ".join(f"{k}={v}" for k, v in grid.base.items() if v not in (None, {})),
-        "- nDCG@10 and Recall@100 in points (%); intervals are 95% bootstrap intervals "
-        "over queries and seeds (10,000 resamples, fixed seed); p: paired sign-flip "
-        "randomisation test; *within noise* when the interval covers zero.",
+        METHOD,
         "",
     ]
     if grid.notes:
@@ -178,11 +202,13 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         "| synthetic minus | difference [95% CI] p | |",
         "| --- | --- | --- |",
     ]
+    shown = []
     for other in ("none", "generic", "other-domain", "real"):
         arm = s.first(other)
         if arm and "synthetic" in s.arms:
-            d = s.delta("synthetic", arm)
+            shown.append(d := s.delta("synthetic", arm))
             lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+    lines += _pairing(shown)
     ablations = [
         a for a, rows in s.arms.items() if rows[0]["axis"] not in (None, "docs", "*", "adapted")
     ]
@@ -196,9 +222,9 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
             f"| arm minus {s.reference} | difference [95% CI] p | |",
             "| --- | --- | --- |",
         ]
-        for arm in ablations:
-            d = s.delta(arm, s.reference)
-            lines.append(f"| {arm} | {_cell(d)} | {_verdict(d)} |")
+        shown = [s.delta(arm, s.reference) for arm in ablations]
+        lines += [f"| {arm} | {_cell(d)} | {_verdict(d)} |" for arm, d in zip(ablations, shown)]
+        lines += _pairing(shown)
     lines += [
         "",
         "The paper's reported differences beside ours:",
@@ -206,8 +232,8 @@ def _section(dataset: str, encoder: str, s: Summary) -> list[str]:
         "| claim | paper | ours [95% CI] | |",
         "| --- | --- | --- | --- |",
     ]
-    lines += _claims(s)
-    return lines + [""]
+    rows, shown = _claims(s)
+    return lines + rows + _pairing(shown) + [""]
 
 
 def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
@@ -219,9 +245,6 @@ def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
         return []
     (first, base), others = next(iter(by_encoder.items())), list(by_encoder)
     queries = sorted(set.intersection(*(set(s.queries) for s in by_encoder.values())))
-
-    def matrix(s: Summary, arm: str) -> np.ndarray:
-        return np.array([[r["per_query"][q]["ndcg_at_10"] for q in queries] for r in s.arms[arm]])
 
     lines = []
     for center in dict.fromkeys(("synthetic", base.reference)):
@@ -241,27 +264,31 @@ def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
             "| context | " + " | ".join(others) + " |",
             "| --- |" + " --- |" * len(others),
         ]
+        shown = []
         for arm in rows:
             cells = []
             for encoder in others:
                 s = by_encoder[encoder]
                 if arm not in s.arms or (encoder == first and arm == center):
                     cells.append(
-                        f"{100 * matrix(s, arm).mean():.2f} (base)" if arm in s.arms else "-"
+                        f"{100 * scores(s.arms[arm], queries).mean():.2f} (base)"
+                        if arm in s.arms
+                        else "-"
                     )
                     continue
-                d = paired_difference(matrix(s, arm), matrix(base, center))
-                cells.append(f"{d.format()} {_verdict(d)}")
+                shown.append(d := difference(s.arms[arm], base.arms[center], queries))
+                cells.append(f"{_cell(d)} {_verdict(d)}")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _pairing(shown) + [""]
     return lines
 
 
-def _claims(s: Summary) -> list[str]:
-    rows = []
+def _claims(s: Summary) -> tuple[list[str], list[Interval]]:
+    """The table's rows and the differences they show."""
+    rows, shown = [], []
     real, none, generic = s.first("real"), s.first("none"), s.first("generic")
     if real and "synthetic" in s.arms:
-        d = s.delta("synthetic", real)
+        shown.append(d := s.delta("synthetic", real))
         relative = 100 * d.mean / max(s.mean(real).mean, 1e-9)
         rows.append(
             f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
@@ -269,39 +296,39 @@ def _claims(s: Summary) -> list[str]:
         )
     for arm in (none, generic):
         if arm and "synthetic" in s.arms:
-            d = s.delta("synthetic", arm)
+            shown.append(d := s.delta("synthetic", arm))
             rows.append(
                 f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
                 f"{_cell(d)} | {_verdict(d)} |"
             )
     if "strategy=direct" in s.arms and s.reference in s.arms:
-        d = s.delta(s.reference, "strategy=direct")
+        shown.append(d := s.delta(s.reference, "strategy=direct"))
         rows.append(
             f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
             f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |"
         )
     k_points = dict(s.series("k"))
     if 5.0 in k_points and 10.0 in k_points:
-        d = s.delta(k_points[10.0], k_points[5.0])
+        shown.append(d := s.delta(k_points[10.0], k_points[5.0]))
         rows.append(f"| k=10 minus k=5 | {PAPER['k']} | {_cell(d)} | {_verdict(d)} |")
     if 1.0 in k_points and 5.0 in k_points:
-        d = s.delta(k_points[5.0], k_points[1.0])
+        shown.append(d := s.delta(k_points[5.0], k_points[1.0]))
         rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | {_verdict(d)} |")
     for arm in (generic, none):
         if arm and "other-domain" in s.arms:
-            d = s.delta("other-domain", arm)
+            shown.append(d := s.delta("other-domain", arm))
             rows.append(
                 f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
                 f" {_verdict(d)} |"
             )
     for arm in s.arms:
         if arm.startswith("generator=") and not arm.endswith("(reference)"):
-            d = s.delta(arm, "synthetic")
+            shown.append(d := s.delta(arm, "synthetic"))
             rows.append(
                 f"| {arm} minus the base generator | {PAPER['generator']} | "
                 f"{_cell(d)} | {_verdict(d)} |"
             )
-    return rows or ["| (no arm of this grid tests a claim) | | | |"]
+    return rows or ["| (no arm of this grid tests a claim) | | | |"], shown
 
 
 def _plots(directory: Path, summaries: dict) -> list[Path]:

@@ -1,10 +1,19 @@
 """Paired comparisons of per-query scores: bootstrap intervals and randomisation p-values.
 
 Scores come as arrays of shape (seeds, queries) (a 1-D array is one seed). Two arms are
-paired by query: every resample draws the same queries for both. Generation seeds are
-resampled too, independently per arm, so an interval over 3 seeds also carries the seed-to-
-seed spread, not only the query sampling noise. Everything is seeded: the same scores give
-the same interval.
+always paired by query: every resample draws the same queries for both. Generation seeds are
+resampled too, so an interval over 3 seeds also carries the seed-to-seed spread, not only the
+query sampling noise, and how depends on the arms:
+
+- *seed-paired* (row i of both arms comes from the same generation seed, e.g. the synthetic
+  context of seed s and the model adapted on it): one seed draw serves both arms, so the
+  spread between seeds, shared by both, cancels within each seed as it does in the data;
+- otherwise (an arm without seeds, such as ``none`` or ``real:512``, or different seeds):
+  each arm's seeds are drawn independently, and the interval carries both arms' spread.
+
+Drawing the seeds of seed-paired arms independently would add back the spread that cancels
+(issue #36): an interval too wide, never a wrong sign. Everything is seeded: the same scores
+give the same interval.
 """
 
 from dataclasses import dataclass
@@ -22,6 +31,7 @@ class Interval:
     low: float
     high: float
     p_value: float | None = None
+    seed_paired: bool = False  # a difference whose seeds were drawn once for both arms
 
     @property
     def covers_zero(self) -> bool:
@@ -51,12 +61,19 @@ def _resampled_means(
     return picked.mean(axis=(1, 2))
 
 
-def bootstrap_means(a, b=None, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
-    """Resampled means of ``a`` (or of ``a`` minus ``b``, paired by query)."""
+def bootstrap_means(
+    a, b=None, resamples: int = RESAMPLES, seed: int = SEED, seed_paired: bool = False
+) -> np.ndarray:
+    """Resampled means of ``a`` (or of ``a`` minus ``b``, paired by query; by seed too when
+    ``seed_paired``: row i of both is the same generation seed)."""
     a = _matrix(a)
     b = None if b is None else _matrix(b)
     if b is not None and b.shape[1] != a.shape[1]:
         raise ValueError("paired scores need the same queries")
+    if seed_paired:
+        if b is None or b.shape != a.shape:
+            raise ValueError("seed-paired scores need the same seeds on both sides")
+        a, b = a - b, None  # one seed and one query draw for both: the mean of the differences
     # separate streams: the queries drawn do not depend on how many seeds either arm has
     query_rng, a_rng, b_rng = np.random.default_rng(seed).spawn(3)
     n = a.shape[1]
@@ -90,12 +107,19 @@ def sign_flip_p(differences, resamples: int = RESAMPLES, seed: int = SEED) -> fl
     return (extreme + 1) / (resamples + 1)
 
 
-def paired_difference(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
-    """Mean of ``a`` minus ``b`` (same queries, in the same order; seeds may differ), its
-    paired-bootstrap 95% interval and the sign-flip p-value of the seed-averaged
-    per-query differences."""
+def paired_difference(
+    a, b, resamples: int = RESAMPLES, seed: int = SEED, seed_paired: bool = False
+) -> Interval:
+    """Mean of ``a`` minus ``b`` (same queries, in the same order), its paired-bootstrap 95%
+    interval and the sign-flip p-value of the seed-averaged per-query differences.
+
+    ``seed_paired``: row i of ``a`` and of ``b`` come from the same generation seed (same
+    number of rows, in one order), so each resample draws one set of seeds for both; without
+    it the seeds may differ and each arm's are drawn on their own. The sign-flip test takes
+    the per-query differences averaged over the seeds either way (over the shared seeds when
+    paired: the mean of a minus b per query)."""
     a, b = _matrix(a), _matrix(b)
-    means = bootstrap_means(a, b, resamples, seed)
+    means = bootstrap_means(a, b, resamples, seed, seed_paired)
     low, high = np.percentile(means, [2.5, 97.5])
     differences = a.mean(axis=0) - b.mean(axis=0)
     return Interval(
@@ -103,7 +127,20 @@ def paired_difference(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> Int
         float(low),
         float(high),
         sign_flip_p(differences, resamples, seed),
+        seed_paired,
     )
+
+
+def seed_pairing(a_keys: list, b_keys: list) -> list[int] | None:
+    """Whether two arms are seed-paired, from one generation key per row (e.g. (seed, base
+    version); None for a row without a seed): the rows of ``b`` in the order of ``a``'s keys
+    when both have the same keys, each once and none missing; None (draw each arm's seeds on
+    its own) otherwise."""
+    if None in a_keys or None in b_keys or len(set(a_keys)) != len(a_keys):
+        return None
+    if len(a_keys) != len(b_keys) or set(a_keys) != set(b_keys):
+        return None
+    return [b_keys.index(key) for key in a_keys]
 
 
 def align(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -118,5 +155,6 @@ __all__ = [
     "bootstrap_means",
     "mean_interval",
     "paired_difference",
+    "seed_pairing",
     "sign_flip_p",
 ]

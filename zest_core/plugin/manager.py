@@ -33,6 +33,7 @@ CORE_PLUGINS = (
     "zest_core.commands.doctor",
     "zest_core.commands.adapt",
     "zest_core.commands.scaffold",
+    "zest_core.commands.browse",
 )
 
 pm = pluggy.PluginManager("zest")

@@ -93,6 +93,11 @@ def allowed(choices=None, low=None, high=None, show: Callable[[Any], str] = str)
     return f"at most {high}" if high is not None else ""
 
 
+def type_words(kind: type) -> str:
+    """ "a whole number", "a number", "a string", "true or false": a type in words."""
+    return _a(kind)
+
+
 def _a(kind: type) -> str:
     name = {str: "string", int: "whole number", float: "number", bool: "true or false"}.get(
         kind, kind.__name__

@@ -17,7 +17,7 @@ from ..text import first_words
 from ..text import title as title_of
 from .generation import Completion, Generator, Request
 from .loops import last_sentence_end
-from .options import Configurable
+from .options import Configurable, Option, type_words
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -42,6 +42,18 @@ def load_templates(path: str | Path) -> dict:
 
 # The fields a template may use, with stand-in values for checking templates up front.
 TEMPLATE_FIELDS = {"n": 1, "title": "title", "text": "text", "anchor": "anchor"}
+# What every table may hold (checked in ``_check_table``); a strategy adds its own settings
+# in ``template_settings``, and any other key is refused as a typo.
+COMMON_KEYS = (
+    "header",
+    "exemplar",
+    "next",
+    "max_tokens",
+    "exemplar_words",
+    "temperature",
+    "cut_to_sentence",
+    "stop",
+)
 
 
 class AnchorStrategy(Configurable):
@@ -61,6 +73,10 @@ class AnchorStrategy(Configurable):
     #: version's provenance beside the anchors' diversity. A strategy assigns a new dict; the
     #: default is read-only so that no instance can fill in the one all classes share.
     report: Mapping[str, Any] = MappingProxyType({})
+    #: The strategy's own settings in its template tables, ``{table: {key: Option}}`` (type,
+    #: bounds, choices), checked with the rest before any work: a wrong type, a value out of
+    #: bounds or an unknown key is one error naming the file, the table and the key.
+    template_settings: ClassVar[Mapping[str, Mapping[str, Option]]] = MappingProxyType({})
 
     def __init__(self, templates: str | None = None, **options: Any):
         self.options = self.check_options(options)
@@ -109,6 +125,7 @@ class AnchorStrategy(Configurable):
             raise ZestError(
                 f"{where} temperature must be a finite number >= 0, not {temperature!r}"
             )
+        self._check_settings(where, t, self.template_settings.get(table, {}))
         if not isinstance(t.get("cut_to_sentence", False), bool):
             raise ZestError(f"{where} cut_to_sentence must be true or false")
         stop = t.get("stop", [])
@@ -117,6 +134,30 @@ class AnchorStrategy(Configurable):
                 f"{where} stop must be a list of non-empty strings, e.g. stop ="
                 f' ["\\n"], not {stop!r}'
             )
+
+    @staticmethod
+    def _check_settings(where: str, t: dict, specs: Mapping[str, Option]) -> None:
+        """The strategy's own settings as declared (TOML types as written: ``"2"`` is not a
+        number), and no key that neither the base class nor the strategy knows."""
+        unknown = sorted(set(t) - set(COMMON_KEYS) - set(specs))
+        if unknown:
+            known = ", ".join([*COMMON_KEYS, *specs])
+            raise ZestError(f"{where} has the unknown setting {unknown[0]} (known: {known})")
+        for key, spec in specs.items():
+            if key not in t:
+                continue
+            value = t[key]
+            try:
+                if isinstance(value, str) and spec.type is not str:
+                    raise ZestError("a quoted value")
+                spec.check("", key, value)
+            except ZestError:
+                wanted = (
+                    f"one of {spec.allowed(repr)}"
+                    if spec.choices
+                    else " ".join(x for x in (type_words(spec.type), spec.allowed()) if x)
+                )
+                raise ZestError(f"{where} {key} must be {wanted}, not {value!r}") from None
 
     def template_hashes(self) -> dict[str, str]:
         return {

@@ -25,8 +25,8 @@ against exact scoring.
 """
 
 import json
-import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,16 +34,21 @@ from typing import Any
 
 import numpy as np
 
+from ..corpus.export import umask_mode
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder, Hit
+from ..outputs import check_replaceable, mark, replace_folder
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
 from .documents import PLACES, Places, read_places
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
-from .shards import META, STATE, check_shards, read_meta, read_state, write_json
+from .shards import META, STATE, check_shards, read_meta, read_state, require_keys, write_json
 
+KIND = "index"  # the kind in the folder's marker file (zest_core/outputs.py)
 INDEX_FORMAT = 2  # 2: float16 graph, memory-mapped BM25 arrays
 #: At most this many documents are added by the threshold bound per query (see _bounded).
 MAX_EXTRA = 50_000
+#: What an index copies from the embed output's meta.json (and search reads back).
+INDEX_META = ("encoder", "model", "model_id", "options", "settings", "context", "count")
 BM25_PARTS = ("data", "indices", "indptr")
 #: What loading a truncated or overwritten index file raises: numpy's ValueError (an .npy
 #: shorter than its header says) or EOFError, zipfile's BadZipFile (an .npz), usearch's
@@ -80,13 +85,18 @@ def new_graph(ndim: int, dtype: str = GRAPH_DTYPE):
     )
 
 
-def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path:
+def build_index(
+    source: Path, target: Path | None = None, on_shard=None, force: bool = False
+) -> Path:
     """An index over the complete embed output ``source``, written to ``target`` (default
-    ``source/index``) under a temporary name and renamed when whole."""
+    ``source/index``) under a temporary name and renamed when whole. An existing ``target``
+    is replaced only when it is an index zest made and ``force`` is given (``outputs``)."""
     _usearch()  # a missing extra: one clear error before any work
     meta = read_meta(source)
+    target = check_replaceable(target or source / "index", KIND, force, inputs=(source,))
     if not meta.get("complete"):
         raise ZestError(f"{source} is not complete: run the same zest embed again to finish it")
+    require_keys(source, meta, ("shards", *INDEX_META))
     missing = [name for name in meta["shards"] if not (source / name).is_file()]
     if missing:
         raise ZestError(
@@ -96,10 +106,21 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
         )
     check_shards(source, meta)
     state = read_state(source)
-    target = target or source / "index"
-    building = target.with_name(f".{target.name}.building")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    building = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".building", dir=target.parent)
+    )
+    try:
+        building.chmod(umask_mode(0o777))
+        _build(source, meta, state, building, on_shard)
+        mark(building, KIND)
+        replace_folder(building, target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
+    """The index files of ``source`` (its ``meta`` and context ``state``) in ``building``."""
     count, sparse = meta["count"], meta["encoder"] == "hybrid"
     ids: list[str] = []
     places = Places()
@@ -133,10 +154,7 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
     if sparse:
         _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))
-    index_meta = {
-        key: meta[key]
-        for key in ("encoder", "model", "model_id", "options", "settings", "context", "count")
-    }
+    index_meta = {key: meta[key] for key in INDEX_META}
     write_json(
         building / META,
         {
@@ -153,9 +171,6 @@ def build_index(source: Path, target: Path | None = None, on_shard=None) -> Path
             },
         },
     )
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(building, target)
-    return target
 
 
 def _sparse_columns(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,6 +251,7 @@ class SearchIndex:
                 f" (format {self.meta.get('index_format')}, not {INDEX_FORMAT}):"
                 " build it again with zest index"
             )
+        require_keys(self.path, self.meta, INDEX_META)
         self.graph = self._load("dense.usearch", _restore_graph)
         self.graph.expansion_search = expansion
         self.vectors = self._load("vectors.npy", _memory_map)

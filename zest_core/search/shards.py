@@ -191,9 +191,18 @@ def read_meta(directory: Path) -> dict:
     if not path.is_file():
         raise ZestError(f"{directory} is not zest embed output (no {META})")
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ZestError(f"{path} is damaged (not JSON)") from None
+    if not isinstance(meta, dict):
+        raise ZestError(f"{path} is damaged (a JSON {type(meta).__name__}, not an object)")
+    return meta
+
+
+def require_keys(directory: Path, meta: dict, keys) -> None:
+    """Refuse a ``meta.json`` that lacks any of ``keys`` (damaged or hand-edited), by name."""
+    if missing := [key for key in keys if key not in meta]:
+        raise ZestError(f"{Path(directory) / META} is damaged (no {', '.join(missing)})")
 
 
 def _batches(records: Iterable, size: int) -> Iterator[list]:
