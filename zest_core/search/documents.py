@@ -88,6 +88,10 @@ class Staged:
         shutil.move(str(self.path), out / PASSAGES)
         self.path, self.kept = out / PASSAGES, True
 
+    def records(self) -> Iterator[tuple[str, str, tuple[str, int, int]]]:
+        """The passages where they are now (``keep`` moves them)."""
+        return passage_records(self.path)
+
     def discard(self) -> None:
         """Remove the temporary file, unless it was kept."""
         if not self.kept:
@@ -156,30 +160,24 @@ def passage_records(path: Path) -> Iterator[tuple[str, str, tuple[str, int, int]
 PLACES = "places.npz"  # in an index of passages: each row's file, page and position
 
 
-class Places:
-    """The file, page and position of each passage, from shards that have them."""
+def write_places(shards: list[Path], folder: Path) -> None:
+    """``folder/places.npz``: the file, page and position of each passage of ``shards``
+    (``zest index``), when they hold passages."""
+    import pyarrow.parquet as pq
 
-    COLUMNS = ("document", "page", "position")
-
-    def __init__(self):
-        self.columns: dict[str, list] = {c: [] for c in self.COLUMNS}
-
-    def add(self, shard: Path) -> None:
-        import pyarrow.parquet as pq
-
-        if "document" in pq.read_schema(shard).names:
-            table = pq.read_table(shard, columns=list(self.COLUMNS))
-            for column in self.COLUMNS:
-                self.columns[column].extend(table.column(column).to_pylist())
-
-    def save(self, path: Path) -> None:
-        if self.columns["document"]:
-            np.savez(
-                path,
-                documents=np.asarray(self.columns["document"], dtype=str),
-                pages=np.asarray(self.columns["page"], dtype=np.int32),
-                positions=np.asarray(self.columns["position"], dtype=np.int32),
-            )
+    columns = ("document", "page", "position")
+    if "document" not in pq.read_schema(shards[0]).names:
+        return
+    tables = [pq.read_table(path, columns=list(columns)) for path in shards]
+    documents, pages, positions = (
+        [v for t in tables for v in t.column(c).to_pylist()] for c in columns
+    )
+    np.savez(
+        folder / PLACES,
+        documents=np.asarray(documents, dtype=str),
+        pages=np.asarray(pages, dtype=np.int32),
+        positions=np.asarray(positions, dtype=np.int32),
+    )
 
 
 def read_places(path: Path) -> dict[str, np.ndarray]:
@@ -191,7 +189,7 @@ def read_places(path: Path) -> dict[str, np.ndarray]:
 def located_hits(index: Any, ranked: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[list[dict]]:
     """Each query's hits as ``{"id", "score"}`` and, for an index of passages, ``file``,
     ``page`` (None but in PDFs) and ``passage`` (its position in the document)."""
-    places = getattr(index, "places", None)
+    places = index._load(PLACES, read_places) if (index.path / PLACES).is_file() else None
     results = []
     for rows, scores in ranked:
         hits = []
@@ -228,13 +226,18 @@ def search_passages(
     candidates: int = 100,
     group_by: str | None = None,
 ) -> list[list[dict]]:
-    """``index.search`` with each hit's file, page and passage (``located_hits``); with
-    ``group_by="document"`` the best ``top_k`` documents (``group_by_document``), from
+    """``SearchIndex.search`` with each hit's file, page and passage (``located_hits``);
+    with ``group_by="document"`` the best ``top_k`` documents (``group_by_document``), from
     the best ``10 * top_k`` passages."""
+    from .indexing import check_queries
+
     if group_by not in (None, "passage", "document"):
         raise ZestError(f"--group-by must be passage or document, not {group_by!r}")
+    check_queries(queries)
+    index.check(encoder)
     wanted = top_k * 10 if group_by == "document" else top_k
-    hits = located_hits(index, index.ranked(encoder, queries, wanted, max(candidates, wanted)))
-    if group_by == "document":
-        return [group_by_document(h, top_k) for h in hits]
-    return hits
+    embedded = encoder.encode_queries(queries)
+    weight = encoder.encoder.options.get("weight") if index.bm25 is not None else None
+    ranked = index.rank(embedded.dense, embedded.sparse, wanted, max(candidates, wanted), weight)
+    hits = located_hits(index, ranked)
+    return [group_by_document(h, top_k) for h in hits] if group_by == "document" else hits

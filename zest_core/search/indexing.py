@@ -39,7 +39,7 @@ from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder, Hit
 from ..outputs import check_replaceable, mark, replace_folder
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
-from .documents import PLACES, Places, read_places
+from .documents import write_places
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, require_keys, write_json
 
@@ -123,7 +123,6 @@ def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
     """The index files of ``source`` (its ``meta`` and context ``state``) in ``building``."""
     count, sparse = meta["count"], meta["encoder"] == "hybrid"
     ids: list[str] = []
-    places = Places()
     vectors = graph = moments = None
     for name in meta["shards"]:
         table = _read_shard(source / name, ["id", "dense"])
@@ -141,7 +140,6 @@ def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
         graph.add(np.arange(start, start + len(dense), dtype=np.uint64), dense)
         moments.add(dense)
         ids.extend(table.column("id").to_pylist())
-        places.add(source / name)
         if on_shard:
             on_shard(len(dense))
     if len(ids) != count:
@@ -150,7 +148,7 @@ def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
     graph.save(str(building / "dense.usearch"))
     np.savez(building / "moments.npz", **moments.arrays())
     np.save(building / "ids.npy", np.asarray(ids, dtype=str))
-    places.save(building / PLACES)
+    write_places([source / name for name in meta["shards"]], building)
     if sparse:
         _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))
@@ -257,8 +255,6 @@ class SearchIndex:
         self.vectors = self._load("vectors.npy", _memory_map)
         self.ids = self._load("ids.npy", _memory_map)
         self.moments = self._load("moments.npz", _moments)
-        # an index of passages (zest embed on documents): each row's file, page and position
-        self.places = self._load(PLACES, read_places) if (self.path / PLACES).is_file() else None
         self.bm25 = self.terms = None
         if (self.path / "terms.npy").is_file():
             self.terms = self._load("terms.npy", np.load)
@@ -324,20 +320,14 @@ class SearchIndex:
         top_k: int = 10,
         candidates: int = CANDIDATES,
     ) -> list[list[Hit]]:
-        return [
-            [Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
-            for ranked in self.ranked(encoder, queries, top_k, candidates)
-        ]
-
-    def ranked(
-        self, encoder: AdaptedEncoder, queries: Sequence[str], top_k: int, candidates: int
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``rank`` of the queries, after checking them and ``encoder``."""
         check_queries(queries)
         self.check(encoder)
         embedded = encoder.encode_queries(queries)
         weight = encoder.encoder.options.get("weight") if self.bm25 is not None else None
-        return self.rank(embedded.dense, embedded.sparse, top_k, candidates, weight)
+        return [
+            [Hit(str(self.ids[j]), float(s)) for j, s in zip(*ranked)]
+            for ranked in self.rank(embedded.dense, embedded.sparse, top_k, candidates, weight)
+        ]
 
     def rank(
         self, dense: np.ndarray, sparse: Any, top_k: int, candidates: int, weight: float | None

@@ -20,6 +20,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from ..documents.readers import record_title
 from ..errors import ZestError
 from ..evaluation.api import AdaptedEncoder
 from ..textfiles import read_jsonl, read_lines
-from .documents import PassageSettings, is_documents, passage_records, stage_passages
+from .documents import PassageSettings, is_documents, stage_passages
 
 META = "meta.json"
 STATE = "context.npz"
@@ -101,11 +102,9 @@ def sha256_file(path: Path) -> str:
 
 
 # writing shards --------------------------------------------------------------------------
-def encode_table(
-    encoder: AdaptedEncoder, ids: list[str], texts: list[str], places: list | None = None
-):
-    """One shard's rows: what ``zest embed`` and the Ray path both write; ``places``: each
-    passage's ``(document, page, position)`` (search/documents.py), as three more columns."""
+def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str], places=None):
+    """One shard's rows: what ``zest embed`` and the Ray path both write (``places``: each
+    passage's ``(document, page, position)``, three more columns: search/documents.py)."""
     import pyarrow as pa
 
     embedded = encoder.encode_documents(texts)
@@ -124,11 +123,9 @@ def encode_table(
         columns["sparse_weights"] = pa.ListArray.from_arrays(
             offsets, pa.array(embedded.sparse.data.astype(np.float32))
         )
-    if places:
-        documents, pages, positions = zip(*places)
-        columns["document"] = pa.array(documents, pa.string())
-        columns["page"] = pa.array(pages, pa.int32())
-        columns["position"] = pa.array(positions, pa.int32())
+    kinds = {"document": pa.string(), "page": pa.int32(), "position": pa.int32()}
+    for (name, kind), values in zip(kinds.items(), zip(*places) if places else ()):
+        columns[name] = pa.array(values, kind)
     return pa.table(columns)
 
 
@@ -224,8 +221,7 @@ def embed(
     """Encode ``source`` into shards under ``out``; resumes an earlier run of the same
     command (same input, encoder and context), refuses a directory holding another.
 
-    A folder, or a PDF, DOCX, HTML or Markdown file, is read as documents, each split into
-    passages as ``passages`` says (search/documents.py); any other file holds records.
+    A folder, PDF, DOCX, HTML or Markdown file becomes ``passages`` (search/documents.py).
     ``on_start(total documents, already done)`` and ``on_shard(documents)`` report progress;
     ``on_rewrite(why)`` is told of each damaged shard that resume writes again.
     Memory holds one shard. Returns the final metadata.
@@ -234,32 +230,26 @@ def embed(
         raise ZestError("--shard-size must be at least 1")
     if not source.exists():
         raise ZestError(f"input {source} does not exist")
-    staged = None
-    if is_documents(source):
-        staged = stage_passages(encoder, source, passages or PassageSettings())
-        try:
-            return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, staged)
-        finally:
-            staged.discard()  # unless it was kept in the output
-    return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, None)
+    if not is_documents(source):
+        return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, None)
+    staged = stage_passages(encoder, source, passages or PassageSettings())
+    try:
+        return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, staged)
+    finally:
+        staged.discard()  # unless it was kept in the output
+
+
+def _plain_records(source: Path) -> Iterator[tuple[str, str, None]]:
+    return ((doc_id, text, None) for doc_id, text in read_records(source))
 
 
 def _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, staged) -> dict:
-    if staged is None:
-
-        def records():
-            return ((doc_id, text, None) for doc_id, text in read_records(source))
-
-        digest, what = sha256_file(source), "documents"
-    else:
-
-        def records():
-            return passage_records(staged.path)
-
-        digest, what = sha256_file(staged.path), "passages"
+    plain = staged is None
+    records = partial(_plain_records, source) if plain else staged.records
     count = sum(1 for _ in records())  # checks every line before writing anything
     if count == 0:
-        raise ZestError(f"{source} has no {what}")
+        raise ZestError(f"{source} has no {'documents' if plain else 'passages'}")
+    digest = sha256_file(source if plain else staged.path)
     meta = {
         "format": FORMAT,
         "input": str(source.resolve()),
