@@ -256,9 +256,9 @@ def test_run_from_a_folder_of_documents_tells_which_exemplars_were_cut(tmp_path,
               "--docs", "4", "--anchors", "2", "--db", str(db_path)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    notes = [line for line in result.stderr.splitlines() if "the prompts show" in line]
+    notes = [line for line in result.stderr.splitlines() if "the prompts showed" in line]
     assert notes == [
-        "note: 1 of 6 exemplars are longer than 160 words; the prompts show the first 160 of"
+        "note: 1 of 6 exemplars were longer than 160 words; the prompts showed the first 160 of"
         f" each (the template's exemplar_words): {long}"
     ]
     texts = [e["text"] for e in zest.Store(db_path).exemplars(1)]

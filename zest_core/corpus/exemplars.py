@@ -57,8 +57,8 @@ def note_cut(exemplars: list[dict], words: int) -> None:
     ]
     if cut:
         click.echo(
-            f"note: {len(cut)} of {len(exemplars)} exemplars are longer than {words} words;"
-            f" the prompts show the first {words} of each (the template's exemplar_words):"
+            f"note: {len(cut)} of {len(exemplars)} exemplars were longer than {words} words;"
+            f" the prompts showed the first {words} of each (the template's exemplar_words):"
             f" {', '.join(cut)}",
             err=True,
         )

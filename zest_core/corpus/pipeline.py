@@ -68,7 +68,6 @@ def start(
     )
     resolved = resolve_config(config, exemplars)
     gen = prepared_generator(config, exemplars)
-    note_cut(exemplars, strat.exemplar_words())  # once every setting is known to be good
     try:
         with store.transaction():
             if existing is not None and (found := existing()) is not None:
@@ -91,6 +90,7 @@ def start(
         _generate(store, version_id, gen, config, on_document, strat)
     finally:
         gen.close()
+    note_cut(exemplars, strat.exemplar_words())  # after the run: a failure stays one line
     return version_id
 
 
