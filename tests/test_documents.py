@@ -392,3 +392,17 @@ def test_python_api_reads_embeds_and_searches_documents(embedded, tmp_path):
         assert (hits[0][0]["file"], hits[0][0]["page"]) == (str(single), 3)
     finally:
         encoder.close()
+
+
+def test_exemplars_pick_reads_a_folder_of_documents(tmp_path, db_path):
+    folder = make_folder(tmp_path / "docs")
+    out = tmp_path / "picked.jsonl"
+    result = CliRunner().invoke(
+        cli, ["exemplars", "pick", str(folder), "--k", "5", "--method", "random",
+              "-o", str(out), "--db", str(db_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    picked = [json.loads(line) for line in out.open()]
+    assert sorted(Path(p["source"]).name for p in picked) == [
+        "audit.docx", "handover.md", "leaflet.html", "letter.pdf", "plain.txt"
+    ]  # fmt: skip
