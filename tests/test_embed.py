@@ -63,8 +63,8 @@ def world(tmp_path_factory):
     from zest_core.corpus.store import Store
 
     root = tmp_path_factory.mktemp("embed")
-    beir = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
-    slice_ids = {json.loads(line)["_id"] for line in (beir / "corpus.jsonl").open()}
+    sliced = make_beir_slice(root / "scifact-slice", n_queries=N_QUERIES, n_others=570)
+    slice_ids = {json.loads(line)["_id"] for line in (sliced / "corpus.jsonl").open()}
     others = []
     for line in (beir("scifact") / "corpus.jsonl").open():
         row = json.loads(line)
@@ -77,7 +77,7 @@ def world(tmp_path_factory):
     out = root / "embedded"
     zest(
         "embed",
-        beir / "corpus.jsonl",
+        sliced / "corpus.jsonl",
         "--context",
         version,
         "--out",
@@ -89,7 +89,7 @@ def world(tmp_path_factory):
         *OPTIONS,
     )
     zest("index", out)
-    return {"beir": beir, "db": db, "version": version, "out": out, "root": root}
+    return {"beir": sliced, "db": db, "version": version, "out": out, "root": root}
 
 
 @pytest.mark.slow

@@ -35,11 +35,13 @@ def test_text_files_and_directories(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "b.txt").write_text("Second document.\n")
     (tmp_path / "d" / "a.txt").write_text("First document.")
-    (tmp_path / "d" / "notes.md").write_text("ignored")
-    single = tmp_path / "one.text"
+    (tmp_path / "d" / "notes.md").write_text("# Notes\n\nA note.")  # read since issue 34
+    single = tmp_path / "one.text"  # a file given by name is text whatever its suffix
     single.write_text("  A plain file.  ")
     docs = read_exemplars([str(tmp_path / "d"), str(single)])
-    assert [d["text"] for d in docs] == ["First document.", "Second document.", "A plain file."]
+    assert [d["text"] for d in docs] == [
+        "First document.", "Second document.", "# Notes\n\nA note.", "A plain file."
+    ]  # fmt: skip
     assert all(d["title"] is None for d in docs)
 
 

@@ -71,7 +71,8 @@ def test_plugins_and_the_example_import_only_the_public_api():
 # a later one. The top-level helpers (errors, console, text, ...) come first.
 LAYERS = [
     ("shared", ["zest_core.errors", "zest_core.console", "zest_core.text", "zest_core.deps",
-                "zest_core.textfiles", "zest_core.supervisor", "zest_core.outputs"]),
+                "zest_core.textfiles", "zest_core.supervisor", "zest_core.outputs",
+                "zest_core.documents"]),
     ("plugin", ["zest_core.plugin"]),
     ("corpus", ["zest_core.corpus"]),
     ("contexts", ["zest_core.contexts"]),

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__, console, supervisor
 from .commands import db_option, exemplars_option, k_option, option_pairs, selection_option
+from .commands.reading import reading_options
 from .corpus import pipeline, runconfig
 from .corpus.exemplars import read_exemplars
 from .corpus.store import Store
@@ -106,6 +107,7 @@ def cli(ctx, debug):
 
 @cli.command()
 @exemplars_option
+@reading_options
 @k_option("Exemplars to use; more are sampled down with the seed.")
 @selection_option(
     "--select", "random", "How --k exemplars are chosen from more (see: zest exemplars pick)."
@@ -132,6 +134,8 @@ def cli(ctx, debug):
 @db_option
 def run(
     exemplar_paths,
+    glob,
+    strict,
     k,
     select,
     generator,
@@ -187,7 +191,7 @@ def run(
         from .contexts.encoding import dense_embedder
         from .corpus.selection import choose
 
-        pool = read_exemplars(list(exemplar_paths))
+        pool = read_exemplars(list(exemplar_paths), glob, strict)
         store = Store(db)
         exemplars = choose(pool, k, seed, select, dense_embedder(store, lazy=True))
         with _progress(n_docs, 0) as advance, _naming_db(db):
@@ -211,6 +215,7 @@ def run(
 # What a version is made of: fixed once it exists (resume-safe options go through -o).
 RUN_DEFINING = (
     "exemplar_paths",
+    "glob",
     "k",
     "generator",
     "model",

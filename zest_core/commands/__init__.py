@@ -89,7 +89,8 @@ def exemplars_option(fn):
         multiple=True,
         type=click.Path(),
         callback=not_empty,
-        help="JSONL (text, optional title), BEIR corpus.jsonl, a directory, or text files.",
+        help="Documents: .txt, .md, .html, .pdf, .docx, JSONL (text, optional title), BEIR"
+        " corpus.jsonl, or a folder of them (docs/your-documents.md).",
     )(fn)
 
 

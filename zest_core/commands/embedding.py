@@ -12,6 +12,7 @@ from ..plugin.hookspecs import hookimpl
 from ..search.settings import CANDIDATES, EXPANSION_SEARCH
 from . import db_option, option_pairs
 from .evaluation import encoder_options
+from .reading import reading_options
 
 
 @click.command(name="embed")
@@ -33,13 +34,40 @@ from .evaluation import encoder_options
     show_default=True,
     help="Documents per Parquet shard (and in memory at once).",
 )
+@click.option(
+    "--passage-tokens",
+    type=int,
+    help="Documents (a folder, .pdf, .docx, .html, .md): tokens per passage"
+    " (default: the encoder's limit).",
+)
+@click.option(
+    "--passage-overlap",
+    type=int,
+    help="Tokens a passage repeats of the one before (default: an eighth of --passage-tokens).",
+)
+@reading_options
 @db_option
-def embed_(source, context, out, encoder_name, model, options, shard_size, db):
+def embed_(
+    source,
+    context,
+    out,
+    encoder_name,
+    model,
+    options,
+    shard_size,
+    passage_tokens,
+    passage_overlap,
+    glob,
+    strict,
+    db,
+):
     """Encode a corpus (JSONL with 'text' and optional '_id'/'title', Parquet with those
     columns, or text with a document per line) into Parquet shards of dense vectors and,
-    for an encoder with a sparse side, BM25 weights under the context's statistics. Run the
-    same command again to resume after a crash."""
+    for an encoder with a sparse side, BM25 weights under the context's statistics. A folder
+    of documents (or one PDF, DOCX, HTML or Markdown file) is split into passages that keep
+    their file and page. Run the same command again to resume after a crash."""
     from ..contexts.api import load_encoder
+    from ..search.documents import PassageSettings
     from ..search.shards import embed
 
     started = time.monotonic()
@@ -62,11 +90,18 @@ def embed_(source, context, out, encoder_name, model, options, shard_size, db):
                 on_start=on_start,
                 on_shard=lambda n: bar.update(task, advance=n),
                 on_rewrite=lambda why: click.echo(why, err=True),
+                passages=PassageSettings(passage_tokens, passage_overlap, glob, strict),
             )
     finally:
         encoder.close()
+    read = meta.get("passages")
+    what = (
+        f"{meta['count']} passages of {read['documents']} documents"
+        if read
+        else (f"{meta['count']} documents")
+    )
     click.echo(
-        f"{meta['count']} documents in {len(meta['shards'])} shards under {out}"
+        f"{what} in {len(meta['shards'])} shards under {out}"
         f" (context {meta['context']['label']}); {time.monotonic() - started:.1f} s"
     )
 
@@ -124,6 +159,13 @@ def index_(source, out, force):
     help="The HNSW graph's search breadth: raise it for corpora full of near-duplicates"
     " (docs/scale.md).",
 )
+@click.option(
+    "--group-by",
+    type=click.Choice(("passage", "document")),
+    default="passage",
+    show_default=True,
+    help="An index of passages: rank them, or the --top-k documents by their best passage.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
 @db_option
 def search_(
@@ -136,12 +178,16 @@ def search_(
     options,
     candidates,
     expansion,
+    group_by,
     as_json,
     db,
 ):
-    """Rank the index's documents for each QUERY, with the scores zest eval uses."""
+    """Rank the index's documents for each QUERY, with the scores zest eval uses.
+
+    An index of passages (zest embed on documents) names each hit's file and page."""
     from ..contexts.api import load_encoder
     from ..errors import ZestError
+    from ..search.documents import search_passages
     from ..search.indexing import SearchIndex, check_queries
 
     bounds = {"--top-k": top_k, "--candidates": candidates, "--expansion": expansion}
@@ -163,26 +209,34 @@ def search_(
     else:  # the index's own context state (no store needed), with the settings asked
         encoder = found.encoder(model=model, **options)
     try:
-        results = found.search(encoder, list(queries), top_k, candidates)
+        results = search_passages(found, encoder, list(queries), top_k, candidates, group_by)
     finally:
         encoder.close()
     for query, hits in zip(queries, results):
         if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "query": query,
-                        "hits": [
-                            {"rank": rank, "id": hit.id, "score": hit.score}
-                            for rank, hit in enumerate(hits, 1)
-                        ],
-                    }
-                )
-            )
+            key = "documents" if group_by == "document" else "hits"
+            click.echo(json.dumps({"query": query, key: _ranked(hits)}))
             continue
         click.echo(query)
         for rank, hit in enumerate(hits, 1):
-            click.echo(f"{rank:>4}  {hit.score:8.4f}  {hit.id}")
+            click.echo(f"{rank:>4}  {hit['score']:8.4f}  {_where(hit)}")
+            for passage in hit.get("hits", ()):  # a document's passages among the hits
+                page = f"  (page {passage['page']})" if passage.get("page") else ""
+                click.echo(f"{'':>4}  {passage['score']:8.4f}    {passage['id']}{page}")
+
+
+def _ranked(hits: list[dict]) -> list[dict]:
+    return [{"rank": rank, **hit} for rank, hit in enumerate(hits, 1)]
+
+
+def _where(hit: dict) -> str:
+    """A hit's id, with its file and page when it is a passage."""
+    if "hits" in hit:
+        return hit["file"]
+    if "file" not in hit:
+        return hit["id"]
+    page = f", page {hit['page']}" if hit["page"] is not None else ""
+    return f"{hit['id']}  ({hit['file']}{page})"
 
 
 @hookimpl

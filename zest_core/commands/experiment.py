@@ -11,6 +11,7 @@ from .. import console
 from ..corpus.store import Store
 from ..plugin.hookspecs import hookimpl
 from . import db_option, k_option, selection_option
+from .reading import reading_options
 
 
 class _Bars:
@@ -126,6 +127,7 @@ def exemplars():
 
 @exemplars.command(name="pick")
 @click.argument("pool", nargs=-1, required=True, type=click.Path())
+@reading_options
 @k_option("Exemplars to choose.")
 @selection_option(
     "--method",
@@ -149,7 +151,7 @@ def exemplars():
     help="Exemplar file to write (JSONL: title, text, source).",
 )
 @db_option
-def pick_(pool, k, method, seed, model, output, db):
+def pick_(pool, glob, strict, k, method, seed, model, output, db):
     """Choose K exemplars from POOL (files or folders of documents, as --exemplars
     reads them) and write them to an exemplar file for zest run."""
     import json
@@ -160,7 +162,7 @@ def pick_(pool, k, method, seed, model, output, db):
     from ..corpus.selection import pick
 
     check_seed(seed)  # before the pool is read or the encoder loaded
-    docs = read_exemplars(list(pool))
+    docs = read_exemplars(list(pool), glob, strict)
     chosen = pick(docs, k, method, seed, dense_embedder(Store(db), model))
     Path(output).write_text("".join(json.dumps(d) + "\n" for d in chosen), encoding="utf-8")
     click.echo(f"{len(chosen)} of {len(docs)} documents ({method}) written to {output}")

@@ -1,19 +1,29 @@
-"""Reading exemplar documents: JSONL (BEIR corpus.jsonl too), directories and text files."""
+"""Reading exemplar documents: any file or folder ``zest_core.documents`` reads (JSONL,
+BEIR corpus.jsonl, text, Markdown, HTML, PDF, DOCX), and telling the user which exemplars
+the prompts cut."""
 
 from pathlib import Path
 
 import click
 
+from ..documents import DocumentReader
 from ..errors import ZestError
-from ..textfiles import read_jsonl, read_text
+from ..text import first_words, title
 
 
-def read_exemplars(paths: list[str]) -> list[dict]:
+def read_exemplars(paths: list[str], glob: str | None = None, strict: bool = False) -> list[dict]:
     """All distinct documents from ``paths``, in order, each ``{"title", "text", "source"}``
-    (``k`` of them are chosen by ``zest_core.corpus.selection.choose``)."""
+    (``k`` of them are chosen by ``zest_core.corpus.selection.choose``). A file in a
+    folder that cannot be read is skipped with a warning (``strict``: an error)."""
     if not paths:
         raise ZestError("no exemplars given (use --exemplars PATH)")
-    docs = [doc for path in paths for doc in _read_path(Path(path))]
+    for path in paths:
+        if not Path(path).exists():
+            raise ZestError(f"exemplar path not found: {path}")
+    reader = DocumentReader(glob, strict)
+    docs = [doc.as_exemplar() for doc in reader.read(paths)]
+    if reader.summary():
+        reader.warn(reader.summary())
     if not docs:
         raise ZestError(f"no exemplar documents found in {', '.join(paths)}")
     return _distinct(docs)
@@ -36,37 +46,19 @@ def _distinct(docs: list[dict]) -> list[dict]:
     return kept
 
 
-def _read_path(path: Path) -> list[dict]:
-    if not path.exists():
-        raise ZestError(f"exemplar path not found: {path}")
-    if path.is_dir():
-        beir = path / "corpus.jsonl"
-        files = (
-            [beir]
-            if beir.exists()
-            else sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".txt") and p.is_file())
+def note_cut(exemplars: list[dict], words: int) -> None:
+    """Say on stderr, in one line, which exemplars the prompts show only the first ``words``
+    words of (the templates' largest ``exemplar_words``): a long document is cut, never
+    silently."""
+    cut = [
+        str(e.get("source") or title(e))
+        for e in exemplars
+        if len(first_words(e["text"], words + 1).split()) > words
+    ]
+    if cut:
+        click.echo(
+            f"note: {len(cut)} of {len(exemplars)} exemplars were longer than {words} words;"
+            f" the prompts showed the first {words} of each (the template's exemplar_words):"
+            f" {', '.join(cut)}",
+            err=True,
         )
-        if not files:
-            raise ZestError(f"no .jsonl or .txt exemplar files in directory {path}")
-        return [doc for file in files for doc in _read_file(file)]
-    return _read_file(path)
-
-
-def _read_file(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        return list(_jsonl_documents(path))
-    text = read_text(path).strip()
-    return [{"title": None, "text": text, "source": str(path)}] if text else []
-
-
-def _jsonl_documents(path: Path):
-    for number, record in read_jsonl(path):
-        text = record.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ZestError(f'{path}, line {number}: needs a non-empty "text" field')
-        ident = record.get("_id", record.get("id"))
-        yield {
-            "title": (record.get("title") or "").strip() or None,
-            "text": text.strip(),
-            "source": f"{path}#{ident if ident is not None else number}",
-        }

@@ -13,6 +13,7 @@ from ..plugin import manager as plugins
 from ..plugin.generation import Generator
 from ..plugin.strategy import AnchorStrategy, derive_seed, plan_anchor
 from .compare import anchor_diversity
+from .exemplars import note_cut
 from .runconfig import (
     _resolved_session,
     _with_changes,
@@ -92,6 +93,7 @@ def start(
         _generate(store, version_id, gen, config, on_document, strat)
     finally:
         gen.close()
+    note_cut(exemplars, strat.exemplar_words())  # after the run: a failure stays one line
     return version_id
 
 

@@ -165,6 +165,11 @@ class AnchorStrategy(Configurable):
             for table, body in sorted(self.templates.items())
         }
 
+    def exemplar_words(self) -> int:
+        """The most words of an exemplar that any prompt shows (``exemplar_words``)."""
+        tables = [t for t in self.templates.values() if "exemplar" in t]
+        return max((t.get("exemplar_words", 200) for t in tables), default=200)
+
     def prompt(self, table: str, exemplars: list[dict], order: list[int], anchor: str = "") -> str:
         """Exemplars as consecutive documents of one collection, then the start of the next."""
         t = self.templates[table]

@@ -40,6 +40,7 @@ from ..errors import ZestError
 from ..outputs import check_replaceable, mark, replace_folder
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
 from ..plugin.manager import get_encoder
+from .documents import check_queries, write_places
 from .settings import CANDIDATES, CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, GRAPH_DTYPE
 from .shards import META, STATE, check_shards, read_meta, read_state, require_keys, write_json
 
@@ -64,13 +65,6 @@ def _usearch():
             "zest index needs usearch and scipy (pip install 'zest-core[search]')"
         ) from None
     return Index
-
-
-def check_queries(queries: Sequence[str]) -> None:
-    """Refuse an empty query: it has no terms and no meaning, yet would still be ranked."""
-    for number, query in enumerate(queries, 1):
-        if not query.strip():
-            raise ZestError(f"query {number} is empty: give the words to search for")
 
 
 def new_graph(ndim: int, dtype: str = GRAPH_DTYPE):
@@ -148,6 +142,7 @@ def _build(source: Path, meta: dict, state, building: Path, on_shard) -> None:
     graph.save(str(building / "dense.usearch"))
     np.savez(building / "moments.npz", **moments.arrays())
     np.save(building / "ids.npy", np.asarray(ids, dtype=str))
+    write_places([source / name for name in meta["shards"]], building)
     if sparse:
         _write_bm25([source / name for name in meta["shards"]], count, building)
     np.savez(building / "context.npz", **(state or {}))

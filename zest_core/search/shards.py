@@ -20,14 +20,17 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from ..contexts.api import AdaptedEncoder
+from ..documents.readers import record_title
 from ..errors import ZestError
 from ..textfiles import read_jsonl, read_lines
+from .documents import PassageSettings, is_documents, stage_passages
 
 META = "meta.json"
 STATE = "context.npz"
@@ -56,12 +59,13 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, str]]:
     for number, record in read_jsonl(path):
         if not isinstance(record.get("text"), str):
             raise ZestError(f"{path}, line {number}: expected an object with a 'text' string")
-        yield _record(record, str(number))
+        yield _record(record, str(number), f"{path}, line {number}")
 
 
-def _record(record: dict, fallback_id: str) -> tuple[str, str]:
+def _record(record: dict, fallback_id: str, where: str) -> tuple[str, str]:
     doc_id = record.get("_id", record.get("id"))
-    title = record.get("title") or ""
+    record_title(record, where)  # a title that is not a string is refused
+    title = record.get("title") or ""  # as given: BEIR and mteb join it unstripped
     text = record["text"]
     # title and text joined as BEIR / mteb join them, so results match zest eval
     return (fallback_id if doc_id is None else str(doc_id)), (
@@ -86,7 +90,7 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, str]]:
             row += 1
             if not isinstance(record["text"], str):
                 raise ZestError(f"{path}, row {row}: 'text' is not a string")
-            yield _record(record, str(row))
+            yield _record(record, str(row), f"{path}, row {row}")
 
 
 def sha256_file(path: Path) -> str:
@@ -98,8 +102,9 @@ def sha256_file(path: Path) -> str:
 
 
 # writing shards --------------------------------------------------------------------------
-def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str]):
-    """One shard's rows: what ``zest embed`` and the Ray path both write."""
+def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str], places=None):
+    """One shard's rows: what ``zest embed`` and the Ray path both write (``places``: each
+    passage's ``(document, page, position)``, three more columns: search/documents.py)."""
     import pyarrow as pa
 
     embedded = encoder.encode_documents(texts)
@@ -118,6 +123,9 @@ def encode_table(encoder: AdaptedEncoder, ids: list[str], texts: list[str]):
         columns["sparse_weights"] = pa.ListArray.from_arrays(
             offsets, pa.array(embedded.sparse.data.astype(np.float32))
         )
+    kinds = {"document": pa.string(), "page": pa.int32(), "position": pa.int32()}
+    for (name, kind), values in zip(kinds.items(), zip(*places) if places else ()):
+        columns[name] = pa.array(values, kind)
     return pa.table(columns)
 
 
@@ -208,26 +216,48 @@ def embed(
     on_start: Callable[[int, int], None] | None = None,
     on_shard: Callable[[int], None] | None = None,
     on_rewrite: Callable[[str], None] | None = None,
+    passages: PassageSettings | None = None,
 ) -> dict:
     """Encode ``source`` into shards under ``out``; resumes an earlier run of the same
     command (same input, encoder and context), refuses a directory holding another.
 
+    A folder, PDF, DOCX, HTML or Markdown file becomes ``passages`` (search/documents.py).
     ``on_start(total documents, already done)`` and ``on_shard(documents)`` report progress;
     ``on_rewrite(why)`` is told of each damaged shard that resume writes again.
     Memory holds one shard. Returns the final metadata.
     """
     if shard_size < 1:
         raise ZestError("--shard-size must be at least 1")
-    count = sum(1 for _ in read_records(source))  # checks every line before writing anything
+    if not source.exists():
+        raise ZestError(f"input {source} does not exist")
+    if not is_documents(source):
+        return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, None)
+    staged = stage_passages(encoder, source, passages or PassageSettings())
+    try:
+        return _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, staged)
+    finally:
+        staged.discard()  # unless it was kept in the output
+
+
+def _plain_records(source: Path) -> Iterator[tuple[str, str, None]]:
+    return ((doc_id, text, None) for doc_id, text in read_records(source))
+
+
+def _embed(encoder, source, out, shard_size, on_start, on_shard, on_rewrite, staged) -> dict:
+    plain = staged is None
+    records = partial(_plain_records, source) if plain else staged.records
+    count = sum(1 for _ in records())  # checks every line before writing anything
     if count == 0:
-        raise ZestError(f"{source} has no documents")
+        raise ZestError(f"{source} has no {'documents' if plain else 'passages'}")
+    digest = sha256_file(source if plain else staged.path)
     meta = {
         "format": FORMAT,
         "input": str(source.resolve()),
-        "input_sha256": sha256_file(source),
+        "input_sha256": digest,
         "count": count,
         "shard_size": shard_size,
         **encoder.metadata(),
+        **({"passages": staged.facts} if staged else {}),
         "complete": False,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -239,16 +269,19 @@ def embed(
         write_state(out / STATE, encoder)
         meta["written"] = {}
         write_json(out / META, meta)
+    if staged is not None:
+        staged.keep(out)
     shards = [shard_name(i) for i in range(-(-count // shard_size))]
     rows = [_shard_rows(i, shard_size, count) for i in range(len(shards))]
     kept = _intact_shards(out, shards, rows, meta["written"], on_rewrite)
     if on_start:
         on_start(count, sum(n for name, n in zip(shards, rows) if name in kept))
-    for number, batch in enumerate(_batches(read_records(source), shard_size)):
+    for number, batch in enumerate(_batches(records(), shard_size)):
         if shards[number] in kept:
             continue
-        ids, texts = [r[0] for r in batch], [r[1] for r in batch]
-        _write_shard(out / shards[number], encode_table(encoder, ids, texts), meta)
+        ids, texts, places = ([r[i] for r in batch] for i in range(3))
+        table = encode_table(encoder, ids, texts, places if staged else None)
+        _write_shard(out / shards[number], table, meta)
         if on_shard:
             on_shard(len(batch))
     meta.update(complete=True, shards=shards)
@@ -305,11 +338,11 @@ def _write_shard(path: Path, table, meta: dict) -> None:
 
 
 def _check_same_run(out: Path, found: dict, wanted: dict) -> None:
-    for field in ("input_sha256", "shard_size", "encoder", "settings"):
-        if found.get(field) != wanted[field]:
+    for field in ("input_sha256", "shard_size", "encoder", "settings", "passages"):
+        if found.get(field) != wanted.get(field):
             raise ZestError(
                 f"{out} holds embeddings of another run ({field} differs:"
-                f" {found.get(field)!r} there, {wanted[field]!r} now);"
+                f" {found.get(field)!r} there, {wanted.get(field)!r} now);"
                 f" use another --out"
             )
     if found.get("context", {}).get("key") != wanted["context"]["key"]:
