@@ -73,3 +73,33 @@ def test_hints_follow_the_install(monkeypatch, tmp_path):
     assert deps.install_hint("embed") == 'pip install -c constraints.txt -e ".[embed]"'
     monkeypatch.chdir(tmp_path)
     assert deps.install_hint("ollama") == f'pip install -e "{checkout}[ollama]"'
+
+
+def test_every_install_hint_comes_from_deps():
+    """A message that names a pip command is built by ``deps.install_hint`` (through
+    ``require`` or directly), so it follows the install; docstrings and the plugin kit's
+    instructions for a new plugin package are not messages about zest-core."""
+    import ast
+
+    files = sorted([*ROOT.glob("zest_core/**/*.py"), *ROOT.glob("plugins/**/*.py")])
+    found = []
+    for path in files:
+        if path.name == "deps.py" or path.name == "scaffold.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and "pip install" in node.value
+                and id(node) not in docstrings
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

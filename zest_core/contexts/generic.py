@@ -8,6 +8,7 @@ encoder ordinary IDF and document lengths, and nothing of the target domain.
 
 import numpy as np
 
+from ..deps import install_hint
 from ..errors import ZestError
 from .encoding import Context
 
@@ -25,7 +26,7 @@ def generic_context(spec: str = "generic", seed: int = 0) -> Context:
         from wordfreq import get_frequency_dict
     except ImportError:
         raise ZestError(
-            "the generic context needs the wordfreq package (pip install 'zest-core[experiment]')"
+            f"the generic context needs the wordfreq package ({install_hint('experiment')})"
         ) from None
     frequencies = get_frequency_dict("en")
     words = sorted(frequencies, key=frequencies.get, reverse=True)[:VOCABULARY]

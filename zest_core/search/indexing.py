@@ -36,6 +36,7 @@ import numpy as np
 
 from ..contexts.api import AdaptedEncoder, Hit
 from ..corpus.export import umask_mode
+from ..deps import install_hint
 from ..errors import ZestError
 from ..outputs import check_replaceable, mark, replace_folder
 from ..plugin.encoder import DocumentMoments, best, query_moments, standardise
@@ -61,9 +62,7 @@ def _usearch():
     try:
         from usearch.index import Index
     except ImportError:
-        raise ZestError(
-            "zest index needs usearch and scipy (pip install 'zest-core[search]')"
-        ) from None
+        raise ZestError(f"zest index needs usearch and scipy ({install_hint('search')})") from None
     return Index
 
 
