@@ -9,6 +9,7 @@ import pytest
 import sqlite_utils
 from conftest import ROOT, SCIFACT_EXEMPLARS
 
+from zest_core.corpus import migrations
 from zest_core.corpus.migrations import MIGRATIONS
 from zest_core.corpus.runconfig import pinned_options
 from zest_core.corpus.store import Store
@@ -283,3 +284,28 @@ def test_the_migration_folds_duplicate_results_into_the_newest(tmp_path):
     assert [(r["id"], r["ndcg_at_10"]) for r in store.eval_results()] == [(2, 0.5), (4, 0.3)]
     assert _count(path, "SELECT count(*) FROM eval_query_scores") == 2
     assert list(store.db.execute("PRAGMA foreign_key_check")) == []
+
+
+def test_a_database_that_records_the_numbered_names_is_not_migrated_again(tmp_path):
+    """The first ten migrations were named m001_... to m010_...; a database made then
+    records those names, and they count as the renamed migrations (none runs twice)."""
+    former = {new: old for old, new in migrations.FORMER_NAMES.items()}
+    first = MIGRATIONS[: MIGRATIONS.index(migrations.m_lease_supervisor) + 1]
+    assert [fn.__name__ for fn in first if fn.__name__ in former] == list(former)
+    path = tmp_path / "numbered.db"
+    old = _old_database(path, first)
+    for new, numbered in former.items():
+        old.execute("UPDATE _zest_migrations SET name = ? WHERE name = ?", [numbered, new])
+    old.conn.commit()
+    old.conn.close()
+    store = Store(path)  # a migration run twice fails here ("table ... already exists")
+    names = [row[0] for row in store.db.execute("SELECT name FROM _zest_migrations")]
+    assert set(former.values()) <= set(names)
+    assert not set(former) & set(names)  # the renamed ones were not applied again
+    assert migrations.pending(store.db) == []
+
+
+def test_every_migration_is_named_one_way():
+    assert all(fn.__name__.startswith("m_") for fn in MIGRATIONS)
+    with pytest.raises(AssertionError, match="name it m_"):
+        migrations.migration(lambda db: None)

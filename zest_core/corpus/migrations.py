@@ -14,8 +14,27 @@ from .keys import RUN_KEYS
 
 MIGRATIONS = []
 
+#: Every migration is named ``m_<what it does>``; the first ten carried a number too
+#: (``m001_...``), and databases made before the rename record those names: they count as
+#: the same migrations.
+FORMER_NAMES = {
+    "m001_corpora_and_versions": "m_corpora_and_versions",
+    "m002_exemplars_anchors_documents": "m_exemplars_anchors_documents",
+    "m003_complete_versions_are_immutable": "m_complete_versions_are_immutable",
+    "m004_filter_drops": "m_filter_drops",
+    "m005_caches_and_results": "m_caches_and_results",
+    "m006_version_ids_never_reused": "m_version_ids_never_reused",
+    "m007_version_leases": "m_version_leases",
+    "m008_eval_query_scores": "m_eval_query_scores",
+    "m009_embedding_cache_chunks": "m_embedding_cache_chunks",
+    "m010_lease_supervisor": "m_lease_supervisor",
+}
+
 
 def migration(fn):
+    name = fn.__name__
+    if not name.startswith("m_") or name in {m.__name__ for m in MIGRATIONS}:
+        raise AssertionError(f"migration {name}: name it m_<what it does>, once")
     MIGRATIONS.append(fn)
     return fn
 
@@ -46,12 +65,14 @@ def pending(db: sqlite_utils.Database) -> list | None:
     """The migrations not applied yet, or None for a database without the migrations table."""
     if not db["_zest_migrations"].exists():
         return None
-    done = {row[0] for row in db.execute("SELECT name FROM _zest_migrations")}
+    done = {
+        FORMER_NAMES.get(name, name) for (name,) in db.execute("SELECT name FROM _zest_migrations")
+    }
     return [fn for fn in MIGRATIONS if fn.__name__ not in done]
 
 
 @migration
-def m001_corpora_and_versions(db):
+def m_corpora_and_versions(db):
     db["corpora"].create({"id": int, "name": str, "created": str}, pk="id")
     db["corpora"].create_index(["name"], unique=True)
     db["versions"].create(
@@ -83,7 +104,7 @@ def m001_corpora_and_versions(db):
 
 
 @migration
-def m002_exemplars_anchors_documents(db):
+def m_exemplars_anchors_documents(db):
     db["exemplars"].create(
         {"id": int, "version_id": int, "ordinal": int, "title": str, "text": str, "source": str},
         pk="id",
@@ -146,12 +167,12 @@ VERSIONS_FROZEN = """CREATE TRIGGER versions_update_frozen BEFORE UPDATE ON vers
 
 
 @migration
-def m003_complete_versions_are_immutable(db):
+def m_complete_versions_are_immutable(db):
     _freeze_triggers(db)
 
 
 @migration
-def m004_filter_drops(db):
+def m_filter_drops(db):
     db["drops"].create(
         {
             "id": int,
@@ -169,7 +190,7 @@ def m004_filter_drops(db):
 
 
 @migration
-def m005_caches_and_results(db):
+def m_caches_and_results(db):
     db["context_cache"].create(
         {
             "key": str,
@@ -210,7 +231,7 @@ def m005_caches_and_results(db):
 
 
 @migration
-def m006_version_ids_never_reused(db):
+def m_version_ids_never_reused(db):
     """AUTOINCREMENT, so removing the newest version never hands its id to the next one.
 
     SQLite cannot add AUTOINCREMENT in place: the table is rebuilt (the migrations run with
@@ -235,7 +256,7 @@ def m006_version_ids_never_reused(db):
 
 
 @migration
-def m007_version_leases(db):
+def m_version_leases(db):
     """Which process writes a running version: one writer per version (see Store.acquire)."""
     for column, kind in (
         ("lease_pid", int),
@@ -247,7 +268,7 @@ def m007_version_leases(db):
 
 
 @migration
-def m008_eval_query_scores(db):
+def m_eval_query_scores(db):
     """Every result's per-query scores, so two results compare query by query. (Stores made
     by the exper branch before its merge have the table under another migration name.)"""
     if db["eval_query_scores"].exists():
@@ -260,7 +281,7 @@ def m008_eval_query_scores(db):
 
 
 @migration
-def m009_embedding_cache_chunks(db):
+def m_embedding_cache_chunks(db):
     # A corpus's vectors as rows of a few MB each: one blob hits SQLite's 1 GB limit at
     # about 650k MiniLM vectors. Rows of embedding_cache written before keep their blob.
     db["embedding_chunks"].create(
@@ -295,7 +316,7 @@ def m_ctx_synthetic_queries_and_tunings(db):
 
 
 @migration
-def m010_lease_supervisor(db):
+def m_lease_supervisor(db):
     """The supervising ``zest`` process of a lease's writer (zest_core/supervisor.py): once
     it is gone, the writer has been sent SIGKILL and can write nothing more, so the lease is
     stale even in the moments before the writer's own exit is complete."""
