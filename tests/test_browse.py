@@ -31,6 +31,7 @@ from conftest import SCIFACT_EXEMPLARS, TESTS, fake_cli
 from zest_core.commands.browse_queries import QUERIES
 from zest_core.corpus.migrations import MIGRATIONS
 from zest_core.corpus.store import Store
+from zest_core.deps import install_hint
 
 pytest.importorskip("datasette", reason="zest browse needs the browse extra (datasette)")
 
@@ -372,7 +373,7 @@ def test_browse_refuses_without_datasette_or_a_store_or_a_free_port(corpus, tmp_
     with monkeypatch.context() as without:
         without.setitem(sys.modules, "datasette", None)  # as if the extra were not installed
         result = CliRunner().invoke(cli, ["browse", "--db", str(corpus)])
-    assert "pip install 'zest-core[browse]'" in clean_exit(result, 1)
+    assert install_hint("browse") in clean_exit(result, 1)
     missing = CliRunner().invoke(cli, ["browse", "--db", str(tmp_path / "nope.db")])
     assert "no zest database at" in clean_exit(missing, 1)
     assert not (tmp_path / "nope.db").exists()  # read-only: never made

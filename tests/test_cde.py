@@ -28,6 +28,7 @@ from zest_core.contexts.encoding import (
     resolve_context,
 )
 from zest_core.contexts.scoring import evaluate_contexts
+from zest_core.deps import install_hint
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -389,8 +390,8 @@ def test_missing_torch_or_transformers_names_the_extra(checkpoint, monkeypatch, 
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed
     with pytest.raises(
         ZestError,
-        match=rf"{module} is not installed; the cde encoder needs it:"
-        r" pip install -c constraints.txt 'zest-core\[transformers\]'",
+        match=rf"{module} is not installed; the cde encoder needs it: "
+        + re.escape(install_hint("transformers")),
     ):
         make_encoder("cde", str(checkpoint))
 

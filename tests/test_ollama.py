@@ -1,6 +1,7 @@
 """The Ollama generator against a real loopback server that speaks Ollama's HTTP API over the
 real Gemma 3 270M GGUF (``tests/ollama_server.py``; no Ollama binary exists here)."""
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from ollama_server import EMPTY_STREAM, ollama_command, refusing_port, serving, 
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.store import Store
+from zest_core.deps import install_hint
 from zest_core.plugin.generation import Request
 from zest_ollama import OllamaGenerator
 
@@ -86,7 +88,7 @@ def test_host_is_a_plain_option_and_the_flag_sets_it(host, tmp_path):
 
 def test_missing_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ollama", None)  # as if not installed
-    with pytest.raises(ZestError, match=r"pip install 'zest-core\[ollama\]'"):
+    with pytest.raises(ZestError, match=re.escape(install_hint("ollama"))):
         OllamaGenerator()
 
 

@@ -3,6 +3,7 @@ Gemma 3 270M GGUF, and against a small loopback server for what a single local m
 show: requests in flight at once, 429/5xx retries, and a failure in the middle of a batch."""
 
 import json
+import re
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from ollama_server import JSONHandler, openai_command, refusing_port, serving, s
 from zest_core import ZestError
 from zest_core.cli import cli
 from zest_core.corpus.store import Store
+from zest_core.deps import install_hint
 from zest_core.plugin.generation import Request
 from zest_openai import OpenAIGenerator
 
@@ -72,7 +74,7 @@ def test_openai_api_needs_a_key(monkeypatch):
 
 def test_missing_client_names_the_extra(monkeypatch, key):
     monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed
-    with pytest.raises(ZestError, match=r"pip install 'zest-core\[openai\]'"):
+    with pytest.raises(ZestError, match=re.escape(install_hint("openai"))):
         OpenAIGenerator("m", base_url="http://127.0.0.1:1/v1")
 
 
