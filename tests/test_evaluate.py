@@ -161,7 +161,8 @@ def test_dense_corpus_embeddings_are_encoded_once(store, beir_slice, monkeypatch
     assert again[0]["ndcg_at_10"] == pytest.approx(first[0]["ndcg_at_10"])
     assert 0.5 < first[0]["ndcg_at_10"] <= 1 and 0 < first[0]["recall_at_100"] <= 1
     rows = list(store.db["eval_results"].rows)
-    assert [r["id"] for r in rows] == [first[0]["id"], again[0]["id"]]
+    # one result per key (#32): scoring the same key again replaces its row and keeps its id
+    assert [r["id"] for r in rows] == [first[0]["id"]] == [again[0]["id"]]
     assert rows[0]["dataset"] == "scifact-slice" and rows[0]["encoder"] == "dense"
     assert rows[0]["context"] == "none"
     settings = json.loads(rows[0]["settings"])
