@@ -161,6 +161,12 @@ class LlamaCppGenerator(Generator):
             values["vocab"] = auto_vocab(exemplars)[0]
         return values
 
+    @classmethod
+    def resolution_notes(cls, given: dict, resolved: dict, exemplars: list[dict] = ()) -> list:
+        if cls.check_options(given)["vocab"] != "auto" or not exemplars:
+            return []
+        return [f"vocab auto -> {resolved['vocab']}: {auto_vocab(exemplars)[1]}"]
+
     def prepare(self, exemplars: list[dict]) -> None:
         if self.llm is None:
             if self.vocab == "auto":

@@ -8,6 +8,8 @@ import signal
 import time
 from collections.abc import Callable
 
+import click
+
 from ..errors import Interrupted, ZestError
 from ..plugin import manager as plugins
 from ..plugin.generation import Generator
@@ -68,6 +70,9 @@ def start(
         n_docs=n_docs,
     )
     resolved = resolve_config(config, exemplars)
+    cls = plugins.get_generator(generator)
+    for line in cls.resolution_notes(config["options"], resolved["options"], exemplars):
+        click.echo(f"{generator}: {line}", err=True)  # e.g. what vocab=auto chose, and why
     # Built from what was resolved and recorded, as resume builds it: the generator runs with
     # exactly the options the version says it ran with.
     gen = prepared_generator({**config, "options": pinned_options(config, resolved)}, exemplars)

@@ -153,6 +153,15 @@ class Configurable:
         have ``auto`` values overrides this."""
         return cls.check_options(given)
 
+    @classmethod
+    def resolution_notes(
+        cls, given: dict[str, Any], resolved: dict[str, Any], exemplars: list[dict] = ()
+    ) -> list[str]:
+        """Lines that say what an ``auto`` value of ``given`` was resolved to on these
+        exemplars, and why; ``zest run`` prints them once, when a run starts (a resumed run
+        runs what was recorded and says nothing). None by default."""
+        return []
+
 
 class ModelPlugin(Configurable):
     """What generators and encoders share: a model, and checked options in ``self.options``."""
