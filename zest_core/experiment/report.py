@@ -301,46 +301,36 @@ def _across_encoders(dataset: str, by_encoder: dict[str, Summary]) -> list[str]:
 def _claims(s: Summary) -> tuple[list[str], list[Interval]]:
     """The table's rows and the differences they show."""
     rows, shown = [], []
+
+    def add(claim: str, paper: str, d: Interval, note: str = "") -> Interval:
+        shown.append(d)
+        rows.append(f"| {claim} | {paper} | {_cell(d)}{note} | {_verdict(d)} |")
+        return d
+
     real, none, generic = s.first("real"), s.first("none"), s.first("generic")
     if real and "synthetic" in s.arms:
-        shown.append(d := s.delta("synthetic", real))
+        d = s.delta("synthetic", real)
         relative = 100 * d.mean / max(s.mean(real).mean, 1e-9)
-        rows.append(
-            f"| synthetic vs full access ({real}) | {PAPER['real']} | {_cell(d)} "
-            f"({relative:+.1f}% relative) | {_verdict(d)} |"
-        )
+        add(f"synthetic vs full access ({real})", PAPER["real"], d, f" ({relative:+.1f}% relative)")
     for arm in (none, generic):
         if arm and "synthetic" in s.arms:
-            shown.append(d := s.delta("synthetic", arm))
-            rows.append(
-                f"| synthetic vs context-agnostic ({arm}) | {PAPER['none']} | "
-                f"{_cell(d)} | {_verdict(d)} |"
-            )
+            add(f"synthetic vs context-agnostic ({arm})", PAPER["none"], s.delta("synthetic", arm))
     if "strategy=direct" in s.arms and s.reference in s.arms:
-        shown.append(d := s.delta(s.reference, "strategy=direct"))
-        rows.append(
-            f"| {s.reference} ({s.arms[s.reference][0]['config']['strategy']}) minus "
-            f"strategy=direct | {PAPER['direct']} | {_cell(d)} | {_verdict(d)} |"
+        strategy = s.arms[s.reference][0]["config"]["strategy"]
+        add(
+            f"{s.reference} ({strategy}) minus strategy=direct",
+            PAPER["direct"],
+            s.delta(s.reference, "strategy=direct"),
         )
     k_points = dict(s.series("k"))
     if 5.0 in k_points and 10.0 in k_points:
-        shown.append(d := s.delta(k_points[10.0], k_points[5.0]))
-        rows.append(f"| k=10 minus k=5 | {PAPER['k']} | {_cell(d)} | {_verdict(d)} |")
+        add("k=10 minus k=5", PAPER["k"], s.delta(k_points[10.0], k_points[5.0]))
     if 1.0 in k_points and 5.0 in k_points:
-        shown.append(d := s.delta(k_points[5.0], k_points[1.0]))
-        rows.append(f"| k=5 minus k=1 | (gain up to the plateau) | {_cell(d)} | {_verdict(d)} |")
+        add("k=5 minus k=1", "(gain up to the plateau)", s.delta(k_points[5.0], k_points[1.0]))
     for arm in (generic, none):
         if arm and "other-domain" in s.arms:
-            shown.append(d := s.delta("other-domain", arm))
-            rows.append(
-                f"| other-domain minus {arm} | {PAPER['other-domain']} | {_cell(d)} |"
-                f" {_verdict(d)} |"
-            )
+            add(f"other-domain minus {arm}", PAPER["other-domain"], s.delta("other-domain", arm))
     for arm in s.arms:
         if arm.startswith("generator=") and not arm.endswith("(reference)"):
-            shown.append(d := s.delta(arm, "synthetic"))
-            rows.append(
-                f"| {arm} minus the base generator | {PAPER['generator']} | "
-                f"{_cell(d)} | {_verdict(d)} |"
-            )
+            add(f"{arm} minus the base generator", PAPER["generator"], s.delta(arm, "synthetic"))
     return rows or ["| (no arm of this grid tests a claim) | | | |"], shown
